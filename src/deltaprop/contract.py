@@ -1,0 +1,196 @@
+r"""The kernel contract: the functions every backend provides, and the tables they share.
+
+Design
+------
+A network with layer sizes ``[D, M_1, ..., K]`` has ``L = len(layer_sizes) - 1`` layers of
+weights. Layer ``l`` maps ``n_in`` units to ``n_out`` units (Bishop 5.48):
+
+.. math:: a_j = \sum_i w_{ji} z_i + w_{j0}, \qquad z_j = h(a_j)
+
+and the last layer applies the output activation, :math:`y_k = f(a_k)`.
+
+Every kernel works on plain C-contiguous NumPy arrays of ONE floating dtype (float32 or
+float64); index arrays are ``np.intp``. Nothing in a signature is a list, so numba and Cython
+see the same arguments. Outputs and work buffers are passed in by the caller and filled in
+place; the return value is ``None`` or a scalar (the summed error E).
+
+``w`` (P,)
+    One flat parameter vector holding every weight and bias.
+``layout`` (L, 5) intp
+    Row ``l`` is ``(n_in, n_out, w_off, b_off, u_off)``: ``W_l = w[w_off : w_off + n_in*n_out]``
+    reshaped ``(n_in, n_out)`` (so ``W_l[i, j]`` holds :math:`w_{ji}`, scikit-learn's
+    ``coefs_[l]`` layout), ``b_l = w[b_off : b_off + n_out]``, and the layer's units start at
+    ``u_off`` in the unit buffers.
+Unit buffers ``A``, ``Z``, ``D`` (n * U,)
+    For a batch of ``n`` samples and ``U = sum(n_out)`` units, layer ``l`` owns the C-ordered
+    block ``[n * u_off, n * (u_off + n_out))`` of shape ``(n, n_out)``: pre-activations
+    :math:`a`, activations :math:`z = h(a)` (or :math:`y = f(a)` for the last layer) and
+    errors :math:`\delta = \partial E / \partial a`. With ``n = 1`` the same layout serves
+    one sample.
+``X`` (n, D), ``T`` (n, K)
+    Inputs and targets, same dtype as ``w``. Class indices are one-hot encoded by the engine.
+``hidden``, ``output``, ``loss``
+    Small integer codes from :data:`ACTIVATIONS` and :data:`LOSSES`.
+
+The functions (each backend module defines all of them under these names):
+
+``forward(w, layout, hidden, output, X, A, Z)``
+    Forward propagation over a batch (5.48, 5.49); fills A and Z.
+``output_delta(layout, output, loss, A, Z, T, s, D) -> E``
+    Output errors :math:`s_n \delta_k = \partial (s_n E_n) / \partial a_k` into the last layer's
+    block of D, and returns the weighted summed error :math:`E = \sum_n s_n E_n`, for sample
+    weights ``s`` (n,) (all ones gives Bishop's :math:`E = \sum_n E_n`).
+``backprop(w, layout, hidden, A, Z, D)``
+    Hidden errors :math:`\delta_j = h'(a_j) \sum_k w_{kj} \delta_k` (5.56), layer by layer
+    from the output back to the first hidden layer.
+``gradient(layout, X, Z, D, g)``
+    :math:`\partial E / \partial w_{ji} = \sum_n \delta_j z_i` and
+    :math:`\partial E / \partial w_{j0} = \sum_n \delta_j` into ``g`` (P,), the same layout as
+    ``w`` (matrix form :math:`\partial L / \partial W = Z^T \Delta`).
+``batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, solver, hyper, state, t, Xb, Tb, sb, A, Z, D, g, losses)``
+    Mini-batch gradient descent. Batches B are consecutive runs of ``order`` (n_epochs, m)
+    intp (the last one of an epoch may be shorter). For each batch, with sample weights
+    ``s`` (n,) and :math:`S_B = \sum_{n \in B} s_n`, the gradient is
+
+    .. math:: g = \frac{1}{S_B} \Big( \sum_{n \in B} s_n \nabla E_n(w) + \alpha W \Big)
+
+    (the L2 term :math:`\alpha W` on weights only, never on biases: scikit-learn's scaling),
+    then ``solver`` updates ``w`` in place (:data:`SOLVERS`):
+    sgd :math:`w \leftarrow w - \eta g`;
+    momentum :math:`v \leftarrow \mu v - \eta g,\ w \leftarrow w + v`;
+    nesterov :math:`v \leftarrow \mu v - \eta g,\ w \leftarrow w + \mu v - \eta g`;
+    adam :math:`t \leftarrow t + 1,\ m \leftarrow \beta_1 m + (1 - \beta_1) g,\
+    v \leftarrow \beta_2 v + (1 - \beta_2) g^2,\
+    w \leftarrow w - \eta \frac{\sqrt{1 - \beta_2^t}}{1 - \beta_1^t} \frac{m}{\sqrt{v} + \epsilon}`.
+    ``hyper`` (6,) of the arrays' dtype holds :data:`HYPER` = (η, α, μ, β₁, β₂, ε);
+    ``state`` (2, P) holds v (row 0) or Adam's m, v (rows 0, 1); ``t`` (1,) int64 counts Adam's
+    updates. A batch with :math:`S_B = 0` is skipped. ``Xb`` (batch_size, D), ``Tb``
+    (batch_size, K), ``sb`` (batch_size,), ``A``, ``Z``, ``D`` (batch_size * U,) and ``g`` (P,)
+    are work buffers. ``losses`` (n_epochs, 2) receives, for each epoch,
+    :math:`\sum_B |B| \frac{1}{S_B} \sum_{n \in B} s_n E_n` and
+    :math:`\sum_B |B| \frac{1}{S_B} \frac{\alpha}{2} \lVert W \rVert^2`, both taken before the
+    batch's update. With unit weights and α = 0 the first is :math:`\sum_n E_n` and plain sgd is
+    :math:`w \leftarrow w - \frac{\eta}{|B|} \sum_{n \in B} \nabla E_n(w)`.
+``sgd_epoch(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, state, t, a, z, delta, losses)``
+    The same with ``batch_size = 1`` — on-line gradient descent,
+    :math:`w \leftarrow w - \eta \nabla E_n(w)`, one sample at a time — fused: forward, δ and
+    the update of each weight in one pass per sample, no gradient buffer. ``a``, ``z``, ``delta``
+    are (U,) buffers. It equals ``batch_epoch`` with ``batch_size=1``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "ACTIVATIONS",
+    "HIDDEN_ACTIVATIONS",
+    "OUTPUT_ACTIVATIONS",
+    "LOSSES",
+    "SOLVERS",
+    "HYPER",
+    "PAIRS",
+    "CANONICAL_PAIRS",
+    "DTYPES",
+    "LAYOUT_COLUMNS",
+    "Kernels",
+    "make_layout",
+    "n_params",
+    "n_units",
+    "check_pair",
+]
+
+#: Activation codes. ``softmax`` and ``exp`` are output activations only.
+ACTIVATIONS = {
+    "identity": 0,
+    "logistic": 1,
+    "tanh": 2,
+    "relu": 3,
+    "gudermannian": 4,
+    "softmax": 5,
+    "exp": 6,
+}
+HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "gudermannian")
+OUTPUT_ACTIVATIONS = ("identity", "logistic", "softmax", "exp")
+
+#: Loss codes. ``poisson`` is :math:`E_n = \sum_k y_k - t_k \ln y_k` with the log link
+#: :math:`y = e^{a}` (scikit-learn's half Poisson deviance without its constant terms).
+LOSSES = {"squared_error": 0, "binary_cross_entropy": 1, "cross_entropy": 2, "poisson": 3}
+
+#: Update rules of the epoch kernels.
+SOLVERS = {"sgd": 0, "momentum": 1, "nesterov": 2, "adam": 3}
+#: Entries of the ``hyper`` array of the epoch kernels.
+HYPER = ("eta", "alpha", "momentum", "beta_1", "beta_2", "epsilon")
+
+#: Every meaningful (output activation, loss) pair. Canonical pairs have
+#: :math:`\delta_k = y_k - t_k`; the others go through the chain rule
+#: :math:`\delta_k = \sum_{k'} \partial E/\partial y_{k'} \; \partial y_{k'}/\partial a_k`.
+PAIRS = (
+    ("identity", "squared_error"),
+    ("logistic", "binary_cross_entropy"),
+    ("softmax", "cross_entropy"),
+    ("exp", "poisson"),
+    ("logistic", "squared_error"),
+    ("softmax", "squared_error"),
+)
+CANONICAL_PAIRS = PAIRS[:4]
+
+DTYPES = (np.float32, np.float64)
+
+#: Columns of the layout table.
+LAYOUT_COLUMNS = ("n_in", "n_out", "w_off", "b_off", "u_off")
+
+
+class Kernels(NamedTuple):
+    """One backend: the contract's functions, bound to a backend name."""
+
+    name: str
+    forward: Callable
+    output_delta: Callable
+    backprop: Callable
+    gradient: Callable
+    sgd_epoch: Callable
+    batch_epoch: Callable
+
+
+#: The function names every backend module must define.
+FUNCTIONS = Kernels._fields[1:]
+
+
+def make_layout(layer_sizes) -> np.ndarray:
+    """Layout table ``(L, 5)`` of ``(n_in, n_out, w_off, b_off, u_off)`` for ``layer_sizes``.
+
+    Each layer's weights are followed by its biases: ``[W_0, b_0, W_1, b_1, ...]``.
+    """
+    sizes = [int(s) for s in layer_sizes]
+    layout = np.zeros((len(sizes) - 1, 5), dtype=np.intp)
+    off = 0
+    u_off = 0
+    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layout[l] = (n_in, n_out, off, off + n_in * n_out, u_off)
+        off += n_in * n_out + n_out
+        u_off += n_out
+    return layout
+
+
+def n_params(layout: np.ndarray) -> int:
+    """Length P of the flat parameter vector."""
+    n_in, n_out, _, b_off, _ = layout[-1]
+    return int(b_off + n_out)
+
+
+def n_units(layout: np.ndarray) -> int:
+    """Number U of units (hidden and output) per sample."""
+    return int(layout[-1, 4] + layout[-1, 1])
+
+
+def check_pair(output: str, loss: str) -> None:
+    """Raise ValueError unless ``(output, loss)`` is one of :data:`PAIRS`."""
+    if (output, loss) not in PAIRS:
+        allowed = ", ".join(f"{o}+{e}" for o, e in PAIRS)
+        raise ValueError(
+            f"output activation {output!r} cannot be paired with loss {loss!r}; "
+            f"allowed pairs: {allowed}"
+        )

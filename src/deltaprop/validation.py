@@ -1,0 +1,139 @@
+"""Input checks for the engine: every bad input gets an error that names the problem.
+
+The engine validates and casts once, before any kernel runs, so a rejected call never touches
+the weights.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .contract import DTYPES, HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, check_pair
+
+
+def check_option(name: str, value, allowed) -> str:
+    """Return ``value`` if it is one of ``allowed`` strings, else raise ValueError naming both."""
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+    return value
+
+
+def check_config(layer_sizes, hidden, output, loss, dtype):
+    """Validate an MLP configuration; return ``(sizes tuple, np.dtype)``."""
+    try:
+        sizes = tuple(layer_sizes)
+    except TypeError:
+        raise TypeError(f"layer_sizes must be a sequence of integers, got {layer_sizes!r}") from None
+    if len(sizes) < 2:
+        raise ValueError(f"layer_sizes needs at least 2 entries (inputs, outputs); got {list(sizes)}")
+    for s in sizes:
+        if not isinstance(s, numbers.Integral) or isinstance(s, bool) or s < 1:
+            raise ValueError(f"layer_sizes must be positive integers; got {list(sizes)}")
+    check_option("hidden", hidden, HIDDEN_ACTIVATIONS)
+    check_option("output", output, OUTPUT_ACTIVATIONS)
+    check_option("loss", loss, tuple(LOSSES))
+    check_pair(output, loss)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}") from None
+    if dt.type not in DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
+    return tuple(int(s) for s in sizes), dt
+
+
+def _numeric(name: str, arr) -> np.ndarray:
+    arr = np.asarray(arr)
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name} must be real numbers; got complex dtype {arr.dtype}")
+    if arr.dtype.kind not in "biuf":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be numeric; got dtype {arr.dtype}") from None
+    return arr
+
+
+def check_X(X, n_features: int, dtype: np.dtype) -> np.ndarray:
+    """Return X as a C-contiguous (n, D) array of ``dtype``; reject bad shapes and values."""
+    X = _numeric("X", X)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features); got an array of shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError("X is empty: it has 0 samples")
+    if X.shape[1] != n_features:
+        raise ValueError(f"X has {X.shape[1]} features, but the network expects {n_features}")
+    X = np.ascontiguousarray(X, dtype=dtype)
+    if not np.isfinite(X).all():
+        raise ValueError("X contains NaN or infinity")
+    return X
+
+
+def check_T(T, n: int, n_outputs: int, loss: str, dtype: np.dtype) -> np.ndarray:
+    """Return targets as a C-contiguous (n, K) array of ``dtype``.
+
+    Class indices (a 1-D integer array) are accepted for ``cross_entropy`` (and for
+    ``binary_cross_entropy`` or ``squared_error`` when K = 1, as the target values themselves)
+    and one-hot encoded. Cross-entropy targets must be distributions over the K classes
+    (rows in [0, 1] summing to 1); binary cross-entropy targets must lie in [0, 1].
+    """
+    T = _numeric("T", T)
+    if T.ndim == 0 or T.ndim > 2:
+        raise ValueError(f"T must be 1-D or 2-D; got an array of shape {T.shape}")
+    if T.shape[0] != n:
+        raise ValueError(f"T has {T.shape[0]} rows but X has {n} samples")
+    if not np.isfinite(T).all():
+        raise ValueError("T contains NaN or infinity")
+    if T.ndim == 1 and loss == "cross_entropy":
+        if T.dtype.kind == "f" and not np.all(T == np.round(T)):
+            raise ValueError("1-D cross-entropy targets must be integer class indices")
+        idx = T.astype(np.intp)
+        if idx.min() < 0 or idx.max() >= n_outputs:
+            raise ValueError(
+                f"class indices must lie in [0, {n_outputs - 1}]; got values from {idx.min()} to {idx.max()}"
+            )
+        onehot = np.zeros((n, n_outputs), dtype=dtype)
+        onehot[np.arange(n), idx] = 1
+        return onehot
+    if T.ndim == 1:
+        if n_outputs != 1:
+            raise ValueError(f"T is 1-D but the network has {n_outputs} outputs; pass T of shape (n, {n_outputs})")
+        T = T.reshape(n, 1)
+    if T.shape[1] != n_outputs:
+        raise ValueError(f"T has {T.shape[1]} columns but the network has {n_outputs} outputs")
+    T = np.ascontiguousarray(T, dtype=dtype)
+    if loss in ("binary_cross_entropy", "cross_entropy") and (T.min() < 0 or T.max() > 1):
+        raise ValueError(f"{loss} targets must lie in [0, 1]")
+    if loss == "poisson" and T.min() < 0:
+        raise ValueError("poisson targets must be >= 0 (counts or rates)")
+    if loss == "cross_entropy":
+        sums = T.sum(axis=1, dtype=np.float64)
+        if not np.allclose(sums, 1.0, atol=1e-5 if dtype == np.float32 else 1e-10):
+            raise ValueError("cross_entropy targets must be one-hot rows (or distributions summing to 1)")
+    return T
+
+
+def check_lr(lr) -> float:
+    """The learning rate η must be a finite number > 0."""
+    if not isinstance(lr, numbers.Real) or isinstance(lr, bool) or not np.isfinite(lr) or lr <= 0:
+        raise ValueError(f"learning rate must be a finite number > 0; got {lr!r}")
+    return float(lr)
+
+
+def check_positive_int(name: str, value) -> int:
+    """``value`` must be an integer >= 1."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
+    return int(value)
+
+
+def check_order(order, n: int) -> np.ndarray:
+    """Sample indices: a 1-D integer array with values in [0, n), as ``np.intp``."""
+    order = np.asarray(order)
+    if order.ndim != 1 or order.dtype.kind not in "iu":
+        raise ValueError(f"order must be a 1-D array of integer sample indices; got {order.dtype} of shape {order.shape}")
+    if order.size and (order.min() < 0 or order.max() >= n):
+        raise ValueError(f"order holds sample indices outside [0, {n - 1}]")
+    return np.ascontiguousarray(order, dtype=np.intp)

@@ -1,0 +1,44 @@
+"""Fixtures shared by every test: the available backends, both dtypes, a seeded RNG."""
+
+import numpy as np
+import pytest
+
+import deltaprop
+from deltaprop.contract import CANONICAL_PAIRS, HIDDEN_ACTIVATIONS, PAIRS
+
+BACKENDS = deltaprop.available_backends()
+COMPILED = [b for b in BACKENDS if b != "numpy"]
+
+#: relative tolerance of a compiled backend against the NumPy reference
+TOL = {np.float32: 2e-4, np.float64: 1e-12}
+#: gradcheck bound: backprop vs five-point central differences in float64
+GRADCHECK_TOL = {np.float32: 1e-3, np.float64: 1e-7}
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    """Every backend that imports on this machine."""
+    return request.param
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])
+def dtype(request):
+    return request.param
+
+
+@pytest.fixture
+def rng():
+    return np.random.RandomState(0)
+
+
+def targets(rng, n, K, output):
+    """Random targets fitting an output activation: one-hot rows for softmax, [0, 1] for logistic."""
+    if output == "softmax":
+        return np.eye(K)[rng.randint(0, K, n)]
+    if output == "logistic":
+        return rng.rand(n, K)
+    return rng.randn(n, K)
+
+
+__all__ = ["BACKENDS", "COMPILED", "TOL", "GRADCHECK_TOL", "PAIRS", "CANONICAL_PAIRS",
+           "HIDDEN_ACTIVATIONS", "targets"]

@@ -1,0 +1,117 @@
+"""Every compiled backend equals the NumPy reference, kernel by kernel (differential tests).
+
+Random depths 1-3, layer sizes 1-40, every hidden activation and every output/loss pair, both
+dtypes. Bounds: relative 1e-12 in float64; in float32 ``TOL[float32]`` (float32 has a unit
+roundoff of 6e-8, and sums over up to 40 terms, transcendental functions of a different libm
+and one SGD epoch of updates stay well inside 2e-4 relative to the largest entry).
+"""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from deltaprop.backends import get_backend
+from deltaprop.contract import ACTIVATIONS, LOSSES, SOLVERS, make_layout, n_params, n_units
+
+from conftest import COMPILED, HIDDEN_ACTIVATIONS, PAIRS, TOL
+
+pytestmark = pytest.mark.skipif(not COMPILED, reason="no compiled backend is available")
+
+REF = get_backend("numpy")
+
+
+def assert_close(actual, expected, dtype):
+    """Relative to the largest magnitude of ``expected`` (entries can be near zero)."""
+    scale = max(float(np.max(np.abs(expected))), 1.0)
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=TOL[dtype] * scale)
+
+
+@st.composite
+def problems(draw):
+    depth = draw(st.integers(1, 3))
+    sizes = draw(st.lists(st.integers(1, 40), min_size=depth + 1, max_size=depth + 1))
+    hidden = draw(st.sampled_from(HIDDEN_ACTIVATIONS))
+    output, loss = draw(st.sampled_from(PAIRS))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    n = draw(st.integers(1, 8))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.RandomState(seed)
+    layout = make_layout(sizes)
+    w = (rng.randn(n_params(layout)) * 0.5).astype(dtype)
+    X = rng.randn(n, sizes[0]).astype(dtype)
+    K = sizes[-1]
+    if output == "softmax":
+        T = np.eye(K, dtype=dtype)[rng.randint(0, K, n)]
+    elif output == "logistic":
+        T = rng.rand(n, K).astype(dtype)
+    else:
+        T = rng.randn(n, K).astype(dtype)
+    codes = (ACTIVATIONS[hidden], ACTIVATIONS[output], LOSSES[loss])
+    return layout, codes, w, X, T, dtype
+
+
+def run_backward(k, layout, codes, w, X, T):
+    h, f, e = codes
+    n, U = X.shape[0], n_units(layout)
+    A, Z, D = (np.zeros(n * U, dtype=w.dtype) for _ in range(3))
+    g = np.zeros_like(w)
+    k.forward(w, layout, h, f, X, A, Z)
+    s = np.linspace(0.5, 1.5, n).astype(w.dtype)  # sample weights
+    E = k.output_delta(layout, f, e, A, Z, T, s, D)
+    k.backprop(w, layout, h, A, Z, D)
+    k.gradient(layout, X, Z, D, g)
+    return A, Z, D, g, E
+
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.mark.parametrize("name", COMPILED)
+@SETTINGS
+@given(problem=problems())
+def test_forward_loss_and_gradient_match_reference(name, problem):
+    layout, codes, w, X, T, dtype = problem
+    got = run_backward(get_backend(name), layout, codes, w, X, T)
+    want = run_backward(REF, layout, codes, w, X, T)
+    for g_arr, w_arr in zip(got[:4], want[:4]):
+        assert g_arr.dtype == dtype
+        assert_close(g_arr, w_arr, dtype)
+    assert_close(np.float64(got[4]), np.float64(want[4]), dtype)
+
+
+def run_epoch(k, layout, codes, w, X, T, order, batch_size, solver, alpha):
+    h, f, e = codes
+    w = w.copy()
+    n, U, dt = X.shape[0], n_units(layout), w.dtype
+    s = np.linspace(0.0 if n > 2 else 0.5, 2.0, n).astype(dt)  # includes a zero weight
+    hyper = np.array([0.05, alpha, 0.9, 0.9, 0.999, 1e-8], dtype=dt)
+    state = np.zeros((2, w.shape[0]), dtype=dt)
+    t = np.zeros(1, dtype=np.int64)
+    losses = np.zeros((order.shape[0], 2))
+    if batch_size == 1:
+        bufs = [np.zeros(U, dtype=dt) for _ in range(3)]
+        k.sgd_epoch(w, layout, h, f, e, X, T, s, order, solver, hyper, state, t, *bufs, losses)
+    else:
+        Xb = np.zeros((batch_size, X.shape[1]), dtype=dt)
+        Tb = np.zeros((batch_size, T.shape[1]), dtype=dt)
+        sb = np.zeros(batch_size, dtype=dt)
+        bufs = [np.zeros(batch_size * U, dtype=dt) for _ in range(3)]
+        k.batch_epoch(w, layout, h, f, e, X, T, s, order, batch_size, solver, hyper, state, t,
+                      Xb, Tb, sb, *bufs, np.zeros_like(w), losses)
+    return w, state, t, losses
+
+
+@pytest.mark.parametrize("name", COMPILED)
+@SETTINGS
+@given(problem=problems(), n_epochs=st.integers(1, 2), batch_size=st.integers(1, 5),
+       solver=st.sampled_from(sorted(SOLVERS.values())), alpha=st.sampled_from([0.0, 0.01]),
+       seed=st.integers(0, 1000))
+def test_epochs_update_weights_like_reference(name, problem, n_epochs, batch_size, solver, alpha, seed):
+    layout, codes, w, X, T, dtype = problem
+    rng = np.random.RandomState(seed)
+    order = np.stack([rng.permutation(X.shape[0]) for _ in range(n_epochs)]).astype(np.intp)
+    got = run_epoch(get_backend(name), layout, codes, w, X, T, order, batch_size, solver, alpha)
+    want = run_epoch(REF, layout, codes, w, X, T, order, batch_size, solver, alpha)
+    for g_arr, w_arr in zip(got, want):
+        assert_close(g_arr, w_arr, dtype)
