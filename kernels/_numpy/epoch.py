@@ -41,11 +41,12 @@ def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, sol
             backprop(w, layout, hidden, a, z, d)
             gradient(layout, xb, z, d, g)
             sq = 0.0
-            for l in range(n_layers):
-                W, _ = weights(w, layout, l)
-                gW, _ = weights(g, layout, l)
-                gW += alpha * W
-                sq += np.sum(W * W)
+            if alpha != 0:  # L2 term on the weights, never on the biases
+                for l in range(n_layers):
+                    W, _ = weights(w, layout, l)
+                    gW, _ = weights(g, layout, l)
+                    gW += alpha * W
+                    sq += np.sum(W * W)
             g /= S
             data += nb * E / S
             penalty += nb * 0.5 * alpha * sq / S

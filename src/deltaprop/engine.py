@@ -114,7 +114,7 @@ class MLP:
 
     # ----------------------------------------------------------------- parameters
     def _init_weights(self):
-        """Glorot-uniform initialisation, drawn exactly as scikit-learn's MLP draws it.
+        r"""Glorot-uniform initialisation, drawn exactly as scikit-learn's MLP draws it.
 
         For each layer, :math:`w \sim U(-b, b)` with :math:`b = \sqrt{6 / (n_{in} + n_{out})}`
         (:math:`\sqrt{2 / (n_{in} + n_{out})}` for logistic hidden units), weights then biases.
@@ -248,6 +248,8 @@ class MLP:
             dy_da = np.broadcast_to(eye, (n, K, K))
         elif self.output == "logistic":
             dy_da = eye * (y * (1 - y))[:, :, None]
+        elif self.output == "exp":
+            dy_da = eye * y[:, :, None]
         else:  # softmax: dy_k/da_k' = y_k (I_kk' - y_k')
             dy_da = y[:, :, None] * (eye - y[:, None, :])
         self._output_block(Dr, n * K)[...] = dy_da.reshape(n * K, K)
@@ -260,7 +262,8 @@ class MLP:
     def _guarded(self, step):
         """Run ``step()`` (a kernel updating ``w``); restore ``w`` if it leaves E or w non-finite."""
         saved = self.w.copy()
-        losses = step()
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
+            losses = step()
         if not (np.isfinite(losses).all() and np.isfinite(self.w).all()):
             self.w[...] = saved
             raise FloatingPointError(

@@ -1,0 +1,245 @@
+"""The engine `deltaprop.MLP` on every backend: training, the seed's examples, persistence, bad input."""
+
+import numpy as np
+import pytest
+
+from deltaprop import MLP
+
+from conftest import targets
+
+
+# ------------------------------------------------------------------ training behaviour
+FIG_5_3 = {  # target function, mean squared error reached (stated bound)
+    "square": (lambda x: x**2, 3e-3),
+    "sin": (np.sin, 1e-4),
+    "abs": (np.abs, 2e-3),
+    "heaviside": (lambda x: (x > 0).astype(float), 1e-2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FIG_5_3))
+def test_fig_5_3_three_tanh_units_approximate_each_function(backend, name):
+    """Bishop Fig. 5.3: N = 50 points uniform on (-1, 1), 3 tanh hidden units, linear output."""
+    f, bound = FIG_5_3[name]
+    x = np.random.RandomState(0).uniform(-1, 1, (50, 1))
+    t = f(x)
+    net = MLP([1, 3, 1], hidden="tanh", output="identity", loss="squared_error",
+              backend=backend, random_state=0)
+    net.fit(x, t, epochs=3000, lr=0.9, batch_size=50)  # full-batch gradient descent
+    mse = 2 * net.loss(x, t) / 50  # E = ½ Σ (y - t)²
+    assert mse < bound
+    assert net.loss_curve_[-1] < net.loss_curve_[0] / 5
+
+
+def test_mitchell_logistic_network_learns_xor_by_per_sample_sgd(backend):
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    T = np.array([0, 1, 1, 0], dtype=float)
+    net = MLP([2, 2, 1], hidden="logistic", output="logistic", loss="squared_error",
+              backend=backend, random_state=0)
+    net.fit(X, T, epochs=3000, lr=3.0, batch_size=1)
+    y = net.forward(X).ravel()
+    assert np.all(np.abs(y - T) < 0.1), y
+
+
+def test_batch_epoch_with_batch_size_one_equals_sgd_epoch(backend, dtype, rng):
+    X, T = rng.randn(20, 4), targets(rng, 20, 3, "softmax")
+    a = MLP([4, 6, 3], output="softmax", loss="cross_entropy", backend=backend, dtype=dtype, random_state=0)
+    b = MLP([4, 6, 3], output="softmax", loss="cross_entropy", backend=backend, dtype=dtype, random_state=0)
+    order = rng.permutation(20)
+    Ea = a.sgd_epoch(X, T, 0.1, order=order)
+    Eb = b.batch_epoch(X, T, 0.1, batch_size=1, order=order)
+    np.testing.assert_allclose(a.w, b.w, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    assert Ea == pytest.approx(Eb, rel=1e-5)
+
+
+def test_full_batch_epoch_is_one_step_along_the_summed_gradient(backend, rng):
+    """w ← w - (η/N) ∇E with ∇E = Σ_n ∇E_n (the seed's batch gradient descent)."""
+    X, T = rng.randn(10, 3), rng.randn(10, 2)
+    net = MLP([3, 5, 2], backend=backend, random_state=0)
+    _, g = net.loss_and_gradient(X, T)
+    expected = net.w - 0.1 / 10 * g
+    net.batch_epoch(X, T, 0.1, batch_size=100)
+    np.testing.assert_allclose(net.w, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_gradient_is_the_sum_of_per_sample_gradients(backend, rng):
+    X, T = rng.randn(5, 3), rng.randn(5, 2)
+    net = MLP([3, 4, 2], hidden="relu", backend=backend, random_state=0)
+    coef_grads, intercept_grads = net.gradient(X, T)
+    for n in range(5):
+        cg, ig = net.gradient(X[n : n + 1], T[n : n + 1])
+        for l in range(2):
+            coef_grads[l] -= cg[l]
+            intercept_grads[l] -= ig[l]
+    for arr in coef_grads + intercept_grads:
+        np.testing.assert_allclose(arr, 0, atol=1e-12)
+
+
+def test_same_seed_reproduces_a_fit_and_another_seed_is_a_restart(backend, rng):
+    X, T = rng.randn(30, 2), rng.randn(30, 1)
+    fits = [MLP([2, 4, 1], backend=backend, random_state=s).fit(X, T, epochs=3, lr=0.05) for s in (7, 7, 8)]
+    np.testing.assert_array_equal(fits[0].w, fits[1].w)
+    assert not np.allclose(fits[0].w, fits[2].w)
+
+
+def test_weights_are_initialised_exactly_as_scikit_learn_draws_them():
+    from sklearn.neural_network import MLPRegressor
+
+    X, y = np.random.RandomState(0).randn(10, 3), np.zeros(10)
+    sk = MLPRegressor(hidden_layer_sizes=(4,), max_iter=1, random_state=3)
+    sk._random_state = np.random.RandomState(3)
+    sk._initialize(y.reshape(-1, 1), [3, 4, 1], np.float64)
+    net = MLP([3, 4, 1], random_state=3)
+    for ours, theirs in zip(net.coefs_ + net.intercepts_, sk.coefs_ + sk.intercepts_):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+# ------------------------------------------------------------------ the Jacobian
+@pytest.mark.parametrize("output,loss", [("identity", "squared_error"), ("logistic", "binary_cross_entropy"),
+                                         ("softmax", "cross_entropy"), ("exp", "poisson")])
+def test_jacobian_matches_central_differences(backend, output, loss, rng):
+    net = MLP([3, 5, 4, 2], hidden="tanh", output=output, loss=loss, backend=backend, random_state=0)
+    X = rng.randn(4, 3)
+    J = net.jacobian(X)
+    assert J.shape == (4, 2, 3)
+    eps = 1e-6
+    for i in range(3):
+        dX = np.zeros_like(X)
+        dX[:, i] = eps
+        fd = (net.forward(X + dX) - net.forward(X - dX)) / (2 * eps)
+        np.testing.assert_allclose(J[:, :, i], fd, rtol=1e-6, atol=1e-8)
+
+
+# ------------------------------------------------------------------ parameters
+def test_coefs_and_intercepts_are_views_of_the_flat_vector(backend):
+    net = MLP([3, 4, 2], backend=backend, random_state=0)
+    assert [c.shape for c in net.coefs_] == [(3, 4), (4, 2)]
+    assert [b.shape for b in net.intercepts_] == [(4,), (2,)]
+    net.coefs_[1][0, 1] = 5.0
+    assert net.w[net.layout[1, 2] + 1] == 5.0
+    net.intercepts_[0] = [1, 2, 3, 4]  # item assignment writes through
+    np.testing.assert_array_equal(net.w[net.layout[0, 3] : net.layout[0, 3] + 4], [1, 2, 3, 4])
+
+
+def test_assigned_weights_are_validated_and_nothing_changes_on_error():
+    net = MLP([3, 4, 2], dtype="float32", random_state=0)
+    before = net.w.copy()
+    with pytest.raises(ValueError, match=r"coefs_\[1\] must have shape \(4, 2\)"):
+        net.coefs_ = [np.zeros((3, 4)), np.zeros((2, 4))]
+    with pytest.raises(ValueError, match="NaN"):
+        net.intercepts_ = [np.zeros(4), np.array([0.0, np.nan])]
+    np.testing.assert_array_equal(net.w, before)
+    net.coefs_ = [np.ones((3, 4)), np.ones((4, 2))]
+    assert net.coefs_[0].dtype == np.float32 and net.coefs_[0].flags.c_contiguous
+
+
+# ------------------------------------------------------------------ persistence
+def test_save_load_round_trip_is_exact(tmp_path, backend, dtype, rng):
+    net = MLP([4, 3, 2], hidden="gudermannian", output="softmax", loss="cross_entropy",
+              backend=backend, dtype=dtype, random_state=0)
+    net.fit(rng.randn(10, 4), rng.randint(0, 2, 10), epochs=2, lr=0.1)
+    net.save(tmp_path / "m.npz")
+    back = MLP.load(tmp_path / "m.npz", backend=backend)
+    assert back.w.dtype == dtype
+    np.testing.assert_array_equal(back.w, net.w)
+    assert (back.hidden, back.output, back.loss_function, back.layer_sizes) == (
+        "gudermannian", "softmax", "cross_entropy", (4, 3, 2))
+    X = rng.randn(3, 4)
+    np.testing.assert_array_equal(back.forward(X), net.forward(X))
+
+
+def test_loading_a_file_that_is_not_a_model_is_a_clear_error(tmp_path):
+    net = MLP([2, 2, 1], random_state=0)
+    net.save(tmp_path / "good.npz")
+    data = (tmp_path / "good.npz").read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(data[: len(data) // 2])
+    (tmp_path / "text.npz").write_text("hello")
+    np.savez(tmp_path / "other.npz", X=np.zeros(3))
+    for name in ("truncated.npz", "text.npz", "other.npz"):
+        with pytest.raises(ValueError, match="not a deltaprop model file"):
+            MLP.load(tmp_path / name)
+    fields = dict(np.load(tmp_path / "good.npz"))
+    fields["version"] = np.int64(99)
+    np.savez(tmp_path / "future.npz", **fields)
+    with pytest.raises(ValueError, match="version 99 is not supported"):
+        MLP.load(tmp_path / "future.npz")
+
+
+def test_loading_never_unpickles(tmp_path):
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "pickled.npz", "w") as zf:
+        zf.write(tmp_path / "obj.npy", "w.npy")
+        zf.writestr("format.npy", b"")
+    with pytest.raises(ValueError):
+        MLP.load(tmp_path / "pickled.npz")
+
+
+# ------------------------------------------------------------------ bad input
+BAD_CALLS = [
+    ("X not 2-D", lambda net: net.loss(np.zeros(3), np.zeros((3, 2))), ValueError, "X must be 2-D"),
+    ("T rows", lambda net: net.loss(np.zeros((3, 3)), np.zeros((4, 2))), ValueError, "T has 4 rows but X has 3"),
+    ("features", lambda net: net.forward(np.zeros((3, 5))), ValueError, "X has 5 features, but the network expects 3"),
+    ("NaN X", lambda net: net.sgd_epoch([[np.nan, 0, 0]], [[0, 1]], 0.1), ValueError, "X contains NaN"),
+    ("inf T", lambda net: net.sgd_epoch([[0, 0, 0]], [[np.inf, 1]], 0.1), ValueError, "T contains NaN"),
+    ("class index", lambda net: net.fit([[0, 0, 0]], [2], epochs=1), ValueError, r"class indices must lie in \[0, 1\]"),
+    ("lr zero", lambda net: net.sgd_epoch([[0, 0, 0]], [0], 0.0), ValueError, "learning rate must be a finite number > 0"),
+    ("lr negative", lambda net: net.fit([[0, 0, 0]], [0], lr=-1), ValueError, "learning rate"),
+    ("empty X", lambda net: net.fit(np.zeros((0, 3)), np.zeros(0)), ValueError, "X is empty"),
+    ("strings", lambda net: net.forward([["a", "b", "c"]]), TypeError, "X must be numeric"),
+    ("complex", lambda net: net.forward(np.zeros((1, 3), complex)), TypeError, "complex"),
+    ("order", lambda net: net.sgd_epoch([[0, 0, 0]], [0], 0.1, order=[3]), ValueError, "order holds sample indices"),
+    ("batch size", lambda net: net.batch_epoch([[0, 0, 0]], [0], 0.1, batch_size=0), ValueError, "batch_size must be an integer"),
+    ("not one-hot", lambda net: net.loss([[0, 0, 0]], [[0.5, 0.6]]), ValueError, "one-hot"),
+]
+
+
+@pytest.mark.parametrize("what,call,exc,message", BAD_CALLS, ids=[b[0] for b in BAD_CALLS])
+def test_bad_input_is_a_clear_error_and_leaves_weights_unchanged(what, call, exc, message):
+    net = MLP([3, 4, 2], output="softmax", loss="cross_entropy", random_state=0)
+    before = net.w.copy()
+    with pytest.raises(exc, match=message):
+        call(net)
+    np.testing.assert_array_equal(net.w, before)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"hidden": "sigmoid"}, "hidden must be one of"),
+    ({"output": "softmax", "loss": "squared_errors"}, "loss must be one of"),
+    ({"output": "identity", "loss": "cross_entropy"}, "cannot be paired with loss"),
+    ({"backend": "gpu"}, "unknown backend 'gpu'"),
+    ({"dtype": "float16"}, "dtype must be"),
+    ({"layer_sizes": [3]}, "at least 2 entries"),
+    ({"layer_sizes": [3, 0, 1]}, "positive integers"),
+])
+def test_bad_configuration_is_a_clear_error(kwargs, message):
+    config = {"layer_sizes": [3, 2], **kwargs}
+    with pytest.raises(ValueError, match=message):
+        MLP(**config)
+
+
+def test_divergence_restores_the_weights_and_raises(backend):
+    X = np.array([[1e3, -1e3]])
+    net = MLP([2, 3, 1], hidden="identity", backend=backend, random_state=0)
+    before = net.w.copy()
+    with pytest.raises(FloatingPointError, match="diverged"):
+        net.fit(X, [[1e3]], epochs=200, lr=1.0)
+    np.testing.assert_array_equal(net.w, before)
+    assert np.isfinite(net.w).all()
+
+
+def test_logistic_and_losses_do_not_overflow_at_large_activations(backend, dtype):
+    net = MLP([1, 2], output="logistic", loss="binary_cross_entropy", backend=backend, dtype=dtype)
+    net.coefs_ = [[[1.0, -1.0]]]
+    net.intercepts_ = [[0.0, 0.0]]
+    X = np.array([[1000.0], [-1000.0]])
+    y = net.forward(X)
+    np.testing.assert_array_equal(y, [[1.0, 0.0], [0.0, 1.0]])
+    # E = ln(1 + e^a) - t a: a = 1000, t = 0 gives 1000; a = -1000, t = 1 gives 1000
+    assert net.loss(X, [[0, 1], [1, 0]]) == pytest.approx(4000.0, rel=1e-6)
+    soft = MLP([1, 2], output="softmax", loss="cross_entropy", backend=backend, dtype=dtype)
+    soft.coefs_ = [[[1.0, -1.0]]]
+    soft.intercepts_ = [[0.0, 0.0]]
+    assert soft.loss(X, [1, 0]) == pytest.approx(4000.0, rel=1e-6)  # -ln y = 2000 each
+    assert np.isfinite(soft.forward(X)).all()
