@@ -1,0 +1,799 @@
+"""The command line: ``deltaprop train | predict | bench | approx``.
+
+Calls flow one way: this module parses arguments, reads data and writes files; the models are
+built and trained in :func:`_make_model` / :class:`_Model` on deltaprop's public Python API.
+Every user error (a bad file, an unknown column, non-numeric data, a model file from elsewhere,
+a bad option value) ends in one line on stderr and a non-zero exit status, never a traceback
+(set ``DELTAPROP_DEBUG=1`` to see one). Every output file is written atomically: to a temporary
+file in the same directory, then renamed, so an interrupted run never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+__all__ = ["main"]
+
+PROG = "deltaprop"
+BUILTIN = {  # name -> (loader in sklearn.datasets, task)
+    "digits": ("load_digits", "classification"),
+    "iris": ("load_iris", "classification"),
+    "breast_cancer": ("load_breast_cancer", "classification"),
+    "diabetes": ("load_diabetes", "regression"),
+}
+HIDDEN_CHOICES = ("tanh", "logistic", "relu", "gudermannian", "identity")
+SOLVER_CHOICES = ("sgd", "adam", "lbfgs")
+CLI_FORMAT = "deltaprop.cli"
+CLI_VERSION = 1
+PLOT_HINT = "matplotlib is needed for plots; install it with: pip install 'deltaprop[plot]'"
+#: most distinct values a numeric integer target may have and still count as class labels
+MAX_INFERRED_CLASSES = 20
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit status 1."""
+
+
+# --------------------------------------------------------------------------- small helpers
+@contextlib.contextmanager
+def atomic_write(path, mode="wb"):
+    """Open a temporary file beside ``path``; rename it to ``path`` only if the block succeeds."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CLIError(f"{path}: directory {directory} does not exist")
+    if os.path.isdir(path):
+        raise CLIError(f"{path}: is a directory")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **({"newline": ""} if "b" not in mode else {})) as fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _pyplot():
+    """matplotlib.pyplot with a file-only backend, or a CLIError saying how to install it."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise CLIError(PLOT_HINT) from None
+    return plt
+
+
+def _save_figure(fig, path):
+    ext = os.path.splitext(path)[1].lower().lstrip(".") or "png"
+    plt = _pyplot()
+    if ext not in fig.canvas.get_supported_filetypes():
+        plt.close(fig)
+        raise CLIError(f"{path}: unsupported image type '.{ext}' (use .png, .pdf or .svg)")
+    try:
+        with atomic_write(path) as fh:
+            fig.savefig(fh, format=ext, dpi=120)
+    finally:
+        plt.close(fig)
+
+
+def _check_plot_path(path):
+    """Fail before training, not after, when a plot cannot be made."""
+    if path is not None:
+        _pyplot()
+        if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise CLIError(f"{path}: directory does not exist")
+
+
+def _check_out_path(path):
+    if path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise CLIError(f"{path}: directory does not exist")
+
+
+def _hidden_sizes(text):
+    try:
+        sizes = [int(s) for s in text.replace(" ", "").split(",") if s != ""]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, e.g. 64 or 64,32; got {text!r}")
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"hidden layer sizes must be >= 1; got {text!r}")
+    return sizes
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0; got {text!r}") from None
+    if not np.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0; got {text!r}")
+    return value
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1); got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1); got {text!r}")
+    return value
+
+
+# --------------------------------------------------------------------------- data
+class Dataset:
+    """Features X (n, D) float64, target y (n,) or None, and names."""
+
+    def __init__(self, X, y, feature_names, target_name, source, task=None, target_index=None):
+        self.X, self.y = X, y
+        self.feature_names = list(feature_names)
+        self.target_name = target_name
+        self.target_index = target_index
+        self.source = source
+        self.task = task
+
+
+def load_data(spec, target=None, need_target=True, n_features=None):
+    """Read DATA: a built-in name, a ``.csv`` file or an ``.npz`` file with ``X`` (and ``y``)."""
+    if spec in BUILTIN and not os.path.exists(spec):
+        if target is not None:
+            raise CLIError(f"--target applies to CSV files, not to the built-in data set {spec!r}")
+        return _load_builtin(spec)
+    if not os.path.exists(spec):
+        raise CLIError(f"{spec}: no such file, and not a built-in data set "
+                       f"(built-in: {', '.join(BUILTIN)})")
+    if os.path.isdir(spec):
+        raise CLIError(f"{spec}: is a directory, not a data file")
+    if spec.lower().endswith(".npz"):
+        if target is not None:
+            raise CLIError("--target applies to CSV files; an .npz file holds arrays 'X' and 'y'")
+        return _load_npz(spec, need_target)
+    return _load_csv(spec, target, need_target, n_features)
+
+
+def _load_builtin(name):
+    import sklearn.datasets
+
+    loader, task = BUILTIN[name]
+    bunch = getattr(sklearn.datasets, loader)()
+    names = [str(f) for f in getattr(bunch, "feature_names", [])] or [f"x{i}" for i in range(bunch.data.shape[1])]
+    y = np.asarray(bunch.target)
+    if task == "classification" and getattr(bunch, "target_names", None) is not None and name != "digits":
+        y = np.asarray(bunch.target_names)[y].astype(str)
+    return Dataset(np.asarray(bunch.data, dtype=np.float64), y, names, "target", name, task)
+
+
+def _load_npz(path, need_target):
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            files = set(data.files)
+            if "X" not in files:
+                raise CLIError(f"{path}: an .npz data file needs an array named 'X' (found: {', '.join(sorted(files)) or 'none'})")
+            X = data["X"]
+            y = data["y"] if "y" in files else None
+    except CLIError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise CLIError(f"{path}: not a readable .npz file ({_reason(exc)})") from None
+    if X.dtype.kind not in "biuf":
+        raise CLIError(f"{path}: X must be numeric; got dtype {X.dtype}")
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise CLIError(f"{path}: X must be a non-empty 2-D array; got shape {X.shape}")
+    if need_target and y is None:
+        raise CLIError(f"{path}: training needs an array named 'y' beside 'X'")
+    if y is not None:
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise CLIError(f"{path}: y must be 1-D with one value per row of X; got shape {y.shape} for X {X.shape}")
+        if y.dtype.kind not in "biufUS":
+            raise CLIError(f"{path}: y must be numbers or strings; got dtype {y.dtype}")
+        if y.dtype.kind == "S":
+            y = y.astype(str)
+    X = X.astype(np.float64)
+    if not np.isfinite(X).all():
+        raise CLIError(f"{path}: X contains NaN or infinity")
+    return Dataset(X, y, [f"x{i}" for i in range(X.shape[1])], "y", path)
+
+
+def _reason(exc):
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _load_csv(path, target, need_target, n_features):
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = [(i + 1, row) for i, row in enumerate(csv.reader(fh)) if any(f.strip() for f in row)]
+    except UnicodeDecodeError:
+        raise CLIError(f"{path}: not a text (UTF-8) CSV file") from None
+    except csv.Error as exc:
+        raise CLIError(f"{path}: not a readable CSV file ({exc})") from None
+    if not rows:
+        raise CLIError(f"{path}: the file is empty")
+    header = None
+    if any(not _is_number(f) for f in rows[0][1]) and len(rows) > 1:
+        # a first row that is not all numbers is a header (unless every row has text fields)
+        header = [f.strip() for f in rows[0][1]]
+        rows = rows[1:]
+    width = len(header) if header else len(rows[0][1])
+    for line, row in rows:
+        if len(row) != width:
+            raise CLIError(f"{path}: line {line} has {len(row)} columns, expected {width}")
+    names = header or [f"x{i}" for i in range(width)]
+    if not rows:
+        raise CLIError(f"{path}: no data rows after the header")
+    table = [[f.strip() for f in row] for _, row in rows]
+    lines = [line for line, _ in rows]
+
+    # which column is the target (if any)
+    t = None
+    if target is not None:
+        if header and target in header:
+            t = header.index(target)
+        else:
+            try:
+                t = int(target)
+            except ValueError:
+                raise CLIError(f"{path}: unknown column {target!r}; columns are: {', '.join(names)}") from None
+            if not -width <= t < width:
+                raise CLIError(f"{path}: column index {t} is out of range (the file has {width} columns)")
+            t %= width
+    elif need_target:
+        t = width - 1
+    elif n_features is not None and width == n_features + 1:
+        t = -1  # decided by the caller (model knows its target column)
+    if t is not None and t >= 0 and width < 2:
+        raise CLIError(f"{path}: needs at least one feature column besides the target")
+
+    def column(j, numeric):
+        values = [row[j] for row in table]
+        if not numeric:
+            return np.array(values, dtype=str)
+        out = np.empty(len(values))
+        for k, v in enumerate(values):
+            try:
+                out[k] = float(v)
+            except ValueError:
+                what = "missing value" if v == "" else f"non-numeric value {v!r}"
+                raise CLIError(f"{path}: {what} in column {names[j]!r} (line {lines[k]})") from None
+            if not np.isfinite(out[k]):
+                raise CLIError(f"{path}: value {v!r} in column {names[j]!r} (line {lines[k]}) is not finite")
+        return out
+
+    feature_cols = [j for j in range(width) if j != t]
+    X = np.column_stack([column(j, True) for j in feature_cols]) if feature_cols else np.empty((len(table), 0))
+    y = None
+    if t is not None and t >= 0:
+        raw = [row[t] for row in table]
+        y = column(t, True) if all(_is_number(v) for v in raw) else column(t, False)
+        if y.dtype.kind == "U" and any(v == "" for v in raw):
+            k = raw.index("")
+            raise CLIError(f"{path}: missing value in target column {names[t]!r} (line {lines[k]})")
+    ds = Dataset(X, y, [names[j] for j in feature_cols], names[t] if t is not None and t >= 0 else None,
+                 path, target_index=t)
+    ds.header, ds.all_names, ds.table_columns = header, names, (lambda j: column(j, True))
+    return ds
+
+
+def infer_task(y, requested="auto"):
+    """``classification`` for text labels or few distinct integers, else ``regression``."""
+    numeric = y.dtype.kind in "biuf"
+    if requested == "regression":
+        if not numeric:
+            raise CLIError("--task regression needs a numeric target; the target column holds text labels")
+        return "regression"
+    if requested == "classification":
+        return "classification"
+    if not numeric:
+        return "classification"
+    integral = np.all(y == np.round(y))
+    n_unique = np.unique(y).size
+    if integral and n_unique <= MAX_INFERRED_CLASSES and n_unique < max(3, y.size // 2):
+        return "classification"
+    return "regression"
+
+
+# --------------------------------------------------------------------------- the model
+class _Model:
+    """A trained network with the preprocessing the command line adds around it.
+
+    Inputs are standardised with the training split's mean and standard deviation; regression
+    targets too (predictions are mapped back). Classification uses a softmax output with
+    cross-entropy; regression an identity output with squared error. The network itself is a
+    :class:`deltaprop.MLP`; this is the one place to switch to the estimators.
+    """
+
+    def __init__(self, net, task, classes, x_mean, x_scale, y_mean=0.0, y_scale=1.0,
+                 feature_names=(), target_name="", target_index=-1):
+        self.net, self.task, self.classes = net, task, classes
+        self.x_mean, self.x_scale = x_mean, x_scale
+        self.y_mean, self.y_scale = float(y_mean), float(y_scale)
+        self.feature_names = list(feature_names)
+        self.target_name = target_name or ""
+        self.target_index = int(target_index if target_index is not None else -1)
+
+    @property
+    def n_features(self):
+        return self.net.layer_sizes[0]
+
+    def transform_X(self, X):
+        return (X - self.x_mean) / self.x_scale
+
+    def targets(self, y):
+        """Network targets: class indices for classification, standardised values for regression."""
+        if self.task == "classification":
+            return np.searchsorted(self.classes, y)
+        return ((y - self.y_mean) / self.y_scale).reshape(-1, 1)
+
+    def predict_outputs(self, X):
+        return self.net.forward(self.transform_X(X))
+
+    def predict(self, X):
+        out = self.predict_outputs(X)
+        if self.task == "classification":
+            return self.classes[np.argmax(out, axis=1)]
+        return out[:, 0] * self.y_scale + self.y_mean
+
+    def score(self, X, y):
+        """Accuracy (classification) or R² (regression)."""
+        pred = self.predict(X)
+        if self.task == "classification":
+            return float(np.mean(pred == y))
+        ss_res = float(np.sum((y - pred) ** 2))
+        ss_tot = float(np.sum((y - y.mean()) ** 2))
+        return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
+
+    def mean_loss(self, X, y):
+        return self.net.loss(self.transform_X(X), self.targets(y)) / X.shape[0]
+
+    # -- persistence: the engine's .npz fields plus the command line's own
+    def save(self, path):
+        with tempfile.TemporaryDirectory() as tmp:
+            self.net.save(os.path.join(tmp, "net.npz"))
+            with np.load(os.path.join(tmp, "net.npz"), allow_pickle=False) as data:
+                fields = {k: data[k] for k in data.files}
+        classes = self.classes if self.classes is not None else np.array([], dtype=np.float64)
+        fields.update(
+            cli_format=np.str_(CLI_FORMAT), cli_version=np.int64(CLI_VERSION), task=np.str_(self.task),
+            classes=np.asarray(classes), x_mean=self.x_mean, x_scale=self.x_scale,
+            y_mean=np.float64(self.y_mean), y_scale=np.float64(self.y_scale),
+            feature_names=np.array(self.feature_names, dtype=str), target_name=np.str_(self.target_name),
+            target_index=np.int64(self.target_index),
+        )
+        with atomic_write(path) as fh:
+            np.savez(fh, **fields)
+
+    @classmethod
+    def load(cls, path):
+        import zipfile
+
+        from .engine import MLP
+
+        if not os.path.exists(path):
+            raise CLIError(f"{path}: no such model file")
+        if os.path.isdir(path):
+            raise CLIError(f"{path}: is a directory, not a model file")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                fields = {k: data[k] for k in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, AttributeError) as exc:
+            raise CLIError(f"{path}: not a deltaprop model file ({_reason(exc)})") from None
+        if not isinstance(fields, dict):  # np.load returned a plain array (.npy)
+            raise CLIError(f"{path}: not a deltaprop model file")
+        try:
+            net = MLP.load(path)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise CLIError(f"{_reason(exc)}" if str(path) in str(exc) else f"{path}: {_reason(exc)}") from None
+        if str(fields.get("cli_format", "")) != CLI_FORMAT:
+            # a plain deltaprop.MLP file: predictions are the raw network outputs
+            D = net.layer_sizes[0]
+            return cls(net, "outputs", None, np.zeros(D), np.ones(D))
+        if int(fields.get("cli_version", -1)) != CLI_VERSION:
+            raise CLIError(f"{path}: model written by an incompatible deltaprop version "
+                           f"(format {int(fields.get('cli_version', -1))}, this one reads {CLI_VERSION})")
+        try:
+            classes = fields["classes"]
+            model = cls(net, str(fields["task"]), classes if classes.size else None,
+                        fields["x_mean"], fields["x_scale"], fields["y_mean"], fields["y_scale"],
+                        [str(s) for s in fields["feature_names"]], str(fields["target_name"]),
+                        int(fields["target_index"]))
+        except KeyError as exc:
+            raise CLIError(f"{path}: model file is missing {exc}") from None
+        if model.x_mean.shape != (model.n_features,) or model.x_scale.shape != (model.n_features,):
+            raise CLIError(f"{path}: model file is inconsistent (scaler does not match the network)")
+        return model
+
+
+def _make_model(args, n_features, n_outputs, task):
+    """Build the network for ``train``: the one place that knows which Python API trains it."""
+    from .engine import MLP
+
+    if args.solver != "sgd":
+        raise CLIError(f"--solver {args.solver} needs deltaprop's estimators (MLPClassifier/MLPRegressor), "
+                       "which this installation does not have; use --solver sgd")
+    output, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "squared_error")
+    return MLP([n_features, *args.hidden, n_outputs], hidden=args.activation, output=output, loss=loss,
+               backend=args.backend, dtype=args.dtype, random_state=args.seed)
+
+
+def _fit_one_epoch(model, X, T, args):
+    """One epoch of training on prepared (standardised) X and targets T; the summed error."""
+    net = model.net
+    net.fit(X, T, epochs=1, lr=args.lr, batch_size=args.batch_size, shuffle=True)
+    return net.loss_curve_[-1]
+
+
+# --------------------------------------------------------------------------- train
+def _split(n, fraction, seed, y=None, stratify=False):
+    if fraction == 0:
+        idx = np.random.RandomState(seed).permutation(n)
+        return idx, idx[:0]
+    from sklearn.model_selection import train_test_split
+
+    n_val = int(round(n * fraction))
+    if n_val < 1 or n - n_val < 1:
+        raise CLIError(f"--validation-split {fraction} leaves an empty split for {n} samples")
+    try:
+        return train_test_split(np.arange(n), test_size=n_val, random_state=seed,
+                                stratify=y if stratify else None)
+    except ValueError:  # a class too small to stratify
+        return train_test_split(np.arange(n), test_size=n_val, random_state=seed)
+
+
+def cmd_train(args):
+    from tqdm import tqdm
+
+    _check_plot_path(args.plot)
+    _check_out_path(args.out)
+    ds = load_data(args.data, args.target, need_target=True)
+    X, y = ds.X, ds.y
+    task = infer_task(y, args.task if args.task != "auto" else (ds.task or "auto"))
+    if X.shape[1] == 0:
+        raise CLIError(f"{ds.source}: no feature columns")
+    if X.shape[0] < 2:
+        raise CLIError(f"{ds.source}: needs at least 2 samples; got {X.shape[0]}")
+    classes = np.unique(y) if task == "classification" else None
+    if task == "classification" and classes.size < 2:
+        raise CLIError(f"{ds.source}: the target has a single class ({classes[0]}); nothing to learn")
+    tr, va = _split(X.shape[0], args.validation_split, args.seed, y, task == "classification")
+    Xtr, ytr, Xva, yva = X[tr], y[tr], X[va], y[va]
+    x_mean = Xtr.mean(axis=0)
+    x_scale = Xtr.std(axis=0)
+    x_scale[x_scale == 0] = 1.0
+    y_mean, y_scale = (0.0, 1.0)
+    if task == "regression":
+        y_mean, y_scale = float(ytr.mean()), float(ytr.std()) or 1.0
+    n_outputs = classes.size if task == "classification" else 1
+    try:
+        net = _make_model(args, X.shape[1], n_outputs, task)
+    except ValueError as exc:
+        raise CLIError(_reason(exc)) from None
+    model = _Model(net, task, classes, x_mean, x_scale, y_mean, y_scale, ds.feature_names,
+                   ds.target_name, ds.target_index if ds.target_index is not None else -1)
+    Ztr, Ttr = model.transform_X(Xtr), model.targets(ytr)
+
+    shape = "-".join(str(s) for s in net.layer_sizes)
+    print(f"data {ds.source}: {X.shape[0]} samples, {X.shape[1]} features, {task}"
+          + (f" ({classes.size} classes)" if classes is not None else "")
+          + f"; {len(tr)} train / {len(va)} held out", file=sys.stderr)
+    print(f"network {shape}, {args.activation} hidden, {'softmax + cross-entropy' if task == 'classification' else 'identity + squared error'}; "
+          f"backend {net.backend}, {np.dtype(args.dtype).name}, solver {args.solver}, lr {args.lr:g}, batch {args.batch_size}",
+          file=sys.stderr)
+    train_curve, val_curve = [], []
+    fit_seconds = 0.0
+    bar = tqdm(range(args.epochs), desc="train", unit="epoch", file=sys.stderr, disable=args.quiet,
+               dynamic_ncols=True, leave=True)
+    for _ in bar:
+        t0 = time.perf_counter()
+        E = _fit_one_epoch(model, Ztr, Ttr, args)
+        dt = time.perf_counter() - t0
+        fit_seconds += dt
+        train_curve.append(E / len(tr))
+        post = {"loss": f"{train_curve[-1]:.4f}"}
+        if len(va):
+            val_curve.append(model.mean_loss(Xva, yva))
+            post["val_loss"] = f"{val_curve[-1]:.4f}"
+        post["samples/s"] = f"{len(tr) / dt:,.0f}" if dt > 0 else "inf"
+        bar.set_postfix(post, refresh=False)
+    bar.close()
+
+    metric = "accuracy" if task == "classification" else "R^2"
+    if len(va):
+        print(f"held-out {metric}: {model.score(Xva, yva):.4f} ({len(va)} samples)")
+    else:
+        print(f"training {metric}: {model.score(Xtr, ytr):.4f} (no held-out split: --validation-split 0)")
+    throughput = args.epochs * len(tr) / fit_seconds if fit_seconds > 0 else float("inf")
+    print(f"training throughput: {throughput:,.0f} samples/s "
+          f"({args.epochs} epochs x {len(tr)} samples in {fit_seconds:.2f} s, backend {net.backend})")
+    if args.out:
+        model.save(args.out)
+        print(f"model saved to {args.out}", file=sys.stderr)
+    if args.plot:
+        plt = _pyplot()
+        fig, ax = plt.subplots(figsize=(6, 4))
+        epochs = np.arange(1, len(train_curve) + 1)
+        ax.plot(epochs, train_curve, label="training")
+        if val_curve:
+            ax.plot(epochs, val_curve, label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("mean error per sample E/N")
+        ax.set_title(f"deltaprop train {ds.source}: {shape}")
+        if min(train_curve + val_curve) > 0:
+            ax.set_yscale("log")
+        ax.legend()
+        fig.tight_layout()
+        _save_figure(fig, args.plot)
+        print(f"learning curve saved to {args.plot}", file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------- predict
+def cmd_predict(args):
+    _check_out_path(args.out)
+    model = _Model.load(args.model)
+    ds = load_data(args.data, None, need_target=False, n_features=model.n_features)
+    X = ds.X
+    if ds.target_index == -1:  # a CSV with one column more than the model's features: drop the target
+        X = _drop_target(ds, model)
+    if X.shape[1] != model.n_features:
+        raise CLIError(f"{ds.source}: {X.shape[1]} feature columns, but the model expects {model.n_features}")
+    out = model.predict_outputs(X)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    if model.task == "outputs":
+        writer.writerow([f"y{k}" for k in range(out.shape[1])])
+        writer.writerows([[repr(float(v)) for v in row] for row in out])
+    elif model.task == "classification":
+        labels = model.classes[np.argmax(out, axis=1)]
+        head = ["prediction"] + ([f"p_{c}" for c in model.classes] if args.proba else [])
+        writer.writerow(head)
+        for lab, row in zip(labels, out):
+            writer.writerow([_fmt(lab)] + ([f"{float(v):.6g}" for v in row] if args.proba else []))
+    else:
+        writer.writerow(["prediction"])
+        writer.writerows([[repr(float(v))] for v in out[:, 0] * model.y_scale + model.y_mean])
+    if args.out:
+        with atomic_write(args.out, "w") as fh:
+            fh.write(buf.getvalue())
+        print(f"{X.shape[0]} predictions written to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(buf.getvalue())
+    return 0
+
+
+def _fmt(label):
+    if isinstance(label, (float, np.floating)) and float(label).is_integer():
+        return str(int(label))
+    return str(label)
+
+
+def _drop_target(ds, model):
+    """The CSV has D + 1 columns: drop the model's target column (by name, else by position)."""
+    names = ds.all_names
+    if ds.header and model.target_name in ds.header:
+        t = ds.header.index(model.target_name)
+    else:
+        t = model.target_index % len(names)
+    cols = [j for j in range(len(names)) if j != t]
+    return np.column_stack([ds.table_columns(j) for j in cols])
+
+
+# --------------------------------------------------------------------------- approx (Fig. 5.3)
+#: Fig. 5.3 of the seed: the four functions and the RMS error each fit must reach (tested).
+APPROX_FUNCTIONS = (
+    ("x^2", "$f(x) = x^2$", lambda x: x ** 2, 0.01),
+    ("sin(x)", r"$f(x) = \sin(x)$", np.sin, 0.01),
+    ("|x|", "$f(x) = |x|$", np.abs, 0.03),
+    ("H(x)", "$f(x) = H(x)$", lambda x: (x > 0).astype(np.float64), 0.1),
+)
+
+
+def fit_fig53(seed=0, n=50, restarts=4, maxiter=3000):
+    """Fit the four functions of Fig. 5.3 with 1-3-1 tanh networks; a list of result dicts.
+
+    N points uniform on (-1, 1); the error :math:`E = \\frac12 \\sum_n (y_n - t_n)^2` is
+    minimised by L-BFGS on deltaprop's backprop gradient (:meth:`MLP.loss_and_gradient`),
+    keeping the best of ``restarts`` seeded initialisations (the seed's local minima
+    :math:`w_A`, :math:`w_B`).
+    """
+    from scipy.optimize import minimize
+
+    from .engine import MLP
+
+    results = []
+    rng = np.random.RandomState(seed)
+    for k, (name, label, f, bound) in enumerate(APPROX_FUNCTIONS):
+        x = np.sort(rng.uniform(-1, 1, n))
+        t = f(x)
+        X, T = x.reshape(-1, 1), t.reshape(-1, 1)
+        best = None
+        for r in range(restarts):
+            net = MLP([1, 3, 1], hidden="tanh", output="identity", loss="squared_error",
+                      backend="numpy", random_state=1000 * seed + 10 * k + r)
+
+            def fun(w, net=net):
+                net.w[...] = w
+                E, g = net.loss_and_gradient(X, T)
+                return E, g
+
+            res = minimize(fun, net.w.copy(), jac=True, method="L-BFGS-B",
+                           options={"maxiter": maxiter, "gtol": 1e-10, "ftol": 1e-14})
+            net.w[...] = res.x
+            E = net.loss(X, T)
+            if best is None or E < best[0]:
+                best = (E, net)
+        E, net = best
+        rms = float(np.sqrt(2 * E / n))
+        results.append(dict(name=name, label=label, x=x, t=t, net=net, E=float(E), rms=rms, bound=bound))
+    return results
+
+
+def cmd_approx(args):
+    plt = _pyplot()  # fail before the fits when matplotlib is missing
+    _check_out_path(args.out)
+    results = fit_fig53(seed=args.seed, n=args.n, restarts=args.restarts)
+    fig, axes = plt.subplots(2, 2, figsize=(8, 6.5))
+    grid = np.linspace(-1, 1, 201)
+    for ax, res in zip(axes.ravel(), results):
+        net = res["net"]
+        W0, b0 = net.coefs_[0], net.intercepts_[0]
+        hidden = np.tanh(grid[:, None] @ W0 + b0)  # z_j = tanh(a_j), the three hidden units
+        ax.plot(res["x"], res["t"], "o", color="tab:blue", ms=4, label="data")
+        for j in range(hidden.shape[1]):
+            ax.plot(grid, hidden[:, j], "--", lw=1, label="hidden units" if j == 0 else None)
+        ax.plot(grid, net.forward(grid[:, None])[:, 0], "-", color="tab:red", lw=2, label="network")
+        ax.set_title(f"{res['label']}   (RMS error {res['rms']:.3g})", fontsize=10)
+        ax.set_xlim(-1, 1)
+        ax.set_ylim(-1.1, 1.6)
+    axes[0, 0].legend(fontsize=8, loc="upper center")
+    fig.suptitle(f"Fig. 5.3: 1-3-1 network, tanh hidden units, linear output, N = {args.n}")
+    fig.tight_layout()
+    _save_figure(fig, args.out)
+    for res in results:
+        print(f"{res['name']:>7}: E = {res['E']:.3g}  RMS error = {res['rms']:.3g}")
+    print(f"figure saved to {args.out}", file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------- bench
+def cmd_bench(args):
+    raise CLIError("bench is not available yet")
+
+
+# --------------------------------------------------------------------------- argument parsing
+def build_parser():
+    from .backends import BACKENDS
+
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Train multilayer perceptrons by error backpropagation with compiled kernels.",
+        epilog="Run 'deltaprop COMMAND --help' for the options of each command.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    p = sub.add_parser(
+        "train", formatter_class=fmt, help="train a network on a data set and report its held-out score",
+        description="Train a network on DATA with a progress bar per epoch; print the held-out score "
+                    "(accuracy for classification, R^2 for regression) and the training throughput. "
+                    "Inputs are standardised with the training split's mean and standard deviation "
+                    "(stored in the model file).")
+    p.add_argument("data", nargs="?", default="digits", metavar="DATA",
+                   help=f"a CSV file, an .npz file with arrays X and y, or a built-in data set: {', '.join(BUILTIN)}")
+    p.add_argument("--target", metavar="COLUMN",
+                   help="CSV target column, by header name or 0-based index (default: the last column)")
+    p.add_argument("--task", choices=("auto", "classification", "regression"), default="auto",
+                   help="auto: text labels or at most 20 distinct integers are classes, anything else regression")
+    p.add_argument("--hidden", type=_hidden_sizes, default=[32], metavar="SIZES",
+                   help="hidden layer sizes, comma-separated (e.g. 64,32)")
+    p.add_argument("--activation", choices=HIDDEN_CHOICES, default="tanh", help="hidden activation h")
+    p.add_argument("--solver", choices=SOLVER_CHOICES, default="sgd", help="update rule")
+    p.add_argument("--epochs", type=_positive_int, default=20, help="passes over the training split")
+    p.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate eta")
+    p.add_argument("--batch-size", type=_positive_int, default=1,
+                   help="samples per update (1: on-line, per-sample SGD)")
+    p.add_argument("--backend", choices=("auto", *BACKENDS), default="auto",
+                   help="kernel backend (auto: the fastest available)")
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="floating-point type")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, the initial weights and the shuffling")
+    p.add_argument("--validation-split", type=_fraction, default=0.2, metavar="FRACTION",
+                   help="fraction of the samples held out for the score (0: none)")
+    p.add_argument("--out", metavar="MODEL.npz", help="save the trained model (written atomically)")
+    p.add_argument("--plot", metavar="CURVE.png",
+                   help="draw the learning curve (training and validation loss); needs matplotlib")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "predict", formatter_class=fmt, help="predict with a saved model, as CSV",
+        description="Predict with a model saved by 'deltaprop train --out' for every row of DATA; write CSV "
+                    "with a 'prediction' column (class label or value). A CSV with one column more than the "
+                    "model's features has its target column dropped. A plain deltaprop.MLP file gives the "
+                    "raw network outputs y0, y1, ...")
+    p.add_argument("model", metavar="MODEL", help="model file written by 'deltaprop train --out'")
+    p.add_argument("data", metavar="DATA", help=f"a CSV file, an .npz file with X, or a built-in data set: {', '.join(BUILTIN)}")
+    p.add_argument("--out", metavar="FILE.csv", help="write the CSV here (atomically) instead of to stdout")
+    p.add_argument("--proba", action="store_true", help="classification: add one probability column per class")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "bench", formatter_class=fmt, help="per-sample SGD throughput of every available backend",
+        description="Measure per-sample SGD throughput (samples/s, one epoch per measurement after a "
+                    "warm-up, single thread) of every available backend on the standard shapes.")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")
+    p.add_argument("--plot", metavar="BARS.png", help="draw a bar chart; needs matplotlib")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "approx", formatter_class=fmt, help="the seed's Fig. 5.3: a 1-3-1 tanh network fitting four functions",
+        description="Reproduce Fig. 5.3 of the seed (Bishop, PRML): N points uniform on (-1, 1) of x^2, sin x, "
+                    "|x| and the Heaviside step, each fitted by a network with 3 tanh hidden units and a linear "
+                    "output (L-BFGS on deltaprop's backprop gradient, best of a few seeded restarts). Draws "
+                    "the data, the network function and the three hidden units' outputs (dashed), and prints "
+                    "each panel's final error. Needs matplotlib.")
+    p.add_argument("--out", required=True, metavar="FIG.png", help="the figure file (written atomically)")
+    p.add_argument("--n", type=_positive_int, default=50, help="number of data points per panel")
+    p.add_argument("--restarts", type=_positive_int, default=4, help="seeded restarts per panel (best kept)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data and the initial weights")
+    p.set_defaults(func=cmd_approx)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``deltaprop`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    debug = os.environ.get("DELTAPROP_DEBUG") == "1"
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except CLIError as exc:
+        if debug:
+            raise
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError, OSError, FloatingPointError) as exc:
+        if debug:
+            raise
+        print(f"{PROG} {args.command}: error: {_reason(exc)}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
