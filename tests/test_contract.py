@@ -1,5 +1,7 @@
 """Each backend provides the whole contract; the layout table is what the contract says."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -48,3 +50,14 @@ def test_unavailable_backend_names_what_is_missing():
     finally:
         del backends.BACKENDS["broken"]
         backends._errors.pop("broken", None)
+
+
+@pytest.mark.skipif(os.environ.get("DELTAPROP_REQUIRE_COMPILED") != "1",
+                    reason="set DELTAPROP_REQUIRE_COMPILED=1 (CI does) to require both compiled backends")
+def test_compiled_backends_are_built_and_importable():
+    """In CI a missing build step must fail here, not hide behind the NumPy fallback."""
+    from deltaprop import backends
+
+    available = deltaprop.available_backends()
+    for name in ("numba", "cython"):
+        assert name in available, f"backend {name!r} is unavailable: {backends._errors.get(name)}"
