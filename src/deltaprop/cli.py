@@ -155,8 +155,12 @@ class Dataset:
         self.task = task
 
 
-def load_data(spec, target=None, need_target=True, n_features=None):
-    """Read DATA: a built-in name, a ``.csv`` file or an ``.npz`` file with ``X`` (and ``y``)."""
+def load_data(spec, target=None, need_target=True, n_features=None, model_target=("", -1)):
+    """Read DATA: a built-in name, a ``.csv`` file or an ``.npz`` file with ``X`` (and ``y``).
+
+    For prediction (``need_target=False``) a CSV with ``n_features + 1`` columns holds the
+    target too: ``model_target`` (name, index) says which column to leave out.
+    """
     if spec in BUILTIN and not os.path.exists(spec):
         if target is not None:
             raise CLIError(f"--target applies to CSV files, not to the built-in data set {spec!r}")
@@ -170,7 +174,7 @@ def load_data(spec, target=None, need_target=True, n_features=None):
         if target is not None:
             raise CLIError("--target applies to CSV files; an .npz file holds arrays 'X' and 'y'")
         return _load_npz(spec, need_target)
-    return _load_csv(spec, target, need_target, n_features)
+    return _load_csv(spec, target, need_target, n_features, model_target)
 
 
 def _load_builtin(name):
@@ -185,9 +189,17 @@ def _load_builtin(name):
     return Dataset(np.asarray(bunch.data, dtype=np.float64), y, names, "target", name, task)
 
 
+def _check_zip(path, what):
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise CLIError(f"{path}: not {what} (not an .npz/zip archive)")
+
+
 def _load_npz(path, need_target):
     import zipfile
 
+    _check_zip(path, "an .npz data file")
     try:
         with np.load(path, allow_pickle=False) as data:
             files = set(data.files)
@@ -233,7 +245,7 @@ def _is_number(text):
     return True
 
 
-def _load_csv(path, target, need_target, n_features):
+def _load_csv(path, target, need_target, n_features, model_target=("", -1)):
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             rows = [(i + 1, row) for i, row in enumerate(csv.reader(fh)) if any(f.strip() for f in row)]
@@ -274,8 +286,9 @@ def _load_csv(path, target, need_target, n_features):
     elif need_target:
         t = width - 1
     elif n_features is not None and width == n_features + 1:
-        t = -1  # decided by the caller (model knows its target column)
-    if t is not None and t >= 0 and width < 2:
+        name, index = model_target  # the model's own target column, left out
+        t = header.index(name) if header and name in header else index % width
+    if t is not None and width < 2:
         raise CLIError(f"{path}: needs at least one feature column besides the target")
 
     def column(j, numeric):
@@ -296,16 +309,14 @@ def _load_csv(path, target, need_target, n_features):
     feature_cols = [j for j in range(width) if j != t]
     X = np.column_stack([column(j, True) for j in feature_cols]) if feature_cols else np.empty((len(table), 0))
     y = None
-    if t is not None and t >= 0:
+    if t is not None:
         raw = [row[t] for row in table]
         y = column(t, True) if all(_is_number(v) for v in raw) else column(t, False)
         if y.dtype.kind == "U" and any(v == "" for v in raw):
             k = raw.index("")
             raise CLIError(f"{path}: missing value in target column {names[t]!r} (line {lines[k]})")
-    ds = Dataset(X, y, [names[j] for j in feature_cols], names[t] if t is not None and t >= 0 else None,
-                 path, target_index=t)
-    ds.header, ds.all_names, ds.table_columns = header, names, (lambda j: column(j, True))
-    return ds
+    return Dataset(X, y, [names[j] for j in feature_cols], names[t] if t is not None else None,
+                   path, target_index=t)
 
 
 def infer_task(y, requested="auto"):
@@ -406,6 +417,7 @@ class _Model:
             raise CLIError(f"{path}: no such model file")
         if os.path.isdir(path):
             raise CLIError(f"{path}: is a directory, not a model file")
+        _check_zip(path, "a deltaprop model file")
         try:
             with np.load(path, allow_pickle=False) as data:
                 fields = {k: data[k] for k in data.files}
@@ -564,10 +576,9 @@ def cmd_train(args):
 def cmd_predict(args):
     _check_out_path(args.out)
     model = _Model.load(args.model)
-    ds = load_data(args.data, None, need_target=False, n_features=model.n_features)
+    ds = load_data(args.data, None, need_target=False, n_features=model.n_features,
+                   model_target=(model.target_name, model.target_index))
     X = ds.X
-    if ds.target_index == -1:  # a CSV with one column more than the model's features: drop the target
-        X = _drop_target(ds, model)
     if X.shape[1] != model.n_features:
         raise CLIError(f"{ds.source}: {X.shape[1]} feature columns, but the model expects {model.n_features}")
     out = model.predict_outputs(X)
@@ -598,17 +609,6 @@ def _fmt(label):
     if isinstance(label, (float, np.floating)) and float(label).is_integer():
         return str(int(label))
     return str(label)
-
-
-def _drop_target(ds, model):
-    """The CSV has D + 1 columns: drop the model's target column (by name, else by position)."""
-    names = ds.all_names
-    if ds.header and model.target_name in ds.header:
-        t = ds.header.index(model.target_name)
-    else:
-        t = model.target_index % len(names)
-    cols = [j for j in range(len(names)) if j != t]
-    return np.column_stack([ds.table_columns(j) for j in cols])
 
 
 # --------------------------------------------------------------------------- approx (Fig. 5.3)
