@@ -1,0 +1,101 @@
+"""Argument checks of the Cython kernels' ``def`` wrappers, run once per call before ``nogil``.
+
+The compiled loops run without bounds checks, so a buffer that is too short would be written
+past its end. These checks cost a few microseconds per call and turn such a mistake into a
+ValueError. (dtype agreement is enforced by the fused-type dispatch itself: every floating
+argument must have the same dtype.)
+"""
+
+import numpy as np
+
+__all__ = ["check_forward", "check_units", "check_output_delta", "check_gradient", "check_epoch"]
+
+
+def _layout(layout, P):
+    """Check the layout table against a parameter vector of length P; return (D, K, U)."""
+    lay = np.asarray(layout)
+    if lay.ndim != 2 or lay.shape[1] != 5 or lay.shape[0] < 1:
+        raise ValueError(f"layout must have shape (L, 5) with L >= 1; got {lay.shape}")
+    n_in, n_out, w_off, b_off, u_off = lay.T
+    if (n_in < 1).any() or (n_out < 1).any() or (w_off < 0).any() or (b_off < 0).any() or (u_off < 0).any():
+        raise ValueError("layout entries must be non-negative, with layer sizes >= 1")
+    if (n_in[1:] != n_out[:-1]).any():
+        raise ValueError("layout: each layer's n_in must equal the previous layer's n_out")
+    if (w_off + n_in * n_out).max() > P or (b_off + n_out).max() > P:
+        raise ValueError(f"layout addresses parameters beyond w's length {P}")
+    return int(n_in[0]), int(n_out[-1]), int((u_off + n_out).max())
+
+
+def _need(name, arr, size):
+    if arr.shape[0] < size:
+        raise ValueError(f"{name} has length {arr.shape[0]}, needs at least {size}")
+
+
+def check_forward(w, layout, hidden, output, X, A, Z):
+    D, K, U = _layout(layout, w.shape[0])
+    if X.shape[1] != D:
+        raise ValueError(f"X has {X.shape[1]} columns, the layout's first layer has {D} inputs")
+    n = X.shape[0]
+    _need("A", A, n * U)
+    _need("Z", Z, n * U)
+
+
+def check_units(w, layout, A, Z, D):
+    """backprop: n = len(A) // U, as in the reference; Z and D must hold as many."""
+    _, _, U = _layout(layout, w.shape[0])
+    n = A.shape[0] // U
+    _need("Z", Z, n * U)
+    _need("D", D, n * U)
+    return n
+
+
+def check_output_delta(layout, A, Z, T, s, D):
+    _, K, U = _layout(layout, np.iinfo(np.intp).max)
+    n = T.shape[0]
+    if T.shape[1] != K:
+        raise ValueError(f"T has {T.shape[1]} columns, the network has {K} outputs")
+    _need("s", s, n)
+    for name, buf in (("A", A), ("Z", Z), ("D", D)):
+        _need(name, buf, n * U)
+
+
+def check_gradient(layout, X, Z, D, g):
+    Din, _, U = _layout(layout, g.shape[0])
+    n = X.shape[0]
+    if X.shape[1] != Din:
+        raise ValueError(f"X has {X.shape[1]} columns, the layout's first layer has {Din} inputs")
+    _need("Z", Z, n * U)
+    _need("D", D, n * U)
+
+
+def check_epoch(w, layout, X, T, s, order, batch_size, solver, hyper, state, t, A, Z, D, losses,
+                Xb=None, Tb=None, sb=None, g=None):
+    Din, K, U = _layout(layout, w.shape[0])
+    n = X.shape[0]
+    if X.shape[1] != Din:
+        raise ValueError(f"X has {X.shape[1]} columns, the layout's first layer has {Din} inputs")
+    if T.shape[0] != n or T.shape[1] != K:
+        raise ValueError(f"T must have shape ({n}, {K}); got ({T.shape[0]}, {T.shape[1]})")
+    _need("s", s, n)
+    if order.shape[0] and order.shape[1]:
+        o = np.asarray(order)
+        if o.min() < 0 or o.max() >= n:
+            raise ValueError(f"order holds sample indices outside [0, {n})")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+    if solver not in (0, 1, 2, 3):
+        raise ValueError(f"unknown solver code {solver}")
+    _need("hyper", hyper, 6)
+    if state.shape[0] < 2 or state.shape[1] != w.shape[0]:
+        raise ValueError(f"state must have shape (2, {w.shape[0]}); got ({state.shape[0]}, {state.shape[1]})")
+    _need("t", t, 1)
+    B = batch_size
+    for name, buf in (("A", A), ("Z", Z), ("D", D)):
+        _need(name, buf, B * U)
+    if losses.shape[0] < order.shape[0] or losses.shape[1] < 2:
+        raise ValueError(f"losses must have shape ({order.shape[0]}, 2)")
+    if Xb is not None:
+        if Xb.shape[0] < B or Xb.shape[1] != Din or Tb.shape[0] < B or Tb.shape[1] != K:
+            raise ValueError(f"Xb, Tb must have shapes ({B}, {Din}), ({B}, {K})")
+        _need("sb", sb, B)
+        _need("g", g, w.shape[0])

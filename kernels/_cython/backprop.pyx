@@ -1,0 +1,137 @@
+r"""Error backpropagation: output errors, the δ-recursion (Bishop 5.56) and the gradient.
+
+Mirrors ``kernels/_numpy/backprop.py``. Matrix form through BLAS gemm where a layer is large
+enough (:math:`\Delta_{l-1} = h'(A_{l-1}) \odot \Delta_l W_l^T`,
+:math:`\partial L / \partial W = Z_{prev}^T \Delta`), per-sample loops for tiny layers.
+"""
+
+from cython cimport floating
+from libc.string cimport memset
+
+from ._blas cimport matmul_at, matmul_bt
+from ._core cimport axpy, derivative, dot, output_error
+from ._checks import check_gradient, check_output_delta, check_units
+
+cdef Py_ssize_t BLAS_MIN_FLOPS = 4096
+
+
+cdef inline bint use_blas(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil:
+    return n > 1 and n * n_in * n_out >= BLAS_MIN_FLOPS
+
+
+cdef double output_delta_batch(const Py_ssize_t* layout, Py_ssize_t L, int output, int loss,
+                               Py_ssize_t n, const floating* A, const floating* Z,
+                               const floating* T, const floating* s, floating* D) noexcept nogil:
+    r""":math:`s_n \delta_{nk}` into the last layer's block of D; return :math:`\sum_n s_n E_n`."""
+    cdef Py_ssize_t r, k, K = layout[5 * (L - 1) + 1], off = n * layout[5 * (L - 1) + 4]
+    cdef double E = 0, En
+    cdef floating* d
+    for r in range(n):
+        d = D + off + r * K
+        En = output_error(output, loss, K, A + off + r * K, Z + off + r * K, T + r * K, d)
+        for k in range(K):
+            d[k] = d[k] * s[r]
+        E += s[r] * En
+    return E
+
+
+cdef void backprop_batch(const floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hidden,
+                         Py_ssize_t n, const floating* A, const floating* Z,
+                         floating* D) noexcept nogil:
+    r""":math:`\delta_j = h'(a_j) \sum_k w_{kj} \delta_k` from the last layer back to the first."""
+    cdef Py_ssize_t l, r, i, n_in, n_out, size
+    cdef const floating* W
+    cdef const floating* a
+    cdef const floating* z
+    cdef const floating* d
+    cdef floating* dp
+    for l in range(L - 1, 0, -1):
+        n_in, n_out = layout[5 * l], layout[5 * l + 1]
+        W = w + layout[5 * l + 2]
+        d = D + n * layout[5 * l + 4]
+        dp = D + n * layout[5 * (l - 1) + 4]
+        a = A + n * layout[5 * (l - 1) + 4]
+        z = Z + n * layout[5 * (l - 1) + 4]
+        if use_blas(n, n_in, n_out):
+            matmul_bt(<int>n, <int>n_out, <int>n_in, d, W, dp)
+            size = n * n_in
+            for i in range(size):
+                dp[i] = derivative(hidden, a[i], z[i]) * dp[i]
+        else:
+            for r in range(n):
+                for i in range(n_in):
+                    dp[r * n_in + i] = (derivative(hidden, a[r * n_in + i], z[r * n_in + i])
+                                        * dot(n_out, W + i * n_out, d + r * n_out))
+
+
+cdef void gradient_batch(const Py_ssize_t* layout, Py_ssize_t L, Py_ssize_t n, const floating* X,
+                         const floating* Z, const floating* D, floating* g) noexcept nogil:
+    r""":math:`\partial E / \partial w_{ji} = \sum_n \delta_j z_i`, :math:`\partial E / \partial w_{j0} = \sum_n \delta_j`."""
+    cdef Py_ssize_t l, r, i, j, n_in, n_out
+    cdef const floating* z_prev = X
+    cdef const floating* d
+    cdef floating* gW
+    cdef floating* gb
+    cdef floating zi
+    for l in range(L):
+        n_in, n_out = layout[5 * l], layout[5 * l + 1]
+        gW = g + layout[5 * l + 2]
+        gb = g + layout[5 * l + 3]
+        d = D + n * layout[5 * l + 4]
+        if n > 0 and use_blas(n, n_in, n_out):
+            matmul_at(<int>n, <int>n_in, <int>n_out, z_prev, d, gW)
+        else:
+            memset(gW, 0, n_in * n_out * sizeof(floating))
+            for r in range(n):
+                for i in range(n_in):
+                    zi = z_prev[r * n_in + i]
+                    if zi != 0:
+                        axpy(n_out, zi, d + r * n_out, gW + i * n_out)
+        memset(gb, 0, n_out * sizeof(floating))
+        for r in range(n):
+            for j in range(n_out):
+                gb[j] += d[r * n_out + j]
+        z_prev = Z + n * layout[5 * l + 4]
+
+
+def output_delta(const Py_ssize_t[:, ::1] layout, int output, int loss, const floating[::1] A,
+                 const floating[::1] Z, const floating[:, ::1] T, const floating[::1] s,
+                 floating[::1] D):
+    r"""Output errors :math:`s_n \delta_k = \partial (s_n E_n) / \partial a_k` into D; return
+    :math:`E = \sum_n s_n E_n` (see ``deltaprop.contract``)."""
+    cdef Py_ssize_t n = T.shape[0]
+    cdef double E
+    check_output_delta(layout, A, Z, T, s, D)
+    if n == 0:
+        return 0.0
+    with nogil:
+        E = output_delta_batch(&layout[0, 0], layout.shape[0], output, loss, n, &A[0], &Z[0],
+                               &T[0, 0], &s[0], &D[0])
+    return E
+
+
+def backprop(const floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden,
+             const floating[::1] A, const floating[::1] Z, floating[::1] D):
+    r"""Propagate δ from the output layer back to the first hidden layer (Bishop 5.56).
+
+    .. math:: \delta_j = h'(a_j) \sum_k w_{kj} \delta_k
+    """
+    cdef Py_ssize_t n = check_units(w, layout, A, Z, D)
+    if n == 0:
+        return
+    with nogil:
+        backprop_batch(&w[0], &layout[0, 0], layout.shape[0], hidden, n, &A[0], &Z[0], &D[0])
+
+
+def gradient(const Py_ssize_t[:, ::1] layout, const floating[:, ::1] X, const floating[::1] Z,
+             const floating[::1] D, floating[::1] g):
+    r"""Gradient of E summed over the batch into ``g`` (same layout as ``w``).
+
+    .. math:: \frac{\partial E}{\partial w_{ji}} = \sum_n \delta_j z_i, \qquad
+              \frac{\partial E}{\partial w_{j0}} = \sum_n \delta_j
+    """
+    cdef Py_ssize_t n = X.shape[0]
+    check_gradient(layout, X, Z, D, g)
+    with nogil:
+        gradient_batch(&layout[0, 0], layout.shape[0], n, &X[0, 0] if n > 0 else NULL,
+                       &Z[0] if n > 0 else NULL, &D[0] if n > 0 else NULL, &g[0])

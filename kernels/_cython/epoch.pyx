@@ -1,0 +1,315 @@
+r"""Gradient-descent epochs: on-line (one sample at a time) and mini-batch.
+
+Mirrors ``kernels/_numpy/epoch.py``. :func:`sgd_epoch` is one compiled call for all epochs of
+``order``: per sample, forward → δ → the update of every weight, fused, with no gradient
+buffer and no allocation. :func:`batch_epoch` composes the batch kernels of ``forward`` and
+``backprop`` (BLAS where it pays) with ``update``.
+
+Design of the per-sample loop
+-----------------------------
+With ``batch_size = 1`` the contract's gradient is
+:math:`g = (s_n \nabla E_n + \alpha W) / s_n = \nabla E_n + (\alpha / s_n) W`, so δ is
+computed unweighted and a sample with :math:`s_n = 0` is skipped. Going down the layers, row
+i of :math:`W_l` is read once for :math:`\delta_{l-1,i} = h'(a_i)\, W_{i,:} \cdot \delta_l`
+and then updated in place, :math:`W_{i,:} \mathrel{-}= \eta z_i \delta_l`, while it is still in
+cache. Plain sgd without L2 (the common case) has a faster loop: zero inputs skip their rows
+(the update is then exactly zero), and the first layer's update for sample n is fused with
+the forward sum of the next sample n' (row i is updated, then immediately used for
+:math:`a' \mathrel{+}= x'_i W_{i,:}`): one pass over the largest matrix per sample instead of
+two, with the same results.
+"""
+
+from cython cimport floating
+from libc.stdint cimport int64_t
+from libc.string cimport memcpy, memset
+
+from ._core cimport (ADAM, ALPHA, BETA_1, BETA_2, EPSILON, ETA, MOMENTUM, MU, NESTEROV, SGD,
+                     activate, axpy, axpy_axpy, dense, derivative, dot, f_sqrt, output_error)
+from .backprop cimport backprop_batch, gradient_batch, output_delta_batch
+from .forward cimport forward_batch
+from .update cimport adam_rate, update
+from ._checks import check_epoch
+
+
+# --------------------------------------------------------------------------- per-sample pieces
+cdef inline Py_ssize_t next_step(const Py_ssize_t* order, const floating* s, Py_ssize_t p,
+                                 Py_ssize_t n_steps) noexcept nogil:
+    """The first position after ``p`` in the flattened order whose sample weight is non-zero."""
+    p += 1
+    while p < n_steps and s[order[p]] == 0:
+        p += 1
+    return p
+
+
+cdef inline void forward_one(const floating* w, const Py_ssize_t* layout, Py_ssize_t L,
+                             int hidden, int output, const floating* x, floating* a, floating* z,
+                             bint first_summed) noexcept nogil:
+    """Forward pass of one sample; with ``first_summed`` layer 0's sum is already in ``a``."""
+    cdef Py_ssize_t l, uo
+    cdef const floating* z_in = x
+    for l in range(L):
+        uo = layout[5 * l + 4]
+        if l > 0 or not first_summed:
+            dense(layout[5 * l], layout[5 * l + 1], w + layout[5 * l + 2], w + layout[5 * l + 3],
+                  z_in, a + uo)
+        activate(output if l == L - 1 else hidden, layout[5 * l + 1], a + uo, z + uo)
+        z_in = z + uo
+
+
+cdef inline double step_row(int solver, Py_ssize_t n, floating zi, const floating* d, floating c,
+                            floating* w, floating* s0, floating* s1, const floating* hyper,
+                            double eta_t) noexcept nogil:
+    r"""Update ``w[:n]`` with :math:`g_j = z_i \delta_j + c\, w_j` by ``solver`` (state rows
+    ``s0``, ``s1``); return :math:`\sum_j w_j^2` before the update (for the L2 term)."""
+    cdef Py_ssize_t j
+    cdef double sq = 0
+    cdef floating g, wj
+    cdef floating eta = hyper[ETA], mu = hyper[MU], b1 = hyper[BETA_1], b2 = hyper[BETA_2]
+    cdef floating eps = hyper[EPSILON]
+    if solver == SGD:
+        for j in range(n):
+            wj = w[j]
+            sq += wj * wj
+            w[j] = wj - eta * (zi * d[j] + c * wj)
+    elif solver == MOMENTUM:
+        for j in range(n):
+            wj = w[j]
+            sq += wj * wj
+            s0[j] = mu * s0[j] - eta * (zi * d[j] + c * wj)
+            w[j] = wj + s0[j]
+    elif solver == NESTEROV:
+        for j in range(n):
+            wj = w[j]
+            sq += wj * wj
+            g = zi * d[j] + c * wj
+            s0[j] = mu * s0[j] - eta * g
+            w[j] = wj + (mu * s0[j] - eta * g)
+    elif solver == ADAM:
+        for j in range(n):
+            wj = w[j]
+            sq += wj * wj
+            g = zi * d[j] + c * wj
+            s0[j] = b1 * s0[j] + (1 - b1) * g
+            s1[j] = b2 * s1[j] + (1 - b2) * (g * g)
+            w[j] = <floating>(wj - eta_t * s0[j] / <floating>(f_sqrt(s1[j]) + eps))
+    return sq
+
+
+# --------------------------------------------------------------------------- per-sample epochs
+cdef void sgd_plain(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hidden, int output,
+                    int loss, const floating* X, const floating* T, const floating* s,
+                    const Py_ssize_t* order, Py_ssize_t n_epochs, Py_ssize_t m, floating eta,
+                    floating* a, floating* z, floating* delta, double* losses) noexcept nogil:
+    r"""Plain on-line sgd without L2: :math:`w \leftarrow w - \eta \nabla E_n`, fused (see the design)."""
+    cdef Py_ssize_t n_steps = n_epochs * m, p, pn, l, i, n_in, n_out
+    cdef Py_ssize_t Din = layout[0], M0 = layout[1], u0 = layout[4]
+    cdef Py_ssize_t K = layout[5 * (L - 1) + 1], uK = layout[5 * (L - 1) + 4]
+    cdef floating* W0 = w + layout[2]
+    cdef floating* b0 = w + layout[3]
+    cdef floating* a0 = a + u0
+    cdef const floating* d0 = delta + u0
+    cdef const floating* x
+    cdef const floating* xn
+    cdef const floating* d
+    cdef const floating* ap = NULL
+    cdef const floating* zp
+    cdef floating* W
+    cdef floating* dp = NULL
+    cdef floating* row
+    cdef floating xi, xni
+    p = next_step(order, s, -1, n_steps)
+    if p < n_steps:
+        dense(Din, M0, W0, b0, X + order[p] * Din, a0)
+    while p < n_steps:
+        x = X + order[p] * Din
+        forward_one(w, layout, L, hidden, output, x, a, z, True)
+        losses[2 * (p // m)] += output_error(output, loss, K, a + uK, z + uK, T + order[p] * K,
+                                             delta + uK)
+        for l in range(L - 1, 0, -1):
+            n_in, n_out = layout[5 * l], layout[5 * l + 1]
+            W = w + layout[5 * l + 2]
+            d = delta + layout[5 * l + 4]
+            dp = delta + layout[5 * (l - 1) + 4]
+            ap = a + layout[5 * (l - 1) + 4]
+            zp = z + layout[5 * (l - 1) + 4]
+            axpy(n_out, -eta, d, w + layout[5 * l + 3])
+            for i in range(n_in):
+                row = W + i * n_out
+                dp[i] = derivative(hidden, ap[i], zp[i]) * dot(n_out, row, d)
+                if zp[i] != 0:
+                    axpy(n_out, -eta * zp[i], d, row)
+        # layer 0: update for this sample, fused with the next sample's forward sum
+        axpy(M0, -eta, d0, b0)
+        pn = next_step(order, s, p, n_steps)
+        if pn < n_steps:
+            xn = X + order[pn] * Din
+            memset(a0, 0, M0 * sizeof(floating))
+            for i in range(Din):
+                row = W0 + i * M0
+                xi = x[i]
+                xni = xn[i]
+                if xi != 0:
+                    if xni != 0:
+                        axpy_axpy(M0, -eta * xi, d0, row, xni, a0)
+                    else:
+                        axpy(M0, -eta * xi, d0, row)
+                elif xni != 0:
+                    axpy(M0, xni, row, a0)
+            axpy(M0, 1, b0, a0)
+        else:
+            for i in range(Din):
+                xi = x[i]
+                if xi != 0:
+                    axpy(M0, -eta * xi, d0, W0 + i * M0)
+        p = pn
+
+
+cdef void sgd_general(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hidden,
+                      int output, int loss, const floating* X, const floating* T,
+                      const floating* s, const Py_ssize_t* order, Py_ssize_t n_epochs,
+                      Py_ssize_t m, int solver, const floating* hyper, floating* state,
+                      Py_ssize_t P, int64_t* t, floating* a, floating* z, floating* delta,
+                      double* losses) noexcept nogil:
+    r"""On-line gradient descent with any solver and L2 term, one sample at a time, fused."""
+    cdef Py_ssize_t n_steps = n_epochs * m, p, e, idx, l, i, n_in, n_out, w_off, b_off
+    cdef Py_ssize_t Din = layout[0], K = layout[5 * (L - 1) + 1], uK = layout[5 * (L - 1) + 4]
+    cdef floating alpha = hyper[ALPHA], sn, c
+    cdef floating* s0 = state
+    cdef floating* s1 = state + P
+    cdef const floating* x
+    cdef const floating* d
+    cdef const floating* zp
+    cdef const floating* ap = NULL
+    cdef floating* dp = NULL
+    cdef floating* row
+    cdef double sq, eta_t = 0
+    for p in range(n_steps):
+        idx = order[p]
+        sn = s[idx]
+        if sn == 0:
+            continue
+        e = p // m
+        x = X + idx * Din
+        forward_one(w, layout, L, hidden, output, x, a, z, False)
+        losses[2 * e] += output_error(output, loss, K, a + uK, z + uK, T + idx * K, delta + uK)
+        c = alpha / sn
+        if solver == ADAM:
+            t[0] += 1
+            eta_t = adam_rate(hyper, t[0])
+        sq = 0
+        for l in range(L - 1, -1, -1):
+            n_in, n_out = layout[5 * l], layout[5 * l + 1]
+            w_off, b_off = layout[5 * l + 2], layout[5 * l + 3]
+            d = delta + layout[5 * l + 4]
+            step_row(solver, n_out, 1, d, 0, w + b_off, s0 + b_off, s1 + b_off, hyper, eta_t)
+            if l > 0:
+                zp = z + layout[5 * (l - 1) + 4]
+                ap = a + layout[5 * (l - 1) + 4]
+                dp = delta + layout[5 * (l - 1) + 4]
+            else:
+                zp = x
+            for i in range(n_in):
+                row = w + w_off + i * n_out
+                if l > 0:
+                    dp[i] = derivative(hidden, ap[i], zp[i]) * dot(n_out, row, d)
+                sq += step_row(solver, n_out, zp[i], d, c, row, s0 + w_off + i * n_out,
+                               s1 + w_off + i * n_out, hyper, eta_t)
+        losses[2 * e + 1] += 0.5 * alpha * sq / sn
+
+
+def sgd_epoch(floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, int output, int loss,
+              const floating[:, ::1] X, const floating[:, ::1] T, const floating[::1] s,
+              const Py_ssize_t[:, ::1] order, int solver, const floating[::1] hyper,
+              floating[:, ::1] state, int64_t[::1] t, floating[::1] a, floating[::1] z,
+              floating[::1] delta, double[:, ::1] losses):
+    r"""On-line gradient descent, :math:`w \leftarrow w - \eta \nabla E_n(w)`, one sample at a
+    time, for every epoch (row) of ``order``, in one compiled call (see ``deltaprop.contract``)."""
+    cdef Py_ssize_t n_epochs = order.shape[0], m = order.shape[1], e
+    check_epoch(w, layout, X, T, s, order, 1, solver, hyper, state, t, a, z, delta, losses)
+    for e in range(n_epochs):
+        losses[e, 0] = 0
+        losses[e, 1] = 0
+    if n_epochs == 0 or m == 0:
+        return
+    with nogil:
+        if solver == SGD and hyper[ALPHA] == 0:
+            sgd_plain(&w[0], &layout[0, 0], layout.shape[0], hidden, output, loss, &X[0, 0],
+                      &T[0, 0], &s[0], &order[0, 0], n_epochs, m, hyper[ETA], &a[0], &z[0],
+                      &delta[0], &losses[0, 0])
+        else:
+            sgd_general(&w[0], &layout[0, 0], layout.shape[0], hidden, output, loss, &X[0, 0],
+                        &T[0, 0], &s[0], &order[0, 0], n_epochs, m, solver, &hyper[0],
+                        &state[0, 0], w.shape[0], &t[0], &a[0], &z[0], &delta[0], &losses[0, 0])
+
+
+# --------------------------------------------------------------------------- mini-batch epochs
+cdef void batch_run(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hidden, int output,
+                    int loss, const floating* X, const floating* T, const floating* s,
+                    const Py_ssize_t* order, Py_ssize_t n_epochs, Py_ssize_t m, Py_ssize_t B,
+                    int solver, const floating* hyper, floating* state, Py_ssize_t P,
+                    int64_t* t, floating* Xb, floating* Tb, floating* sb, floating* A,
+                    floating* Z, floating* D, floating* g, double* losses) noexcept nogil:
+    r"""Mini-batch gradient descent: gather each batch, forward, δ, backprop, gradient
+    :math:`g = (\sum_{n \in B} s_n \nabla E_n + \alpha W) / S_B`, update."""
+    cdef Py_ssize_t Din = layout[0], K = layout[5 * (L - 1) + 1]
+    cdef Py_ssize_t e, start, nb, r, idx, l, q, w_off, size
+    cdef floating alpha = hyper[ALPHA], S
+    cdef double E, sq, data, penalty
+    for e in range(n_epochs):
+        data = 0
+        penalty = 0
+        start = 0
+        while start < m:
+            nb = B if start + B <= m else m - start
+            S = 0
+            for r in range(nb):
+                idx = order[e * m + start + r]
+                memcpy(Xb + r * Din, X + idx * Din, Din * sizeof(floating))
+                memcpy(Tb + r * K, T + idx * K, K * sizeof(floating))
+                sb[r] = s[idx]
+                S += sb[r]
+            start += nb
+            if S == 0:
+                continue
+            forward_batch(w, layout, L, hidden, output, Xb, nb, A, Z)
+            E = output_delta_batch(layout, L, output, loss, nb, A, Z, Tb, sb, D)
+            backprop_batch(w, layout, L, hidden, nb, A, Z, D)
+            gradient_batch(layout, L, nb, Xb, Z, D, g)
+            sq = 0
+            if alpha != 0:
+                for l in range(L):
+                    w_off = layout[5 * l + 2]
+                    size = layout[5 * l] * layout[5 * l + 1]
+                    for q in range(w_off, w_off + size):
+                        g[q] += alpha * w[q]
+                        sq += w[q] * w[q]
+            for q in range(P):
+                g[q] = g[q] / S
+            data += nb * E / S
+            penalty += nb * 0.5 * alpha * sq / S
+            update(w, g, P, solver, hyper, state, t)
+        losses[2 * e] = data
+        losses[2 * e + 1] = penalty
+
+
+def batch_epoch(floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, int output,
+                int loss, const floating[:, ::1] X, const floating[:, ::1] T,
+                const floating[::1] s, const Py_ssize_t[:, ::1] order, Py_ssize_t batch_size,
+                int solver, const floating[::1] hyper, floating[:, ::1] state, int64_t[::1] t,
+                floating[:, ::1] Xb, floating[:, ::1] Tb, floating[::1] sb, floating[::1] A,
+                floating[::1] Z, floating[::1] D, floating[::1] g, double[:, ::1] losses):
+    r"""Mini-batch gradient descent over consecutive batches of ``order`` (n_epochs, m)
+    (see ``deltaprop.contract``)."""
+    cdef Py_ssize_t n_epochs = order.shape[0], m = order.shape[1], e
+    check_epoch(w, layout, X, T, s, order, batch_size, solver, hyper, state, t, A, Z, D, losses,
+                Xb, Tb, sb, g)
+    for e in range(n_epochs):
+        losses[e, 0] = 0
+        losses[e, 1] = 0
+    if n_epochs == 0 or m == 0:
+        return
+    with nogil:
+        batch_run(&w[0], &layout[0, 0], layout.shape[0], hidden, output, loss, &X[0, 0],
+                  &T[0, 0], &s[0], &order[0, 0], n_epochs, m, batch_size, solver, &hyper[0],
+                  &state[0, 0], w.shape[0], &t[0], &Xb[0, 0], &Tb[0, 0], &sb[0], &A[0], &Z[0],
+                  &D[0], &g[0], &losses[0, 0])

@@ -1,0 +1,52 @@
+r"""Parameter updates of gradient descent: plain, momentum, Nesterov and Adam.
+
+Mirrors ``kernels/_numpy/update.py``: ``hyper`` holds (η, α, μ, β₁, β₂, ε); ``state`` (2, P)
+the velocity v, or Adam's moments m, v; ``t`` (1,) Adam's update count.
+"""
+
+from cython cimport floating
+from libc.math cimport pow, sqrt
+from libc.stdint cimport int64_t
+
+from ._core cimport ADAM, BETA_1, BETA_2, EPSILON, ETA, f_sqrt, MOMENTUM, MU, NESTEROV, SGD
+
+
+cdef double adam_rate(const floating* hyper, int64_t t) noexcept nogil:
+    r""":math:`\eta_t = \eta \sqrt{1 - \beta_2^t} / (1 - \beta_1^t)`, in double as the reference."""
+    return (<double>hyper[ETA] * sqrt(1 - pow(<double>hyper[BETA_2], <double>t))
+            / (1 - pow(<double>hyper[BETA_1], <double>t)))
+
+
+cdef void update(floating* w, const floating* g, Py_ssize_t P, int solver, const floating* hyper,
+                 floating* state, int64_t* t) noexcept nogil:
+    r"""Apply one update with gradient ``g`` to ``w`` (P,) in place.
+
+    sgd :math:`w \leftarrow w - \eta g`; momentum :math:`v \leftarrow \mu v - \eta g,\ w \leftarrow w + v`;
+    nesterov :math:`v \leftarrow \mu v - \eta g,\ w \leftarrow w + \mu v - \eta g`;
+    adam :math:`m \leftarrow \beta_1 m + (1 - \beta_1) g`, :math:`v \leftarrow \beta_2 v + (1 - \beta_2) g^2`,
+    :math:`w \leftarrow w - \eta_t m / (\sqrt{v} + \epsilon)`.
+    """
+    cdef Py_ssize_t p
+    cdef floating eta = hyper[ETA], mu = hyper[MU], b1 = hyper[BETA_1], b2 = hyper[BETA_2]
+    cdef floating eps = hyper[EPSILON]
+    cdef floating* s0 = state      # v (momentum, nesterov) or Adam's m
+    cdef floating* s1 = state + P  # Adam's v
+    cdef double eta_t
+    if solver == SGD:
+        for p in range(P):
+            w[p] -= eta * g[p]
+    elif solver == MOMENTUM:
+        for p in range(P):
+            s0[p] = mu * s0[p] - eta * g[p]
+            w[p] += s0[p]
+    elif solver == NESTEROV:
+        for p in range(P):
+            s0[p] = mu * s0[p] - eta * g[p]
+            w[p] += mu * s0[p] - eta * g[p]
+    elif solver == ADAM:
+        t[0] += 1
+        eta_t = adam_rate(hyper, t[0])
+        for p in range(P):
+            s0[p] = b1 * s0[p] + (1 - b1) * g[p]
+            s1[p] = b2 * s1[p] + (1 - b2) * (g[p] * g[p])
+            w[p] = <floating>(w[p] - eta_t * s0[p] / <floating>(f_sqrt(s1[p]) + eps))
