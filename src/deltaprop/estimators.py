@@ -274,7 +274,7 @@ class _BaseMLP(BaseEstimator):
         runner = _solvers.EpochRunner(net, X_tr, Y_tr, s_tr, batch_size)
         sample_idx = np.arange(n_samples, dtype=np.intp)
         const = objective.epoch_const(s_tr, sample_idx, batch_size)
-        bar = self._progress(self.max_iter if not incremental else 1)
+        bar = None if incremental else self._progress(self.max_iter)
         rs = self._random_state
         try:
             self.n_iter_ = 0
