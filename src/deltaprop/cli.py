@@ -1,7 +1,8 @@
 """The command line: ``deltaprop train | predict | bench | approx``.
 
 Calls flow one way: this module parses arguments, reads data and writes files; the models are
-built and trained in :func:`_make_model` / :class:`_Model` on deltaprop's public Python API.
+built and trained by deltaprop's estimators (:func:`_make_estimator`) and stored and applied as a
+:class:`deltaprop.MLP` (:class:`_Model`).
 Every user error (a bad file, an unknown column, non-numeric data, a model file from elsewhere,
 a bad option value) ends in one line on stderr and a non-zero exit status, never a traceback
 (set ``DELTAPROP_DEBUG=1`` to see one). Every output file is written atomically: to a temporary
@@ -338,13 +339,16 @@ def infer_task(y, requested="auto"):
 
 
 # --------------------------------------------------------------------------- the model
+#: output activation of a fitted estimator -> the engine's loss for that output
+_OUTPUT_LOSS = {"softmax": "cross_entropy", "logistic": "binary_cross_entropy", "identity": "squared_error"}
+
+
 class _Model:
     """A trained network with the preprocessing the command line adds around it.
 
     Inputs are standardised with the training split's mean and standard deviation; regression
-    targets too (predictions are mapped back). Classification uses a softmax output with
-    cross-entropy; regression an identity output with squared error. The network itself is a
-    :class:`deltaprop.MLP`; this is the one place to switch to the estimators.
+    targets too (predictions are mapped back). The weights live in a :class:`deltaprop.MLP`
+    (scikit-learn's layout), which is what the model file stores and what predicts.
     """
 
     def __init__(self, net, task, classes, x_mean, x_scale, y_mean=0.0, y_scale=1.0,
@@ -356,6 +360,19 @@ class _Model:
         self.target_name = target_name or ""
         self.target_index = int(target_index if target_index is not None else -1)
 
+    @classmethod
+    def from_estimator(cls, est, dtype, **kwargs):
+        """Copy a fitted MLPClassifier/MLPRegressor's weights into a :class:`deltaprop.MLP`."""
+        from .engine import MLP
+
+        sizes = [est.coefs_[0].shape[0]] + [W.shape[1] for W in est.coefs_]
+        out = est.out_activation_
+        net = MLP(sizes, hidden=est.activation, output=out, loss=_OUTPUT_LOSS[out], backend="numpy",
+                  dtype=dtype)
+        net.coefs_ = est.coefs_
+        net.intercepts_ = est.intercepts_
+        return cls(net, **kwargs)
+
     @property
     def n_features(self):
         return self.net.layer_sizes[0]
@@ -363,32 +380,22 @@ class _Model:
     def transform_X(self, X):
         return (X - self.x_mean) / self.x_scale
 
-    def targets(self, y):
-        """Network targets: class indices for classification, standardised values for regression."""
-        if self.task == "classification":
-            return np.searchsorted(self.classes, y)
-        return ((y - self.y_mean) / self.y_scale).reshape(-1, 1)
-
     def predict_outputs(self, X):
         return self.net.forward(self.transform_X(X))
 
-    def predict(self, X):
-        out = self.predict_outputs(X)
+    def decode(self, out):
+        """Network outputs -> class labels (classification) or target values (regression)."""
         if self.task == "classification":
-            return self.classes[np.argmax(out, axis=1)]
+            idx = (out[:, 0] > 0.5).astype(np.intp) if out.shape[1] == 1 else np.argmax(out, axis=1)
+            return self.classes[idx]
         return out[:, 0] * self.y_scale + self.y_mean
 
-    def score(self, X, y):
-        """Accuracy (classification) or R² (regression)."""
-        pred = self.predict(X)
-        if self.task == "classification":
-            return float(np.mean(pred == y))
-        ss_res = float(np.sum((y - pred) ** 2))
-        ss_tot = float(np.sum((y - y.mean()) ** 2))
-        return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
+    def proba(self, out):
+        """Class probabilities, one column per class."""
+        return np.column_stack([1 - out[:, 0], out[:, 0]]) if out.shape[1] == 1 else out
 
-    def mean_loss(self, X, y):
-        return self.net.loss(self.transform_X(X), self.targets(y)) / X.shape[0]
+    def predict(self, X):
+        return self.decode(self.predict_outputs(X))
 
     # -- persistence: the engine's .npz fields plus the command line's own
     def save(self, path):
@@ -423,8 +430,6 @@ class _Model:
                 fields = {k: data[k] for k in data.files}
         except (OSError, ValueError, EOFError, zipfile.BadZipFile, AttributeError) as exc:
             raise CLIError(f"{path}: not a deltaprop model file ({_reason(exc)})") from None
-        if not isinstance(fields, dict):  # np.load returned a plain array (.npy)
-            raise CLIError(f"{path}: not a deltaprop model file")
         try:
             net = MLP.load(path)
         except (ValueError, TypeError, KeyError) as exc:
@@ -444,28 +449,32 @@ class _Model:
                         int(fields["target_index"]))
         except KeyError as exc:
             raise CLIError(f"{path}: model file is missing {exc}") from None
-        if model.x_mean.shape != (model.n_features,) or model.x_scale.shape != (model.n_features,):
-            raise CLIError(f"{path}: model file is inconsistent (scaler does not match the network)")
+        if (model.x_mean.shape != (model.n_features,) or model.x_scale.shape != (model.n_features,)
+                or model.task not in ("classification", "regression")
+                or (model.task == "classification" and model.classes is None)):
+            raise CLIError(f"{path}: model file is inconsistent (its metadata does not match the network)")
         return model
 
 
-def _make_model(args, n_features, n_outputs, task):
-    """Build the network for ``train``: the one place that knows which Python API trains it."""
-    from .engine import MLP
+def _make_estimator(args, task):
+    """The scikit-learn-style estimator ``train`` fits: the one place that builds it."""
+    import deltaprop
 
-    if args.solver != "sgd":
-        raise CLIError(f"--solver {args.solver} needs deltaprop's estimators (MLPClassifier/MLPRegressor), "
-                       "which this installation does not have; use --solver sgd")
-    output, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "squared_error")
-    return MLP([n_features, *args.hidden, n_outputs], hidden=args.activation, output=output, loss=loss,
-               backend=args.backend, dtype=args.dtype, random_state=args.seed)
+    cls = deltaprop.MLPClassifier if task == "classification" else deltaprop.MLPRegressor
+    return cls(hidden_layer_sizes=tuple(args.hidden), activation=args.activation, solver=args.solver,
+               alpha=args.alpha, batch_size=args.batch_size, learning_rate_init=args.lr,
+               momentum=args.momentum, nesterovs_momentum=False, max_iter=args.epochs,
+               shuffle=True, random_state=args.seed, tol=0.0, n_iter_no_change=args.epochs + 1,
+               backend=args.backend, progress_bar=args.solver == "lbfgs" and not args.quiet)
 
 
-def _fit_one_epoch(model, X, T, args):
-    """One epoch of training on prepared (standardised) X and targets T; the summed error."""
-    net = model.net
-    net.fit(X, T, epochs=1, lr=args.lr, batch_size=args.batch_size, shuffle=True)
-    return net.loss_curve_[-1]
+def _validation_loss(est, X, y, task):
+    """Mean loss on held-out data in the estimator's convention (log-loss, or half squared error)."""
+    if task == "classification":
+        from sklearn.metrics import log_loss
+
+        return float(log_loss(y, est.predict_proba(X), labels=est.classes_))
+    return float(0.5 * np.mean((est.predict(X) - y) ** 2))
 
 
 # --------------------------------------------------------------------------- train
@@ -486,8 +495,12 @@ def _split(n, fraction, seed, y=None, stratify=False):
 
 
 def cmd_train(args):
+    import warnings
+
     from tqdm import tqdm
 
+    if args.plot is not None and args.solver == "lbfgs":
+        raise CLIError("--plot draws the loss per epoch; lbfgs has no epochs (use --solver sgd or adam)")
     _check_plot_path(args.plot)
     _check_out_path(args.out)
     ds = load_data(args.data, args.target, need_target=True)
@@ -501,56 +514,70 @@ def cmd_train(args):
     if task == "classification" and classes.size < 2:
         raise CLIError(f"{ds.source}: the target has a single class ({classes[0]}); nothing to learn")
     tr, va = _split(X.shape[0], args.validation_split, args.seed, y, task == "classification")
-    Xtr, ytr, Xva, yva = X[tr], y[tr], X[va], y[va]
-    x_mean = Xtr.mean(axis=0)
-    x_scale = Xtr.std(axis=0)
+    x_mean = X[tr].mean(axis=0)
+    x_scale = X[tr].std(axis=0)
     x_scale[x_scale == 0] = 1.0
-    y_mean, y_scale = (0.0, 1.0)
+    y_mean, y_scale = 0.0, 1.0
     if task == "regression":
-        y_mean, y_scale = float(ytr.mean()), float(ytr.std()) or 1.0
-    n_outputs = classes.size if task == "classification" else 1
-    try:
-        net = _make_model(args, X.shape[1], n_outputs, task)
-    except ValueError as exc:
-        raise CLIError(_reason(exc)) from None
-    model = _Model(net, task, classes, x_mean, x_scale, y_mean, y_scale, ds.feature_names,
-                   ds.target_name, ds.target_index if ds.target_index is not None else -1)
-    Ztr, Ttr = model.transform_X(Xtr), model.targets(ytr)
+        y = y.astype(np.float64)
+        y_mean, y_scale = float(y[tr].mean()), float(y[tr].std()) or 1.0
+        y = (y - y_mean) / y_scale  # the network learns standardised targets
+    Z = ((X - x_mean) / x_scale).astype(args.dtype)  # float32 stays float32 in the estimators
+    Ztr, ytr, Zva, yva = Z[tr], y[tr], Z[va], y[va]
 
-    shape = "-".join(str(s) for s in net.layer_sizes)
+    est = _make_estimator(args, task)
     print(f"data {ds.source}: {X.shape[0]} samples, {X.shape[1]} features, {task}"
           + (f" ({classes.size} classes)" if classes is not None else "")
           + f"; {len(tr)} train / {len(va)} held out", file=sys.stderr)
-    print(f"network {shape}, {args.activation} hidden, {'softmax + cross-entropy' if task == 'classification' else 'identity + squared error'}; "
-          f"backend {net.backend}, {np.dtype(args.dtype).name}, solver {args.solver}, lr {args.lr:g}, batch {args.batch_size}",
-          file=sys.stderr)
     train_curve, val_curve = [], []
-    fit_seconds = 0.0
-    bar = tqdm(range(args.epochs), desc="train", unit="epoch", file=sys.stderr, disable=args.quiet,
-               dynamic_ncols=True, leave=True)
-    for _ in bar:
-        t0 = time.perf_counter()
-        E = _fit_one_epoch(model, Ztr, Ttr, args)
-        dt = time.perf_counter() - t0
-        fit_seconds += dt
-        train_curve.append(E / len(tr))
-        post = {"loss": f"{train_curve[-1]:.4f}"}
-        if len(va):
-            val_curve.append(model.mean_loss(Xva, yva))
-            post["val_loss"] = f"{val_curve[-1]:.4f}"
-        post["samples/s"] = f"{len(tr) / dt:,.0f}" if dt > 0 else "inf"
-        bar.set_postfix(post, refresh=False)
-    bar.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning: the epoch count is the user's choice
+        if args.solver == "lbfgs":
+            t0 = time.perf_counter()
+            est.fit(Ztr, ytr)
+            fit_seconds = time.perf_counter() - t0
+            n_trained = est.n_iter_ * len(tr)
+        else:
+            fit_seconds = 0.0
+            bar = tqdm(range(args.epochs), desc="train", unit="epoch", file=sys.stderr,
+                       disable=args.quiet, dynamic_ncols=True)
+            for epoch in bar:
+                t0 = time.perf_counter()
+                if task == "classification":
+                    est.partial_fit(Ztr, ytr, classes=classes if epoch == 0 else None)
+                else:
+                    est.partial_fit(Ztr, ytr)
+                dt = time.perf_counter() - t0
+                fit_seconds += dt
+                train_curve.append(float(est.loss_))
+                post = {"loss": f"{train_curve[-1]:.4f}"}
+                if len(va):
+                    val_curve.append(_validation_loss(est, Zva, yva, task))
+                    post["val_loss"] = f"{val_curve[-1]:.4f}"
+                post["samples/s"] = f"{len(tr) / dt:,.0f}" if dt > 0 else "inf"
+                bar.set_postfix(post, refresh=False)
+            bar.close()
+            n_trained = args.epochs * len(tr)
+    shape = "-".join(str(s) for s in [X.shape[1], *args.hidden, est.coefs_[-1].shape[1]])
+    print(f"network {shape}, {args.activation} hidden, {est.out_activation_} output; backend {est.backend_}, "
+          f"{np.dtype(args.dtype).name}, solver {args.solver}"
+          + ("" if args.solver == "lbfgs" else f", lr {args.lr:g}, batch {args.batch_size}"), file=sys.stderr)
 
     metric = "accuracy" if task == "classification" else "R^2"
     if len(va):
-        print(f"held-out {metric}: {model.score(Xva, yva):.4f} ({len(va)} samples)")
+        print(f"held-out {metric}: {est.score(Zva, yva):.4f} ({len(va)} samples)")
     else:
-        print(f"training {metric}: {model.score(Xtr, ytr):.4f} (no held-out split: --validation-split 0)")
-    throughput = args.epochs * len(tr) / fit_seconds if fit_seconds > 0 else float("inf")
+        print(f"training {metric}: {est.score(Ztr, ytr):.4f} (no held-out split: --validation-split 0)")
+    throughput = n_trained / fit_seconds if fit_seconds > 0 else float("inf")
+    what = f"{est.n_iter_} L-BFGS iterations" if args.solver == "lbfgs" else f"{args.epochs} epochs"
     print(f"training throughput: {throughput:,.0f} samples/s "
-          f"({args.epochs} epochs x {len(tr)} samples in {fit_seconds:.2f} s, backend {net.backend})")
+          f"({what} x {len(tr)} samples in {fit_seconds:.2f} s, backend {est.backend_})")
     if args.out:
+        model = _Model.from_estimator(
+            est, args.dtype, task=task, classes=est.classes_ if task == "classification" else None,
+            x_mean=x_mean, x_scale=x_scale, y_mean=y_mean, y_scale=y_scale,
+            feature_names=ds.feature_names, target_name=ds.target_name,
+            target_index=ds.target_index if ds.target_index is not None else -1)
         model.save(args.out)
         print(f"model saved to {args.out}", file=sys.stderr)
     if args.plot:
@@ -561,8 +588,8 @@ def cmd_train(args):
         if val_curve:
             ax.plot(epochs, val_curve, label="validation")
         ax.set_xlabel("epoch")
-        ax.set_ylabel("mean error per sample E/N")
-        ax.set_title(f"deltaprop train {ds.source}: {shape}")
+        ax.set_ylabel("log-loss" if task == "classification" else "half mean squared error (standardised)")
+        ax.set_title(f"deltaprop train {ds.source}: {shape}, {args.solver}")
         if min(train_curve + val_curve) > 0:
             ax.set_yscale("log")
         ax.legend()
@@ -588,14 +615,14 @@ def cmd_predict(args):
         writer.writerow([f"y{k}" for k in range(out.shape[1])])
         writer.writerows([[repr(float(v)) for v in row] for row in out])
     elif model.task == "classification":
-        labels = model.classes[np.argmax(out, axis=1)]
-        head = ["prediction"] + ([f"p_{c}" for c in model.classes] if args.proba else [])
+        labels = model.decode(out)
+        head = ["prediction"] + ([f"p_{_fmt(c)}" for c in model.classes] if args.proba else [])
         writer.writerow(head)
-        for lab, row in zip(labels, out):
+        for lab, row in zip(labels, model.proba(out)):
             writer.writerow([_fmt(lab)] + ([f"{float(v):.6g}" for v in row] if args.proba else []))
     else:
         writer.writerow(["prediction"])
-        writer.writerows([[repr(float(v))] for v in out[:, 0] * model.y_scale + model.y_mean])
+        writer.writerows([[repr(float(v))] for v in model.decode(out)])
     if args.out:
         with atomic_write(args.out, "w") as fh:
             fh.write(buf.getvalue())
@@ -624,40 +651,34 @@ APPROX_FUNCTIONS = (
 def fit_fig53(seed=0, n=50, restarts=4, maxiter=3000):
     """Fit the four functions of Fig. 5.3 with 1-3-1 tanh networks; a list of result dicts.
 
-    N points uniform on (-1, 1); the error :math:`E = \\frac12 \\sum_n (y_n - t_n)^2` is
-    minimised by L-BFGS on deltaprop's backprop gradient (:meth:`MLP.loss_and_gradient`),
-    keeping the best of ``restarts`` seeded initialisations (the seed's local minima
-    :math:`w_A`, :math:`w_B`).
+    N points uniform on (-1, 1); each network (``deltaprop.MLPRegressor``, 3 tanh hidden units,
+    identity output, no L2 penalty) minimises the sum-of-squares error by L-BFGS on deltaprop's
+    backprop gradient, and the best of ``restarts`` seeded initialisations is kept (the seed's
+    local minima :math:`w_A`, :math:`w_B`). ``E`` is :math:`\\frac12 \\sum_n (y_n - t_n)^2`.
     """
-    from scipy.optimize import minimize
+    import warnings
 
-    from .engine import MLP
+    import deltaprop
 
     results = []
     rng = np.random.RandomState(seed)
     for k, (name, label, f, bound) in enumerate(APPROX_FUNCTIONS):
         x = np.sort(rng.uniform(-1, 1, n))
         t = f(x)
-        X, T = x.reshape(-1, 1), t.reshape(-1, 1)
         best = None
         for r in range(restarts):
-            net = MLP([1, 3, 1], hidden="tanh", output="identity", loss="squared_error",
-                      backend="numpy", random_state=1000 * seed + 10 * k + r)
-
-            def fun(w, net=net):
-                net.w[...] = w
-                E, g = net.loss_and_gradient(X, T)
-                return E, g
-
-            res = minimize(fun, net.w.copy(), jac=True, method="L-BFGS-B",
-                           options={"maxiter": maxiter, "gtol": 1e-10, "ftol": 1e-14})
-            net.w[...] = res.x
-            E = net.loss(X, T)
+            est = deltaprop.MLPRegressor(hidden_layer_sizes=(3,), activation="tanh", solver="lbfgs",
+                                         alpha=0.0, tol=1e-12, max_iter=maxiter, max_fun=10 * maxiter,
+                                         random_state=1000 * seed + 10 * k + r)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # ConvergenceWarning at max_iter
+                est.fit(x.reshape(-1, 1), t)
+            E = 0.5 * float(np.sum((est.predict(x.reshape(-1, 1)) - t) ** 2))
             if best is None or E < best[0]:
-                best = (E, net)
-        E, net = best
-        rms = float(np.sqrt(2 * E / n))
-        results.append(dict(name=name, label=label, x=x, t=t, net=net, E=float(E), rms=rms, bound=bound))
+                best = (E, est)
+        E, est = best
+        results.append(dict(name=name, label=label, x=x, t=t, est=est, E=E,
+                            rms=float(np.sqrt(2 * E / n)), bound=bound))
     return results
 
 
@@ -668,13 +689,13 @@ def cmd_approx(args):
     fig, axes = plt.subplots(2, 2, figsize=(8, 6.5))
     grid = np.linspace(-1, 1, 201)
     for ax, res in zip(axes.ravel(), results):
-        net = res["net"]
-        W0, b0 = net.coefs_[0], net.intercepts_[0]
+        est = res["est"]
+        W0, b0 = est.coefs_[0], est.intercepts_[0]
         hidden = np.tanh(grid[:, None] @ W0 + b0)  # z_j = tanh(a_j), the three hidden units
         ax.plot(res["x"], res["t"], "o", color="tab:blue", ms=4, label="data")
         for j in range(hidden.shape[1]):
             ax.plot(grid, hidden[:, j], "--", lw=1, label="hidden units" if j == 0 else None)
-        ax.plot(grid, net.forward(grid[:, None])[:, 0], "-", color="tab:red", lw=2, label="network")
+        ax.plot(grid, est.predict(grid[:, None]), "-", color="tab:red", lw=2, label="network")
         ax.set_title(f"{res['label']}   (RMS error {res['rms']:.3g})", fontsize=10)
         ax.set_xlim(-1, 1)
         ax.set_ylim(-1.1, 1.6)
@@ -707,8 +728,9 @@ def build_parser():
         "train", formatter_class=fmt, help="train a network on a data set and report its held-out score",
         description="Train a network on DATA with a progress bar per epoch; print the held-out score "
                     "(accuracy for classification, R^2 for regression) and the training throughput. "
-                    "Inputs are standardised with the training split's mean and standard deviation "
-                    "(stored in the model file).")
+                    "Trains deltaprop.MLPClassifier / MLPRegressor; inputs (and regression targets) "
+                    "are standardised with the training split's mean and standard deviation, "
+                    "stored in the model file.")
     p.add_argument("data", nargs="?", default="digits", metavar="DATA",
                    help=f"a CSV file, an .npz file with arrays X and y, or a built-in data set: {', '.join(BUILTIN)}")
     p.add_argument("--target", metavar="COLUMN",
@@ -718,9 +740,13 @@ def build_parser():
     p.add_argument("--hidden", type=_hidden_sizes, default=[32], metavar="SIZES",
                    help="hidden layer sizes, comma-separated (e.g. 64,32)")
     p.add_argument("--activation", choices=HIDDEN_CHOICES, default="tanh", help="hidden activation h")
-    p.add_argument("--solver", choices=SOLVER_CHOICES, default="sgd", help="update rule")
-    p.add_argument("--epochs", type=_positive_int, default=20, help="passes over the training split")
-    p.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate eta")
+    p.add_argument("--solver", choices=SOLVER_CHOICES, default="sgd",
+                   help="sgd: gradient descent (per-sample with --batch-size 1); adam; lbfgs: full-batch quasi-Newton")
+    p.add_argument("--epochs", type=_positive_int, default=20,
+                   help="passes over the training split (lbfgs: most iterations)")
+    p.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate eta (sgd, adam)")
+    p.add_argument("--momentum", type=float, default=0.0, help="sgd momentum mu (0: plain gradient descent)")
+    p.add_argument("--alpha", type=float, default=0.0, help="L2 penalty on the weights")
     p.add_argument("--batch-size", type=_positive_int, default=1,
                    help="samples per update (1: on-line, per-sample SGD)")
     p.add_argument("--backend", choices=("auto", *BACKENDS), default="auto",
@@ -759,7 +785,7 @@ def build_parser():
         "approx", formatter_class=fmt, help="the seed's Fig. 5.3: a 1-3-1 tanh network fitting four functions",
         description="Reproduce Fig. 5.3 of the seed (Bishop, PRML): N points uniform on (-1, 1) of x^2, sin x, "
                     "|x| and the Heaviside step, each fitted by a network with 3 tanh hidden units and a linear "
-                    "output (L-BFGS on deltaprop's backprop gradient, best of a few seeded restarts). Draws "
+                    "output (deltaprop.MLPRegressor, L-BFGS on deltaprop's backprop gradient, best of a few seeded restarts). Draws "
                     "the data, the network function and the three hidden units' outputs (dashed), and prints "
                     "each panel's final error. Needs matplotlib.")
     p.add_argument("--out", required=True, metavar="FIG.png", help="the figure file (written atomically)")
