@@ -445,7 +445,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         **_BaseMLP._parameter_constraints,
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
-    _loss = "log_loss"
+    loss = "log_loss"  # scikit-learn's classifier has this (non-parameter) attribute too
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
