@@ -1,0 +1,39 @@
+r"""The one place the numba options of the ``_numba`` kernels live.
+
+``kernel`` is ``numba.njit`` with
+
+- ``cache=True``: compiled machine code is written next to the sources (or to
+  ``NUMBA_CACHE_DIR``), so a second process loads it instead of compiling again;
+- ``nogil=True``: kernels release the GIL, so threads can train several models at once;
+- no signatures: a kernel compiles lazily, once per dtype, on its first call, which keeps
+  ``import deltaprop.kernels._numba`` quick;
+- ``fastmath=FASTMATH``, chosen so that NaN and inf stay meaningful (the engine relies on them to
+  detect divergence): ``nnan`` and ``ninf`` are left out, because with them LLVM may assume that
+  no NaN or inf ever occurs and fold ``isfinite`` checks, comparisons and ``max`` into wrong
+  answers. The flags kept change results by rounding only:
+
+  ``reassoc``
+      reassociation of sums lets LLVM vectorise the dot products of the δ-recursion (a
+      reduction): the summands are the same, only the order of the additions differs;
+  ``contract``
+      ``x * y + z`` may become one fused multiply-add (one rounding instead of two);
+  ``arcp``
+      ``x / y`` may become ``x * (1 / y)`` (one extra rounding);
+  ``nsz``
+      the sign of a zero result is not significant (``-0.0`` and ``0.0`` compare equal
+      anyway).
+
+  ``afn`` (approximate library functions) is left out: it would license cheaper ``exp`` /
+  ``tanh`` substitutes whose error is not bounded by a rounding.
+"""
+
+import functools
+
+import numba
+
+FASTMATH = frozenset({"reassoc", "contract", "arcp", "nsz"})
+
+#: ``@kernel`` compiles a function with the project's numba options.
+kernel = functools.partial(numba.njit, cache=True, nogil=True, fastmath=set(FASTMATH))
+
+__all__ = ["kernel", "FASTMATH"]

@@ -1,0 +1,161 @@
+r"""Error backpropagation: output errors, the δ-recursion (Bishop 5.56) and the gradient,
+mirroring ``_numpy/backprop.py``.
+
+Loop order: the δ-recursion reads row ``i`` of ``W_l`` (n_in, n_out) as a contiguous dot
+product :math:`\sum_k w_{ki} \delta_k`, and the gradient adds :math:`z_i \delta` to row ``i`` of
+:math:`\partial E / \partial W_l` (an axpy), skipping zero inputs. Large batches use BLAS:
+:math:`\Delta_{l-1} = h'(A_{l-1}) \odot (\Delta_l W_l^T)` and :math:`\partial L/\partial W = Z^T \Delta`.
+"""
+
+import math
+
+import numpy as np
+
+from ._jit import kernel
+from .activations import IDENTITY, LOGISTIC, SOFTMAX, scale_by_derivative
+from .forward import BLAS_MIN_FLOPS, units, weights
+
+SQUARED_ERROR, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, POISSON = range(4)
+
+
+@kernel
+def log1pexp(a, zero):
+    r""":math:`\ln(1 + e^{a})` (softplus), stable for large :math:`|a|`."""
+    return max(a, zero) + math.log1p(math.exp(-abs(a)))
+
+
+@kernel
+def sample_delta(output, loss, a, y, t, delta):
+    r"""Output errors :math:`\delta_k = \partial E_n / \partial a_k` of one sample; return :math:`E_n`.
+
+    Canonical pairs give :math:`\delta_k = y_k - t_k`; logistic + squared error (Mitchell)
+    :math:`(y_k - t_k) y_k (1 - y_k)`; softmax + squared error :math:`y_k (g_k - \sum_j g_j y_j)`
+    with :math:`g = y - t`. The errors are those of ``_numpy.backprop.output_delta``: squared
+    error :math:`\frac12 \lVert y - t \rVert^2`, binary cross-entropy :math:`\ln(1 + e^{a}) - t a`,
+    cross-entropy :math:`-\sum_k t_k (a_k - \max a - \ln \sum_j e^{a_j - \max a})`, Poisson
+    :math:`\sum_k y_k - t_k a_k`.
+    """
+    K = a.shape[0]
+    zero = a.dtype.type(0)
+    one = a.dtype.type(1)
+    E = zero
+    if loss == SQUARED_ERROR:
+        for k in range(K):
+            g = y[k] - t[k]
+            E += g * g
+            delta[k] = g
+        E = E * a.dtype.type(0.5)
+        if output == LOGISTIC:
+            for k in range(K):
+                delta[k] = delta[k] * y[k] * (one - y[k])
+        elif output == SOFTMAX:
+            gy = zero
+            for k in range(K):
+                gy += delta[k] * y[k]
+            for k in range(K):
+                delta[k] = y[k] * (delta[k] - gy)
+    elif loss == BINARY_CROSS_ENTROPY:
+        for k in range(K):
+            E += log1pexp(a[k], zero) - t[k] * a[k]
+            delta[k] = y[k] - t[k]
+    elif loss == POISSON:
+        for k in range(K):
+            E += y[k] - t[k] * a[k]
+            delta[k] = y[k] - t[k]
+    elif loss == CROSS_ENTROPY:
+        amax = a[0]
+        for k in range(1, K):
+            if a[k] > amax:
+                amax = a[k]
+        total = zero
+        for k in range(K):
+            total += math.exp(a[k] - amax)
+        lse = amax + math.log(total)
+        for k in range(K):
+            E -= t[k] * (a[k] - lse)
+            delta[k] = y[k] - t[k]
+    return E
+
+
+@kernel
+def output_delta(layout, output, loss, A, Z, T, s, D):
+    r"""Output errors :math:`s_n \delta_k = \partial (s_n E_n) / \partial a_k` into ``D``; return
+    :math:`E = \sum_n s_n E_n` (see :func:`sample_delta` for the pairs)."""
+    n = T.shape[0]
+    l = layout.shape[0] - 1
+    a, y, delta = units(A, layout, l, n), units(Z, layout, l, n), units(D, layout, l, n)
+    E = 0.0
+    for r in range(n):
+        En = sample_delta(output, loss, a[r], y[r], T[r], delta[r])
+        sr = s[r]
+        E += sr * En
+        for k in range(delta.shape[1]):
+            delta[r, k] *= sr
+    return A.dtype.type(E)
+
+
+@kernel
+def sample_backprop(W, hidden, a, z, delta, delta_prev):
+    r"""One sample, one layer: :math:`\delta_i = h'(a_i) \sum_k w_{ki} \delta_k` (5.56)."""
+    n_in, n_out = W.shape
+    for i in range(n_in):
+        row = W[i]
+        acc = delta.dtype.type(0)
+        for k in range(n_out):
+            acc += row[k] * delta[k]
+        delta_prev[i] = acc
+    scale_by_derivative(hidden, a, z, delta_prev)
+
+
+@kernel
+def backprop(w, layout, hidden, A, Z, D):
+    r"""Propagate δ from the output layer back to the first hidden layer (Bishop 5.56).
+
+    .. math:: \delta_j = h'(a_j) \sum_k w_{kj} \delta_k
+    """
+    n = A.shape[0] // (layout[-1, 4] + layout[-1, 1])
+    for l in range(layout.shape[0] - 1, 0, -1):
+        W, _ = weights(w, layout, l)
+        a, z = units(A, layout, l - 1, n), units(Z, layout, l - 1, n)
+        d, d_prev = units(D, layout, l, n), units(D, layout, l - 1, n)
+        n_in, n_out = W.shape
+        if n * n_in * n_out >= BLAS_MIN_FLOPS:
+            np.dot(d, W.T, d_prev)
+            for r in range(n):
+                scale_by_derivative(hidden, a[r], z[r], d_prev[r])
+        else:
+            for r in range(n):
+                sample_backprop(W, hidden, a[r], z[r], d[r], d_prev[r])
+
+
+@kernel
+def gradient(layout, X, Z, D, g):
+    r"""Gradient of E summed over the batch into ``g`` (same layout as ``w``).
+
+    .. math:: \frac{\partial E}{\partial w_{ji}} = \sum_n \delta_j z_i, \qquad
+              \frac{\partial E}{\partial w_{j0}} = \sum_n \delta_j
+    """
+    n = X.shape[0]
+    z_prev = X
+    for l in range(layout.shape[0]):
+        gW, gb = weights(g, layout, l)
+        delta = units(D, layout, l, n)
+        n_in, n_out = gW.shape
+        if n * n_in * n_out >= BLAS_MIN_FLOPS:
+            np.dot(z_prev.T, delta, gW)
+        else:
+            gW[:, :] = 0
+            for r in range(n):
+                zr, dr = z_prev[r], delta[r]
+                for i in range(n_in):
+                    zi = zr[i]
+                    if zi != 0:
+                        row = gW[i]
+                        for j in range(n_out):
+                            row[j] += zi * dr[j]
+        for j in range(n_out):
+            gb[j] = 0
+        for r in range(n):
+            for j in range(n_out):
+                gb[j] += delta[r, j]
+        z_prev = units(Z, layout, l, n)
