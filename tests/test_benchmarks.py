@@ -1,0 +1,104 @@
+"""The asv suite stays runnable: discovery as ``asv check`` does it, then one quick call of
+every benchmark on its smallest parameters (data sizes capped), so a broken benchmark fails
+the tests while the suite itself stays out of CI's time."""
+
+import importlib
+import inspect
+import itertools
+import os
+import pkgutil
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PREFIXES = ("time_", "track_", "peakmem_", "mem_", "timeraw_")
+
+
+def _modules():
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    package = importlib.import_module("benchmarks")
+    return [importlib.import_module(f"benchmarks.{info.name}")
+            for info in pkgutil.iter_modules(package.__path__)]
+
+
+def _benchmarks():
+    """(module, class, method name) of every benchmark, as asv discovers them."""
+    found = []
+    for module in _modules():
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ != module.__name__ or name.startswith("_"):
+                continue
+            for attr in dir(cls):
+                if attr.startswith(PREFIXES) and callable(getattr(cls, attr)):
+                    found.append((module, cls, attr))
+    return found
+
+
+BENCHMARKS = _benchmarks()
+IDS = [f"{m.__name__.split('.')[-1]}.{c.__name__}.{a}" for m, c, a in BENCHMARKS]
+
+
+def test_the_suite_has_the_headline_and_its_time_twin():
+    names = {f"{c.__name__}.{a}" for _, c, a in BENCHMARKS}
+    assert {"PerSampleSGD.track_samples_per_second", "PerSampleSGD.time_sgd_epoch"} <= names
+    assert any(n.split(".")[1].startswith("peakmem_") for n in names)
+
+
+@pytest.mark.parametrize("module, cls, attr", BENCHMARKS, ids=IDS)
+def test_benchmark_declaration_is_valid(module, cls, attr):
+    """What ``asv check`` checks: params match param_names and the method signatures."""
+    params = getattr(cls, "params", [])
+    if params and not isinstance(params[0], (list, tuple)):
+        params = [params]
+    names = getattr(cls, "param_names", [])
+    assert len(names) == len(params), "param_names and params differ in length"
+    for values in params:
+        assert values and all(isinstance(v, str) for v in values), "params are short strings"
+    n_args = len(inspect.signature(getattr(cls, attr)).parameters) - 1  # self
+    assert n_args == len(params)
+    if hasattr(cls, "setup"):
+        assert len(inspect.signature(cls.setup).parameters) - 1 == len(params)
+    if attr.startswith("track_"):
+        assert getattr(getattr(cls, attr), "unit", None), "a track_ benchmark states its unit"
+
+
+@pytest.fixture
+def small_data(monkeypatch):
+    """Cap every benchmark data set at a few dozen samples; compile benchmarks run un-jitted."""
+    common = importlib.import_module("benchmarks.common")
+    original, original_digits = common.sgd_data, common.digits
+
+    def sgd_data(shape, dtype, n=None):
+        return original(shape, dtype, n=min(n or common.N_SAMPLES[shape], 32))
+
+    for module in _modules():
+        if hasattr(module, "sgd_data"):
+            monkeypatch.setattr(module, "sgd_data", sgd_data)
+        if hasattr(module, "digits"):
+            monkeypatch.setattr(module, "digits", lambda n=None: original_digits(120))
+        if hasattr(module, "N_TRAIN"):
+            monkeypatch.setattr(module, "N_TRAIN", 100)
+    monkeypatch.setenv("NUMBA_DISABLE_JIT", "1")  # NumbaCompile's subprocesses: no compile wait
+
+
+@pytest.mark.parametrize("module, cls, attr", BENCHMARKS, ids=IDS)
+def test_benchmark_runs_once_on_its_smallest_parameters(module, cls, attr, small_data):
+    params = getattr(cls, "params", [])
+    if params and not isinstance(params[0], (list, tuple)):
+        params = [params]
+    for combo in itertools.product(*params):  # the first combination this machine can run
+        bench = cls()
+        try:
+            if hasattr(bench, "setup"):
+                bench.setup(*combo)
+        except NotImplementedError:
+            continue
+        result = getattr(bench, attr)(*combo)
+        if attr.startswith("track_"):
+            assert isinstance(result, float) and result > 0
+        if hasattr(bench, "teardown"):
+            bench.teardown(*combo)
+        return
+    pytest.skip(f"no parameter combination of {cls.__name__} is available here")
