@@ -202,6 +202,16 @@ def test_warm_start_continues_like_sklearn():
     np.testing.assert_array_equal(first[0], cold.coefs_[0])
 
 
+def test_warm_start_may_switch_solver_and_early_stopping():
+    # scikit-learn raises AttributeError here (no loss_curve_ after lbfgs); deltaprop continues
+    X, y = clf_data()
+    est = MLPClassifier(**BASE, solver="lbfgs", warm_start=True).fit(X, y)
+    est.set_params(solver="sgd").fit(X, y)
+    assert len(est.loss_curve_) == 5
+    est.set_params(early_stopping=True).fit(X, y)
+    assert est.best_loss_ is None and len(est.validation_scores_) == est.n_iter_
+
+
 @pytest.mark.parametrize("kind", ["clf", "reg"])
 def test_partial_fit_streaming_equals_fit_over_the_same_batches(kind):
     X, y = clf_data() if kind == "clf" else reg_data()

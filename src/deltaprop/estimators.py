@@ -217,20 +217,31 @@ class _BaseMLP(BaseEstimator):
         if self.solver in _STOCHASTIC_SOLVERS:
             self.loss_curve_ = []
             self._no_improvement_count = 0
-            if self.early_stopping:
-                self.validation_scores_ = []
-                self.validation_loss_curve_ = []
-                self.best_validation_score_ = -np.inf
-                self.best_loss_ = None
-            else:
-                self.best_loss_ = np.inf
-                self.validation_scores_ = None
-                self.validation_loss_curve_ = None
-                self.best_validation_score_ = None
+            self._init_stopping_records()
+
+    def _init_stopping_records(self):
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.validation_loss_curve_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.validation_loss_curve_ = None
+            self.best_validation_score_ = None
 
     # ------------------------------------------------------------------ stochastic solvers
     def _fit_stochastic(self, X, Y, s, weighted, incremental):
         net = self._mlp
+        # warm start after lbfgs, or with early_stopping switched: scikit-learn fails with an
+        # AttributeError on the missing records; start them instead
+        if "loss_curve_" not in self.__dict__:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            self._init_stopping_records()
+        elif (self.validation_scores_ is None) == bool(self.early_stopping):
+            self._init_stopping_records()
         if not incremental or "_optimizer" not in self.__dict__:
             self._optimizer = _solvers.Optimizer(
                 self.solver, net.w.shape[0], net.dtype, self.learning_rate_init, self.learning_rate,
