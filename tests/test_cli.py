@@ -1,0 +1,209 @@
+"""The command line through its real entry point: ``deltaprop.cli.main`` (the console script's
+function) in-process, and ``python -m deltaprop`` in a subprocess."""
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+from importlib.metadata import entry_points
+
+import numpy as np
+import pytest
+
+import deltaprop
+from deltaprop import cli
+from deltaprop.cli import main
+
+
+def run(capsys, *argv):
+    """``main(argv)`` -> (exit status, stdout, stderr)."""
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse: --help, usage errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, command):
+    assert code == 1
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines[-1].startswith(f"deltaprop {command}: error: ")
+    assert sum("error:" in line for line in lines) == 1
+
+
+@pytest.fixture
+def data(tmp_path):
+    """Small files: a CSV with a header and text labels, a numeric regression CSV, an .npz."""
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((80, 3))
+    labels = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
+    paths = {}
+    paths["clf"] = tmp_path / "clf.csv"
+    with open(paths["clf"], "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["a", "label", "b", "c"])  # target in the middle: --target label
+        for x, lab in zip(X, labels):
+            w.writerow([f"{x[0]:.5f}", lab, f"{x[1]:.5f}", f"{x[2]:.5f}"])
+    paths["reg"] = tmp_path / "reg.csv"
+    np.savetxt(paths["reg"], np.column_stack([X, X @ [1.0, -2.0, 0.5] + 3.0]), delimiter=",", fmt="%.6f")
+    paths["npz"] = tmp_path / "d.npz"
+    np.savez(paths["npz"], X=X, y=(X[:, 0] > 0).astype(int))
+    return paths, X, labels
+
+
+def test_the_console_script_is_main():
+    (ep,) = [e for e in entry_points(group="console_scripts") if e.name == "deltaprop"]
+    assert ep.load() is main
+
+
+def test_python_dash_m_deltaprop_trains_iris(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "deltaprop", "train", "iris", "--epochs", "3", "-q"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"held-out accuracy: \d\.\d+", proc.stdout)
+    assert re.search(r"training throughput: [\d,]+ samples/s", proc.stdout)
+
+
+@pytest.mark.parametrize("command", [None, "train", "predict", "bench", "approx"])
+def test_every_command_has_help(capsys, command):
+    code, out, _ = run(capsys, *([command] if command else []), "--help")
+    assert code == 0
+    assert "usage: deltaprop" in out and len(out.splitlines()) > 5
+
+
+def test_train_csv_save_predict_round_trip(capsys, data, tmp_path):
+    paths, X, labels = data
+    model, preds = tmp_path / "m.npz", tmp_path / "p.csv"
+    code, out, err = run(capsys, "train", paths["clf"], "--target", "label", "--epochs", "30", "--lr", "0.05",
+                         "--hidden", "8", "--out", model, "-q")
+    assert code == 0, err
+    assert float(re.search(r"held-out accuracy: ([\d.]+)", out).group(1)) >= 0.8
+    code, _, err = run(capsys, "predict", model, paths["clf"], "--proba", "--out", preds)
+    assert code == 0, err
+    rows = list(csv.reader(open(preds)))
+    assert rows[0] == ["prediction", "p_no", "p_yes"]
+    predicted = np.array([r[0] for r in rows[1:]])
+    assert predicted.shape == (80,) and set(predicted) <= {"yes", "no"}
+    assert np.mean(predicted == labels) >= 0.8
+    proba = np.array([[float(v) for v in r[1:]] for r in rows[1:]])
+    np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-5)
+    # the same file without its target column, printed to stdout, predicts the same
+    features = tmp_path / "features.csv"
+    np.savetxt(features, X, delimiter=",", fmt="%.5f")
+    code, out, _ = run(capsys, "predict", model, features)
+    assert code == 0
+    assert out.splitlines()[1:] == [r[0] for r in rows[1:]]
+    # the model file is a deltaprop.MLP file too
+    assert deltaprop.MLP.load(model).layer_sizes == (3, 8, 1)
+
+
+def test_train_regression_round_trip_and_plot(capsys, data, tmp_path):
+    paths, X, _ = data
+    model, curve = tmp_path / "r.npz", tmp_path / "curve.png"
+    code, out, err = run(capsys, "train", paths["reg"], "--epochs", "30", "--out", model,
+                         "--plot", curve, "-q", "--dtype", "float32")
+    assert code == 0, err
+    assert "regression" in err
+    assert float(re.search(r"held-out R\^2: ([-\d.]+)", out).group(1)) > 0.9
+    assert curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, out, _ = run(capsys, "predict", model, paths["reg"])
+    pred = np.array([float(v) for v in out.splitlines()[1:]])
+    assert np.sqrt(np.mean((pred - (X @ [1.0, -2.0, 0.5] + 3.0)) ** 2)) < 0.5
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_train_npz_with_other_solvers(capsys, data, solver):
+    code, out, err = run(capsys, "train", data[0]["npz"], "--solver", solver, "--epochs", "20", "-q")
+    assert code == 0, err
+    assert "held-out accuracy" in out
+
+
+def test_train_progress_bar_shows_loss_and_throughput(capsys, data):
+    code, _, err = run(capsys, "train", data[0]["npz"], "--epochs", "2")
+    assert code == 0
+    assert "loss=" in err and "samples/s=" in err and "2/2" in err
+
+
+@pytest.mark.parametrize("case, argv", [
+    ("missing file", ["train", "nope.csv"]),
+    ("unknown data set", ["train", "mnist"]),
+    ("unknown column", ["train", "{clf}", "--target", "zzz"]),
+    ("column index out of range", ["train", "{clf}", "--target", "9"]),
+    ("non-numeric feature", ["train", "{clf}"]),  # the last column is a feature here, 'label' is text
+    ("ragged rows", ["train", "{ragged}"]),
+    ("empty file", ["train", "{empty}"]),
+    ("not an npz", ["train", "{fake_npz}"]),
+    ("npz without X", ["train", "{no_x}"]),
+    ("text target for regression", ["train", "{clf}", "--target", "label", "--task", "regression"]),
+    ("output directory missing", ["train", "{npz}", "--out", "{tmp}/no/such/dir/m.npz"]),
+    ("model missing", ["predict", "{tmp}/none.npz", "{reg}"]),
+    ("model not an npz", ["predict", "{reg}", "{reg}"]),
+    ("model from elsewhere", ["predict", "{npz}", "{reg}"]),
+    ("model from a newer version", ["predict", "{future}", "{reg}"]),
+    ("wrong feature count", ["predict", "{model}", "iris"]),
+    ("non-numeric data to predict", ["predict", "{model}", "{text}"]),
+])
+def test_bad_input_gets_one_line_error(capsys, data, tmp_path, case, argv):
+    paths, X, _ = data
+    files = {k: str(v) for k, v in paths.items()}
+    (tmp_path / "ragged.csv").write_text("1,2,3\n4,5\n")
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "fake.npz").write_bytes(b"not a zip")
+    np.savez(tmp_path / "no_x.npz", data=X)
+    (tmp_path / "text.csv").write_text("a,b,c\n1,2,x\n")
+    model = tmp_path / "m.npz"
+    assert main(["train", files["reg"], "--epochs", "1", "-q", "--out", str(model)]) == 0
+    fields = dict(np.load(model))
+    fields["cli_version"] = np.int64(99)
+    np.savez(tmp_path / "future.npz", **fields)
+    capsys.readouterr()
+    files.update(ragged=tmp_path / "ragged.csv", empty=tmp_path / "empty.csv", fake_npz=tmp_path / "fake.npz",
+                 no_x=tmp_path / "no_x.npz", tmp=tmp_path, model=model, future=tmp_path / "future.npz",
+                 text=tmp_path / "text.csv")
+    code, _, err = run(capsys, *[a.format(**files) for a in argv])
+    assert_one_line_error(code, err, argv[0])
+
+
+def test_bad_option_values_are_usage_errors(capsys):
+    for argv in (["train", "--lr", "-1"], ["train", "--hidden", "0"], ["train", "--epochs", "x"],
+                 ["train", "--validation-split", "1"], ["approx"]):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and "Traceback" not in err and "error:" in err
+
+
+def test_without_matplotlib_plots_say_how_to_install(capsys, monkeypatch, tmp_path, data):
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    for argv in (["approx", "--out", tmp_path / "f.png"],
+                 ["train", data[0]["npz"], "--plot", tmp_path / "c.png", "-q"]):
+        code, _, err = run(capsys, *argv)
+        assert_one_line_error(code, err, argv[0])
+        assert "pip install 'deltaprop[plot]'" in err
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path):
+    target = tmp_path / "model.npz"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with cli.atomic_write(target) as fh:
+            fh.write(b"half a mod")
+            raise RuntimeError("interrupted")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
+
+
+def test_approx_draws_fig_5_3_and_meets_the_stated_errors(capsys, tmp_path):
+    fig = tmp_path / "fig.png"
+    code, out, err = run(capsys, "approx", "--out", fig, "--restarts", "1")
+    assert code == 0, err
+    assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rms = dict(re.findall(r"^\s*(\S+): E = \S+\s+RMS error = (\S+)$", out, re.M))
+    assert set(rms) == {name for name, *_ in cli.APPROX_FUNCTIONS}
+    for name, _, _, bound in cli.APPROX_FUNCTIONS:
+        assert float(rms[name]) < bound, (name, rms[name], bound)
