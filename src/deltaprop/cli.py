@@ -257,8 +257,10 @@ def _load_csv(path, target, need_target, n_features, model_target=("", -1)):
     if not rows:
         raise CLIError(f"{path}: the file is empty")
     header = None
-    if any(not _is_number(f) for f in rows[0][1]) and len(rows) > 1:
-        # a first row that is not all numbers is a header (unless every row has text fields)
+    first = [not _is_number(f) for f in rows[0][1]]
+    second = [not _is_number(f) for f in rows[1][1]] if len(rows) > 1 else []
+    # the first row is a header if it is all text, or has text above a number in the next row
+    if len(rows) > 1 and (all(first) or any(a and not b for a, b in zip(first, second))):
         header = [f.strip() for f in rows[0][1]]
         rows = rows[1:]
     width = len(header) if header else len(rows[0][1])
@@ -543,10 +545,14 @@ def cmd_train(args):
                        disable=args.quiet, dynamic_ncols=True)
             for epoch in bar:
                 t0 = time.perf_counter()
-                if task == "classification":
-                    est.partial_fit(Ztr, ytr, classes=classes if epoch == 0 else None)
-                else:
-                    est.partial_fit(Ztr, ytr)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    if task == "classification":
+                        est.partial_fit(Ztr, ytr, classes=classes if epoch == 0 else None)
+                    else:
+                        est.partial_fit(Ztr, ytr)
+                if any("interrupted" in str(w.message) for w in caught):
+                    raise KeyboardInterrupt  # the estimator swallows Ctrl-C at the epoch's end
                 dt = time.perf_counter() - t0
                 fit_seconds += dt
                 train_curve.append(float(est.loss_))
