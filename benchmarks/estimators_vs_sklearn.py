@@ -10,9 +10,6 @@ A script, not an asv benchmark: run it as
 
 import os
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ[_var] = "1"
-
 CONFIGS = {
     "sgd batch 1 (tanh 32, 10 ep)": dict(solver="sgd", batch_size=1, momentum=0.0,
                                          hidden_layer_sizes=(32,), activation="tanh",
@@ -91,4 +88,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    # one thread everywhere, set before numpy / numba load (here, not at import: asv imports
+    # every module of benchmarks/ while discovering its suite)
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[_var] = "1"
     main()
