@@ -207,3 +207,23 @@ def test_approx_draws_fig_5_3_and_meets_the_stated_errors(capsys, tmp_path):
     assert set(rms) == {name for name, *_ in cli.APPROX_FUNCTIONS}
     for name, _, _, bound in cli.APPROX_FUNCTIONS:
         assert float(rms[name]) < bound, (name, rms[name], bound)
+
+
+def test_bench_json_has_a_figure_for_every_available_backend(capsys):
+    code, out, err = run(capsys, "bench", "--quick", "--shapes", "1-3-1", "--no-peers", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["unit"] == "samples/s" and report["machine"]["cores"] >= 1
+    got = {(r["backend"], r["dtype"]) for r in report["results"]}
+    assert got == {(b, d) for b in deltaprop.available_backends() for d in ("float32", "float64")}
+    for row in report["results"]:
+        assert row["shape"] == "1-3-1"
+        assert np.isfinite(row["samples_per_second"]) and row["samples_per_second"] > 0
+        assert row["vs_numpy"] == pytest.approx(row["samples_per_second"] / next(
+            r["samples_per_second"] for r in report["results"] if r["backend"] == "numpy" and r["dtype"] == row["dtype"]))
+
+
+@pytest.mark.parametrize("argv", [["--backends", "fortran"], ["--shapes", "2-2-2"], ["--dtypes", "float16"]])
+def test_bench_rejects_unknown_names(capsys, argv):
+    code, _, err = run(capsys, "bench", "--quick", *argv)
+    assert_one_line_error(code, err, "bench")

@@ -716,8 +716,210 @@ def cmd_approx(args):
 
 
 # --------------------------------------------------------------------------- bench
+class _PeerTask:
+    """Per-sample SGD in a peer library, timed like :class:`deltaprop.bench.Task` (duck-typed).
+
+    ``sklearn``: ``MLPClassifier``/``MLPRegressor`` with ``solver="sgd", batch_size=1``, no
+    momentum, no L2, one ``partial_fit`` per epoch. ``torch``: the loop a PyTorch user writes
+    (``nn.Sequential``, ``optim.SGD``, one sample per step). Same data, shape and η as deltaprop.
+    """
+
+    def __init__(self, library, dtype, shape):
+        from . import bench
+
+        sizes, hidden, output, loss = bench.SHAPES[shape]
+        self.name = f"{shape} {dtype} {library}"
+        self.backend, self.dtype, self.shape = library, dtype, shape
+        self.X, self.T = bench.make_data(shape, dtype)
+        self.epochs = 1
+        classify = output == "softmax"
+        if library == "sklearn":
+            from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+            cls = MLPClassifier if classify else MLPRegressor
+            self.est = cls(hidden_layer_sizes=tuple(sizes[1:-1]), activation=hidden, solver="sgd",
+                           batch_size=1, learning_rate_init=bench.LR, momentum=0.0, alpha=0.0,
+                           shuffle=False, random_state=0)
+            self.y = self.T.argmax(axis=1) if classify else self.T[:, 0]
+            self.classes = np.arange(sizes[-1]) if classify else None
+            self._step = self._sklearn_epoch
+        else:
+            import torch
+
+            torch.set_num_threads(1)
+            tdtype = getattr(torch, dtype)
+            layers = []
+            for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
+                layers += [torch.nn.Linear(n_in, n_out), torch.nn.Tanh()]
+            layers.append(torch.nn.Linear(sizes[-2], sizes[-1]))
+            self.model = torch.nn.Sequential(*layers).to(tdtype)
+            self.opt = torch.optim.SGD(self.model.parameters(), lr=bench.LR)
+            self.loss = (torch.nn.CrossEntropyLoss(reduction="sum") if classify
+                         else torch.nn.MSELoss(reduction="sum"))
+            self.Xt = torch.as_tensor(self.X)
+            self.Tt = torch.as_tensor(self.T.argmax(axis=1)) if classify else torch.as_tensor(self.T)
+            self._step = self._torch_epoch
+        self.run()  # warm-up
+
+    @property
+    def samples(self):
+        return self.epochs * self.X.shape[0]
+
+    def _sklearn_epoch(self):
+        if self.classes is not None:
+            self.est.partial_fit(self.X, self.y, classes=self.classes)
+        else:
+            self.est.partial_fit(self.X, self.y)
+
+    def _torch_epoch(self):
+        model, opt, loss, X, T = self.model, self.opt, self.loss, self.Xt, self.Tt
+        for i in range(X.shape[0]):
+            opt.zero_grad()
+            loss(model(X[i : i + 1]), T[i : i + 1]).backward()
+            opt.step()
+
+    def run(self):
+        t0 = time.perf_counter()
+        for _ in range(self.epochs):
+            self._step()
+        return time.perf_counter() - t0
+
+    def calibrate(self, min_time):
+        while True:
+            elapsed = self.run()
+            if elapsed >= min_time:
+                return
+            self.epochs = max(self.epochs + 1, int(self.epochs * min(1.2 * min_time / max(elapsed, 1e-6), 10)))
+
+
+def machine_info():
+    """CPU, cores, Python, NumPy and deltaprop versions: where a benchmark table came from."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    from . import __version__
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "system": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version(), "numpy": np.__version__, "deltaprop": __version__}
+
+
+def _csv_list(text):
+    return [s for s in text.replace(" ", "").split(",") if s]
+
+
+def run_bench(backends, dtypes, shapes, peers, repeats, min_time, log=None):
+    """Median per-sample SGD samples/s of every (shape, dtype, backend or peer): a list of dicts."""
+    import warnings
+
+    from . import bench
+
+    bench.pin_threads(1)
+    tasks, skipped = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning from the sklearn peer's partial_fit
+        for shape in shapes:
+            for dtype in dtypes:
+                for backend in backends:
+                    if log:
+                        log(f"warming up {shape} {dtype} {backend}")
+                    tasks.append(bench.Task(backend, dtype, shape))  # MLP.fit, batch size 1
+                for peer in peers:
+                    try:
+                        tasks.append(_PeerTask(peer, dtype, shape))
+                    except ImportError:
+                        skipped.append(peer)
+        if log:
+            log(f"timing {len(tasks)} configurations, {repeats} interleaved rounds")
+        rates = bench.compare(tasks, repeats=repeats, min_time=min_time)
+    rows = []
+    for task in tasks:
+        rows.append(dict(shape=task.shape, dtype=task.dtype, backend=task.backend,
+                         samples_per_second=float(rates[task.name])))
+    for row in rows:
+        for ref in ("numpy", "sklearn", "torch"):
+            base = [r["samples_per_second"] for r in rows
+                    if r["backend"] == ref and r["shape"] == row["shape"] and r["dtype"] == row["dtype"]]
+            if base:
+                row[f"vs_{ref}"] = row["samples_per_second"] / base[0]
+    return rows, sorted(set(skipped))
+
+
 def cmd_bench(args):
-    raise CLIError("bench is not available yet")
+    import json
+
+    from . import available_backends
+
+    try:
+        from . import bench
+    except ImportError:
+        raise CLIError("deltaprop.bench is missing from this installation") from None
+    if args.plot:
+        _check_plot_path(args.plot)
+    available = available_backends()
+    backends = _csv_list(args.backends) if args.backends else available
+    for b in backends:
+        if b not in available:
+            raise CLIError(f"backend {b!r} is not available here; available: {', '.join(available)}")
+    shapes = _csv_list(args.shapes) if args.shapes else list(bench.SHAPES)
+    for s in shapes:
+        if s not in bench.SHAPES:
+            raise CLIError(f"unknown shape {s!r}; standard shapes: {', '.join(bench.SHAPES)}")
+    dtypes = _csv_list(args.dtypes)
+    for d in dtypes:
+        if d not in ("float32", "float64"):
+            raise CLIError(f"unknown dtype {d!r}; use float32, float64")
+    peers = [] if args.no_peers else ["sklearn", "torch"]
+    repeats, min_time = (1, 0.0) if args.quick else (args.repeats, args.min_time)
+    log = None if (args.json or args.quiet) else (lambda msg: print(msg, file=sys.stderr))
+    rows, skipped = run_bench(backends, dtypes, shapes, peers, repeats, min_time, log)
+    info = machine_info()
+    if args.json:
+        print(json.dumps({"unit": "samples/s", "method": f"per-sample SGD (MLP.fit, batch_size=1), median of {repeats} rounds, one thread",
+                          "machine": info, "skipped_peers": skipped, "results": rows}, indent=1))
+    else:
+        refs = [r for r in ("numpy", "sklearn", "torch") if any(f"vs_{r}" in row for row in rows)]
+        print(f"per-sample SGD throughput, samples/s (median of {repeats} interleaved rounds, one thread)")
+        print(f"machine: {info['cpu']}, {info['cores']} cores, {info['system']}, Python {info['python']}, "
+              f"NumPy {info['numpy']}, deltaprop {info['deltaprop']}")
+        if skipped:
+            print(f"not installed (skipped): {', '.join(skipped)}")
+        head = f"{'shape':<18} {'dtype':<8} {'backend':<8} {'samples/s':>12}" + "".join(f" {'x ' + r:>10}" for r in refs)
+        print(head)
+        print("-" * len(head))
+        for row in rows:
+            print(f"{row['shape']:<18} {row['dtype']:<8} {row['backend']:<8} {row['samples_per_second']:>12,.0f}"
+                  + "".join(f" {row[f'vs_{r}']:>10.2f}" if f"vs_{r}" in row else f" {'':>10}" for r in refs))
+    if args.plot:
+        _plot_bench(rows, shapes, dtypes, args.plot)
+        print(f"bar chart saved to {args.plot}", file=sys.stderr)
+    return 0
+
+
+def _plot_bench(rows, shapes, dtypes, path):
+    plt = _pyplot()
+    names = list(dict.fromkeys(r["backend"] for r in rows))
+    fig, axes = plt.subplots(1, len(dtypes), figsize=(5 + 2 * len(shapes), 4.5), squeeze=False)
+    width = 0.8 / len(names)
+    for ax, dtype in zip(axes[0], dtypes):
+        for i, name in enumerate(names):
+            values = [next((r["samples_per_second"] for r in rows if r["backend"] == name
+                            and r["shape"] == s and r["dtype"] == dtype), 0.0) for s in shapes]
+            ax.bar(np.arange(len(shapes)) + (i - (len(names) - 1) / 2) * width, values, width, label=name)
+        ax.set_xticks(np.arange(len(shapes)), shapes, rotation=15)
+        ax.set_yscale("log")
+        ax.set_ylabel("samples/s (per-sample SGD)")
+        ax.set_title(dtype)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("deltaprop bench: per-sample SGD throughput, one thread")
+    fig.tight_layout()
+    _save_figure(fig, path)
 
 
 # --------------------------------------------------------------------------- argument parsing
@@ -781,10 +983,22 @@ def build_parser():
 
     p = sub.add_parser(
         "bench", formatter_class=fmt, help="per-sample SGD throughput of every available backend",
-        description="Measure per-sample SGD throughput (samples/s, one epoch per measurement after a "
-                    "warm-up, single thread) of every available backend on the standard shapes.")
+        description="Measure per-sample SGD throughput (samples/s: whole epochs of on-line gradient descent "
+                    "after a warm-up, one thread, the median of interleaved rounds) of every available "
+                    "backend on the standard shapes of deltaprop.bench, with ratios to the NumPy backend "
+                    "and to scikit-learn's and PyTorch's per-sample SGD when they are installed.")
+    p.add_argument("--backends", metavar="LIST", help="comma-separated backends (default: every available one)")
+    p.add_argument("--dtypes", metavar="LIST", default="float32,float64", help="comma-separated dtypes")
+    p.add_argument("--shapes", metavar="LIST",
+                   help="comma-separated standard shapes (default: all of deltaprop.bench.SHAPES)")
+    p.add_argument("--repeats", type=_positive_int, default=5, help="interleaved timing rounds (median)")
+    p.add_argument("--min-time", type=_positive_float, default=0.2, metavar="SECONDS",
+                   help="each timed call runs whole epochs for at least this long")
+    p.add_argument("--quick", action="store_true", help="one round, one epoch each: a smoke test, noisy figures")
+    p.add_argument("--no-peers", action="store_true", help="skip the scikit-learn and PyTorch peers")
     p.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")
     p.add_argument("--plot", metavar="BARS.png", help="draw a bar chart; needs matplotlib")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser(
