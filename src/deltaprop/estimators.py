@@ -748,3 +748,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self
         """
         return self._transaction(self._fit, X, y, sample_weight, True)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.positive_only = self.loss == "poisson"
+        return tags
