@@ -14,6 +14,10 @@ CONFIGS = {
     "sgd batch 1 (tanh 32, 10 ep)": dict(solver="sgd", batch_size=1, momentum=0.0,
                                          hidden_layer_sizes=(32,), activation="tanh",
                                          max_iter=10, learning_rate_init=0.01),
+    # the same with alpha=0: the kernels' fast path (no L2 decay: zero inputs skip their row)
+    "sgd batch 1, alpha=0": dict(solver="sgd", batch_size=1, momentum=0.0, alpha=0.0,
+                                 hidden_layer_sizes=(32,), activation="tanh", max_iter=10,
+                                 learning_rate_init=0.01),
     "adam batch 64 (relu 64, 40 ep)": dict(solver="adam", batch_size=64, hidden_layer_sizes=(64,),
                                            activation="relu", max_iter=40),
     "lbfgs (relu 64, 200 it)": dict(solver="lbfgs", hidden_layer_sizes=(64,), activation="relu",
