@@ -253,7 +253,7 @@ cdef void batch_run(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
     :math:`g = (\sum_{n \in B} s_n \nabla E_n + \alpha W) / S_B`, update."""
     cdef Py_ssize_t Din = layout[0], K = layout[5 * (L - 1) + 1]
     cdef Py_ssize_t e, start, nb, r, idx, l, q, w_off, size
-    cdef floating alpha = hyper[ALPHA], S
+    cdef floating alpha = hyper[ALPHA], S, eta_S
     cdef double E, sq, data, penalty
     for e in range(n_epochs):
         data = 0
@@ -283,11 +283,16 @@ cdef void batch_run(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
                     for q in range(w_off, w_off + size):
                         g[q] += alpha * w[q]
                         sq += w[q] * w[q]
-            for q in range(P):
-                g[q] = g[q] / S
             data += nb * E / S
             penalty += nb * 0.5 * alpha * sq / S
-            update(w, g, P, solver, hyper, state, t)
+            if solver == SGD:  # g / S and the step in one pass over w
+                eta_S = hyper[ETA] / S
+                for q in range(P):
+                    w[q] -= eta_S * g[q]
+            else:
+                for q in range(P):
+                    g[q] = g[q] / S
+                update(w, g, P, solver, hyper, state, t)
         losses[2 * e] = data
         losses[2 * e + 1] = penalty
 

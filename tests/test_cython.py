@@ -1,0 +1,189 @@
+"""Claims only the Cython backend makes; the differential tests shared by every compiled backend
+live in test_kernels.py and the engine tests run on every available backend.
+
+- the extension is built where CI says it must be (DELTAPROP_REQUIRE_COMPILED=1);
+- the kernels release the GIL, and two models trained at once in two threads end with the
+  weights they get one after the other;
+- read-only and float32 inputs are accepted; mixed dtypes and short buffers are clear errors;
+- the per-sample epoch's fast path (zero inputs skip their rows, the first layer's update is
+  fused with the next sample's forward sum) equals the reference on sparse inputs;
+- the codes in ``_core.pxd`` mirror ``deltaprop.contract``.
+"""
+
+import os
+import pathlib
+import re
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import deltaprop
+import deltaprop.kernels
+from deltaprop import MLP
+from deltaprop.backends import get_backend
+from deltaprop.contract import ACTIVATIONS, HYPER, LOSSES, SOLVERS, make_layout, n_params, n_units
+
+REQUIRED = os.environ.get("DELTAPROP_REQUIRE_COMPILED") == "1"
+
+
+def test_cython_backend_is_built_when_required():
+    """CI sets DELTAPROP_REQUIRE_COMPILED=1, so a missing build step cannot hide behind skips."""
+    if not REQUIRED and "cython" not in deltaprop.available_backends():
+        pytest.skip("cython backend not built; set DELTAPROP_REQUIRE_COMPILED=1 to make this an error")
+    assert "cython" in deltaprop.available_backends(), (
+        "the Cython extension is not importable: " + deltaprop.backends._errors.get("cython", "?")
+    )
+    assert get_backend("cython").name == "cython"
+
+
+pytestmark_cython = pytest.mark.skipif("cython" not in deltaprop.available_backends(),
+                                       reason="the Cython extension is not built")
+
+
+def _epoch_args(sizes, dtype, n=40, n_epochs=2, seed=0, sparse=0.0, zero_weights=False,
+                solver="sgd", alpha=0.0, read_only=False):
+    rng = np.random.RandomState(seed)
+    layout = make_layout(sizes)
+    U = n_units(layout)
+    w = (rng.randn(n_params(layout)) * 0.3).astype(dtype)
+    X = rng.randn(n, sizes[0]).astype(dtype)
+    X[rng.rand(*X.shape) < sparse] = 0
+    T = np.eye(sizes[-1], dtype=dtype)[rng.randint(0, sizes[-1], n)]
+    s = np.ones(n, dtype=dtype)
+    if zero_weights:
+        s[::3] = 0
+    order = np.stack([rng.permutation(n) for _ in range(n_epochs)]).astype(np.intp)
+    hyper = np.array([0.05, alpha, 0.9, 0.9, 0.999, 1e-8], dtype=dtype)
+    if read_only:
+        for arr in (layout, X, T, s, order, hyper):
+            arr.flags.writeable = False
+    state = np.zeros((2, w.shape[0]), dtype=dtype)
+    t = np.zeros(1, dtype=np.int64)
+    a, z, d = (np.zeros(U, dtype=dtype) for _ in range(3))
+    losses = np.zeros((n_epochs, 2))
+    codes = (ACTIVATIONS["tanh"], ACTIVATIONS["softmax"], LOSSES["cross_entropy"])
+    return [w, layout, *codes, X, T, s, order, SOLVERS[solver], hyper, state, t, a, z, d, losses]
+
+
+@pytestmark_cython
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("solver, alpha", [("sgd", 0.0), ("sgd", 0.01), ("adam", 0.0)])
+def test_sgd_epoch_on_sparse_inputs_equals_reference(dtype, solver, alpha):
+    """70% zero inputs, every third sample weighted 0, three epochs in one call: the fused fast
+    path (sgd, alpha=0) and the general path give the reference's weights and losses."""
+    tol = 2e-4 if dtype == np.float32 else 1e-12
+    ref = _epoch_args([30, 12, 7, 4], dtype, n_epochs=3, sparse=0.7, zero_weights=True,
+                      solver=solver, alpha=alpha)
+    got = [x.copy() if isinstance(x, np.ndarray) else x for x in ref]
+    get_backend("numpy").sgd_epoch(*ref)
+    get_backend("cython").sgd_epoch(*got)
+    for i in (0, 11, 12, 16):  # w, state, t, losses
+        np.testing.assert_allclose(got[i], ref[i], rtol=0, atol=tol * max(1.0, np.abs(ref[i]).max()))
+
+
+@pytestmark_cython
+def test_read_only_and_float32_inputs_are_accepted():
+    """Read-only inputs (e.g. memory-mapped data) bind to the ``const`` memoryviews, float32
+    arrays to the float32 specialisation."""
+    args = _epoch_args([5, 4, 3], np.float32, read_only=True)
+    k = get_backend("cython")
+    k.sgd_epoch(*args)
+    assert np.isfinite(args[0]).all() and args[0].dtype == np.float32
+    w, layout, h, f, e, X, T, s = args[:8]
+    w.flags.writeable = False
+    n, U = X.shape[0], n_units(layout)
+    A, Z, D = (np.zeros(n * U, dtype=np.float32) for _ in range(3))
+    k.forward(w, layout, h, f, X, A, Z)
+    E = k.output_delta(layout, f, e, A, Z, T, s, D)
+    k.backprop(w, layout, h, A, Z, D)
+    g = np.zeros(w.shape[0], dtype=np.float32)
+    k.gradient(layout, X, Z, D, g)
+    assert np.isfinite(E) and np.isfinite(g).all()
+
+
+@pytestmark_cython
+def test_mixed_dtypes_and_short_buffers_are_clear_errors():
+    args = _epoch_args([5, 4, 3], np.float64)
+    k = get_backend("cython")
+    bad = list(args)
+    bad[5] = args[5].astype(np.float32)  # X float32, w float64
+    with pytest.raises((TypeError, ValueError)):
+        k.sgd_epoch(*bad)
+    bad = list(args)
+    bad[13] = args[13][:2]  # a too short
+    with pytest.raises(ValueError, match="has length 2, needs at least"):
+        k.sgd_epoch(*bad)
+    bad = list(args)
+    bad[8] = args[8] + 1000  # order out of range
+    with pytest.raises(ValueError, match="order"):
+        k.sgd_epoch(*bad)
+
+
+def _fit(sizes, seed, X, T, dtype="float64"):
+    net = MLP(sizes, hidden="tanh", output="softmax", loss="cross_entropy", backend="cython",
+              dtype=dtype, random_state=seed)
+    net.fit(X, T, epochs=4, lr=0.05, batch_size=1)
+    return net.w
+
+
+@pytestmark_cython
+def test_two_models_trained_in_two_threads_equal_sequential_training():
+    rng = np.random.RandomState(3)
+    jobs = [([20, 16, 3], 1, rng.randn(400, 20), rng.randint(0, 3, 400)),
+            ([12, 8, 8, 5], 2, rng.randn(500, 12), rng.randint(0, 5, 500))]
+    sequential = [_fit(*job) for job in jobs]
+    results = [None, None]
+
+    def work(i):
+        results[i] = _fit(*jobs[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for got, want in zip(results, sequential):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytestmark_cython
+def test_kernels_release_the_gil():
+    """While one thread runs a long sgd_epoch, the main thread keeps running Python code.
+
+    With the GIL held, the main thread would stall for the whole kernel call; released, its
+    longest pause stays a small fraction of it."""
+    args = _epoch_args([200, 100, 10], np.float64, n=2000, n_epochs=1)
+    k = get_backend("cython")
+    start = time.perf_counter()
+    k.sgd_epoch(*args)
+    duration = time.perf_counter() - start
+    reps = max(1, int(0.5 / max(duration, 1e-3)))
+    args = _epoch_args([200, 100, 10], np.float64, n=2000, n_epochs=reps)
+    worker = threading.Thread(target=k.sgd_epoch, args=args)
+    worker.start()
+    t0 = last = time.perf_counter()
+    longest = 0.0
+    while worker.is_alive():
+        now = time.perf_counter()
+        longest = max(longest, now - last)
+        last = now
+    elapsed = last - t0
+    worker.join()
+    assert elapsed > 0.2, "the kernel call was too short to tell"
+    assert longest < 0.5 * elapsed, f"main thread stalled {longest:.3f} s of {elapsed:.3f} s"
+
+
+@pytestmark_cython
+def test_core_pxd_codes_mirror_the_contract():
+    pxd = pathlib.Path(deltaprop.kernels.__file__).parent / "_cython" / "_core.pxd"
+    constants = {name: int(v) for name, v in re.findall(r"^\s+([A-Z_0-9]+) = (\d+)$",
+                                                         pxd.read_text(), flags=re.M)}
+    for table in (ACTIVATIONS, LOSSES, SOLVERS):
+        for name, code in table.items():
+            assert constants[name.upper()] == code, name
+    hyper_names = {"eta": "ETA", "alpha": "ALPHA", "momentum": "MU", "beta_1": "BETA_1",
+                   "beta_2": "BETA_2", "epsilon": "EPSILON"}
+    for code, name in enumerate(HYPER):
+        assert constants[hyper_names[name]] == code, name
