@@ -417,6 +417,17 @@ def test_sparse_csr_fits_like_dense(solver, monkeypatch):
     np.testing.assert_allclose(sparse.predict_proba(sp.csc_matrix(X)), dense.predict_proba(X))
 
 
+def test_sparse_and_float32_inputs_match_sklearn():
+    X, y = clf_data()
+    X[np.abs(X) < 0.8] = 0.0
+    ours, theirs = pair("clf", **BASE, solver="sgd", batch_size=8, learning_rate_init=0.05)
+    assert_same_weights(ours.fit(sp.csr_matrix(X), y), theirs.fit(sp.csr_matrix(X), y))
+    ours, theirs = pair("clf", **BASE, solver="adam", learning_rate_init=0.01)
+    ours.fit(X.astype(np.float32), y)
+    theirs.fit(X.astype(np.float32), y)
+    assert_same_weights(ours, theirs, rtol=1e-4)  # both train in float32
+
+
 def test_pandas_feature_names_are_kept():
     pd = pytest.importorskip("pandas")
     X, y = clf_data()
