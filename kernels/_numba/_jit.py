@@ -25,6 +25,10 @@ r"""The one place the numba options of the ``_numba`` kernels live.
 
   ``afn`` (approximate library functions) is left out: it would license cheaper ``exp`` /
   ``tanh`` substitutes whose error is not bounded by a rounding.
+
+``exact_kernel`` drops ``reassoc`` as well. It compiles the loops whose order of additions is
+part of a promise: the first layer's forward sum, fused with its update and skipping zero
+inputs, must give exactly the sum an unfused, dense pass gives, so LLVM may not regroup it.
 """
 
 import functools
@@ -36,4 +40,7 @@ FASTMATH = frozenset({"reassoc", "contract", "arcp", "nsz"})
 #: ``@kernel`` compiles a function with the project's numba options.
 kernel = functools.partial(numba.njit, cache=True, nogil=True, fastmath=set(FASTMATH))
 
-__all__ = ["kernel", "FASTMATH"]
+#: ``@exact_kernel``: the same without ``reassoc`` (sums keep their order).
+exact_kernel = functools.partial(numba.njit, cache=True, nogil=True, fastmath=set(FASTMATH - {"reassoc"}))
+
+__all__ = ["kernel", "exact_kernel", "FASTMATH"]

@@ -27,48 +27,48 @@ def logistic(a, one):
 
 
 @kernel
-def activate(code, a, z):
-    r"""``z = h(a)`` over the units of one sample (1-D ``a``, ``z``).
+def activate(code, a, z, u, n):
+    r"""``z[u:u+n] = h(a[u:u+n])``: the ``n`` units of one sample starting at offset ``u``.
 
     identity :math:`a`; logistic :math:`\sigma(a)`; tanh; relu :math:`\max(0, a)` (NaN stays
     NaN, as ``np.maximum``); Gudermannian :math:`2 \arctan(\tanh(a/2))`; softmax
     :math:`e^{a_k - \max a} / \sum_j e^{a_j - \max a}`; exp :math:`e^{a}`.
-    The branch on ``code`` sits outside the loops, so each loop is a plain element-wise one.
+    ``u`` and ``n`` are unsigned (np.uint64), so indexing needs no negative-index fix-up and the
+    loops vectorise. The branch on ``code`` sits outside the loops.
     """
-    n = a.shape[0]
     one = a.dtype.type(1)
     zero = a.dtype.type(0)
     if code == IDENTITY:
-        for j in range(n):
+        for j in range(u, u + n):
             z[j] = a[j]
     elif code == LOGISTIC:
-        for j in range(n):
+        for j in range(u, u + n):
             z[j] = logistic(a[j], one)
     elif code == TANH:
-        for j in range(n):
+        for j in range(u, u + n):
             z[j] = math.tanh(a[j])
     elif code == RELU:
-        for j in range(n):
+        for j in range(u, u + n):
             z[j] = zero if a[j] <= zero else a[j]
     elif code == GUDERMANNIAN:
         two = a.dtype.type(2)
         half = a.dtype.type(0.5)
-        for j in range(n):
+        for j in range(u, u + n):
             z[j] = two * math.atan(math.tanh(a[j] * half))
     elif code == SOFTMAX:
-        amax = a[0]
-        for j in range(1, n):
+        amax = a[u]
+        for j in range(u, u + n):
             if a[j] > amax:
                 amax = a[j]
         total = zero
-        for j in range(n):
+        for j in range(u, u + n):
             e = math.exp(a[j] - amax)
             z[j] = e
             total += e
-        for j in range(n):
+        for j in range(u, u + n):
             z[j] = z[j] / total
     elif code == EXP:
-        for j in range(n):
+        for j in range(u, u + n):
             z[j] = math.exp(a[j])
 
 
@@ -91,20 +91,19 @@ def derivative(code, a, z, one):
 
 
 @kernel
-def scale_by_derivative(code, a, z, delta):
-    r"""``delta *= h'(a)`` element-wise over one sample's units (the factor of Bishop 5.56)."""
+def scale_by_derivative(code, a, z, delta, u, n):
+    r"""``delta[u:u+n] *= h'(a[u:u+n])`` (the factor of Bishop 5.56); unsigned ``u``, ``n``."""
     one = a.dtype.type(1)
     zero = a.dtype.type(0)
-    n = a.shape[0]
     if code == LOGISTIC:
-        for j in range(n):
+        for j in range(u, u + n):
             delta[j] *= z[j] * (one - z[j])
     elif code == TANH:
-        for j in range(n):
+        for j in range(u, u + n):
             delta[j] *= one - z[j] * z[j]
     elif code == RELU:
-        for j in range(n):
+        for j in range(u, u + n):
             delta[j] *= one if a[j] > zero else zero
     elif code == GUDERMANNIAN:
-        for j in range(n):
+        for j in range(u, u + n):
             delta[j] *= math.cos(z[j])

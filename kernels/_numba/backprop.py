@@ -25,55 +25,56 @@ def log1pexp(a, zero):
 
 
 @kernel
-def sample_delta(output, loss, a, y, t, delta):
+def sample_delta(output, loss, a, y, t, delta, u, K):
     r"""Output errors :math:`\delta_k = \partial E_n / \partial a_k` of one sample; return :math:`E_n`.
 
-    Canonical pairs give :math:`\delta_k = y_k - t_k`; logistic + squared error (Mitchell)
-    :math:`(y_k - t_k) y_k (1 - y_k)`; softmax + squared error :math:`y_k (g_k - \sum_j g_j y_j)`
-    with :math:`g = y - t`. The errors are those of ``_numpy.backprop.output_delta``: squared
-    error :math:`\frac12 \lVert y - t \rVert^2`, binary cross-entropy :math:`\ln(1 + e^{a}) - t a`,
-    cross-entropy :math:`-\sum_k t_k (a_k - \max a - \ln \sum_j e^{a_j - \max a})`, Poisson
+    The sample's K output units sit at offset ``u`` (unsigned) of ``a``, ``y``, ``delta``;
+    ``t`` (K,) is its target row. Canonical pairs give :math:`\delta_k = y_k - t_k`; logistic +
+    squared error (Mitchell) :math:`(y_k - t_k) y_k (1 - y_k)`; softmax + squared error
+    :math:`y_k (g_k - \sum_j g_j y_j)` with :math:`g = y - t`. The errors are those of
+    ``_numpy.backprop.output_delta``: squared error :math:`\frac12 \lVert y - t \rVert^2`, binary
+    cross-entropy :math:`\ln(1 + e^{a}) - t a`, cross-entropy
+    :math:`-\sum_k t_k (a_k - \max a - \ln \sum_j e^{a_j - \max a})`, Poisson
     :math:`\sum_k y_k - t_k a_k`.
     """
-    K = a.shape[0]
     zero = a.dtype.type(0)
     one = a.dtype.type(1)
     E = zero
     if loss == SQUARED_ERROR:
         for k in range(K):
-            g = y[k] - t[k]
+            g = y[u + k] - t[k]
             E += g * g
-            delta[k] = g
+            delta[u + k] = g
         E = E * a.dtype.type(0.5)
         if output == LOGISTIC:
-            for k in range(K):
+            for k in range(u, u + K):
                 delta[k] = delta[k] * y[k] * (one - y[k])
         elif output == SOFTMAX:
             gy = zero
-            for k in range(K):
+            for k in range(u, u + K):
                 gy += delta[k] * y[k]
-            for k in range(K):
+            for k in range(u, u + K):
                 delta[k] = y[k] * (delta[k] - gy)
     elif loss == BINARY_CROSS_ENTROPY:
         for k in range(K):
-            E += log1pexp(a[k], zero) - t[k] * a[k]
-            delta[k] = y[k] - t[k]
+            E += log1pexp(a[u + k], zero) - t[k] * a[u + k]
+            delta[u + k] = y[u + k] - t[k]
     elif loss == POISSON:
         for k in range(K):
-            E += y[k] - t[k] * a[k]
-            delta[k] = y[k] - t[k]
+            E += y[u + k] - t[k] * a[u + k]
+            delta[u + k] = y[u + k] - t[k]
     elif loss == CROSS_ENTROPY:
-        amax = a[0]
-        for k in range(1, K):
+        amax = a[u]
+        for k in range(u, u + K):
             if a[k] > amax:
                 amax = a[k]
         total = zero
-        for k in range(K):
+        for k in range(u, u + K):
             total += math.exp(a[k] - amax)
         lse = amax + math.log(total)
         for k in range(K):
-            E -= t[k] * (a[k] - lse)
-            delta[k] = y[k] - t[k]
+            E -= t[k] * (a[u + k] - lse)
+            delta[u + k] = y[u + k] - t[k]
     return E
 
 
@@ -83,20 +84,22 @@ def output_delta(layout, output, loss, A, Z, T, s, D):
     :math:`E = \sum_n s_n E_n` (see :func:`sample_delta` for the pairs)."""
     n = T.shape[0]
     l = layout.shape[0] - 1
-    a, y, delta = units(A, layout, l, n), units(Z, layout, l, n), units(D, layout, l, n)
+    K = np.uint64(layout[l, 1])
+    base = np.uint64(n * layout[l, 4])
     E = 0.0
     for r in range(n):
-        En = sample_delta(output, loss, a[r], y[r], T[r], delta[r])
+        u = base + np.uint64(r) * K
+        En = sample_delta(output, loss, A, Z, T[r], D, u, K)
         sr = s[r]
         E += sr * En
-        for k in range(delta.shape[1]):
-            delta[r, k] *= sr
+        for k in range(u, u + K):
+            D[k] *= sr
     return A.dtype.type(E)
 
 
 @kernel
-def sample_backprop(W, hidden, a, z, delta, delta_prev):
-    r"""One sample, one layer: :math:`\delta_i = h'(a_i) \sum_k w_{ki} \delta_k` (5.56)."""
+def sample_backprop(W, delta, delta_prev):
+    r"""One sample, one layer: :math:`\sum_k w_{ki} \delta_k` into ``delta_prev`` (then times h')."""
     n_in, n_out = W.shape
     for i in range(n_in):
         row = W[i]
@@ -104,7 +107,6 @@ def sample_backprop(W, hidden, a, z, delta, delta_prev):
         for k in range(n_out):
             acc += row[k] * delta[k]
         delta_prev[i] = acc
-    scale_by_derivative(hidden, a, z, delta_prev)
 
 
 @kernel
@@ -116,16 +118,14 @@ def backprop(w, layout, hidden, A, Z, D):
     n = A.shape[0] // (layout[-1, 4] + layout[-1, 1])
     for l in range(layout.shape[0] - 1, 0, -1):
         W, _ = weights(w, layout, l)
-        a, z = units(A, layout, l - 1, n), units(Z, layout, l - 1, n)
         d, d_prev = units(D, layout, l, n), units(D, layout, l - 1, n)
         n_in, n_out = W.shape
         if n * n_in * n_out >= BLAS_MIN_FLOPS:
             np.dot(d, W.T, d_prev)
-            for r in range(n):
-                scale_by_derivative(hidden, a[r], z[r], d_prev[r])
         else:
             for r in range(n):
-                sample_backprop(W, hidden, a[r], z[r], d[r], d_prev[r])
+                sample_backprop(W, d[r], d_prev[r])
+        scale_by_derivative(hidden, A, Z, D, np.uint64(n * layout[l - 1, 4]), np.uint64(n * n_in))
 
 
 @kernel

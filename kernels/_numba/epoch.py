@@ -15,8 +15,14 @@ Plain SGD without L2 (:func:`sgd_plain`, the common case) goes further, and stay
   sparse inputs such as images touch only their non-zero rows;
 - the update of ``W_0`` for sample n is fused with the forward sum of sample n+1: row ``i`` is
   updated and then, still in registers, added to the next sample's pre-activations. The
-  additions happen in the same order as in an unfused forward pass, so the results are
-  identical, and ``W_0`` (by far the largest layer) is streamed once per sample instead of twice.
+  additions happen in the same order as in an unfused forward pass (compiled without
+  ``reassoc``), so the results are identical, and ``W_0`` (by far the largest layer) is
+  streamed once per sample instead of twice.
+
+Rows are processed four at a time (the accumulators of the four rows, or of the forward sum,
+stay in registers across them), in the same order as one at a time. Offsets into the flat
+buffers are unsigned (``np.uint64``): with signed offsets numba's negative-index fix-up turns
+the contiguous loops into gathers.
 
 Momentum, Nesterov, Adam and L2 change every weight at every step, so they cannot skip rows;
 they run :func:`sgd_general`.
@@ -24,11 +30,13 @@ they run :func:`sgd_general`.
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import exact_kernel, kernel
 from .activations import activate, derivative
 from .backprop import backprop, gradient, output_delta, sample_delta
-from .forward import forward, layer_forward, units, weights
+from .forward import forward, weights
 from .update import ADAM, ALPHA, ETA, SGD, adam_rate, update, update_row
+
+U64 = np.uint64
 
 
 @kernel
@@ -48,105 +56,213 @@ def next_sample(order, s, e, p):
 
 
 @kernel
-def hidden_layers_forward(w, layout, hidden, output, z, a):
+def forward_rows(w, wo, bo, n_in, n_out, z, up, a, u):
+    r"""One sample through one layer, :math:`a_j = w_{j0} + \sum_i w_{ji} z_i`, on flat buffers.
+
+    ``W`` starts at ``w[wo]`` (n_in, n_out), ``b`` at ``w[bo]``, the inputs at ``z[up]``, the
+    outputs at ``a[u]``. Four rows per sweep; the sum still runs over i in order.
+    """
+    for j in range(n_out):
+        a[u + j] = w[bo + j]
+    i = U64(0)
+    while i + U64(4) <= n_in:
+        r0 = wo + i * n_out
+        r1, r2, r3 = r0 + n_out, r0 + U64(2) * n_out, r0 + U64(3) * n_out
+        z0, z1, z2, z3 = z[up + i], z[up + i + U64(1)], z[up + i + U64(2)], z[up + i + U64(3)]
+        for j in range(n_out):
+            acc = a[u + j]
+            acc = acc + z0 * w[r0 + j]
+            acc = acc + z1 * w[r1 + j]
+            acc = acc + z2 * w[r2 + j]
+            acc = acc + z3 * w[r3 + j]
+            a[u + j] = acc
+        i += U64(4)
+    while i < n_in:
+        zi = z[up + i]
+        r0 = wo + i * n_out
+        for j in range(n_out):
+            a[u + j] += zi * w[r0 + j]
+        i += U64(1)
+
+
+@kernel
+def backprop_update_rows(w, wo, bo, n_in, n_out, hidden, a, z, delta, up, u, eta):
+    r"""Layer l ≥ 1 of one sample, one pass over the rows of ``W_l``: with the old row i,
+    :math:`\delta_i = h'(a_i) \sum_k w_{ki} \delta_k` (5.56); then
+    :math:`w_{ki} \leftarrow w_{ki} - \eta z_i \delta_k` and :math:`w_{k0} \leftarrow w_{k0} - \eta \delta_k`.
+    """
+    one = w.dtype.type(1)
+    i = U64(0)
+    while i + U64(4) <= n_in:
+        r0 = wo + i * n_out
+        r1, r2, r3 = r0 + n_out, r0 + U64(2) * n_out, r0 + U64(3) * n_out
+        z0, z1, z2, z3 = z[up + i], z[up + i + U64(1)], z[up + i + U64(2)], z[up + i + U64(3)]
+        c0, c1, c2, c3 = eta * z0, eta * z1, eta * z2, eta * z3
+        s0 = s1 = s2 = s3 = z0 - z0
+        for j in range(n_out):
+            dj = delta[u + j]
+            w0, w1, w2, w3 = w[r0 + j], w[r1 + j], w[r2 + j], w[r3 + j]
+            s0 += w0 * dj
+            s1 += w1 * dj
+            s2 += w2 * dj
+            s3 += w3 * dj
+            w[r0 + j] = w0 - c0 * dj
+            w[r1 + j] = w1 - c1 * dj
+            w[r2 + j] = w2 - c2 * dj
+            w[r3 + j] = w3 - c3 * dj
+        delta[up + i] = derivative(hidden, a[up + i], z0, one) * s0
+        delta[up + i + U64(1)] = derivative(hidden, a[up + i + U64(1)], z1, one) * s1
+        delta[up + i + U64(2)] = derivative(hidden, a[up + i + U64(2)], z2, one) * s2
+        delta[up + i + U64(3)] = derivative(hidden, a[up + i + U64(3)], z3, one) * s3
+        i += U64(4)
+    while i < n_in:
+        r0 = wo + i * n_out
+        zi = z[up + i]
+        c = eta * zi
+        acc = zi - zi
+        for j in range(n_out):
+            dj = delta[u + j]
+            wij = w[r0 + j]
+            acc += wij * dj
+            w[r0 + j] = wij - c * dj
+        delta[up + i] = derivative(hidden, a[up + i], zi, one) * acc
+        i += U64(1)
+    for j in range(n_out):
+        w[bo + j] -= eta * delta[u + j]
+
+
+@exact_kernel
+def first_layer(w, layout, a, delta, x, x2, eta, active, upd, fwd, skip_zeros):
+    r"""Layer 0, fused: update ``W_0``, ``b_0`` with sample ``x``'s δ (if ``upd``), and compute
+    the pre-activations ``a_0`` of the next sample ``x2`` (if ``fwd``), in one sweep over the rows.
+
+    .. math:: w_{ji} \leftarrow w_{ji} - \eta x_i \delta_j, \qquad
+              a'_j \leftarrow w_{j0} + \sum_i w_{ji} x'_i
+
+    With ``skip_zeros`` only the rows with :math:`x_i \ne 0` or :math:`x'_i \ne 0` are visited
+    (``active`` (n_in,) intp receives their indices); the others would change nothing (exact for
+    finite weights). Compiled without ``reassoc``: the sum runs over i in order, in blocks of
+    four rows or not, with zero inputs or without, so every variant gives the same bits.
+    """
+    n_in, n_out = U64(layout[0, 0]), U64(layout[0, 1])
+    wo, bo = U64(layout[0, 2]), U64(layout[0, 3])
+    zero = w.dtype.type(0)
+    for j in range(n_out):
+        if upd:
+            w[bo + j] -= eta * delta[j]
+        if fwd:
+            a[j] = w[bo + j]
+    na = U64(0)
+    for i in range(n_in):
+        if not skip_zeros or (upd and x[i] != zero) or (fwd and x2[i] != zero):
+            active[na] = i
+            na += U64(1)
+    k = U64(0)
+    if upd and fwd:
+        while k + U64(4) <= na:
+            i0, i1, i2, i3 = U64(active[k]), U64(active[k + U64(1)]), U64(active[k + U64(2)]), U64(active[k + U64(3)])
+            r0, r1, r2, r3 = wo + i0 * n_out, wo + i1 * n_out, wo + i2 * n_out, wo + i3 * n_out
+            c0, c1, c2, c3 = eta * x[i0], eta * x[i1], eta * x[i2], eta * x[i3]
+            y0, y1, y2, y3 = x2[i0], x2[i1], x2[i2], x2[i3]
+            for j in range(n_out):
+                dj = delta[j]
+                w0 = w[r0 + j] - c0 * dj
+                w1 = w[r1 + j] - c1 * dj
+                w2 = w[r2 + j] - c2 * dj
+                w3 = w[r3 + j] - c3 * dj
+                w[r0 + j] = w0
+                w[r1 + j] = w1
+                w[r2 + j] = w2
+                w[r3 + j] = w3
+                acc = a[j]
+                acc = acc + y0 * w0
+                acc = acc + y1 * w1
+                acc = acc + y2 * w2
+                acc = acc + y3 * w3
+                a[j] = acc
+            k += U64(4)
+        while k < na:
+            i0 = U64(active[k])
+            r0 = wo + i0 * n_out
+            c0, y0 = eta * x[i0], x2[i0]
+            for j in range(n_out):
+                w0 = w[r0 + j] - c0 * delta[j]
+                w[r0 + j] = w0
+                a[j] = a[j] + y0 * w0
+            k += U64(1)
+    elif upd:
+        while k < na:
+            i0 = U64(active[k])
+            r0 = wo + i0 * n_out
+            c0 = eta * x[i0]
+            for j in range(n_out):
+                w[r0 + j] = w[r0 + j] - c0 * delta[j]
+            k += U64(1)
+    elif fwd:
+        while k + U64(4) <= na:
+            i0, i1, i2, i3 = U64(active[k]), U64(active[k + U64(1)]), U64(active[k + U64(2)]), U64(active[k + U64(3)])
+            r0, r1, r2, r3 = wo + i0 * n_out, wo + i1 * n_out, wo + i2 * n_out, wo + i3 * n_out
+            y0, y1, y2, y3 = x2[i0], x2[i1], x2[i2], x2[i3]
+            for j in range(n_out):
+                acc = a[j]
+                acc = acc + y0 * w[r0 + j]
+                acc = acc + y1 * w[r1 + j]
+                acc = acc + y2 * w[r2 + j]
+                acc = acc + y3 * w[r3 + j]
+                a[j] = acc
+            k += U64(4)
+        while k < na:
+            i0 = U64(active[k])
+            r0 = wo + i0 * n_out
+            y0 = x2[i0]
+            for j in range(n_out):
+                a[j] = a[j] + y0 * w[r0 + j]
+            k += U64(1)
+
+
+@kernel
+def upper_forward(w, layout, hidden, output, z, a):
     """Activations of layer 0 (its pre-activations are ready in ``a``) and the forward pass of
-    layers 1..L-1, for one sample."""
+    layers 1..L-1, for one sample, on the flat unit buffers."""
     L = layout.shape[0]
     for l in range(L):
-        n_out, u_off = layout[l, 1], layout[l, 4]
-        a_l, z_l = a[u_off : u_off + n_out], z[u_off : u_off + n_out]
+        n_out, u = U64(layout[l, 1]), U64(layout[l, 4])
         if l > 0:
-            W, b = weights(w, layout, l)
-            u_prev = layout[l - 1, 4]
-            layer_forward(W, b, z[u_prev : u_prev + layout[l, 0]], a_l)
-        activate(output if l == L - 1 else hidden, a_l, z_l)
+            forward_rows(w, U64(layout[l, 2]), U64(layout[l, 3]), U64(layout[l, 0]), n_out,
+                         z, U64(layout[l - 1, 4]), a, u)
+        activate(output if l == L - 1 else hidden, a, z, u, n_out)
 
 
 @kernel
 def sgd_plain(w, layout, hidden, output, loss, X, T, s, order, eta, a, z, delta, losses, skip_zeros):
-    r"""Per-sample SGD, :math:`w \leftarrow w - \eta \nabla E_n(w)`, no L2: zero inputs skip
+    r"""Per-sample SGD, :math:`w \leftarrow w - \eta \nabla E_n(w)`, without L2: zero inputs skip
     their rows, and the update of ``W_0`` is fused with the next sample's forward sum.
 
-    ``skip_zeros=False`` processes zero rows too (identical results; kept for the tests).
+    ``skip_zeros=False`` visits zero rows too (identical results; kept for the tests).
     """
     L = layout.shape[0]
     n_epochs = order.shape[0]
-    one = w.dtype.type(1)
-    W0, b0 = weights(w, layout, 0)
-    n_in0, n_out0 = W0.shape
-    a0, d0 = a[:n_out0], delta[:n_out0]
-    u_out = layout[L - 1, 4]
-    K = layout[L - 1, 1]
+    uo, K = U64(layout[L - 1, 4]), U64(layout[L - 1, 1])
+    active = np.empty(layout[0, 0], dtype=np.intp)
     losses[:, :] = 0.0
     e, p = next_sample(order, s, 0, 0)
     if e < n_epochs:  # the first forward sum of layer 0; later ones are fused with the update
         x = X[order[e, p]]
-        for j in range(n_out0):
-            a0[j] = b0[j]
-        for i in range(n_in0):
-            xi = x[i]
-            if xi != 0 or not skip_zeros:
-                row = W0[i]
-                for j in range(n_out0):
-                    a0[j] += xi * row[j]
+        first_layer(w, layout, a, delta, x, x, eta, active, False, True, skip_zeros)
     while e < n_epochs:
         n = order[e, p]
         x = X[n]
-        hidden_layers_forward(w, layout, hidden, output, z, a)
-        losses[e, 0] += sample_delta(output, loss, a[u_out : u_out + K], z[u_out : u_out + K],
-                                     T[n], delta[u_out : u_out + K])
-        # layers L-1..1: one pass over the rows propagates δ (old weights) and updates the row
+        upper_forward(w, layout, hidden, output, z, a)
+        losses[e, 0] += sample_delta(output, loss, a, z, T[n], delta, uo, K)
         for l in range(L - 1, 0, -1):
-            W, b = weights(w, layout, l)
-            n_in, n_out = W.shape
-            u, u_prev = layout[l, 4], layout[l - 1, 4]
-            d = delta[u : u + n_out]
-            for i in range(n_in):
-                zi = z[u_prev + i]
-                c = eta * zi
-                row = W[i]
-                acc = zi - zi
-                for j in range(n_out):
-                    wij = row[j]
-                    acc += wij * d[j]
-                    row[j] = wij - c * d[j]
-                delta[u_prev + i] = derivative(hidden, a[u_prev + i], zi, one) * acc
-            for j in range(n_out):
-                b[j] -= eta * d[j]
-        # layer 0: update row i for this sample, then add it to the next sample's forward sum
-        for j in range(n_out0):
-            b0[j] -= eta * d0[j]
+            backprop_update_rows(w, U64(layout[l, 2]), U64(layout[l, 3]), U64(layout[l, 0]),
+                                 U64(layout[l, 1]), hidden, a, z, delta, U64(layout[l - 1, 4]),
+                                 U64(layout[l, 4]), eta)
         e2, p2 = next_sample(order, s, e, p + 1)
         if e2 < n_epochs:
-            x2 = X[order[e2, p2]]
-            for j in range(n_out0):
-                a0[j] = b0[j]
-            for i in range(n_in0):
-                xi, x2i = x[i], x2[i]
-                row = W0[i]
-                upd = xi != 0 or not skip_zeros
-                fwd = x2i != 0 or not skip_zeros
-                if upd and fwd:
-                    c = eta * xi
-                    for j in range(n_out0):
-                        wij = row[j] - c * d0[j]
-                        row[j] = wij
-                        a0[j] += x2i * wij
-                elif upd:
-                    c = eta * xi
-                    for j in range(n_out0):
-                        row[j] = row[j] - c * d0[j]
-                elif fwd:
-                    for j in range(n_out0):
-                        a0[j] += x2i * row[j]
+            first_layer(w, layout, a, delta, x, X[order[e2, p2]], eta, active, True, True, skip_zeros)
         else:
-            for i in range(n_in0):
-                xi = x[i]
-                if xi != 0 or not skip_zeros:
-                    c = eta * xi
-                    row = W0[i]
-                    for j in range(n_out0):
-                        row[j] = row[j] - c * d0[j]
+            first_layer(w, layout, a, delta, x, x, eta, active, True, False, skip_zeros)
         e, p = e2, p2
 
 
@@ -160,8 +276,7 @@ def sgd_general(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, 
     one = w.dtype.type(1)
     zero = w.dtype.type(0)
     alpha = hyper[ALPHA]
-    u_out = layout[L - 1, 4]
-    K = layout[L - 1, 1]
+    uo, K = U64(layout[L - 1, 4]), U64(layout[L - 1, 1])
     eta_t = hyper[ETA]
     losses[:, :] = 0.0
     for e in range(order.shape[0]):
@@ -172,13 +287,12 @@ def sgd_general(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, 
                 continue
             inv_S = one / S
             x = X[n]
-            W0, b0 = weights(w, layout, 0)
-            layer_forward(W0, b0, x, a[: layout[0, 1]])
-            hidden_layers_forward(w, layout, hidden, output, z, a)
-            d_out = delta[u_out : u_out + K]
-            E = sample_delta(output, loss, a[u_out : u_out + K], z[u_out : u_out + K], T[n], d_out)
-            for k in range(K):
-                d_out[k] *= S
+            forward_rows(w, U64(layout[0, 2]), U64(layout[0, 3]), U64(layout[0, 0]), U64(layout[0, 1]),
+                         x, U64(0), a, U64(0))
+            upper_forward(w, layout, hidden, output, z, a)
+            E = sample_delta(output, loss, a, z, T[n], delta, uo, K)
+            for k in range(uo, uo + K):
+                delta[k] *= S
             losses[e, 0] += S * E * inv_S
             if solver == ADAM:
                 eta_t = adam_rate(hyper, t)

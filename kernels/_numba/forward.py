@@ -81,6 +81,8 @@ def forward(w, layout, hidden, output, X, A, Z):
         z = units(Z, layout, l, n)
         affine(z_prev, W, b, a)
         code = output if l == L - 1 else hidden
+        n_out = np.uint64(layout[l, 1])
+        base = np.uint64(n * layout[l, 4])
         for r in range(n):
-            activate(code, a[r], z[r])
+            activate(code, A, Z, base + np.uint64(r) * n_out, n_out)
         z_prev = z

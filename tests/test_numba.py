@@ -1,0 +1,93 @@
+"""Claims specific to the numba backend (everything shared is tested over all backends elsewhere).
+
+- float32 stays float32: the compiled signature of the epoch kernel holds no float64 array
+  except the contract's float64 ``losses``;
+- skipping zero inputs and fusing the first layer's update with the next forward sum changes no
+  bit: the same kernel visiting every row gives identical weights;
+- kernels are compiled with ``cache=True`` and lazily (importing compiles nothing).
+"""
+
+import numpy as np
+import pytest
+
+from deltaprop.contract import ACTIVATIONS, LOSSES, SOLVERS, make_layout, n_params, n_units
+
+from conftest import BACKENDS
+
+pytestmark = pytest.mark.skipif("numba" not in BACKENDS, reason="numba backend not available")
+
+
+def sparse_problem(dtype, sizes=(30, 12, 7, 5), n=9, seed=0):
+    rng = np.random.RandomState(seed)
+    layout = make_layout(list(sizes))
+    w = (rng.randn(n_params(layout)) * 0.3).astype(dtype)
+    X = rng.rand(n, sizes[0])
+    X[rng.rand(*X.shape) < 0.8] = 0.0  # 80 % zero inputs, as in images
+    X[2] = 0.0  # and one all-zero sample
+    T = np.eye(sizes[-1])[rng.randint(0, sizes[-1], n)]
+    return layout, w, X.astype(dtype), T.astype(dtype)
+
+
+def plain_sgd(layout, w, X, T, order, skip_zeros):
+    from deltaprop.kernels._numba.epoch import sgd_plain
+
+    dt = w.dtype
+    w = w.copy()
+    U = n_units(layout)
+    s = np.ones(X.shape[0], dtype=dt)
+    bufs = [np.zeros(U, dtype=dt) for _ in range(3)]
+    losses = np.zeros((order.shape[0], 2))
+    sgd_plain(w, layout, ACTIVATIONS["tanh"], ACTIVATIONS["softmax"], LOSSES["cross_entropy"], X, T, s,
+              order, dt.type(0.1), *bufs, losses, skip_zeros)
+    return w, losses
+
+
+def test_zero_input_skipping_gives_identical_weights_to_visiting_every_row(dtype):
+    layout, w, X, T = sparse_problem(dtype)
+    rng = np.random.RandomState(1)
+    order = np.stack([rng.permutation(X.shape[0]) for _ in range(3)]).astype(np.intp)
+    w_skip, loss_skip = plain_sgd(layout, w, X, T, order, True)
+    w_dense, loss_dense = plain_sgd(layout, w, X, T, order, False)
+    assert not np.array_equal(w_skip, w)
+    np.testing.assert_array_equal(w_skip, w_dense)
+    np.testing.assert_array_equal(loss_skip, loss_dense)
+
+
+def test_float32_epoch_compiles_without_float64_arrays():
+    from deltaprop.kernels import _numba
+
+    layout, w, X, T = sparse_problem(np.float32)
+    U, dt = n_units(layout), np.float32
+    order = np.arange(X.shape[0], dtype=np.intp)[None, :]
+    hyper = np.array([0.1, 0, 0.9, 0.9, 0.999, 1e-8], dtype=dt)
+    _numba.sgd_epoch(w, layout, 2, 5, 2, X, T, np.ones(X.shape[0], dt), order, SOLVERS["sgd"], hyper,
+                     np.zeros((2, w.size), dt), np.zeros(1, np.int64), *(np.zeros(U, dt) for _ in range(3)),
+                     np.zeros((1, 2)))
+    sigs = [sig for sig in _numba.sgd_epoch.signatures if str(sig[0].dtype) == "float32"]
+    assert sigs
+    for sig in sigs:
+        float64_args = [a for a in sig if str(getattr(a, "dtype", "")) == "float64"]
+        assert [a.ndim for a in float64_args] == [2]  # losses (n_epochs, 2) only
+
+
+def test_kernels_are_cached_and_compiled_lazily():
+    import importlib
+
+    _jit, backprop, epoch = (importlib.import_module(f"deltaprop.kernels._numba.{m}")
+                             for m in ("_jit", "backprop", "epoch"))
+    for kernel in (epoch.forward, backprop.output_delta, backprop.backprop, backprop.gradient,
+                   epoch.sgd_epoch, epoch.batch_epoch, epoch.first_layer):
+        assert type(kernel._cache).__name__ == "FunctionCache"  # cache=True
+        assert kernel.targetoptions["nogil"] is True
+    assert not {"nnan", "ninf", "fast"} & set(_jit.FASTMATH)  # NaN and inf stay meaningful
+
+
+def test_import_compiles_nothing():
+    import subprocess
+    import sys
+
+    code = ("import deltaprop.kernels._numba as k; "
+            "print(sum(len(f.signatures) for f in (k.forward, k.output_delta, k.backprop, "
+            "k.gradient, k.sgd_epoch, k.batch_epoch)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "0"
