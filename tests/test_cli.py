@@ -3,7 +3,6 @@ function) in-process, and ``python -m deltaprop`` in a subprocess."""
 
 import csv
 import json
-import os
 import re
 import subprocess
 import sys
