@@ -5,6 +5,10 @@ Compiler directives are set here, once, for every module. Environment variables:
 ``DELTAPROP_MARCH_NATIVE=1``
     add ``-march=native`` (AVX2/AVX-512 on machines that have it). Off by default: a wheel built
     with it runs only on CPUs like the build machine. Use it when you build for your own machine.
+``DELTAPROP_NO_SIMD_VARIANT=1``
+    do not build ``epoch_avx2``, the copy of the epoch kernels compiled with ``-mavx2 -mfma``
+    that ``deltaprop.kernels._cython`` picks at import time on CPUs that have AVX2 and FMA
+    (x86-64 with gcc or clang only; the baseline ``epoch`` module is always built).
 ``DELTAPROP_DEBUG_CYTHON=1``
     compile with bounds checks on (slow; for debugging a kernel).
 ``DELTAPROP_ANNOTATE=1``
@@ -13,6 +17,7 @@ Compiler directives are set here, once, for every module. Environment variables:
 
 import glob
 import os
+import platform
 import shutil
 import sys
 
@@ -37,6 +42,35 @@ def pxd_tree():
     return root
 
 
+def simd_variants():
+    """(module suffix, extra flags) of the per-CPU copies of the epoch kernels.
+
+    A distributable build must run on every x86-64 CPU, so the baseline modules use no
+    ``-march``; the per-sample loops are vector loops, and AVX2 + FMA run them 1.3-2x faster
+    on the large shapes. The same source is compiled once more as ``epoch_avx2`` and chosen at
+    import time by the CPU's features (runtime dispatch, as NumPy does).
+    """
+    if (os.environ.get("DELTAPROP_NO_SIMD_VARIANT") == "1" or sys.platform == "win32"
+            or platform.machine().lower() not in ("x86_64", "amd64")):
+        return []
+    return [("_avx2", ["-mavx2", "-mfma"])]
+
+
+def variant_source(name, suffix):
+    """A copy of ``kernels/_cython/{name}.pyx`` named ``{name}{suffix}.pyx`` (Cython names the
+    module after its file), in ``build/pyx``."""
+    dest = os.path.join("build", "pyx")
+    os.makedirs(dest, exist_ok=True)
+    src = os.path.join("kernels", "_cython", f"{name}.pyx")
+    out = os.path.join(dest, f"{name}{suffix}.pyx")
+    with open(src, encoding="utf-8") as fh:
+        text = fh.read()
+    if not os.path.exists(out) or open(out, encoding="utf-8").read() != text:
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    return out
+
+
 def extensions():
     from Cython.Build import cythonize
 
@@ -48,6 +82,11 @@ def extensions():
         Extension(f"deltaprop.kernels._cython.{name}", [f"kernels/_cython/{name}.pyx"],
                   extra_compile_args=args)
         for name in MODULES
+    ]
+    exts += [
+        Extension(f"deltaprop.kernels._cython.epoch{suffix}", [variant_source("epoch", suffix)],
+                  extra_compile_args=args + flags)
+        for suffix, flags in simd_variants()
     ]
     return cythonize(
         exts,

@@ -187,3 +187,27 @@ def test_core_pxd_codes_mirror_the_contract():
                    "beta_2": "BETA_2", "epsilon": "EPSILON"}
     for code, name in enumerate(HYPER):
         assert constants[hyper_names[name]] == code, name
+
+
+@pytestmark_cython
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_avx2_build_of_the_epoch_kernels_equals_the_baseline(dtype):
+    """``epoch_avx2`` (the same source compiled with -mavx2 -mfma, picked at import time on CPUs
+    with AVX2 and FMA) equals the baseline ``epoch`` module up to rounding (FMA contraction)."""
+    from deltaprop.kernels._cython import _cpu_has_avx2_fma, epoch
+
+    try:
+        from deltaprop.kernels._cython import epoch_avx2
+    except ImportError:
+        pytest.skip("epoch_avx2 not built on this platform")
+    if not _cpu_has_avx2_fma():
+        pytest.skip("this CPU has no AVX2/FMA")
+    tol = 2e-4 if dtype == np.float32 else 1e-12
+    for solver, alpha in (("sgd", 0.0), ("momentum", 0.01)):
+        base = _epoch_args([50, 40, 6], dtype, n_epochs=2, sparse=0.5, solver=solver, alpha=alpha)
+        simd = [x.copy() if isinstance(x, np.ndarray) else x for x in base]
+        epoch.sgd_epoch(*base)
+        epoch_avx2.sgd_epoch(*simd)
+        for i in (0, 11, 16):
+            np.testing.assert_allclose(simd[i], base[i], rtol=0,
+                                       atol=tol * max(1.0, np.abs(base[i]).max()))
