@@ -923,6 +923,15 @@ def _plot_bench(rows, shapes, dtypes, path):
 
 
 # --------------------------------------------------------------------------- argument parsing
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults, except for options whose default is 'not given'."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser():
     from .backends import BACKENDS
 
@@ -931,7 +940,7 @@ def build_parser():
         epilog="Run 'deltaprop COMMAND --help' for the options of each command.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = _HelpFormatter
     p = sub.add_parser(
         "train", formatter_class=fmt, help="train a network on a data set and report its held-out score",
         description="Train a network on DATA with a progress bar per epoch; print the held-out score "
@@ -945,7 +954,7 @@ def build_parser():
                    help="CSV target column, by header name or 0-based index (default: the last column)")
     p.add_argument("--task", choices=("auto", "classification", "regression"), default="auto",
                    help="auto: text labels or at most 20 distinct integers are classes, anything else regression")
-    p.add_argument("--hidden", type=_hidden_sizes, default=[32], metavar="SIZES",
+    p.add_argument("--hidden", type=_hidden_sizes, default="32", metavar="SIZES",
                    help="hidden layer sizes, comma-separated (e.g. 64,32)")
     p.add_argument("--activation", choices=HIDDEN_CHOICES, default="tanh", help="hidden activation h")
     p.add_argument("--solver", choices=SOLVER_CHOICES, default="sgd",
