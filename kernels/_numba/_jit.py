@@ -5,6 +5,9 @@ r"""The one place the numba options of the ``_numba`` kernels live.
 - ``cache=True``: compiled machine code is written next to the sources (or to
   ``NUMBA_CACHE_DIR``), so a second process loads it instead of compiling again;
 - ``nogil=True``: kernels release the GIL, so threads can train several models at once;
+- ``error_model="numpy"``: a float division by zero gives inf or NaN, as in NumPy (the reference),
+  instead of raising ZeroDivisionError. The Python model's check is an early exit from every
+  loop that divides, and LLVM does not vectorise such loops (softmax, logistic, tanh);
 - no signatures: a kernel compiles lazily, once per dtype, on its first call, which keeps
   ``import deltaprop.kernels._numba`` quick;
 - ``fastmath=FASTMATH``, chosen so that NaN and inf stay meaningful (the engine relies on them to
@@ -38,9 +41,10 @@ import numba
 FASTMATH = frozenset({"reassoc", "contract", "arcp", "nsz"})
 
 #: ``@kernel`` compiles a function with the project's numba options.
-kernel = functools.partial(numba.njit, cache=True, nogil=True, fastmath=set(FASTMATH))
+kernel = functools.partial(numba.njit, cache=True, nogil=True, error_model="numpy", fastmath=set(FASTMATH))
 
 #: ``@exact_kernel``: the same without ``reassoc`` (sums keep their order).
-exact_kernel = functools.partial(numba.njit, cache=True, nogil=True, fastmath=set(FASTMATH - {"reassoc"}))
+exact_kernel = functools.partial(numba.njit, cache=True, nogil=True, error_model="numpy",
+                                 fastmath=set(FASTMATH - {"reassoc"}))
 
 __all__ = ["kernel", "exact_kernel", "FASTMATH"]

@@ -8,9 +8,76 @@ would silently upcast the whole expression).
 
 import math
 
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
 from ._jit import kernel
 
 IDENTITY, LOGISTIC, TANH, RELU, GUDERMANNIAN, SOFTMAX, EXP = range(7)
+
+#: Layers narrower than this take libm's ``tanh`` one unit at a time: a vector loop would only
+#: run its scalar remainder, where libm is faster.
+SHORT = 8
+
+
+@intrinsic
+def pow2(typingctx, k):
+    """:math:`2^k` for an integer-valued float ``k`` of the normal range, built from its bits
+    (``(k + bias) << mantissa bits``, reinterpreted): unlike ``ldexp`` it vectorises."""
+    if k not in (types.float32, types.float64):
+        return None
+    bits, mantissa, bias = (32, 23, 127) if k == types.float32 else (64, 52, 1023)
+
+    def codegen(context, builder, signature, args):
+        int_type = ir.IntType(bits)
+        i = builder.add(builder.fptosi(args[0], int_type), int_type(bias))
+        return builder.bitcast(builder.shl(i, int_type(mantissa)), context.get_value_type(k))
+
+    return k(k), codegen
+
+
+@kernel
+def tanh_units(a, z, u, n):
+    r"""``z[u:u+n] = tanh(a[u:u+n])`` by a formula LLVM vectorises (libm's ``tanh`` is a call).
+
+    Cephes' method, in the dtype of ``a``: for :math:`|x| < 0.625` the rational form
+    :math:`x + x^3 P(x^2) / Q(x^2)`; above, :math:`\pm(1 - 2 / (e^{2|x|} + 1))` with
+    :math:`e^{t} = 2^k e^{r}`, :math:`k = \lfloor t \log_2 e + \frac12 \rfloor` (Cody-Waite
+    reduction), Cephes' Padé form for :math:`e^{r}` and :math:`2^k` from its bits;
+    :math:`|x| > 22` gives ±1. Both branches are computed and selected (no branch in the loop,
+    one division). Error below 2 units in the last place of :math:`\max(|\tanh x|, \frac12)`
+    (tests/test_numba.py); NaN stays NaN. About 0.3 ns per float32 value (4x libm's ``tanhf``).
+    """
+    f = a.dtype.type
+    one, two, half = f(1), f(2), f(0.5)
+    p0, p1, p2 = f(-9.64399179425052238628e-1), f(-9.92877231001918586564e1), f(-1.61468768441708447952e3)
+    q0, q1, q2 = f(1.12811678491632931402e2), f(2.23548839060100448583e3), f(4.84406305325125486048e3)
+    e0, e1, e2 = f(1.26177193074810590878e-4), f(3.02994407707441961300e-2), f(9.99999999999999999910e-1)
+    d0, d1, d2, d3 = (f(3.00198505138664455042e-6), f(2.52448340349684104192e-3),
+                      f(2.27265548208155028766e-1), f(2.00000000000000000009e0))
+    log2e, c1, c2 = f(1.4426950408889634073599), f(6.93145751953125e-1), f(1.42860682030941723212e-6)
+    small_max, clamp = f(0.625), f(22)
+    for j in range(u, u + n):
+        x = a[j]
+        ax = abs(x)
+        s = x * x
+        t = two * min(ax, clamp)
+        k = np.floor(t * log2e + half)
+        r = t - k * c1 - k * c2
+        rr = r * r
+        pr = r * ((e0 * rr + e1) * rr + e2)
+        dq = ((d0 * rr + d1) * rr + d2) * rr + d3
+        # e^t = 2^k (dq + pr) / (dq - pr), so 2 / (e^t + 1) = 2 (dq - pr) / (2^k (dq + pr) + dq - pr):
+        # each branch is one ratio, and one division serves both
+        is_small = ax < small_max
+        num_small = x * s * ((p0 * s + p1) * s + p2)
+        den_small = ((s + q0) * s + q1) * s + q2
+        num_large = two * (dq - pr)
+        den_large = pow2(k) * (dq + pr) + (dq - pr)
+        ratio = (num_small if is_small else num_large) / (den_small if is_small else den_large)
+        z[j] = x + ratio if is_small else np.copysign(one - ratio, x)
 
 
 @kernel
@@ -45,8 +112,11 @@ def activate(code, a, z, u, n):
         for j in range(u, u + n):
             z[j] = logistic(a[j], one)
     elif code == TANH:
-        for j in range(u, u + n):
-            z[j] = math.tanh(a[j])
+        if n >= SHORT:
+            tanh_units(a, z, u, n)
+        else:
+            for j in range(u, u + n):
+                z[j] = math.tanh(a[j])
     elif code == RELU:
         for j in range(u, u + n):
             z[j] = zero if a[j] <= zero else a[j]

@@ -152,11 +152,17 @@ def first_layer(w, layout, a, delta, x, x2, eta, active, upd, fwd, skip_zeros):
             w[bo + j] -= eta * delta[j]
         if fwd:
             a[j] = w[bo + j]
-    na = U64(0)
+    na = U64(0)  # the list of rows to visit, built without branches (zeros are unpredictable)
     for i in range(n_in):
-        if not skip_zeros or (upd and x[i] != zero) or (fwd and x2[i] != zero):
-            active[na] = i
+        active[na] = i
+        if not skip_zeros:
             na += U64(1)
+        elif upd and fwd:
+            na += U64((x[i] != zero) | (x2[i] != zero))
+        elif upd:
+            na += U64(x[i] != zero)
+        else:
+            na += U64(x2[i] != zero)
     k = U64(0)
     if upd and fwd:
         while k + U64(4) <= na:
