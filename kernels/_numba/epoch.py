@@ -385,12 +385,9 @@ def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, sol
                         for j in range(n_out):
                             gW[i, j] += alpha * W[i, j]
                             sq += W[i, j] * W[i, j]
-            inv_S = one / S
-            for q in range(g.shape[0]):
-                g[q] *= inv_S
             data += nb * E / S
             if alpha != 0:
                 penalty += nb * 0.5 * alpha * sq / S
-            update(w, g, solver, hyper, state, t)
+            update(w, g, solver, hyper, state, t, one / S)
         losses[e, 0] = data
         losses[e, 1] = penalty

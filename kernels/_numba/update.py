@@ -31,8 +31,9 @@ def adam_rate(hyper, t):
 
 
 @kernel
-def update(w, g, solver, hyper, state, t):
-    r"""Apply one update with gradient ``g`` to ``w`` in place.
+def update(w, g, solver, hyper, state, t, scale):
+    r"""Apply one update with gradient ``scale * g`` to ``w`` in place (``scale`` = 1/S: the
+    batch's normalisation is folded into the update's one pass over the parameters).
 
     - sgd: :math:`w \leftarrow w - \eta g`
     - momentum: :math:`v \leftarrow \mu v - \eta g`, :math:`w \leftarrow w + v`
@@ -45,26 +46,28 @@ def update(w, g, solver, hyper, state, t):
     P = w.shape[0]
     if solver == SGD:
         for p in range(P):
-            w[p] -= eta * g[p]
+            w[p] -= eta * (g[p] * scale)
     elif solver == MOMENTUM or solver == NESTEROV:
         mu = hyper[MU]
         v = state[0]
         if solver == MOMENTUM:
             for p in range(P):
-                v[p] = mu * v[p] - eta * g[p]
+                v[p] = mu * v[p] - eta * (g[p] * scale)
                 w[p] += v[p]
         else:
             for p in range(P):
-                v[p] = mu * v[p] - eta * g[p]
-                w[p] += mu * v[p] - eta * g[p]
+                gp = g[p] * scale
+                v[p] = mu * v[p] - eta * gp
+                w[p] += mu * v[p] - eta * gp
     elif solver == ADAM:
         eta_t = adam_rate(hyper, t)
         one = w.dtype.type(1)
         b1, b2, eps = hyper[BETA_1], hyper[BETA_2], hyper[EPSILON]
         m, v = state[0], state[1]
         for p in range(P):
-            m[p] = b1 * m[p] + (one - b1) * g[p]
-            v[p] = b2 * v[p] + (one - b2) * (g[p] * g[p])
+            gp = g[p] * scale
+            m[p] = b1 * m[p] + (one - b1) * gp
+            v[p] = b2 * v[p] + (one - b2) * (gp * gp)
             w[p] -= eta_t * m[p] / (np.sqrt(v[p]) + eps)
 
 
