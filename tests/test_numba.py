@@ -91,3 +91,17 @@ def test_import_compiles_nothing():
             "k.gradient, k.sgd_epoch, k.batch_epoch)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"
+
+
+def test_numba_cache_falls_back_to_a_temp_dir_when_nothing_is_writable(monkeypatch):
+    import deltaprop.kernels as kernels
+
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setattr(kernels, "_writable", lambda path: False)
+    config = pytest.importorskip("numba.core.config")
+    monkeypatch.setattr(config, "CACHE_DIR", config.CACHE_DIR)
+    kernels._numba_cache_fallback()
+    import os
+
+    assert os.environ["NUMBA_CACHE_DIR"].startswith(__import__("tempfile").gettempdir())
+    assert config.CACHE_DIR == os.environ["NUMBA_CACHE_DIR"]
