@@ -32,6 +32,6 @@ cdef inline void matmul_bt(int n, int k, int m, const floating* A, const floatin
 
 
 cdef inline void matmul_at(int n, int k, int m, const floating* A, const floating* B,
-                           floating* C) noexcept nogil:
-    """Row-major ``C (k, m) = A.T @ B`` with ``A`` (n, k), ``B`` (n, m)."""
-    gemm(c'N', c'T', m, k, n, 1, B, m, A, k, 0, C, m)
+                           floating* C, floating alpha=1, floating beta=0) noexcept nogil:
+    """Row-major ``C (k, m) = alpha A.T @ B + beta C`` with ``A`` (n, k), ``B`` (n, m)."""
+    gemm(c'N', c'T', m, k, n, alpha, B, m, A, k, beta, C, m)

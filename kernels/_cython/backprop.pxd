@@ -9,3 +9,5 @@ cdef void backprop_batch(const floating* w, const Py_ssize_t* layout, Py_ssize_t
                          floating* D) noexcept nogil
 cdef void gradient_batch(const Py_ssize_t* layout, Py_ssize_t L, Py_ssize_t n, const floating* X,
                          const floating* Z, const floating* D, floating* g) noexcept nogil
+cdef void gradient_step(const Py_ssize_t* layout, Py_ssize_t L, Py_ssize_t n, const floating* X,
+                        const floating* Z, const floating* D, floating c, floating* w) noexcept nogil

@@ -94,6 +94,34 @@ cdef void gradient_batch(const Py_ssize_t* layout, Py_ssize_t L, Py_ssize_t n, c
         z_prev = Z + n * layout[5 * l + 4]
 
 
+cdef void gradient_step(const Py_ssize_t* layout, Py_ssize_t L, Py_ssize_t n, const floating* X,
+                        const floating* Z, const floating* D, floating c, floating* w) noexcept nogil:
+    r"""Plain gradient step without a gradient buffer, :math:`w \leftarrow w + c\, \nabla E`
+    (:math:`c = -\eta / S_B`): the gradient's gemm accumulates straight into W (beta = 1)."""
+    cdef Py_ssize_t l, r, i, j, n_in, n_out
+    cdef const floating* z_prev = X
+    cdef const floating* d
+    cdef floating* W
+    cdef floating* b
+    cdef floating zi
+    for l in range(L):
+        n_in, n_out = layout[5 * l], layout[5 * l + 1]
+        W = w + layout[5 * l + 2]
+        b = w + layout[5 * l + 3]
+        d = D + n * layout[5 * l + 4]
+        if use_blas(n, n_in, n_out):
+            matmul_at(<int>n, <int>n_in, <int>n_out, z_prev, d, W, c, 1)
+        else:
+            for r in range(n):
+                for i in range(n_in):
+                    zi = z_prev[r * n_in + i]
+                    if zi != 0:
+                        axpy(n_out, c * zi, d + r * n_out, W + i * n_out)
+        for r in range(n):
+            axpy(n_out, c, d + r * n_out, b)
+        z_prev = Z + n * layout[5 * l + 4]
+
+
 def output_delta(const Py_ssize_t[:, ::1] layout, int output, int loss, const floating[::1] A,
                  const floating[::1] Z, const floating[:, ::1] T, const floating[::1] s,
                  floating[::1] D):

@@ -19,13 +19,15 @@ the forward sum of the next sample n' (row i is updated, then immediately used f
 two, with the same results.
 """
 
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cython cimport floating
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
 from ._core cimport (ADAM, ALPHA, BETA_1, BETA_2, EPSILON, ETA, MOMENTUM, MU, NESTEROV, SGD,
-                     activate, axpy, axpy_axpy, dense, derivative, dot, f_sqrt, output_error)
-from .backprop cimport backprop_batch, gradient_batch, output_delta_batch
+                     activate, axpy, axpy_axpy, dense, derivative, dot, f_sqrt, output_error,
+                     rows4)
+from .backprop cimport backprop_batch, gradient_batch, gradient_step, output_delta_batch
 from .forward cimport forward_batch
 from .update cimport adam_rate, update
 from ._checks import check_epoch
@@ -95,11 +97,55 @@ cdef inline double step_row(int solver, Py_ssize_t n, floating zi, const floatin
     return sq
 
 
+cdef inline void first_layer(Py_ssize_t n_in, Py_ssize_t n_out, floating* W, floating* b,
+                             const floating* delta, const floating* x, floating eta,
+                             const floating* x2, floating* a, Py_ssize_t* active) noexcept nogil:
+    r"""Layer 0, fused: :math:`w_{ji} \leftarrow w_{ji} - \eta x_i \delta_j` for this sample,
+    and (if ``x2`` is not NULL) the next sample's sum :math:`a'_j = \sum_i w_{ji} x'_i + w_{j0}`
+    with the updated rows, in one sweep. Only rows with :math:`x_i \ne 0` or :math:`x'_i \ne 0`
+    are visited; their indices are listed first without branches (zeros are unpredictable),
+    then taken four at a time so that ``a'`` is loaded and stored once per four rows."""
+    cdef Py_ssize_t i, j, k = 0, na = 0
+    cdef floating c0, c1, c2, c3, y0, y1, y2, y3
+    cdef floating* r0
+    cdef floating* r1
+    cdef floating* r2
+    cdef floating* r3
+    axpy(n_out, -eta, delta, b)
+    if x2 == NULL:
+        for i in range(n_in):
+            active[na] = i
+            na += x[i] != 0
+        for k in range(na):
+            i = active[k]
+            axpy(n_out, -eta * x[i], delta, W + i * n_out)
+        return
+    for i in range(n_in):
+        active[na] = i
+        na += (x[i] != 0) | (x2[i] != 0)
+    memset(a, 0, n_out * sizeof(floating))
+    while k + 4 <= na:
+        r0, r1 = W + active[k] * n_out, W + active[k + 1] * n_out
+        r2, r3 = W + active[k + 2] * n_out, W + active[k + 3] * n_out
+        c0, c1 = eta * x[active[k]], eta * x[active[k + 1]]
+        c2, c3 = eta * x[active[k + 2]], eta * x[active[k + 3]]
+        y0, y1 = x2[active[k]], x2[active[k + 1]]
+        y2, y3 = x2[active[k + 2]], x2[active[k + 3]]
+        rows4(n_out, delta, r0, r1, r2, r3, c0, c1, c2, c3, y0, y1, y2, y3, a)
+        k += 4
+    while k < na:
+        i = active[k]
+        axpy_axpy(n_out, -eta * x[i], delta, W + i * n_out, x2[i], a)
+        k += 1
+    axpy(n_out, 1, b, a)
+
+
 # --------------------------------------------------------------------------- per-sample epochs
 cdef void sgd_plain(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hidden, int output,
                     int loss, const floating* X, const floating* T, const floating* s,
                     const Py_ssize_t* order, Py_ssize_t n_epochs, Py_ssize_t m, floating eta,
-                    floating* a, floating* z, floating* delta, double* losses) noexcept nogil:
+                    floating* a, floating* z, floating* delta, double* losses,
+                    Py_ssize_t* active) noexcept nogil:
     r"""Plain on-line sgd without L2: :math:`w \leftarrow w - \eta \nabla E_n`, fused (see the design)."""
     cdef Py_ssize_t n_steps = n_epochs * m, p, pn, l, i, n_in, n_out
     cdef Py_ssize_t Din = layout[0], M0 = layout[1], u0 = layout[4]
@@ -116,7 +162,6 @@ cdef void sgd_plain(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
     cdef floating* W
     cdef floating* dp = NULL
     cdef floating* row
-    cdef floating xi, xni
     p = next_step(order, s, -1, n_steps)
     if p < n_steps:
         dense(Din, M0, W0, b0, X + order[p] * Din, a0)
@@ -139,28 +184,9 @@ cdef void sgd_plain(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
                 if zp[i] != 0:
                     axpy(n_out, -eta * zp[i], d, row)
         # layer 0: update for this sample, fused with the next sample's forward sum
-        axpy(M0, -eta, d0, b0)
         pn = next_step(order, s, p, n_steps)
-        if pn < n_steps:
-            xn = X + order[pn] * Din
-            memset(a0, 0, M0 * sizeof(floating))
-            for i in range(Din):
-                row = W0 + i * M0
-                xi = x[i]
-                xni = xn[i]
-                if xi != 0:
-                    if xni != 0:
-                        axpy_axpy(M0, -eta * xi, d0, row, xni, a0)
-                    else:
-                        axpy(M0, -eta * xi, d0, row)
-                elif xni != 0:
-                    axpy(M0, xni, row, a0)
-            axpy(M0, 1, b0, a0)
-        else:
-            for i in range(Din):
-                xi = x[i]
-                if xi != 0:
-                    axpy(M0, -eta * xi, d0, W0 + i * M0)
+        first_layer(Din, M0, W0, b0, d0, x, eta, X + order[pn] * Din if pn < n_steps else NULL,
+                    a0, active)
         p = pn
 
 
@@ -231,15 +257,19 @@ def sgd_epoch(floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, int 
         losses[e, 1] = 0
     if n_epochs == 0 or m == 0:
         return
+    cdef Py_ssize_t* active = <Py_ssize_t*>PyMem_Malloc(X.shape[1] * sizeof(Py_ssize_t))
+    if active == NULL:
+        raise MemoryError()
     with nogil:
         if solver == SGD and hyper[ALPHA] == 0:
             sgd_plain(&w[0], &layout[0, 0], layout.shape[0], hidden, output, loss, &X[0, 0],
                       &T[0, 0], &s[0], &order[0, 0], n_epochs, m, hyper[ETA], &a[0], &z[0],
-                      &delta[0], &losses[0, 0])
+                      &delta[0], &losses[0, 0], active)
         else:
             sgd_general(&w[0], &layout[0, 0], layout.shape[0], hidden, output, loss, &X[0, 0],
                         &T[0, 0], &s[0], &order[0, 0], n_epochs, m, solver, &hyper[0],
                         &state[0, 0], w.shape[0], &t[0], &a[0], &z[0], &delta[0], &losses[0, 0])
+    PyMem_Free(active)
 
 
 # --------------------------------------------------------------------------- mini-batch epochs
@@ -274,6 +304,10 @@ cdef void batch_run(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
             forward_batch(w, layout, L, hidden, output, Xb, nb, A, Z)
             E = output_delta_batch(layout, L, output, loss, nb, A, Z, Tb, sb, D)
             backprop_batch(w, layout, L, hidden, nb, A, Z, D)
+            if solver == SGD and alpha == 0:  # no gradient buffer: gemm into W
+                gradient_step(layout, L, nb, Xb, Z, D, -hyper[ETA] / S, w)
+                data += nb * E / S
+                continue
             gradient_batch(layout, L, nb, Xb, Z, D, g)
             sq = 0
             if alpha != 0:
