@@ -17,10 +17,6 @@ from ._jit import kernel
 
 IDENTITY, LOGISTIC, TANH, RELU, GUDERMANNIAN, SOFTMAX, EXP = range(7)
 
-#: Layers narrower than this take libm's ``tanh`` one unit at a time: a vector loop would only
-#: run its scalar remainder, where libm is faster.
-SHORT = 8
-
 
 @intrinsic
 def pow2(typingctx, k):
@@ -112,11 +108,7 @@ def activate(code, a, z, u, n):
         for j in range(u, u + n):
             z[j] = logistic(a[j], one)
     elif code == TANH:
-        if n >= SHORT:
-            tanh_units(a, z, u, n)
-        else:
-            for j in range(u, u + n):
-                z[j] = math.tanh(a[j])
+        tanh_units(a, z, u, n)
     elif code == RELU:
         for j in range(u, u + n):
             z[j] = zero if a[j] <= zero else a[j]

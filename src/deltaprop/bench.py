@@ -17,6 +17,13 @@ The standard shapes (:data:`SHAPES`):
 ``784-256-128-10``
     the same with two hidden layers.
 
+Roofline: :class:`StreamProbe` measures, interleaved with the tasks, how often per second one
+core streams a buffer the size of the network's weights through the cache, reading it
+(``sum``) or reading and writing it in place (``w -= c``). Per-sample SGD must at least read
+every weight for the forward sum and read-modify-write it for δ and the update (three passes);
+fusing the first layer's update with the next sample's forward sum leaves two (one RMW). The
+probes' rates are those bounds in samples/s: ``1 / (1/read + 1/rmw)`` and ``rmw``.
+
 Method: single thread (BLAS, OpenMP and numba pinned to 1), one warm-up call (JIT compile or
 cache load stays out of the figure), a calibration that sizes each timed call to about
 ``min_time`` seconds, then ``repeats`` rounds in which every configuration is timed once
@@ -28,11 +35,12 @@ from __future__ import annotations
 
 import os
 import statistics
+import sys
 import time
 
 import numpy as np
 
-__all__ = ["SHAPES", "pin_threads", "make_data", "Task", "measure", "compare"]
+__all__ = ["SHAPES", "pin_threads", "make_data", "Task", "StreamProbe", "measure", "compare"]
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
@@ -50,21 +58,28 @@ LR = 0.01
 
 
 def pin_threads(n: int = 1) -> None:
-    """Limit BLAS, OpenMP and numba to ``n`` threads (env vars for libraries not yet loaded)."""
+    """Limit BLAS, OpenMP and numba to ``n`` threads.
+
+    The environment variables reach libraries not loaded yet; threadpoolctl and
+    ``numba.set_num_threads`` the loaded ones. Best: set ``OMP_NUM_THREADS``,
+    ``OPENBLAS_NUM_THREADS`` and ``NUMBA_NUM_THREADS`` before Python starts (an OpenBLAS pool
+    started with more threads and limited later was seen to stall a 32-row GEMM 600-fold).
+    ``NUMBA_NUM_THREADS`` is only set while numba is not imported: numba re-reads it at every
+    compilation and refuses a value that differs from its running thread pool.
+    """
     for var in _THREAD_VARS:
-        os.environ[var] = str(n)
+        if var != "NUMBA_NUM_THREADS" or "numba" not in sys.modules:
+            os.environ[var] = str(n)
     try:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(n)
     except ImportError:
         pass
-    try:
+    if "numba" in sys.modules:
         import numba
 
-        numba.set_num_threads(n)
-    except ImportError:
-        pass
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 
 def make_data(shape: str, dtype="float32", seed: int = 0):
@@ -139,6 +154,38 @@ class Task:
             if elapsed >= min_time:
                 return
             self.epochs = max(self.epochs + 1, int(self.epochs * min(1.2 * min_time / max(elapsed, 1e-6), 10)))
+
+
+class StreamProbe:
+    """Memory-bound probe with the interface of :class:`Task`: one "sample" is one pass over a
+    buffer as large as the weights of ``shape``; ``kind`` is ``"read"`` or ``"rmw"``."""
+
+    def __init__(self, shape, dtype="float32", kind="rmw"):
+        sizes = SHAPES[shape][0]
+        n_weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        self.name = f"{shape} {dtype} bound-{kind}"
+        self.kind = kind
+        self.buf = np.zeros(n_weights, dtype=dtype)
+        self.c = self.buf.dtype.type(1e-30)
+        self.epochs = 1
+        self.run()
+
+    @property
+    def samples(self) -> int:
+        return self.epochs
+
+    def run(self) -> float:
+        buf, c = self.buf, self.c
+        t0 = time.perf_counter()
+        if self.kind == "read":
+            for _ in range(self.epochs):
+                buf.max()
+        else:
+            for _ in range(self.epochs):
+                np.subtract(buf, c, out=buf)
+        return time.perf_counter() - t0
+
+    calibrate = Task.calibrate
 
 
 def compare(tasks, repeats: int = 5, min_time: float = 0.2) -> dict:
