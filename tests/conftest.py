@@ -1,10 +1,19 @@
 """Fixtures shared by every test: the available backends, both dtypes, a seeded RNG."""
 
+import os
+
 import numpy as np
 import pytest
+from hypothesis import settings
+
 
 import deltaprop
 from deltaprop.contract import CANONICAL_PAIRS, HIDDEN_ACTIVATIONS, PAIRS
+
+# CI replays the same examples every run (a red build is reproducible); locally each run explores.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 BACKENDS = deltaprop.available_backends()
 COMPILED = [b for b in BACKENDS if b != "numpy"]

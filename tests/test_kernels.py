@@ -8,7 +8,7 @@ and one SGD epoch of updates stay well inside 2e-4 relative to the largest entry
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from deltaprop.backends import get_backend
@@ -38,13 +38,20 @@ def problems(draw):
     seed = draw(st.integers(0, 2**31 - 1))
     rng = np.random.RandomState(seed)
     layout = make_layout(sizes)
-    w = (rng.randn(n_params(layout)) * 0.5).astype(dtype)
+    # weights scaled by 1/sqrt(n_in), as initialisations are, so activations stay O(1): a
+    # differential test compares rounding, not the chaos of an exploding network
+    w = rng.randn(n_params(layout))
+    for n_in, n_out, w_off, b_off, _ in layout:
+        w[w_off : b_off] /= np.sqrt(n_in)
+    w = w.astype(dtype)
     X = rng.randn(n, sizes[0]).astype(dtype)
     K = sizes[-1]
     if output == "softmax":
         T = np.eye(K, dtype=dtype)[rng.randint(0, K, n)]
     elif output == "logistic":
         T = rng.rand(n, K).astype(dtype)
+    elif output == "exp":
+        T = rng.poisson(1.0, (n, K)).astype(dtype)
     else:
         T = rng.randn(n, K).astype(dtype)
     codes = (ACTIVATIONS[hidden], ACTIVATIONS[output], LOSSES[loss])
@@ -111,7 +118,11 @@ def test_epochs_update_weights_like_reference(name, problem, n_epochs, batch_siz
     layout, codes, w, X, T, dtype = problem
     rng = np.random.RandomState(seed)
     order = np.stack([rng.permutation(X.shape[0]) for _ in range(n_epochs)]).astype(np.intp)
-    got = run_epoch(get_backend(name), layout, codes, w, X, T, order, batch_size, solver, alpha)
-    want = run_epoch(REF, layout, codes, w, X, T, order, batch_size, solver, alpha)
+    with np.errstate(all="ignore"):  # overflow in a diverging run is discarded below
+        got = run_epoch(get_backend(name), layout, codes, w, X, T, order, batch_size, solver, alpha)
+        want = run_epoch(REF, layout, codes, w, X, T, order, batch_size, solver, alpha)
+    # A diverging trajectory (exp outputs grow fast) amplifies rounding without bound: compare
+    # only runs that stay in a numerically meaningful range.
+    assume(all(np.isfinite(arr).all() and np.abs(arr).max() < 1e6 for arr in want[:1] + want[3:]))
     for g_arr, w_arr in zip(got, want):
         assert_close(g_arr, w_arr, dtype)
