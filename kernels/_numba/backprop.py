@@ -1,10 +1,9 @@
 r"""Error backpropagation: output errors, the δ-recursion (Bishop 5.56) and the gradient,
 mirroring ``_numpy/backprop.py``.
 
-Loop order: the δ-recursion reads row ``i`` of ``W_l`` (n_in, n_out) as a contiguous dot
-product :math:`\sum_k w_{ki} \delta_k`, and the gradient adds :math:`z_i \delta` to row ``i`` of
-:math:`\partial E / \partial W_l` (an axpy), skipping zero inputs. Large batches use BLAS:
-:math:`\Delta_{l-1} = h'(A_{l-1}) \odot (\Delta_l W_l^T)` and :math:`\partial L/\partial W = Z^T \Delta`.
+Batches use BLAS (``np.dot`` inside the kernels, faster than loops at every measured size, see
+``forward.py``): :math:`\Delta_{l-1} = h'(A_{l-1}) \odot (\Delta_l W_l^T)` and
+:math:`\partial L/\partial W = Z^T \Delta`.
 """
 
 import math
@@ -13,7 +12,7 @@ import numpy as np
 
 from ._jit import kernel
 from .activations import IDENTITY, LOGISTIC, SOFTMAX, scale_by_derivative
-from .forward import BLAS_MIN_FLOPS, units, weights
+from .forward import units, weights
 
 SQUARED_ERROR, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, POISSON = range(4)
 
@@ -98,18 +97,6 @@ def output_delta(layout, output, loss, A, Z, T, s, D):
 
 
 @kernel
-def sample_backprop(W, delta, delta_prev):
-    r"""One sample, one layer: :math:`\sum_k w_{ki} \delta_k` into ``delta_prev`` (then times h')."""
-    n_in, n_out = W.shape
-    for i in range(n_in):
-        row = W[i]
-        acc = delta.dtype.type(0)
-        for k in range(n_out):
-            acc += row[k] * delta[k]
-        delta_prev[i] = acc
-
-
-@kernel
 def backprop(w, layout, hidden, A, Z, D):
     r"""Propagate δ from the output layer back to the first hidden layer (Bishop 5.56).
 
@@ -119,12 +106,8 @@ def backprop(w, layout, hidden, A, Z, D):
     for l in range(layout.shape[0] - 1, 0, -1):
         W, _ = weights(w, layout, l)
         d, d_prev = units(D, layout, l, n), units(D, layout, l - 1, n)
-        n_in, n_out = W.shape
-        if n * n_in * n_out >= BLAS_MIN_FLOPS:
-            np.dot(d, W.T, d_prev)
-        else:
-            for r in range(n):
-                sample_backprop(W, d[r], d_prev[r])
+        n_in = W.shape[0]
+        np.dot(d, W.T, d_prev)
         scale_by_derivative(hidden, A, Z, D, np.uint64(n * layout[l - 1, 4]), np.uint64(n * n_in))
 
 
@@ -140,19 +123,8 @@ def gradient(layout, X, Z, D, g):
     for l in range(layout.shape[0]):
         gW, gb = weights(g, layout, l)
         delta = units(D, layout, l, n)
-        n_in, n_out = gW.shape
-        if n * n_in * n_out >= BLAS_MIN_FLOPS:
-            np.dot(z_prev.T, delta, gW)
-        else:
-            gW[:, :] = 0
-            for r in range(n):
-                zr, dr = z_prev[r], delta[r]
-                for i in range(n_in):
-                    zi = zr[i]
-                    if zi != 0:
-                        row = gW[i]
-                        for j in range(n_out):
-                            row[j] += zi * dr[j]
+        n_out = gW.shape[1]
+        np.dot(z_prev.T, delta, gW)
         for j in range(n_out):
             gb[j] = 0
         for r in range(n):
