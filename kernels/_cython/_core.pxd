@@ -150,6 +150,58 @@ cdef extern from *:
     }
     DELTAPROP_ROWS4(float, deltaprop_rows4f)
     DELTAPROP_ROWS4(double, deltaprop_rows4)
+
+    /* a += z0 r0 + z1 r1 + z2 r2 + z3 r3, added in that order (the forward sum, four rows). */
+    #define DELTAPROP_SUM4(T, NAME) \
+    static inline void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT r0, \
+            const T* DELTAPROP_RESTRICT r1, const T* DELTAPROP_RESTRICT r2, \
+            const T* DELTAPROP_RESTRICT r3, T z0, T z1, T z2, T z3, T* DELTAPROP_RESTRICT a) { \
+        for (Py_ssize_t j = 0; j < n; j++) \
+            a[j] = (((a[j] + z0 * r0[j]) + z1 * r1[j]) + z2 * r2[j]) + z3 * r3[j]; \
+    }
+    DELTAPROP_SUM4(float, deltaprop_sum4f)
+    DELTAPROP_SUM4(double, deltaprop_sum4)
+
+    /* Layer l >= 1 of one sample, four rows in one pass: s_k = r_k . d with the old row, then
+       r_k -= c_k d. The four dot products are reductions: "omp simd" (-fopenmp-simd, no
+       OpenMP runtime) lets the compiler vectorise them by reordering their additions only. */
+    #define DELTAPROP_DOT_UPDATE4(T, NAME) \
+    static inline void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT d, \
+            T* DELTAPROP_RESTRICT r0, T* DELTAPROP_RESTRICT r1, T* DELTAPROP_RESTRICT r2, \
+            T* DELTAPROP_RESTRICT r3, T c0, T c1, T c2, T c3, T* DELTAPROP_RESTRICT out) { \
+        T s0 = 0, s1 = 0, s2 = 0, s3 = 0; \
+        _Pragma("omp simd reduction(+:s0,s1,s2,s3)") \
+        for (Py_ssize_t j = 0; j < n; j++) { \
+            T dj = d[j], w0 = r0[j], w1 = r1[j], w2 = r2[j], w3 = r3[j]; \
+            s0 += w0 * dj; s1 += w1 * dj; s2 += w2 * dj; s3 += w3 * dj; \
+            r0[j] = w0 - c0 * dj; r1[j] = w1 - c1 * dj; r2[j] = w2 - c2 * dj; r3[j] = w3 - c3 * dj; \
+        } \
+        out[0] = s0; out[1] = s1; out[2] = s2; out[3] = s3; \
+    }
+    DELTAPROP_DOT_UPDATE4(float, deltaprop_dot_update4f)
+    DELTAPROP_DOT_UPDATE4(double, deltaprop_dot_update4)
+
+    /* One row: return r . d with the old row, then r -= c d. */
+    #define DELTAPROP_DOT_UPDATE1(T, NAME) \
+    static inline T NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT d, T* DELTAPROP_RESTRICT r, T c) { \
+        T s = 0; \
+        _Pragma("omp simd reduction(+:s)") \
+        for (Py_ssize_t j = 0; j < n; j++) { T dj = d[j], wj = r[j]; s += wj * dj; r[j] = wj - c * dj; } \
+        return s; \
+    }
+    DELTAPROP_DOT_UPDATE1(float, deltaprop_dot_update1f)
+    DELTAPROP_DOT_UPDATE1(double, deltaprop_dot_update1)
+
+    /* r . d, vectorised by reordering the additions (omp simd reduction). */
+    #define DELTAPROP_DOT(T, NAME) \
+    static inline T NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT x, const T* DELTAPROP_RESTRICT y) { \
+        T s = 0; \
+        _Pragma("omp simd reduction(+:s)") \
+        for (Py_ssize_t j = 0; j < n; j++) s += x[j] * y[j]; \
+        return s; \
+    }
+    DELTAPROP_DOT(float, deltaprop_dotf)
+    DELTAPROP_DOT(double, deltaprop_dot)
     """
     void deltaprop_rows4f(Py_ssize_t n, const float* d, float* r0, float* r1, float* r2, float* r3,
                           float c0, float c1, float c2, float c3, float y0, float y1, float y2,
@@ -157,6 +209,52 @@ cdef extern from *:
     void deltaprop_rows4(Py_ssize_t n, const double* d, double* r0, double* r1, double* r2,
                          double* r3, double c0, double c1, double c2, double c3, double y0,
                          double y1, double y2, double y3, double* a) noexcept nogil
+
+    void deltaprop_sum4f(Py_ssize_t n, const float* r0, const float* r1, const float* r2,
+                         const float* r3, float z0, float z1, float z2, float z3,
+                         float* a) noexcept nogil
+    void deltaprop_sum4(Py_ssize_t n, const double* r0, const double* r1, const double* r2,
+                        const double* r3, double z0, double z1, double z2, double z3,
+                        double* a) noexcept nogil
+    void deltaprop_dot_update4f(Py_ssize_t n, const float* d, float* r0, float* r1, float* r2,
+                                float* r3, float c0, float c1, float c2, float c3,
+                                float* out) noexcept nogil
+    void deltaprop_dot_update4(Py_ssize_t n, const double* d, double* r0, double* r1,
+                               double* r2, double* r3, double c0, double c1, double c2,
+                               double c3, double* out) noexcept nogil
+    float deltaprop_dot_update1f(Py_ssize_t n, const float* d, float* r, float c) noexcept nogil
+    double deltaprop_dot_update1(Py_ssize_t n, const double* d, double* r, double c) noexcept nogil
+    float deltaprop_dotf(Py_ssize_t n, const float* x, const float* y) noexcept nogil
+    double deltaprop_dot(Py_ssize_t n, const double* x, const double* y) noexcept nogil
+
+
+cdef inline void sum4(Py_ssize_t n, const floating* r0, const floating* r1, const floating* r2,
+                      const floating* r3, floating z0, floating z1, floating z2, floating z3,
+                      floating* a) noexcept nogil:
+    """a += z0 r0 + z1 r1 + z2 r2 + z3 r3 (in that order)."""
+    if floating is float:
+        deltaprop_sum4f(n, r0, r1, r2, r3, z0, z1, z2, z3, a)
+    else:
+        deltaprop_sum4(n, r0, r1, r2, r3, z0, z1, z2, z3, a)
+
+
+cdef inline void dot_update4(Py_ssize_t n, const floating* d, floating* r0, floating* r1,
+                             floating* r2, floating* r3, floating c0, floating c1, floating c2,
+                             floating c3, floating* out) noexcept nogil:
+    """out[k] = r_k . d (old rows), then r_k -= c_k d, for four rows in one pass."""
+    if floating is float:
+        deltaprop_dot_update4f(n, d, r0, r1, r2, r3, c0, c1, c2, c3, out)
+    else:
+        deltaprop_dot_update4(n, d, r0, r1, r2, r3, c0, c1, c2, c3, out)
+
+
+cdef inline floating dot_update1(Py_ssize_t n, const floating* d, floating* r,
+                                 floating c) noexcept nogil:
+    """Return r . d (old row), then r -= c d."""
+    if floating is float:
+        return deltaprop_dot_update1f(n, d, r, c)
+    else:
+        return deltaprop_dot_update1(n, d, r, c)
 
 
 cdef inline void rows4(Py_ssize_t n, const floating* d, floating* r0, floating* r1, floating* r2,
@@ -302,36 +400,30 @@ cdef inline void axpy_axpy(Py_ssize_t n, floating c, const floating* x, floating
         y[j] += c2 * r
 
 cdef inline floating dot(Py_ssize_t n, const floating* x, const floating* y) noexcept nogil:
-    """x · y with eight independent partial sums (a dot product is otherwise bound by the
-    latency of one add chain; the C compiler packs the eight into SIMD registers)."""
-    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0
-    cdef Py_ssize_t j = 0
-    while j + 8 <= n:
-        s0 += x[j] * y[j]
-        s1 += x[j + 1] * y[j + 1]
-        s2 += x[j + 2] * y[j + 2]
-        s3 += x[j + 3] * y[j + 3]
-        s4 += x[j + 4] * y[j + 4]
-        s5 += x[j + 5] * y[j + 5]
-        s6 += x[j + 6] * y[j + 6]
-        s7 += x[j + 7] * y[j + 7]
-        j += 8
-    while j < n:
-        s0 += x[j] * y[j]
-        j += 1
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    """x · y, vectorised (a dot product is otherwise bound by the latency of one add chain:
+    ``omp simd reduction`` lets the compiler reorder the additions)."""
+    if floating is float:
+        return deltaprop_dotf(n, x, y)
+    else:
+        return deltaprop_dot(n, x, y)
 
 cdef inline void dense(Py_ssize_t n_in, Py_ssize_t n_out, const floating* W, const floating* b,
                        const floating* z_in, floating* a) noexcept nogil:
     r""":math:`a_j = \sum_i w_{ji} z_i + w_{j0}` for one sample (5.48): rows of W scaled by
-    :math:`z_i` and summed, zero inputs skipped (exact), the bias added last."""
-    cdef Py_ssize_t i, j
-    cdef floating zi
+    :math:`z_i` and summed in order, four non-zero rows per sweep (zero inputs are skipped:
+    exact), the bias added last."""
+    cdef Py_ssize_t i, j, k, cnt = 0
+    cdef Py_ssize_t idx[4]
     memset(a, 0, n_out * sizeof(floating))
     for i in range(n_in):
-        zi = z_in[i]
-        if zi != 0:
-            axpy(n_out, zi, W + i * n_out, a)
+        idx[cnt] = i
+        cnt += z_in[i] != 0
+        if cnt == 4:
+            sum4(n_out, W + idx[0] * n_out, W + idx[1] * n_out, W + idx[2] * n_out,
+                 W + idx[3] * n_out, z_in[idx[0]], z_in[idx[1]], z_in[idx[2]], z_in[idx[3]], a)
+            cnt = 0
+    for k in range(cnt):
+        axpy(n_out, z_in[idx[k]], W + idx[k] * n_out, a)
     for j in range(n_out):
         a[j] += b[j]
 

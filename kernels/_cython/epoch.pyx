@@ -25,8 +25,8 @@ from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
 from ._core cimport (ADAM, ALPHA, BETA_1, BETA_2, EPSILON, ETA, MOMENTUM, MU, NESTEROV, SGD,
-                     activate, axpy, axpy_axpy, dense, derivative, dot, f_sqrt, output_error,
-                     rows4)
+                     activate, axpy, axpy_axpy, dense, derivative, dot, dot_update1,
+                     dot_update4, f_sqrt, output_error, rows4)
 from .backprop cimport backprop_batch, gradient_batch, gradient_step, output_delta_batch
 from .forward cimport forward_batch
 from .update cimport adam_rate, update
@@ -162,6 +162,8 @@ cdef void sgd_plain(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
     cdef floating* W
     cdef floating* dp = NULL
     cdef floating* row
+    cdef floating sums[4]
+    cdef Py_ssize_t k
     p = next_step(order, s, -1, n_steps)
     if p < n_steps:
         dense(Din, M0, W0, b0, X + order[p] * Din, a0)
@@ -178,11 +180,18 @@ cdef void sgd_plain(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
             ap = a + layout[5 * (l - 1) + 4]
             zp = z + layout[5 * (l - 1) + 4]
             axpy(n_out, -eta, d, w + layout[5 * l + 3])
-            for i in range(n_in):
+            i = 0
+            while i + 4 <= n_in:  # rows i..i+3: δ with the old rows, then their update
                 row = W + i * n_out
-                dp[i] = derivative(hidden, ap[i], zp[i]) * dot(n_out, row, d)
-                if zp[i] != 0:
-                    axpy(n_out, -eta * zp[i], d, row)
+                dot_update4(n_out, d, row, row + n_out, row + 2 * n_out, row + 3 * n_out,
+                            eta * zp[i], eta * zp[i + 1], eta * zp[i + 2], eta * zp[i + 3], sums)
+                for k in range(4):
+                    dp[i + k] = derivative(hidden, ap[i + k], zp[i + k]) * sums[k]
+                i += 4
+            while i < n_in:
+                dp[i] = derivative(hidden, ap[i], zp[i]) * dot_update1(n_out, d, W + i * n_out,
+                                                                       eta * zp[i])
+                i += 1
         # layer 0: update for this sample, fused with the next sample's forward sum
         pn = next_step(order, s, p, n_steps)
         first_layer(Din, M0, W0, b0, d0, x, eta, X + order[pn] * Din if pn < n_steps else NULL,
