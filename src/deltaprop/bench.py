@@ -58,14 +58,14 @@ LR = 0.01
 
 
 def pin_threads(n: int = 1) -> None:
-    """Limit BLAS, OpenMP and numba to ``n`` threads.
+    """Limit BLAS and OpenMP to ``n`` threads.
 
-    The environment variables reach libraries not loaded yet; threadpoolctl and
-    ``numba.set_num_threads`` the loaded ones. Best: set ``OMP_NUM_THREADS``,
-    ``OPENBLAS_NUM_THREADS`` and ``NUMBA_NUM_THREADS`` before Python starts (an OpenBLAS pool
-    started with more threads and limited later was seen to stall a 32-row GEMM 600-fold).
-    ``NUMBA_NUM_THREADS`` is only set while numba is not imported: numba re-reads it at every
-    compilation and refuses a value that differs from its running thread pool.
+    The environment variables reach libraries not loaded yet, threadpoolctl the loaded ones.
+    Best: set ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` and ``NUMBA_NUM_THREADS`` before
+    Python starts (an OpenBLAS pool started with more threads and limited later was seen to
+    stall a 32-row GEMM for 28 ms). numba's own pool is left alone: deltaprop's kernels are
+    serial, and numba re-reads ``NUMBA_NUM_THREADS`` at every compilation and raises if it
+    differs from a pool already launched, so it is only set while numba is not imported.
     """
     for var in _THREAD_VARS:
         if var != "NUMBA_NUM_THREADS" or "numba" not in sys.modules:
@@ -76,10 +76,6 @@ def pin_threads(n: int = 1) -> None:
         threadpool_limits(n)
     except ImportError:
         pass
-    if "numba" in sys.modules:
-        import numba
-
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 
 def make_data(shape: str, dtype="float32", seed: int = 0):
@@ -209,9 +205,13 @@ def measure(backend, dtype, shape, level="fit", batch_size=1, repeats=5, min_tim
 
 if __name__ == "__main__":  # python -m deltaprop.bench [backend ...]: a JSON table of samples/s
     import json
-    import sys
 
     pin_threads(1)
     backends = sys.argv[1:] or ["numpy", "numba"]
-    tasks = [Task(b, d, s) for s in SHAPES for d in ("float32", "float64") for b in backends]
+    tasks = []
+    for shape in SHAPES:
+        for dtype in ("float32", "float64"):
+            tasks += [Task(b, dtype, shape) for b in backends]
+            tasks += [StreamProbe(shape, dtype, kind) for kind in ("read", "rmw")]
+    tasks += [Task(b, d, "784-128-10", "epoch", 32) for b in backends for d in ("float32", "float64")]
     print(json.dumps(compare(tasks), indent=1))
