@@ -10,9 +10,9 @@ from conftest import targets
 
 # ------------------------------------------------------------------ training behaviour
 FIG_5_3 = {  # target function, mean squared error reached (stated bound)
-    "square": (lambda x: x**2, 3e-3),
-    "sin": (np.sin, 1e-4),
-    "abs": (np.abs, 2e-3),
+    "square": (lambda x: x**2, 5e-4),
+    "sin": (np.sin, 1e-5),
+    "abs": (np.abs, 1e-3),
     "heaviside": (lambda x: (x > 0).astype(float), 1e-2),
 }
 
@@ -25,10 +25,11 @@ def test_fig_5_3_three_tanh_units_approximate_each_function(backend, name):
     t = f(x)
     net = MLP([1, 3, 1], hidden="tanh", output="identity", loss="squared_error",
               backend=backend, random_state=0)
-    net.fit(x, t, epochs=3000, lr=0.9, batch_size=50)  # full-batch gradient descent
+    # full-batch gradient descent with a step small enough that E decreases at every epoch
+    net.fit(x, t, epochs=4000, lr=0.5, batch_size=50)
     mse = 2 * net.loss(x, t) / 50  # E = ½ Σ (y - t)²
     assert mse < bound
-    assert net.loss_curve_[-1] < net.loss_curve_[0] / 5
+    assert np.all(np.diff(net.loss_curve_) <= 1e-12)
 
 
 def test_mitchell_logistic_network_learns_xor_by_per_sample_sgd(backend):
@@ -85,7 +86,7 @@ def test_same_seed_reproduces_a_fit_and_another_seed_is_a_restart(backend, rng):
 def test_weights_are_initialised_exactly_as_scikit_learn_draws_them():
     from sklearn.neural_network import MLPRegressor
 
-    X, y = np.random.RandomState(0).randn(10, 3), np.zeros(10)
+    y = np.zeros(10)
     sk = MLPRegressor(hidden_layer_sizes=(4,), max_iter=1, random_state=3)
     sk._random_state = np.random.RandomState(3)
     sk._initialize(y.reshape(-1, 1), [3, 4, 1], np.float64)

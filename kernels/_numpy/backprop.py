@@ -2,8 +2,9 @@ r"""Error backpropagation: output errors, the δ-recursion (Bishop 5.56) and the
 
 import numpy as np
 
+from deltaprop.contract import layer_params, layer_units
+
 from .activations import IDENTITY, LOGISTIC, SOFTMAX, derivative
-from .forward import units, weights
 
 SQUARED_ERROR, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, POISSON = range(4)
 
@@ -34,7 +35,7 @@ def output_delta(layout, output, loss, A, Z, T, s, D):
     """
     n = T.shape[0]
     l = layout.shape[0] - 1
-    a, y, delta = units(A, layout, l, n), units(Z, layout, l, n), units(D, layout, l, n)
+    a, y, delta = (layer_units(buf, layout, l, n) for buf in (A, Z, D))
     if loss == SQUARED_ERROR:
         g = y - T
         E = 0.5 * np.sum(s[:, None] * g * g)
@@ -72,9 +73,10 @@ def backprop(w, layout, hidden, A, Z, D):
     """
     n = A.shape[0] // (layout[-1, 4] + layout[-1, 1])
     for l in range(layout.shape[0] - 1, 0, -1):
-        W, _ = weights(w, layout, l)
-        a, z = units(A, layout, l - 1, n), units(Z, layout, l - 1, n)
-        units(D, layout, l - 1, n)[...] = derivative(hidden, a, z) * (units(D, layout, l, n) @ W.T)
+        W, _ = layer_params(w, layout, l)
+        a, z = layer_units(A, layout, l - 1, n), layer_units(Z, layout, l - 1, n)
+        delta = layer_units(D, layout, l, n)
+        layer_units(D, layout, l - 1, n)[...] = derivative(hidden, a, z) * (delta @ W.T)
 
 
 def gradient(layout, X, Z, D, g):
@@ -89,8 +91,8 @@ def gradient(layout, X, Z, D, g):
     n = X.shape[0]
     z_prev = X
     for l in range(layout.shape[0]):
-        gW, gb = weights(g, layout, l)
-        delta = units(D, layout, l, n)
+        gW, gb = layer_params(g, layout, l)
+        delta = layer_units(D, layout, l, n)
         gW[...] = z_prev.T @ delta
         gb[...] = delta.sum(axis=0)
-        z_prev = units(Z, layout, l, n)
+        z_prev = layer_units(Z, layout, l, n)

@@ -7,8 +7,10 @@ See ``deltaprop.contract`` for the arguments; the reference composes the other k
 
 import numpy as np
 
+from deltaprop.contract import layer_params
+
 from .backprop import backprop, gradient, output_delta
-from .forward import forward, weights
+from .forward import forward
 from .update import ALPHA, update
 
 
@@ -43,8 +45,8 @@ def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, sol
             sq = 0.0
             if alpha != 0:  # L2 term on the weights, never on the biases
                 for l in range(n_layers):
-                    W, _ = weights(w, layout, l)
-                    gW, _ = weights(g, layout, l)
+                    W, _ = layer_params(w, layout, l)
+                    gW, _ = layer_params(g, layout, l)
                     gW += alpha * W
                     sq += np.sum(W * W)
             g /= S

@@ -21,7 +21,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import xlogy
 
-from .contract import ACTIVATIONS, HYPER, LOSSES, SOLVERS, n_units
+from .contract import ACTIVATIONS, HYPER, LOSSES, SOLVERS, layer_units, n_units
+from .engine import Epochs
 
 __all__ = ["CHUNK_ELEMENTS", "Objective", "Optimizer", "EpochRunner", "forward", "evaluate",
            "LossGradient"]
@@ -32,12 +33,6 @@ CHUNK_ELEMENTS = 1 << 20
 _UNIT_ELEMENTS = 1 << 22
 
 ETA = HYPER.index("eta")
-
-
-def output_block(layout, buf, n):
-    """View (n, K) of the output layer's block in a unit buffer of a batch of ``n``."""
-    n_out, u_off = int(layout[-1, 1]), int(layout[-1, 4])
-    return buf[n * u_off : n * (u_off + n_out)].reshape(n, n_out)
 
 
 def chunk_rows(n_cols: int, multiple: int = 1, budget: int = CHUNK_ELEMENTS) -> int:
@@ -172,38 +167,17 @@ class Optimizer:
 
 
 class EpochRunner:
-    """Work buffers for the epoch kernels, allocated once per fit; one kernel call per epoch."""
+    """One kernel call per epoch (per chunk of a sparse X) through the engine's :class:`Epochs`."""
 
     def __init__(self, net, X, T, s, batch_size: int):
         self.net, self.X, self.T, self.s = net, X, T, s
-        self.batch_size = batch_size
         self.sparse = sp.issparse(X)
-        dt = net.dtype
-        D, K = X.shape[1], T.shape[1]
-        U = n_units(net.layout)
-        self.h, self.f, self.e = (ACTIVATIONS[net.hidden], ACTIVATIONS[net.output],
-                                  LOSSES[net.loss_function])
+        self.epochs = Epochs(net, X.shape[1], T.shape[1], batch_size)
         self.losses = np.zeros((1, 2), dtype=np.float64)
-        if batch_size == 1:
-            self.a, self.z, self.d = (np.empty(U, dtype=dt) for _ in range(3))
-        else:
-            B = batch_size
-            self.Xb = np.empty((B, D), dtype=dt)
-            self.Tb = np.empty((B, K), dtype=dt)
-            self.sb = np.empty(B, dtype=dt)
-            self.A, self.Z, self.Dl = (np.empty(B * U, dtype=dt) for _ in range(3))
-            self.g = np.empty_like(net.w)
-        self.rows = chunk_rows(D, batch_size) if self.sparse else None
+        self.rows = chunk_rows(X.shape[1], batch_size) if self.sparse else None
 
     def _call(self, X, T, s, order, opt):
-        net, k = self.net, self.net.kernels
-        if self.batch_size == 1:
-            k.sgd_epoch(net.w, net.layout, self.h, self.f, self.e, X, T, s, order, opt.code,
-                        opt.hyper, opt.state, opt.t, self.a, self.z, self.d, self.losses)
-        else:
-            k.batch_epoch(net.w, net.layout, self.h, self.f, self.e, X, T, s, order,
-                          self.batch_size, opt.code, opt.hyper, opt.state, opt.t, self.Xb, self.Tb,
-                          self.sb, self.A, self.Z, self.Dl, self.g, self.losses)
+        self.epochs(X, T, s, order, opt.code, opt.hyper, opt.state, opt.t, self.losses)
         return self.losses[0, 0], self.losses[0, 1]
 
     def run(self, order: np.ndarray, opt: Optimizer):
@@ -246,9 +220,9 @@ def forward(net, X, pre_activation=False):
         m = stop - start
         Xc = dense_rows(X, slice(start, stop), net.dtype) if sparse or chunks[1:] else X
         net.kernels.forward(net.w, net.layout, h, f, Xc, A[: m * U], Z[: m * U])
-        Y[start:stop] = output_block(net.layout, Z[: m * U], m)
+        Y[start:stop] = layer_units(Z[: m * U], net.layout, -1, m)
         if pre_activation:
-            Apre[start:stop] = output_block(net.layout, A[: m * U], m)
+            Apre[start:stop] = layer_units(A[: m * U], net.layout, -1, m)
     return (Y, Apre) if pre_activation else Y
 
 
@@ -270,7 +244,7 @@ def evaluate(net, X, T, s):
         net.kernels.forward(net.w, net.layout, h, f, Xc, A[: m * U], Z[: m * U])
         E += float(net.kernels.output_delta(net.layout, f, e, A[: m * U], Z[: m * U],
                                             T[start:stop], s[start:stop], Dl[: m * U]))
-        Y[start:stop] = output_block(net.layout, Z[: m * U], m)
+        Y[start:stop] = layer_units(Z[: m * U], net.layout, -1, m)
     return Y, E
 
 

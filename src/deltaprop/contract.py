@@ -97,6 +97,8 @@ __all__ = [
     "LAYOUT_COLUMNS",
     "Kernels",
     "make_layout",
+    "layer_params",
+    "layer_units",
     "n_params",
     "n_units",
     "check_pair",
@@ -184,6 +186,19 @@ def n_params(layout: np.ndarray) -> int:
 def n_units(layout: np.ndarray) -> int:
     """Number U of units (hidden and output) per sample."""
     return int(layout[-1, 4] + layout[-1, 1])
+
+
+def layer_params(flat: np.ndarray, layout: np.ndarray, l: int):
+    """Views ``(W_l, b_l)`` of layer ``l`` in a flat vector laid out like ``w`` (or a gradient)."""
+    n_in, n_out, w_off, b_off, _ = (int(v) for v in layout[l])
+    return flat[w_off : w_off + n_in * n_out].reshape(n_in, n_out), flat[b_off : b_off + n_out]
+
+
+def layer_units(buf: np.ndarray, layout: np.ndarray, l: int, n: int) -> np.ndarray:
+    """View ``(n, n_out)`` of layer ``l``'s block in a unit buffer of a batch of ``n`` samples
+    (``l = -1``: the outputs)."""
+    n_out, u_off = int(layout[l, 1]), int(layout[l, 4])
+    return buf[n * u_off : n * (u_off + n_out)].reshape(n, n_out)
 
 
 def check_pair(output: str, loss: str) -> None:

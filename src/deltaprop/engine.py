@@ -22,10 +22,11 @@ import zipfile
 import numpy as np
 
 from .backends import get_backend
-from .contract import ACTIVATIONS, LOSSES, SOLVERS, make_layout, n_params, n_units
+from .contract import (ACTIVATIONS, LOSSES, SOLVERS, layer_params, layer_units, make_layout, n_params,
+                       n_units)
 from .validation import check_config, check_lr, check_order, check_positive_int, check_T, check_X
 
-__all__ = ["MLP"]
+__all__ = ["MLP", "Epochs"]
 
 FORMAT = "deltaprop.MLP"
 FORMAT_VERSION = 1
@@ -130,13 +131,9 @@ class MLP:
         """Number L of weight layers."""
         return self.layout.shape[0]
 
-    def _views(self, flat, l):
-        n_in, n_out, w_off, b_off, _ = self.layout[l]
-        return flat[w_off : w_off + n_in * n_out].reshape(n_in, n_out), flat[b_off : b_off + n_out]
-
     @property
     def coefs_(self):
-        return _LayerList([self._views(self.w, l)[0] for l in range(self.n_layers)], "coefs_")
+        return _LayerList([layer_params(self.w, self.layout, l)[0] for l in range(self.n_layers)], "coefs_")
 
     @coefs_.setter
     def coefs_(self, values):
@@ -144,7 +141,7 @@ class MLP:
 
     @property
     def intercepts_(self):
-        return _LayerList([self._views(self.w, l)[1] for l in range(self.n_layers)], "intercepts_")
+        return _LayerList([layer_params(self.w, self.layout, l)[1] for l in range(self.n_layers)], "intercepts_")
 
     @intercepts_.setter
     def intercepts_(self, values):
@@ -154,7 +151,7 @@ class MLP:
         values = list(values)
         if len(values) != self.n_layers:
             raise ValueError(f"{name} needs {self.n_layers} arrays, one per layer; got {len(values)}")
-        views = [self._views(self.w, l)[which] for l in range(self.n_layers)]
+        views = [layer_params(self.w, self.layout, l)[which] for l in range(self.n_layers)]
         checked = [_as_param(v, view, f"{name}[{l}]") for l, (v, view) in enumerate(zip(values, views))]
         for view, v in zip(views, checked):  # all validated first: nothing changes on error
             view[...] = v
@@ -169,10 +166,6 @@ class MLP:
         return (np.empty(n * U, dtype=self.dtype), np.empty(n * U, dtype=self.dtype),
                 np.empty(n * U, dtype=self.dtype))
 
-    def _output_block(self, buf, n):
-        n_out, u_off = self.layout[-1, 1], self.layout[-1, 4]
-        return buf[n * u_off : n * (u_off + n_out)].reshape(n, n_out)
-
     def _check_XT(self, X, T):
         X = check_X(X, self.layer_sizes[0], self.dtype)
         T = check_T(T, X.shape[0], self.layer_sizes[-1], self.loss_function, self.dtype)
@@ -185,7 +178,7 @@ class MLP:
         h, f, _ = self._codes
         A, Z, _ = self._buffers(X.shape[0])
         self.kernels.forward(self.w, self.layout, h, f, X, A, Z)
-        return self._output_block(Z, X.shape[0]).copy()
+        return layer_units(Z, self.layout, -1, X.shape[0]).copy()
 
     def _loss_and_deltas(self, X, T):
         h, f, e = self._codes
@@ -217,8 +210,8 @@ class MLP:
         :math:`\partial L / \partial W = Z^T \Delta`.
         """
         _, g = self.loss_and_gradient(X, T)
-        return ([self._views(g, l)[0] for l in range(self.n_layers)],
-                [self._views(g, l)[1] for l in range(self.n_layers)])
+        return ([layer_params(g, self.layout, l)[0] for l in range(self.n_layers)],
+                [layer_params(g, self.layout, l)[1] for l in range(self.n_layers)])
 
     def jacobian(self, X):
         r"""Jacobian :math:`J_{ki} = \partial y_k / \partial x_i` of every sample, shape (n, K, D).
@@ -242,7 +235,7 @@ class MLP:
             for src, dst in ((A, Ar), (Z, Zr)):
                 block = src[n * u_off : n * (u_off + n_out)].reshape(n, n_out)
                 dst[n * K * u_off : n * K * (u_off + n_out)] = np.repeat(block, K, axis=0).ravel()
-        y = self._output_block(Z, n)
+        y = layer_units(Z, self.layout, -1, n)
         eye = np.eye(K, dtype=self.dtype)
         if self.output == "identity":
             dy_da = np.broadcast_to(eye, (n, K, K))
@@ -252,7 +245,7 @@ class MLP:
             dy_da = eye * y[:, :, None]
         else:  # softmax: dy_k/da_k' = y_k (I_kk' - y_k')
             dy_da = y[:, :, None] * (eye - y[:, None, :])
-        self._output_block(Dr, n * K)[...] = dy_da.reshape(n * K, K)
+        layer_units(Dr, self.layout, -1, n * K)[...] = dy_da.reshape(n * K, K)
         self.kernels.backprop(self.w, self.layout, h, Ar, Zr, Dr)
         n_out0 = self.layout[0, 1]
         delta0 = Dr[: n * K * n_out0].reshape(n * K, n_out0)
@@ -274,30 +267,16 @@ class MLP:
 
     def _run_epochs(self, X, T, orders, lr, batch_size):
         """Plain gradient descent over ``orders`` (n_epochs, m) in one kernel call; summed errors."""
-        h, f, e = self._codes
         dt = self.dtype
-        s = np.ones(X.shape[0], dtype=dt)
         hyper = np.array([lr, 0.0, 0.0, 0.9, 0.999, 1e-8], dtype=dt)  # (η, α, μ, β₁, β₂, ε)
         state = np.zeros((2, self.w.shape[0]), dtype=dt)
         t = np.zeros(1, dtype=np.int64)
         losses = np.zeros((orders.shape[0], 2), dtype=np.float64)
-        sgd = SOLVERS["sgd"]
-        if batch_size == 1:
-            a, z, d = self._buffers(1)
-            call = lambda: self.kernels.sgd_epoch(self.w, self.layout, h, f, e, X, T, s, orders, sgd,
-                                                  hyper, state, t, a, z, d, losses)
-        else:
-            B = min(batch_size, orders.shape[1])
-            A, Z, D = self._buffers(B)
-            Xb = np.empty((B, X.shape[1]), dtype=dt)
-            Tb = np.empty((B, T.shape[1]), dtype=dt)
-            sb = np.empty(B, dtype=dt)
-            g = np.empty_like(self.w)
-            call = lambda: self.kernels.batch_epoch(self.w, self.layout, h, f, e, X, T, s, orders, B, sgd,
-                                                    hyper, state, t, Xb, Tb, sb, A, Z, D, g, losses)
+        epochs = Epochs(self, X.shape[1], T.shape[1], min(batch_size, orders.shape[1]))
+        s = np.ones(X.shape[0], dtype=dt)
 
         def step():
-            call()
+            epochs(X, T, s, orders, SOLVERS["sgd"], hyper, state, t, losses)
             return losses[:, 0]
 
         return self._guarded(step)
@@ -410,6 +389,39 @@ class MLP:
         return (f"MLP(layer_sizes={list(self.layer_sizes)}, hidden={self.hidden!r}, "
                 f"output={self.output!r}, loss={self.loss_function!r}, backend={self.backend!r}, "
                 f"dtype={self.dtype.name!r})")
+
+
+class Epochs:
+    """Work buffers for the epoch kernels of one network, allocated once; one call runs epochs.
+
+    ``Epochs(net, n_features, n_outputs, batch_size)(X, T, s, orders, solver, hyper, state, t,
+    losses)`` calls the backend's ``sgd_epoch`` (batch_size 1: on-line, fused per sample) or
+    ``batch_epoch`` on ``net.w`` in place; the arguments are those of the kernel contract
+    (:mod:`deltaprop.contract`), already validated and of the network's dtype.
+    """
+
+    def __init__(self, net, n_features, n_outputs, batch_size):
+        self.net = net
+        self.batch_size = int(batch_size)
+        self.codes = net._codes
+        dt, B, U = net.dtype, self.batch_size, n_units(net.layout)
+        self.A, self.Z, self.D = (np.empty(B * U, dtype=dt) for _ in range(3))
+        if B > 1:
+            self.Xb = np.empty((B, n_features), dtype=dt)
+            self.Tb = np.empty((B, n_outputs), dtype=dt)
+            self.sb = np.empty(B, dtype=dt)
+            self.g = np.empty_like(net.w)
+
+    def __call__(self, X, T, s, orders, solver, hyper, state, t, losses):
+        net, (h, f, e) = self.net, self.codes
+        if self.batch_size == 1:
+            net.kernels.sgd_epoch(net.w, net.layout, h, f, e, X, T, s, orders, solver, hyper, state, t,
+                                  self.A, self.Z, self.D, losses)
+        else:
+            net.kernels.batch_epoch(net.w, net.layout, h, f, e, X, T, s, orders, self.batch_size, solver,
+                                    hyper, state, t, self.Xb, self.Tb, self.sb, self.A, self.Z, self.D,
+                                    self.g, losses)
+        return losses
 
 
 def _check_random_state(seed):

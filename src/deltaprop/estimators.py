@@ -27,11 +27,9 @@ Differences from scikit-learn (each one a fix or an addition):
 from __future__ import annotations
 
 import warnings
-from numbers import Integral
 
 import numpy as np
 import scipy.optimize
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
