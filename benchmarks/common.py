@@ -8,9 +8,13 @@ Every measurement runs single-threaded (BLAS, OpenMP and numba threads pinned to
 """
 
 import os
+import sys
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+    # numba re-reads NUMBA_NUM_THREADS at every compilation and raises once its pool runs with
+    # another size: set it only before numba is imported (asv's fresh processes; not pytest's)
+    if _var != "NUMBA_NUM_THREADS" or "numba" not in sys.modules:
+        os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
 
