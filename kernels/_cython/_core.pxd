@@ -202,6 +202,60 @@ cdef extern from *:
     }
     DELTAPROP_DOT(float, deltaprop_dotf)
     DELTAPROP_DOT(double, deltaprop_dot)
+
+    /* tanh by Cephes' method, both branches computed and one selected (see tanh_units).
+       GCC's sinking, PRE and jump threading move each branch's arithmetic back under a
+       condition, after which the loop no longer vectorises ("control flow in loop"); they
+       are switched off for this one function (results are unchanged: they only move code). */
+    #if defined(__GNUC__) && !defined(__clang__)
+    #define DELTAPROP_SELECTS_VECTORISE \
+        __attribute__((optimize("no-tree-sink", "no-tree-pre", "no-tree-dominator-opts", "no-thread-jumps")))
+    #else
+    #define DELTAPROP_SELECTS_VECTORISE
+    #endif
+    #define DELTAPROP_TANH(T, NAME, POW2) \
+    DELTAPROP_SELECTS_VECTORISE \
+    static void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT a, T* DELTAPROP_RESTRICT z) { \
+        const T p0 = (T)-9.64399179425052238628e-1, p1 = (T)-9.92877231001918586564e1; \
+        const T p2 = (T)-1.61468768441708447952e3; \
+        const T q0 = (T)1.12811678491632931402e2, q1 = (T)2.23548839060100448583e3; \
+        const T q2 = (T)4.84406305325125486048e3; \
+        const T e0 = (T)1.26177193074810590878e-4, e1 = (T)3.02994407707441961300e-2; \
+        const T e2 = (T)9.99999999999999999910e-1; \
+        const T d0 = (T)3.00198505138664455042e-6, d1 = (T)2.52448340349684104192e-3; \
+        const T d2 = (T)2.27265548208155028766e-1, d3 = (T)2.00000000000000000009e0; \
+        const T log2e = (T)1.4426950408889634073599, c1 = (T)6.93145751953125e-1; \
+        const T c2 = (T)1.42860682030941723212e-6; \
+        for (Py_ssize_t j = 0; j < n; j++) { \
+            T x = a[j]; \
+            T mx = -x; \
+            T ax = x < (T)0 ? mx : x; \
+            T s = x * x; \
+            T t = (T)2 * (ax > (T)22 ? (T)22 : ax); \
+            T kf = t * log2e + (T)0.5; \
+            kf = kf == kf ? kf : (T)0;          /* NaN: any k, the result stays NaN */ \
+            T k = (T)(int)kf;                   /* t >= 0: truncation is floor */ \
+            T r = t - k * c1 - k * c2; \
+            T rr = r * r; \
+            T pr = r * ((e0 * rr + e1) * rr + e2); \
+            T dq = ((d0 * rr + d1) * rr + d2) * rr + d3; \
+            int small = ax < (T)0.625; \
+            T num_s = x * s * ((p0 * s + p1) * s + p2); \
+            T den_s = ((s + q0) * s + q1) * s + q2; \
+            T num_l = (T)2 * (dq - pr);         /* 2 / (e^t + 1), e^t = 2^k (dq + pr) / (dq - pr) */ \
+            T den_l = POW2(k) * (dq + pr) + (dq - pr); \
+            T num = small ? num_s : num_l; \
+            T den = small ? den_s : den_l; \
+            T ratio = num / den; \
+            T y = (T)1 - ratio; \
+            T ny = -y; \
+            T zl = x < (T)0 ? ny : y; \
+            T zs = x + ratio; \
+            z[j] = small ? zs : zl; \
+        } \
+    }
+    DELTAPROP_TANH(float, deltaprop_tanhf, deltaprop_pow2f)
+    DELTAPROP_TANH(double, deltaprop_tanh, deltaprop_pow2)
     """
     void deltaprop_rows4f(Py_ssize_t n, const float* d, float* r0, float* r1, float* r2, float* r3,
                           float c0, float c1, float c2, float c3, float y0, float y1, float y2,
@@ -226,6 +280,8 @@ cdef extern from *:
     double deltaprop_dot_update1(Py_ssize_t n, const double* d, double* r, double c) noexcept nogil
     float deltaprop_dotf(Py_ssize_t n, const float* x, const float* y) noexcept nogil
     double deltaprop_dot(Py_ssize_t n, const double* x, const double* y) noexcept nogil
+    void deltaprop_tanhf(Py_ssize_t n, const float* a, float* z) noexcept nogil
+    void deltaprop_tanh(Py_ssize_t n, const double* a, double* z) noexcept nogil
 
 
 cdef inline void sum4(Py_ssize_t n, const floating* r0, const floating* r1, const floating* r2,
@@ -287,37 +343,10 @@ cdef inline void tanh_units(Py_ssize_t n, const floating* a, floating* z) noexce
     computed and one selected (no branch, one division). Error within 2 units in the last place
     of :math:`\max(|\tanh x|, \frac12)`; NaN stays NaN.
     """
-    cdef floating p0 = -9.64399179425052238628e-1, p1 = -9.92877231001918586564e1
-    cdef floating p2 = -1.61468768441708447952e3
-    cdef floating q0 = 1.12811678491632931402e2, q1 = 2.23548839060100448583e3
-    cdef floating q2 = 4.84406305325125486048e3
-    cdef floating e0 = 1.26177193074810590878e-4, e1 = 3.02994407707441961300e-2
-    cdef floating e2 = 9.99999999999999999910e-1
-    cdef floating d0 = 3.00198505138664455042e-6, d1 = 2.52448340349684104192e-3
-    cdef floating d2 = 2.27265548208155028766e-1, d3 = 2.00000000000000000009e0
-    cdef floating log2e = 1.4426950408889634073599, c1 = 6.93145751953125e-1
-    cdef floating c2 = 1.42860682030941723212e-6
-    cdef floating x, ax, s, t, kf, k, r, rr, pr, dq, num, den, ratio, y
-    cdef bint small
-    cdef Py_ssize_t j
-    for j in range(n):
-        x = a[j]
-        ax = f_abs(x)
-        s = x * x
-        t = 2 * (<floating>22 if ax > 22 else ax)
-        kf = t * log2e + <floating>0.5
-        k = <floating>(<int>(kf if kf == kf else 0))  # t >= 0: truncation is floor; NaN -> 0
-        r = t - k * c1 - k * c2
-        rr = r * r
-        pr = r * ((e0 * rr + e1) * rr + e2)
-        dq = ((d0 * rr + d1) * rr + d2) * rr + d3
-        # e^t = 2^k (dq + pr) / (dq - pr), so 2 / (e^t + 1) = 2 (dq - pr) / (2^k (dq + pr) + dq - pr)
-        small = ax < <floating>0.625
-        num = x * s * ((p0 * s + p1) * s + p2) if small else 2 * (dq - pr)
-        den = ((s + q0) * s + q1) * s + q2 if small else pow2(k) * (dq + pr) + (dq - pr)
-        ratio = num / den
-        y = 1 - ratio
-        z[j] = x + ratio if small else (y if x >= 0 else -y)
+    if floating is float:
+        deltaprop_tanhf(n, a, z)
+    else:
+        deltaprop_tanh(n, a, z)
 
 
 # --------------------------------------------------------------------------- activations
