@@ -1,9 +1,9 @@
 """Every compiled backend equals the NumPy reference, kernel by kernel (differential tests).
 
 Random depths 1-3, layer sizes 1-40, every hidden activation and every output/loss pair, both
-dtypes. Bounds: relative 1e-12 in float64; in float32 ``TOL[float32]`` (float32 has a unit
-roundoff of 6e-8, and sums over up to 40 terms, transcendental functions of a different libm
-and one SGD epoch of updates stay well inside 2e-4 relative to the largest entry).
+dtypes. Bounds, relative to the largest entry: 1e-12 in float64; in float32 ``TOL[float32]`` =
+2e-4 for one pass (a unit roundoff of 6e-8, sums over up to 40 terms, transcendental functions
+of another libm) and ``EPOCH_TOL[float32]`` = 5e-3 after epochs of updates.
 """
 
 import numpy as np
@@ -21,10 +21,16 @@ pytestmark = pytest.mark.skipif(not COMPILED, reason="no compiled backend is ava
 REF = get_backend("numpy")
 
 
-def assert_close(actual, expected, dtype):
+#: After up to 2 epochs of updates (momentum and Adam feed each rounding difference into every
+#: later step) float32 runs drift further apart: the reference itself differs from a float64 run
+#: by up to 7e-4 relative in the worst cases found. float64 keeps the kernel bound.
+EPOCH_TOL = {np.float32: 5e-3, np.float64: TOL[np.float64]}
+
+
+def assert_close(actual, expected, dtype, tol=TOL):
     """Relative to the largest magnitude of ``expected`` (entries can be near zero)."""
     scale = max(float(np.max(np.abs(expected))), 1.0)
-    np.testing.assert_allclose(actual, expected, rtol=0, atol=TOL[dtype] * scale)
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=tol[dtype] * scale)
 
 
 @st.composite
@@ -125,4 +131,4 @@ def test_epochs_update_weights_like_reference(name, problem, n_epochs, batch_siz
     # only runs that stay in a numerically meaningful range.
     assume(all(np.isfinite(arr).all() and np.abs(arr).max() < 1e6 for arr in want[:1] + want[3:]))
     for g_arr, w_arr in zip(got, want):
-        assert_close(g_arr, w_arr, dtype)
+        assert_close(g_arr, w_arr, dtype, EPOCH_TOL)
