@@ -328,8 +328,8 @@ class MLP:
         done = 0
         while done < epochs:
             k = min(per_call, epochs - done)
-            if shuffle:
-                orders = np.stack([self._rng.permutation(n) for _ in range(k)]).astype(np.intp)
+            if shuffle:  # k random permutations at once: argsort of uniform keys
+                orders = self._rng.random_sample((k, n)).argsort(axis=1).astype(np.intp)
             else:
                 orders = np.tile(np.arange(n, dtype=np.intp), (k, 1))
             losses = self._run_epochs(X, T, orders, lr, batch_size)
