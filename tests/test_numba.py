@@ -80,7 +80,8 @@ def test_kernels_are_cached_and_compiled_lazily():
     _jit, backprop, epoch = (importlib.import_module(f"deltaprop.kernels._numba.{m}")
                              for m in ("_jit", "backprop", "epoch"))
     for kernel in (epoch.forward, backprop.output_delta, backprop.backprop, backprop.gradient,
-                   epoch.sgd_plain, epoch.sgd_general, epoch.batch_epoch, epoch.first_layer):
+                   epoch.sgd_plain, epoch.sgd_decay, epoch.sgd_general, epoch.batch_epoch, epoch.first_layer,
+                   epoch.first_layer_scaled):
         assert type(kernel._cache).__name__ == "FunctionCache"  # cache=True
         assert kernel.targetoptions["nogil"] is True
     assert not {"nnan", "ninf", "fast"} & set(_jit.FASTMATH)  # NaN and inf stay meaningful
@@ -93,7 +94,7 @@ def test_import_compiles_nothing():
     code = ("import deltaprop.kernels._numba as k, importlib; "
             "e = importlib.import_module('deltaprop.kernels._numba.epoch'); "
             "print(sum(len(f.signatures) for f in (k.forward, k.output_delta, k.backprop, "
-            "k.gradient, e.sgd_plain, e.sgd_general, k.batch_epoch)))")
+            "k.gradient, e.sgd_plain, e.sgd_decay, e.sgd_general, k.batch_epoch)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"
 
@@ -110,3 +111,52 @@ def test_numba_cache_falls_back_to_a_temp_dir_when_nothing_is_writable(monkeypat
 
     assert os.environ["NUMBA_CACHE_DIR"].startswith(__import__("tempfile").gettempdir())
     assert config.CACHE_DIR == os.environ["NUMBA_CACHE_DIR"]
+
+
+def decay_sgd(layout, w, X, T, s, order, eta, alpha, skip_zeros):
+    from deltaprop.kernels._numba.epoch import sgd_decay
+
+    dt = w.dtype
+    w = w.copy()
+    U = n_units(layout)
+    bufs = [np.zeros(U, dtype=dt) for _ in range(3)]
+    losses = np.zeros((order.shape[0], 2))
+    sgd_decay(w, layout, ACTIVATIONS["tanh"], ACTIVATIONS["softmax"], LOSSES["cross_entropy"], X, T, s,
+              order, dt.type(eta), dt.type(alpha), *bufs, losses, skip_zeros)
+    return w, losses
+
+
+def test_l2_sgd_zero_input_skipping_gives_identical_weights(dtype):
+    layout, w, X, T = sparse_problem(dtype)
+    rng = np.random.RandomState(1)
+    order = np.stack([rng.permutation(X.shape[0]) for _ in range(3)]).astype(np.intp)
+    s = np.linspace(0.5, 1.5, X.shape[0]).astype(dtype)
+    w_skip, loss_skip = decay_sgd(layout, w, X, T, s, order, 0.1, 0.01, True)
+    w_dense, loss_dense = decay_sgd(layout, w, X, T, s, order, 0.1, 0.01, False)
+    np.testing.assert_array_equal(w_skip, w_dense)
+    np.testing.assert_array_equal(loss_skip, loss_dense)
+
+
+@pytest.mark.parametrize("eta_alpha", [(0.1, 1e-4), (0.1, 0.05), (0.5, 0.9)])
+def test_l2_sgd_with_a_scaled_first_layer_equals_the_reference(eta_alpha):
+    """W_0 = c V_0 with the decay in c: equal to the reference's dense decay, including steps
+    that fold c back into V (small sample weights make 1 - ηα/s tiny, zero or negative)."""
+    from deltaprop.backends import get_backend
+
+    eta, alpha = eta_alpha
+    ref = get_backend("numpy")
+    layout, w, X, T = sparse_problem(np.float64, n=12)
+    rng = np.random.RandomState(2)
+    order = np.stack([rng.permutation(X.shape[0]) for _ in range(4)]).astype(np.intp)
+    s = np.array([1.0, 0.0, 2.0, 0.5, eta * alpha, 1.0, 0.3, 0.6 * eta * alpha, 1.0, 1.5, 0.01, 1.0])
+    w_got, loss_got = decay_sgd(layout, w, X, T, s, order, eta, alpha, True)
+    want = w.copy()
+    U = n_units(layout)
+    loss_want = np.zeros((order.shape[0], 2))
+    hyper = np.array([eta, alpha, 0.9, 0.9, 0.999, 1e-8])
+    ref.sgd_epoch(want, layout, ACTIVATIONS["tanh"], ACTIVATIONS["softmax"], LOSSES["cross_entropy"], X, T, s,
+                  order, SOLVERS["sgd"], hyper, np.zeros((2, w.size)), np.zeros(1, np.int64),
+                  *(np.zeros(U) for _ in range(3)), loss_want)
+    scale = max(np.abs(want).max(), 1.0)
+    np.testing.assert_allclose(w_got, want, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(loss_got, loss_want, rtol=1e-12, atol=1e-12)
