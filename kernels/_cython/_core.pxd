@@ -115,6 +115,7 @@ cdef inline floating f_sqrt(floating x) noexcept nogil:
 cdef extern from *:
     """
     #include <stdint.h>
+    #include <string.h>
     /* 2^k for an integer-valued k of the normal range, from its bits: unlike ldexp it vectorises. */
     static inline float deltaprop_pow2f(float k) {
         union { float f; int32_t i; } u; u.i = ((int32_t)k + 127) << 23; return u.f;
@@ -256,6 +257,30 @@ cdef extern from *:
     }
     DELTAPROP_TANH(float, deltaprop_tanhf, deltaprop_pow2f)
     DELTAPROP_TANH(double, deltaprop_tanh, deltaprop_pow2)
+
+    /* Indices i with x[i] != 0 or x2[i] != 0 (x2 may be NULL) into active; return how many.
+       Tested on the bits ((bits << 1) != 0: -0.0 counts as zero, NaN as non-zero, as with
+       x != 0) with no branch: zeros in images are unpredictable, and a float compare costs
+       more than an integer one. */
+    #define DELTAPROP_NONZERO(T, U, NAME) \
+    static inline Py_ssize_t NAME(Py_ssize_t n, const T* x, const T* x2, Py_ssize_t* active) { \
+        Py_ssize_t na = 0; \
+        U a, b; \
+        if (x2 == NULL) { \
+            for (Py_ssize_t i = 0; i < n; i++) { \
+                memcpy(&a, x + i, sizeof(U)); \
+                active[na] = i; na += (U)(a << 1) != 0; \
+            } \
+        } else { \
+            for (Py_ssize_t i = 0; i < n; i++) { \
+                memcpy(&a, x + i, sizeof(U)); memcpy(&b, x2 + i, sizeof(U)); \
+                active[na] = i; na += (U)((a | b) << 1) != 0; \
+            } \
+        } \
+        return na; \
+    }
+    DELTAPROP_NONZERO(float, uint32_t, deltaprop_nonzerof)
+    DELTAPROP_NONZERO(double, uint64_t, deltaprop_nonzero)
     """
     void deltaprop_rows4f(Py_ssize_t n, const float* d, float* r0, float* r1, float* r2, float* r3,
                           float c0, float c1, float c2, float c3, float y0, float y1, float y2,
@@ -281,7 +306,20 @@ cdef extern from *:
     float deltaprop_dotf(Py_ssize_t n, const float* x, const float* y) noexcept nogil
     double deltaprop_dot(Py_ssize_t n, const double* x, const double* y) noexcept nogil
     void deltaprop_tanhf(Py_ssize_t n, const float* a, float* z) noexcept nogil
+    Py_ssize_t deltaprop_nonzerof(Py_ssize_t n, const float* x, const float* x2,
+                                  Py_ssize_t* active) noexcept nogil
+    Py_ssize_t deltaprop_nonzero(Py_ssize_t n, const double* x, const double* x2,
+                                 Py_ssize_t* active) noexcept nogil
     void deltaprop_tanh(Py_ssize_t n, const double* a, double* z) noexcept nogil
+
+
+cdef inline Py_ssize_t nonzero_rows(Py_ssize_t n, const floating* x, const floating* x2,
+                                    Py_ssize_t* active) noexcept nogil:
+    """Indices i with x[i] != 0 or x2[i] != 0 (x2 may be NULL) into ``active``; return how many."""
+    if floating is float:
+        return deltaprop_nonzerof(n, x, x2, active)
+    else:
+        return deltaprop_nonzero(n, x, x2, active)
 
 
 cdef inline void sum4(Py_ssize_t n, const floating* r0, const floating* r1, const floating* r2,

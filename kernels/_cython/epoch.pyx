@@ -26,7 +26,7 @@ from libc.string cimport memcpy, memset
 
 from ._core cimport (ADAM, ALPHA, BETA_1, BETA_2, EPSILON, ETA, MOMENTUM, MU, NESTEROV, SGD,
                      activate, axpy, axpy_axpy, dense, derivative, dot, dot_update1,
-                     dot_update4, f_sqrt, output_error, rows4)
+                     dot_update4, f_sqrt, nonzero_rows, output_error, rows4)
 from .backprop cimport backprop_batch, gradient_batch, gradient_step, output_delta_batch
 from .forward cimport forward_batch
 from .update cimport adam_rate, update
@@ -112,17 +112,12 @@ cdef inline void first_layer(Py_ssize_t n_in, Py_ssize_t n_out, floating* W, flo
     cdef floating* r2
     cdef floating* r3
     axpy(n_out, -eta, delta, b)
+    na = nonzero_rows(n_in, x, x2, active)
     if x2 == NULL:
-        for i in range(n_in):
-            active[na] = i
-            na += x[i] != 0
         for k in range(na):
             i = active[k]
             axpy(n_out, -eta * x[i], delta, W + i * n_out)
         return
-    for i in range(n_in):
-        active[na] = i
-        na += (x[i] != 0) | (x2[i] != 0)
     memset(a, 0, n_out * sizeof(floating))
     while k + 4 <= na:
         r0, r1 = W + active[k] * n_out, W + active[k + 1] * n_out
