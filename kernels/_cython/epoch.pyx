@@ -16,7 +16,15 @@ cache. Plain sgd without L2 (the common case) has a faster loop: zero inputs ski
 (the update is then exactly zero), and the first layer's update for sample n is fused with
 the forward sum of the next sample n' (row i is updated, then immediately used for
 :math:`a' \mathrel{+}= x'_i W_{i,:}`): one pass over the largest matrix per sample instead of
-two, with the same results.
+two, with the same results. Rows go four at a time (the δ dot products and the updates of four
+rows in one loop; ``a'`` loaded and stored once per four rows), and the first layer visits
+only the rows listed as non-zero in x or x' (listed without branches). The innermost loops are
+small C kernels in ``_core.pxd`` (``restrict`` pointers, ``omp simd`` reductions) so that the C
+compiler vectorises them; this module is also built as ``epoch_avx2`` (-mavx2 -mfma), which
+``deltaprop.kernels._cython`` picks on CPUs that have AVX2 and FMA.
+
+The mini-batch path with plain sgd and no L2 needs no gradient buffer either: the gradient's
+gemm accumulates straight into W (``beta = 1``, ``alpha = -η / S_B``).
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
