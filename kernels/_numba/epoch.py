@@ -40,7 +40,7 @@ from ._jit import exact_kernel, kernel
 from .activations import activate, derivative
 from .backprop import backprop, gradient, output_delta, sample_delta
 from .forward import forward, weights
-from .update import ADAM, ALPHA, ETA, SGD, adam_rate, update, update_row
+from .update import ADAM, ALPHA, BETA_1, BETA_2, EPSILON, ETA, MU, SGD, adam_rate, update, update_rows
 
 U64 = np.uint64
 
@@ -526,6 +526,20 @@ def sgd_decay(w, layout, hidden, output, loss, X, T, s, order, eta, alpha, a, z,
 
 
 @kernel
+def backprop_rows(w, wo, n_in, n_out, hidden, a, z, delta, up, u):
+    r""":math:`\delta_i = h'(a_i) \sum_k w_{ki} \delta_k` (5.56) for the n_in units of layer l-1
+    at ``up``, from layer l's δ at ``u`` and its weights at ``w[wo]`` (one sample, unsigned offsets)."""
+    one = w.dtype.type(1)
+    zero = w.dtype.type(0)
+    for i in range(n_in):
+        ro = wo + i * n_out
+        acc = zero
+        for j in range(n_out):
+            acc += w[ro + j] * delta[u + j]
+        delta[up + i] = derivative(hidden, a[up + i], z[up + i], one) * acc
+
+
+@kernel
 def sgd_general(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, state, t,
                 a, z, delta, losses):
     r"""Per-sample gradient descent with any solver and L2: for each sample, forward, δ weighted
@@ -536,7 +550,9 @@ def sgd_general(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, 
     zero = w.dtype.type(0)
     alpha = hyper[ALPHA]
     uo, K = U64(layout[L - 1, 4]), U64(layout[L - 1, 1])
-    eta_t = hyper[ETA]
+    eta, mu, b1, b2, eps = hyper[ETA], hyper[MU], hyper[BETA_1], hyper[BETA_2], hyper[EPSILON]
+    eta_t = eta
+    m, v = state[0], state[1]
     losses[:, :] = 0.0
     for e in range(order.shape[0]):
         for p in range(order.shape[1]):
@@ -557,25 +573,16 @@ def sgd_general(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, 
                 eta_t = adam_rate(hyper, t)
             sq = zero
             for l in range(L - 1, -1, -1):
-                W, b = weights(w, layout, l)
-                V0, c0 = weights(state[0], layout, l)
-                V1, c1 = weights(state[1], layout, l)
-                n_in, n_out = W.shape
-                u = layout[l, 4]
-                d = delta[u : u + n_out]
-                u_prev = layout[l - 1, 4] if l > 0 else 0
-                for i in range(n_in):
-                    row = W[i]
-                    if l > 0:
-                        zi = z[u_prev + i]
-                        acc = zero
-                        for j in range(n_out):
-                            acc += row[j] * d[j]
-                        delta[u_prev + i] = derivative(hidden, a[u_prev + i], zi, one) * acc
-                    else:
-                        zi = x[i]
-                    sq += update_row(solver, hyper, eta_t, row, V0[i], V1[i], zi, d, alpha, inv_S)
-                update_row(solver, hyper, eta_t, b, c0, c1, one, d, zero, inv_S)
+                n_in, n_out = U64(layout[l, 0]), U64(layout[l, 1])
+                wo, bo, u = U64(layout[l, 2]), U64(layout[l, 3]), U64(layout[l, 4])
+                if l > 0:  # δ of layer l-1 with the old weights, then the update
+                    up = U64(layout[l - 1, 4])
+                    backprop_rows(w, wo, n_in, n_out, hidden, a, z, delta, up, u)
+                    sq += update_rows(solver, w, m, v, wo, bo, n_in, n_out, z, up, delta, u,
+                                      eta, eta_t, mu, b1, b2, eps, alpha, inv_S)
+                else:
+                    sq += update_rows(solver, w, m, v, wo, bo, n_in, n_out, x, U64(0), delta, u,
+                                      eta, eta_t, mu, b1, b2, eps, alpha, inv_S)
             if alpha != 0:  # (never 0 * inf: the penalty of a diverged run with α = 0 stays 0)
                 losses[e, 1] += 0.5 * alpha * sq * inv_S
 
