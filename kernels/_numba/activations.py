@@ -13,7 +13,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from ._jit import kernel
+from ._jit import helper, kernel
 
 IDENTITY, LOGISTIC, TANH, RELU, GUDERMANNIAN, SOFTMAX, EXP = range(7)
 
@@ -34,7 +34,7 @@ def pow2(typingctx, k):
     return k(k), codegen
 
 
-@kernel
+@helper
 def tanh_units(a, z, u, n):
     r"""``z[u:u+n] = tanh(a[u:u+n])`` by a formula LLVM vectorises (libm's ``tanh`` is a call).
 
@@ -76,7 +76,7 @@ def tanh_units(a, z, u, n):
         z[j] = x + ratio if is_small else np.copysign(one - ratio, x)
 
 
-@kernel
+@helper
 def logistic(a, one):
     r"""Logistic sigmoid :math:`\sigma(a) = 1 / (1 + e^{-a})` without overflow.
 
@@ -89,7 +89,7 @@ def logistic(a, one):
     return e / (one + e)
 
 
-@kernel
+@helper
 def activate(code, a, z, u, n):
     r"""``z[u:u+n] = h(a[u:u+n])``: the ``n`` units of one sample starting at offset ``u``.
 
@@ -134,7 +134,7 @@ def activate(code, a, z, u, n):
             z[j] = math.exp(a[j])
 
 
-@kernel
+@helper
 def derivative(code, a, z, one):
     r"""Scalar :math:`h'(a)` of an element-wise activation, given ``a`` and ``z = h(a)``.
 
@@ -152,7 +152,7 @@ def derivative(code, a, z, one):
     return one
 
 
-@kernel
+@helper
 def scale_by_derivative(code, a, z, delta, u, n):
     r"""``delta[u:u+n] *= h'(a[u:u+n])`` (the factor of Bishop 5.56); unsigned ``u``, ``n``."""
     one = a.dtype.type(1)

@@ -10,20 +10,20 @@ import math
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import helper, kernel
 from .activations import IDENTITY, LOGISTIC, SOFTMAX, scale_by_derivative
 from .forward import units, weights
 
 SQUARED_ERROR, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, POISSON = range(4)
 
 
-@kernel
+@helper
 def log1pexp(a, zero):
     r""":math:`\ln(1 + e^{a})` (softplus), stable for large :math:`|a|`."""
     return max(a, zero) + math.log1p(math.exp(-abs(a)))
 
 
-@kernel
+@helper
 def sample_delta(output, loss, a, y, t, delta, u, K):
     r"""Output errors :math:`\delta_k = \partial E_n / \partial a_k` of one sample; return :math:`E_n`.
 

@@ -36,7 +36,7 @@ they run :func:`sgd_general`.
 
 import numpy as np
 
-from ._jit import exact_kernel, kernel
+from ._jit import exact_helper, helper, kernel
 from .activations import activate, derivative
 from .backprop import backprop, gradient, output_delta, sample_delta
 from .forward import forward, weights
@@ -45,7 +45,7 @@ from .update import ADAM, ALPHA, BETA_1, BETA_2, EPSILON, ETA, MU, SGD, adam_rat
 U64 = np.uint64
 
 
-@kernel
+@helper
 def next_sample(order, s, e, p):
     """Position ``(e, p)`` of the next sample of ``order`` with a non-zero weight, from ``(e, p)``
     on (``(n_epochs, 0)`` when there is none): batches of one sample with :math:`S_B = 0` are
@@ -61,7 +61,7 @@ def next_sample(order, s, e, p):
     return e, p
 
 
-@kernel
+@helper
 def forward_rows(w, wo, bo, n_in, n_out, z, up, a, u):
     r"""One sample through one layer, :math:`a_j = w_{j0} + \sum_i w_{ji} z_i`, on flat buffers.
 
@@ -91,7 +91,7 @@ def forward_rows(w, wo, bo, n_in, n_out, z, up, a, u):
         i += U64(1)
 
 
-@kernel
+@helper
 def backprop_update_rows(w, wo, bo, n_in, n_out, hidden, a, z, delta, up, u, eta):
     r"""Layer l ≥ 1 of one sample, one pass over the rows of ``W_l``: with the old row i,
     :math:`\delta_i = h'(a_i) \sum_k w_{ki} \delta_k` (5.56); then
@@ -137,7 +137,7 @@ def backprop_update_rows(w, wo, bo, n_in, n_out, hidden, a, z, delta, up, u, eta
         w[bo + j] -= eta * delta[u + j]
 
 
-@exact_kernel
+@exact_helper
 def first_layer(w, layout, a, delta, x, x2, eta, active, upd, fwd, skip_zeros):
     r"""Layer 0, fused: update ``W_0``, ``b_0`` with sample ``x``'s δ (if ``upd``), and compute
     the pre-activations ``a_0`` of the next sample ``x2`` (if ``fwd``), in one sweep over the rows.
@@ -232,7 +232,7 @@ def first_layer(w, layout, a, delta, x, x2, eta, active, upd, fwd, skip_zeros):
             k += U64(1)
 
 
-@kernel
+@helper
 def upper_forward(w, layout, hidden, output, z, a):
     """Activations of layer 0 (its pre-activations are ready in ``a``) and the forward pass of
     layers 1..L-1, for one sample, on the flat unit buffers."""
@@ -278,7 +278,7 @@ def sgd_plain(w, layout, hidden, output, loss, X, T, s, order, eta, a, z, delta,
         e, p = e2, p2
 
 
-@kernel
+@helper
 def backprop_decay_rows(w, wo, bo, n_in, n_out, hidden, a, z, delta, up, u, eta, r):
     r""":func:`backprop_update_rows` with L2 weight decay: with the old row i, δ of layer l-1 as
     there; then :math:`w_{ki} \leftarrow r\, w_{ki} - \eta z_i \delta_k` with
@@ -328,7 +328,7 @@ def backprop_decay_rows(w, wo, bo, n_in, n_out, hidden, a, z, delta, up, u, eta,
     return q
 
 
-@exact_kernel
+@exact_helper
 def first_layer_scaled(w, layout, a, delta, x, x2, eta, c, active, pv, upd, fwd, skip_zeros):
     r""":func:`first_layer` for weights kept as :math:`W_0 = c V_0` (``w`` holds V in W_0's place):
     update :math:`v_{ji} \leftarrow v_{ji} - (\eta / c) x_i \delta_j` (``c`` is the scale after
@@ -442,7 +442,7 @@ def first_layer_scaled(w, layout, a, delta, x, x2, eta, c, active, pv, upd, fwd,
     return kk
 
 
-@kernel
+@helper
 def scale_first_layer(w, layout, c):
     r"""``V_0 *= c`` in place (folds the scale into the weights); returns :math:`\lVert V_0 \rVert^2` after."""
     wo, end = U64(layout[0, 2]), U64(layout[0, 3])
@@ -525,7 +525,7 @@ def sgd_decay(w, layout, hidden, output, loss, X, T, s, order, eta, alpha, a, z,
     scale_first_layer(w, layout, c)
 
 
-@kernel
+@helper
 def backprop_rows(w, wo, n_in, n_out, hidden, a, z, delta, up, u):
     r""":math:`\delta_i = h'(a_i) \sum_k w_{ki} \delta_k` (5.56) for the n_in units of layer l-1
     at ``up``, from layer l's δ at ``u`` and its weights at ``w[wo]`` (one sample, unsigned offsets)."""
