@@ -87,6 +87,19 @@ def test_kernels_are_cached_and_compiled_lazily():
     assert not {"nnan", "ninf", "fast"} & set(_jit.FASTMATH)  # NaN and inf stay meaningful
 
 
+def test_per_sample_helpers_skip_reference_counting():
+    """The helpers called once per sample borrow their arrays (``_nrt=False``): with numba's
+    reference counting their atomic increments dominated small nets."""
+    import importlib
+
+    epoch, update = (importlib.import_module(f"deltaprop.kernels._numba.{m}") for m in ("epoch", "update"))
+    for helper in (epoch.first_layer, epoch.first_layer_scaled, epoch.backprop_update_rows,
+                   epoch.backprop_decay_rows, epoch.backprop_rows, epoch.forward_rows, epoch.upper_forward,
+                   epoch.next_sample, epoch.activate, epoch.sample_delta, update.update_rows):
+        assert helper.targetoptions["_nrt"] is False
+        assert type(helper._cache).__name__ == "FunctionCache"
+
+
 def test_import_compiles_nothing():
     import subprocess
     import sys

@@ -24,11 +24,11 @@ def log1pexp(a, zero):
 
 
 @helper
-def sample_delta(output, loss, a, y, t, delta, u, K):
+def sample_delta(output, loss, a, y, t, to, delta, u, K):
     r"""Output errors :math:`\delta_k = \partial E_n / \partial a_k` of one sample; return :math:`E_n`.
 
     The sample's K output units sit at offset ``u`` (unsigned) of ``a``, ``y``, ``delta``;
-    ``t`` (K,) is its target row. Canonical pairs give :math:`\delta_k = y_k - t_k`; logistic +
+    its K targets start at offset ``to`` (unsigned) of ``t``. Canonical pairs give :math:`\delta_k = y_k - t_k`; logistic +
     squared error (Mitchell) :math:`(y_k - t_k) y_k (1 - y_k)`; softmax + squared error
     :math:`y_k (g_k - \sum_j g_j y_j)` with :math:`g = y - t`. The errors are those of
     ``_numpy.backprop.output_delta``: squared error :math:`\frac12 \lVert y - t \rVert^2`, binary
@@ -41,7 +41,7 @@ def sample_delta(output, loss, a, y, t, delta, u, K):
     E = zero
     if loss == SQUARED_ERROR:
         for k in range(K):
-            g = y[u + k] - t[k]
+            g = y[u + k] - t[to + k]
             E += g * g
             delta[u + k] = g
         E = E * a.dtype.type(0.5)
@@ -56,12 +56,12 @@ def sample_delta(output, loss, a, y, t, delta, u, K):
                 delta[k] = y[k] * (delta[k] - gy)
     elif loss == BINARY_CROSS_ENTROPY:
         for k in range(K):
-            E += log1pexp(a[u + k], zero) - t[k] * a[u + k]
-            delta[u + k] = y[u + k] - t[k]
+            E += log1pexp(a[u + k], zero) - t[to + k] * a[u + k]
+            delta[u + k] = y[u + k] - t[to + k]
     elif loss == POISSON:
         for k in range(K):
-            E += y[u + k] - t[k] * a[u + k]
-            delta[u + k] = y[u + k] - t[k]
+            E += y[u + k] - t[to + k] * a[u + k]
+            delta[u + k] = y[u + k] - t[to + k]
     elif loss == CROSS_ENTROPY:
         amax = a[u]
         for k in range(u, u + K):
@@ -72,8 +72,8 @@ def sample_delta(output, loss, a, y, t, delta, u, K):
             total += math.exp(a[k] - amax)
         lse = amax + math.log(total)
         for k in range(K):
-            E -= t[k] * (a[u + k] - lse)
-            delta[u + k] = y[u + k] - t[k]
+            E -= t[to + k] * (a[u + k] - lse)
+            delta[u + k] = y[u + k] - t[to + k]
     return E
 
 
@@ -88,7 +88,7 @@ def output_delta(layout, output, loss, A, Z, T, s, D):
     E = 0.0
     for r in range(n):
         u = base + np.uint64(r) * K
-        En = sample_delta(output, loss, A, Z, T[r], D, u, K)
+        En = sample_delta(output, loss, A, Z, T[r], np.uint64(0), D, u, K)
         sr = s[r]
         E += sr * En
         for k in range(u, u + K):

@@ -138,9 +138,10 @@ def backprop_update_rows(w, wo, bo, n_in, n_out, hidden, a, z, delta, up, u, eta
 
 
 @exact_helper
-def first_layer(w, layout, a, delta, x, x2, eta, active, upd, fwd, skip_zeros):
-    r"""Layer 0, fused: update ``W_0``, ``b_0`` with sample ``x``'s δ (if ``upd``), and compute
-    the pre-activations ``a_0`` of the next sample ``x2`` (if ``fwd``), in one sweep over the rows.
+def first_layer(w, layout, a, delta, x, xo, x2o, eta, active, upd, fwd, skip_zeros):
+    r"""Layer 0, fused: update ``W_0``, ``b_0`` with the sample at ``x[xo:]``'s δ (if ``upd``), and
+    compute the pre-activations ``a_0`` of the next sample, at ``x[x2o:]`` (if ``fwd``), in one
+    sweep over the rows (``x`` is the flat X, offsets unsigned: no views per sample).
 
     .. math:: w_{ji} \leftarrow w_{ji} - \eta x_i \delta_j, \qquad
               a'_j \leftarrow w_{j0} + \sum_i w_{ji} x'_i
@@ -164,18 +165,18 @@ def first_layer(w, layout, a, delta, x, x2, eta, active, upd, fwd, skip_zeros):
         if not skip_zeros:
             na += U64(1)
         elif upd and fwd:
-            na += U64((x[i] != zero) | (x2[i] != zero))
+            na += U64((x[xo + i] != zero) | (x[x2o + i] != zero))
         elif upd:
-            na += U64(x[i] != zero)
+            na += U64(x[xo + i] != zero)
         else:
-            na += U64(x2[i] != zero)
+            na += U64(x[x2o + i] != zero)
     k = U64(0)
     if upd and fwd:
         while k + U64(4) <= na:
             i0, i1, i2, i3 = U64(active[k]), U64(active[k + U64(1)]), U64(active[k + U64(2)]), U64(active[k + U64(3)])
             r0, r1, r2, r3 = wo + i0 * n_out, wo + i1 * n_out, wo + i2 * n_out, wo + i3 * n_out
-            c0, c1, c2, c3 = eta * x[i0], eta * x[i1], eta * x[i2], eta * x[i3]
-            y0, y1, y2, y3 = x2[i0], x2[i1], x2[i2], x2[i3]
+            c0, c1, c2, c3 = eta * x[xo + i0], eta * x[xo + i1], eta * x[xo + i2], eta * x[xo + i3]
+            y0, y1, y2, y3 = x[x2o + i0], x[x2o + i1], x[x2o + i2], x[x2o + i3]
             for j in range(n_out):
                 dj = delta[j]
                 w0 = w[r0 + j] - c0 * dj
@@ -196,7 +197,7 @@ def first_layer(w, layout, a, delta, x, x2, eta, active, upd, fwd, skip_zeros):
         while k < na:
             i0 = U64(active[k])
             r0 = wo + i0 * n_out
-            c0, y0 = eta * x[i0], x2[i0]
+            c0, y0 = eta * x[xo + i0], x[x2o + i0]
             for j in range(n_out):
                 w0 = w[r0 + j] - c0 * delta[j]
                 w[r0 + j] = w0
@@ -206,7 +207,7 @@ def first_layer(w, layout, a, delta, x, x2, eta, active, upd, fwd, skip_zeros):
         while k < na:
             i0 = U64(active[k])
             r0 = wo + i0 * n_out
-            c0 = eta * x[i0]
+            c0 = eta * x[xo + i0]
             for j in range(n_out):
                 w[r0 + j] = w[r0 + j] - c0 * delta[j]
             k += U64(1)
@@ -214,7 +215,7 @@ def first_layer(w, layout, a, delta, x, x2, eta, active, upd, fwd, skip_zeros):
         while k + U64(4) <= na:
             i0, i1, i2, i3 = U64(active[k]), U64(active[k + U64(1)]), U64(active[k + U64(2)]), U64(active[k + U64(3)])
             r0, r1, r2, r3 = wo + i0 * n_out, wo + i1 * n_out, wo + i2 * n_out, wo + i3 * n_out
-            y0, y1, y2, y3 = x2[i0], x2[i1], x2[i2], x2[i3]
+            y0, y1, y2, y3 = x[x2o + i0], x[x2o + i1], x[x2o + i2], x[x2o + i3]
             for j in range(n_out):
                 acc = a[j]
                 acc = acc + y0 * w[r0 + j]
@@ -226,7 +227,7 @@ def first_layer(w, layout, a, delta, x, x2, eta, active, upd, fwd, skip_zeros):
         while k < na:
             i0 = U64(active[k])
             r0 = wo + i0 * n_out
-            y0 = x2[i0]
+            y0 = x[x2o + i0]
             for j in range(n_out):
                 a[j] = a[j] + y0 * w[r0 + j]
             k += U64(1)
@@ -256,25 +257,27 @@ def sgd_plain(w, layout, hidden, output, loss, X, T, s, order, eta, a, z, delta,
     n_epochs = order.shape[0]
     uo, K = U64(layout[L - 1, 4]), U64(layout[L - 1, 1])
     active = np.empty(layout[0, 0], dtype=np.intp)
+    x, tf, Dx = X.ravel(), T.ravel(), U64(X.shape[1])  # flat views: no array is made per sample
     losses[:, :] = 0.0
     e, p = next_sample(order, s, 0, 0)
     if e < n_epochs:  # the first forward sum of layer 0; later ones are fused with the update
-        x = X[order[e, p]]
-        first_layer(w, layout, a, delta, x, x, eta, active, False, True, skip_zeros)
+        xo = U64(order[e, p]) * Dx
+        first_layer(w, layout, a, delta, x, xo, xo, eta, active, False, True, skip_zeros)
     while e < n_epochs:
         n = order[e, p]
-        x = X[n]
+        xo = U64(n) * Dx
         upper_forward(w, layout, hidden, output, z, a)
-        losses[e, 0] += sample_delta(output, loss, a, z, T[n], delta, uo, K)
+        losses[e, 0] += sample_delta(output, loss, a, z, tf, U64(n) * K, delta, uo, K)
         for l in range(L - 1, 0, -1):
             backprop_update_rows(w, U64(layout[l, 2]), U64(layout[l, 3]), U64(layout[l, 0]),
                                  U64(layout[l, 1]), hidden, a, z, delta, U64(layout[l - 1, 4]),
                                  U64(layout[l, 4]), eta)
         e2, p2 = next_sample(order, s, e, p + 1)
         if e2 < n_epochs:
-            first_layer(w, layout, a, delta, x, X[order[e2, p2]], eta, active, True, True, skip_zeros)
+            first_layer(w, layout, a, delta, x, xo, U64(order[e2, p2]) * Dx, eta, active, True, True,
+                        skip_zeros)
         else:
-            first_layer(w, layout, a, delta, x, x, eta, active, True, False, skip_zeros)
+            first_layer(w, layout, a, delta, x, xo, xo, eta, active, True, False, skip_zeros)
         e, p = e2, p2
 
 
@@ -329,7 +332,7 @@ def backprop_decay_rows(w, wo, bo, n_in, n_out, hidden, a, z, delta, up, u, eta,
 
 
 @exact_helper
-def first_layer_scaled(w, layout, a, delta, x, x2, eta, c, active, pv, upd, fwd, skip_zeros):
+def first_layer_scaled(w, layout, a, delta, x, xo, x2o, eta, c, active, pv, upd, fwd, skip_zeros):
     r""":func:`first_layer` for weights kept as :math:`W_0 = c V_0` (``w`` holds V in W_0's place):
     update :math:`v_{ji} \leftarrow v_{ji} - (\eta / c) x_i \delta_j` (``c`` is the scale after
     this step's decay, so :math:`W_0` receives :math:`-\eta x_i \delta_j`) and
@@ -353,20 +356,20 @@ def first_layer_scaled(w, layout, a, delta, x, x2, eta, c, active, pv, upd, fwd,
         if not skip_zeros:
             na += U64(1)
         elif upd and fwd:
-            na += U64((x[i] != zero) | (x2[i] != zero))
+            na += U64((x[xo + i] != zero) | (x[x2o + i] != zero))
         elif upd:
-            na += U64(x[i] != zero)
+            na += U64(x[xo + i] != zero)
         else:
-            na += U64(x2[i] != zero)
+            na += U64(x[x2o + i] != zero)
     kk = zero
     k = U64(0)
     if upd and fwd:
         while k + U64(4) <= na:
             i0, i1, i2, i3 = U64(active[k]), U64(active[k + U64(1)]), U64(active[k + U64(2)]), U64(active[k + U64(3)])
             r0, r1, r2, r3 = wo + i0 * n_out, wo + i1 * n_out, wo + i2 * n_out, wo + i3 * n_out
-            c0, c1, c2, c3 = kscale * x[i0], kscale * x[i1], kscale * x[i2], kscale * x[i3]
+            c0, c1, c2, c3 = kscale * x[xo + i0], kscale * x[xo + i1], kscale * x[xo + i2], kscale * x[xo + i3]
             kk = kk + c0 * c0 + c1 * c1 + c2 * c2 + c3 * c3
-            y0, y1, y2, y3 = x2[i0], x2[i1], x2[i2], x2[i3]
+            y0, y1, y2, y3 = x[x2o + i0], x[x2o + i1], x[x2o + i2], x[x2o + i3]
             for j in range(n_out):
                 dj = delta[j]
                 o0, o1, o2, o3 = w[r0 + j], w[r1 + j], w[r2 + j], w[r3 + j]
@@ -394,7 +397,7 @@ def first_layer_scaled(w, layout, a, delta, x, x2, eta, c, active, pv, upd, fwd,
         while k < na:
             i0 = U64(active[k])
             r0 = wo + i0 * n_out
-            c0, y0 = kscale * x[i0], x2[i0]
+            c0, y0 = kscale * x[xo + i0], x[x2o + i0]
             kk = kk + c0 * c0
             for j in range(n_out):
                 o0 = w[r0 + j]
@@ -407,7 +410,7 @@ def first_layer_scaled(w, layout, a, delta, x, x2, eta, c, active, pv, upd, fwd,
         while k < na:
             i0 = U64(active[k])
             r0 = wo + i0 * n_out
-            c0 = kscale * x[i0]
+            c0 = kscale * x[xo + i0]
             kk = kk + c0 * c0
             for j in range(n_out):
                 o0 = w[r0 + j]
@@ -418,7 +421,7 @@ def first_layer_scaled(w, layout, a, delta, x, x2, eta, c, active, pv, upd, fwd,
         while k + U64(4) <= na:
             i0, i1, i2, i3 = U64(active[k]), U64(active[k + U64(1)]), U64(active[k + U64(2)]), U64(active[k + U64(3)])
             r0, r1, r2, r3 = wo + i0 * n_out, wo + i1 * n_out, wo + i2 * n_out, wo + i3 * n_out
-            y0, y1, y2, y3 = x2[i0], x2[i1], x2[i2], x2[i3]
+            y0, y1, y2, y3 = x[x2o + i0], x[x2o + i1], x[x2o + i2], x[x2o + i3]
             for j in range(n_out):
                 acc = a[j]
                 acc = acc + y0 * w[r0 + j]
@@ -430,7 +433,7 @@ def first_layer_scaled(w, layout, a, delta, x, x2, eta, c, active, pv, upd, fwd,
         while k < na:
             i0 = U64(active[k])
             r0 = wo + i0 * n_out
-            y0 = x2[i0]
+            y0 = x[x2o + i0]
             for j in range(n_out):
                 a[j] = a[j] + y0 * w[r0 + j]
             k += U64(1)
@@ -484,16 +487,17 @@ def sgd_decay(w, layout, hidden, output, loss, X, T, s, order, eta, alpha, a, z,
     losses[:, :] = 0.0
     c = one
     sq0 = scale_first_layer(w, layout, one)
+    x, tf, Dx = X.ravel(), T.ravel(), U64(X.shape[1])
     e, p = next_sample(order, s, 0, 0)
     if e < n_epochs:
-        x = X[order[e, p]]
-        first_layer_scaled(w, layout, a, delta, x, x, eta, c, active, pv, False, True, skip_zeros)
+        xo = U64(order[e, p]) * Dx
+        first_layer_scaled(w, layout, a, delta, x, xo, xo, eta, c, active, pv, False, True, skip_zeros)
     while e < n_epochs:
         n = order[e, p]
-        x = X[n]
+        xo = U64(n) * Dx
         S = s[n]
         upper_forward(w, layout, hidden, output, z, a)
-        losses[e, 0] += sample_delta(output, loss, a, z, T[n], delta, uo, K)
+        losses[e, 0] += sample_delta(output, loss, a, z, tf, U64(n) * K, delta, uo, K)
         r = one - eta_alpha / S
         sq = c * c * sq0
         for l in range(L - 1, 0, -1):
@@ -507,10 +511,10 @@ def sgd_decay(w, layout, hidden, output, loss, X, T, s, order, eta, alpha, a, z,
             c_new = one
         e2, p2 = next_sample(order, s, e, p + 1)
         if e2 < n_epochs:
-            kk = first_layer_scaled(w, layout, a, delta, x, X[order[e2, p2]], eta, c_new, active, pv,
-                                    True, True, skip_zeros)
+            kk = first_layer_scaled(w, layout, a, delta, x, xo, U64(order[e2, p2]) * Dx, eta, c_new,
+                                    active, pv, True, True, skip_zeros)
         else:
-            kk = first_layer_scaled(w, layout, a, delta, x, x, eta, c_new, active, pv, True, False,
+            kk = first_layer_scaled(w, layout, a, delta, x, xo, xo, eta, c_new, active, pv, True, False,
                                     skip_zeros)
         dd = zero
         dp = zero
@@ -553,6 +557,7 @@ def sgd_general(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, 
     eta, mu, b1, b2, eps = hyper[ETA], hyper[MU], hyper[BETA_1], hyper[BETA_2], hyper[EPSILON]
     eta_t = eta
     m, v = state[0], state[1]
+    x, tf, Dx = X.ravel(), T.ravel(), U64(X.shape[1])  # flat views: no array is made per sample
     losses[:, :] = 0.0
     for e in range(order.shape[0]):
         for p in range(order.shape[1]):
@@ -561,11 +566,11 @@ def sgd_general(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, 
             if S == 0:
                 continue
             inv_S = one / S
-            x = X[n]
+            xo = U64(n) * Dx
             forward_rows(w, U64(layout[0, 2]), U64(layout[0, 3]), U64(layout[0, 0]), U64(layout[0, 1]),
-                         x, U64(0), a, U64(0))
+                         x, xo, a, U64(0))
             upper_forward(w, layout, hidden, output, z, a)
-            E = sample_delta(output, loss, a, z, T[n], delta, uo, K)
+            E = sample_delta(output, loss, a, z, tf, U64(n) * K, delta, uo, K)
             for k in range(uo, uo + K):
                 delta[k] *= S
             losses[e, 0] += S * E * inv_S
@@ -581,7 +586,7 @@ def sgd_general(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, 
                     sq += update_rows(solver, w, m, v, wo, bo, n_in, n_out, z, up, delta, u,
                                       eta, eta_t, mu, b1, b2, eps, alpha, inv_S)
                 else:
-                    sq += update_rows(solver, w, m, v, wo, bo, n_in, n_out, x, U64(0), delta, u,
+                    sq += update_rows(solver, w, m, v, wo, bo, n_in, n_out, x, xo, delta, u,
                                       eta, eta_t, mu, b1, b2, eps, alpha, inv_S)
             if alpha != 0:  # (never 0 * inf: the penalty of a diverged run with α = 0 stays 0)
                 losses[e, 1] += 0.5 * alpha * sq * inv_S
