@@ -66,43 +66,39 @@ cdef inline void forward_one(const floating* w, const Py_ssize_t* layout, Py_ssi
         z_in = z + uo
 
 
-cdef inline double step_row(int solver, Py_ssize_t n, floating zi, const floating* d, floating c,
-                            floating* w, floating* s0, floating* s1, const floating* hyper,
-                            double eta_t) noexcept nogil:
+cdef inline void step_row(int solver, Py_ssize_t n, floating zi, const floating* d, floating c,
+                          floating* w, floating* s0, floating* s1, const floating* hyper,
+                          double eta_t) noexcept nogil:
     r"""Update ``w[:n]`` with :math:`g_j = z_i \delta_j + c\, w_j` by ``solver`` (state rows
-    ``s0``, ``s1``); return :math:`\sum_j w_j^2` before the update (for the L2 term)."""
+    ``s0``, ``s1``). No reduction in these loops, so they vectorise (the L2 term's
+    :math:`\sum w^2` is taken before, by :func:`dot`)."""
     cdef Py_ssize_t j
-    cdef double sq = 0
-    cdef floating g, wj
+    cdef floating g, wj, et
     cdef floating eta = hyper[ETA], mu = hyper[MU], b1 = hyper[BETA_1], b2 = hyper[BETA_2]
     cdef floating eps = hyper[EPSILON]
     if solver == SGD:
         for j in range(n):
             wj = w[j]
-            sq += wj * wj
             w[j] = wj - eta * (zi * d[j] + c * wj)
     elif solver == MOMENTUM:
         for j in range(n):
             wj = w[j]
-            sq += wj * wj
             s0[j] = mu * s0[j] - eta * (zi * d[j] + c * wj)
             w[j] = wj + s0[j]
     elif solver == NESTEROV:
         for j in range(n):
             wj = w[j]
-            sq += wj * wj
             g = zi * d[j] + c * wj
             s0[j] = mu * s0[j] - eta * g
             w[j] = wj + (mu * s0[j] - eta * g)
     elif solver == ADAM:
+        et = <floating>eta_t  # in the arrays' dtype: float32 stays float32 (vectorised)
         for j in range(n):
             wj = w[j]
-            sq += wj * wj
             g = zi * d[j] + c * wj
             s0[j] = b1 * s0[j] + (1 - b1) * g
             s1[j] = b2 * s1[j] + (1 - b2) * (g * g)
-            w[j] = <floating>(wj - eta_t * s0[j] / <floating>(f_sqrt(s1[j]) + eps))
-    return sq
+            w[j] = wj - et * s0[j] / (f_sqrt(s1[j]) + eps)
 
 
 cdef inline void first_layer(Py_ssize_t n_in, Py_ssize_t n_out, floating* W, floating* b,
@@ -250,8 +246,10 @@ cdef void sgd_general(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int h
                 row = w + w_off + i * n_out
                 if l > 0:
                     dp[i] = derivative(hidden, ap[i], zp[i]) * dot(n_out, row, d)
-                sq += step_row(solver, n_out, zp[i], d, c, row, s0 + w_off + i * n_out,
-                               s1 + w_off + i * n_out, hyper, eta_t)
+                if alpha != 0:
+                    sq += dot(n_out, row, row)
+                step_row(solver, n_out, zp[i], d, c, row, s0 + w_off + i * n_out,
+                         s1 + w_off + i * n_out, hyper, eta_t)
         losses[2 * e + 1] += 0.5 * alpha * sq / sn
 
 

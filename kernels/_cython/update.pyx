@@ -31,7 +31,7 @@ cdef void update(floating* w, const floating* g, Py_ssize_t P, int solver, const
     cdef floating eps = hyper[EPSILON]
     cdef floating* s0 = state      # v (momentum, nesterov) or Adam's m
     cdef floating* s1 = state + P  # Adam's v
-    cdef double eta_t
+    cdef floating et
     if solver == SGD:
         for p in range(P):
             w[p] -= eta * g[p]
@@ -45,8 +45,8 @@ cdef void update(floating* w, const floating* g, Py_ssize_t P, int solver, const
             w[p] += mu * s0[p] - eta * g[p]
     elif solver == ADAM:
         t[0] += 1
-        eta_t = adam_rate(hyper, t[0])
+        et = <floating>adam_rate(hyper, t[0])  # in the arrays' dtype (vectorised in float32)
         for p in range(P):
             s0[p] = b1 * s0[p] + (1 - b1) * g[p]
             s1[p] = b2 * s1[p] + (1 - b2) * (g[p] * g[p])
-            w[p] = <floating>(w[p] - eta_t * s0[p] / <floating>(f_sqrt(s1[p]) + eps))
+            w[p] = w[p] - et * s0[p] / (f_sqrt(s1[p]) + eps)
