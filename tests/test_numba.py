@@ -4,6 +4,9 @@
   except the contract's float64 ``losses``;
 - skipping zero inputs and fusing the first layer's update with the next forward sum changes no
   bit: the same kernel visiting every row gives identical weights;
+- per-sample SGD with L2 keeps the first layer as a scale times a matrix (so zero inputs still
+  skip their rows) and equals the reference, also where the scale is folded back;
+- the helpers called for every sample are compiled without reference counting;
 - kernels are compiled with ``cache=True`` and lazily (importing compiles nothing);
 - the NUMBA_CACHE_DIR fallback of read-only installs.
 """
@@ -54,20 +57,22 @@ def test_zero_input_skipping_gives_identical_weights_to_visiting_every_row(dtype
     np.testing.assert_array_equal(loss_skip, loss_dense)
 
 
-def test_float32_epoch_compiles_without_float64_arrays():
+@pytest.mark.parametrize("solver, alpha, name", [("sgd", 0.0, "sgd_plain"), ("sgd", 1e-4, "sgd_decay"),
+                                                  ("momentum", 1e-4, "sgd_general")])
+def test_float32_epoch_compiles_without_float64_arrays(solver, alpha, name):
     from deltaprop.kernels import _numba
 
     layout, w, X, T = sparse_problem(np.float32)
     U, dt = n_units(layout), np.float32
     order = np.arange(X.shape[0], dtype=np.intp)[None, :]
-    hyper = np.array([0.1, 0, 0.9, 0.9, 0.999, 1e-8], dtype=dt)
-    _numba.sgd_epoch(w, layout, 2, 5, 2, X, T, np.ones(X.shape[0], dt), order, SOLVERS["sgd"], hyper,
+    hyper = np.array([0.1, alpha, 0.9, 0.9, 0.999, 1e-8], dtype=dt)
+    _numba.sgd_epoch(w, layout, 2, 5, 2, X, T, np.ones(X.shape[0], dt), order, SOLVERS[solver], hyper,
                      np.zeros((2, w.size), dt), np.zeros(1, np.int64), *(np.zeros(U, dt) for _ in range(3)),
                      np.zeros((1, 2)))
     import importlib
 
-    plain = importlib.import_module("deltaprop.kernels._numba.epoch").sgd_plain
-    sigs = [sig for sig in plain.signatures if str(sig[0].dtype) == "float32"]
+    kernel = getattr(importlib.import_module("deltaprop.kernels._numba.epoch"), name)
+    sigs = [sig for sig in kernel.signatures if str(sig[0].dtype) == "float32"]
     assert sigs
     for sig in sigs:
         float64_args = [a for a in sig if str(getattr(a, "dtype", "")) == "float64"]
