@@ -11,11 +11,18 @@ import math
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import config
 from numba.extending import intrinsic
 
 from ._jit import helper, kernel
 
 IDENTITY, LOGISTIC, TANH, RELU, GUDERMANNIAN, SOFTMAX, EXP = range(7)
+
+
+def _pow2_python(k):
+    """:math:`2^k` in the dtype of ``k``: the pure-Python twin that runs under NUMBA_DISABLE_JIT=1
+    (coverage runs), where an ``@intrinsic`` cannot."""
+    return np.ldexp(np.ones_like(k), np.int64(k))
 
 
 @intrinsic
@@ -32,6 +39,10 @@ def pow2(typingctx, k):
         return builder.bitcast(builder.shl(i, int_type(mantissa)), context.get_value_type(k))
 
     return k(k), codegen
+
+
+if config.DISABLE_JIT:
+    pow2 = _pow2_python  # noqa: F811
 
 
 @helper
