@@ -7,6 +7,8 @@ live in test_kernels.py and the engine tests run on every available backend.
 - read-only and float32 inputs are accepted; mixed dtypes and short buffers are clear errors;
 - the per-sample epoch's fast path (zero inputs skip their rows, the first layer's update is
   fused with the next sample's forward sum) equals the reference on sparse inputs;
+- so does its L2 variant (W_0 = c V_0, the decay kept in c), including the steps that fold c
+  back into V, and skipping zero inputs there changes no bit;
 - the codes in ``_core.pxd`` mirror ``deltaprop.contract``.
 """
 
@@ -211,3 +213,98 @@ def test_avx2_build_of_the_epoch_kernels_equals_the_baseline(dtype):
         for i in (0, 11, 16):
             np.testing.assert_allclose(simd[i], base[i], rtol=0,
                                        atol=tol * max(1.0, np.abs(base[i]).max()))
+
+
+def _sparse_problem(dtype, sizes=(30, 12, 7, 5), n=12, seed=0):
+    rng = np.random.RandomState(seed)
+    layout = make_layout(list(sizes))
+    w = (rng.randn(n_params(layout)) * 0.3).astype(dtype)
+    X = rng.rand(n, sizes[0])
+    X[rng.rand(*X.shape) < 0.8] = 0.0  # 80 % zero inputs, as in images
+    X[2] = 0.0  # and one all-zero sample
+    T = np.eye(sizes[-1])[rng.randint(0, sizes[-1], n)]
+    return layout, w, X.astype(dtype), T.astype(dtype)
+
+
+def _l2_sgd(module, layout, w, X, T, s, order, eta, alpha, skip_zeros=1):
+    """One ``sgd_epoch`` call with solver sgd and L2 (``skip_zeros``: 1 the scaled fast path,
+    0 the same path visiting zero rows, -1 the general path)."""
+    dt = w.dtype
+    w = w.copy()
+    U = n_units(layout)
+    losses = np.zeros((order.shape[0], 2))
+    hyper = np.array([eta, alpha, 0.9, 0.9, 0.999, 1e-8], dtype=dt)
+    module.sgd_epoch(w, layout, ACTIVATIONS["tanh"], ACTIVATIONS["softmax"], LOSSES["cross_entropy"],
+                     X, T, s.astype(dt), order, SOLVERS["sgd"], hyper, np.zeros((2, w.size), dt),
+                     np.zeros(1, np.int64), *(np.zeros(U, dt) for _ in range(3)), losses,
+                     skip_zeros=skip_zeros)
+    return w, losses
+
+
+def _epoch_modules():
+    from deltaprop.kernels._cython import _cpu_has_avx2_fma, epoch
+
+    mods = [epoch]
+    try:
+        from deltaprop.kernels._cython import epoch_avx2
+    except ImportError:
+        return mods
+    return mods + [epoch_avx2] if _cpu_has_avx2_fma() else mods
+
+
+@pytestmark_cython
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_l2_sgd_zero_input_skipping_gives_identical_weights(dtype):
+    """The scaled L2 path visiting only the non-zero rows of W_0 gives the same bits as visiting
+    every row (a zero row's update and forward term are exactly 0), in both builds."""
+    layout, w, X, T = _sparse_problem(dtype, n=9)
+    rng = np.random.RandomState(1)
+    order = np.stack([rng.permutation(X.shape[0]) for _ in range(3)]).astype(np.intp)
+    s = np.linspace(0.5, 1.5, X.shape[0])
+    for module in _epoch_modules():
+        w_skip, loss_skip = _l2_sgd(module, layout, w, X, T, s, order, 0.1, 0.01, 1)
+        w_dense, loss_dense = _l2_sgd(module, layout, w, X, T, s, order, 0.1, 0.01, 0)
+        np.testing.assert_array_equal(w_skip, w_dense)
+        np.testing.assert_array_equal(loss_skip, loss_dense)
+
+
+@pytestmark_cython
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("eta_alpha", [(0.1, 1e-4), (0.1, 0.05), (0.5, 0.9)])
+def test_l2_sgd_with_a_scaled_first_layer_equals_the_reference(dtype, eta_alpha):
+    """W_0 = c V_0 with the decay in c equals the reference's dense decay, including the steps
+    that fold c back into V: small sample weights make r = 1 - ηα/s tiny, zero or negative
+    (s = ηα gives r = 0, s = 0.6ηα gives r < 0), s = 0.01 makes c leave [2^-10, 2^10] fast,
+    s = 0 skips its sample; four epochs in one call (the norm of V is recomputed at each)."""
+    eta, alpha = eta_alpha
+    layout, w, X, T = _sparse_problem(dtype)
+    rng = np.random.RandomState(2)
+    order = np.stack([rng.permutation(X.shape[0]) for _ in range(4)]).astype(np.intp)
+    s = np.array([1.0, 0.0, 2.0, 0.5, eta * alpha, 1.0, 0.3, 0.6 * eta * alpha, 1.0, 1.5, 0.01, 1.0])
+    want = _epoch_args([30, 12, 7, 5], dtype)  # buffers of the right kind, then this problem's data
+    want[0], want[5], want[6], want[7], want[8] = w.copy(), X, T, s.astype(dtype), order
+    want[1] = layout
+    want[10] = np.array([eta, alpha, 0.9, 0.9, 0.999, 1e-8], dtype=dtype)
+    want[16] = np.zeros((order.shape[0], 2))
+    get_backend("numpy").sgd_epoch(*want)
+    tol = 2e-4 if dtype == np.float32 else 1e-12
+    for module in _epoch_modules():
+        for skip in (1, -1):  # the scaled path, and the general path it replaces
+            w_got, loss_got = _l2_sgd(module, layout, w, X, T, s, order, eta, alpha, skip)
+            scale = max(np.abs(want[0]).max(), 1.0)
+            np.testing.assert_allclose(w_got, want[0], rtol=0, atol=tol * scale)
+            np.testing.assert_allclose(loss_got, want[16], rtol=tol, atol=tol)
+
+
+@pytestmark_cython
+def test_l2_sgd_folds_the_scale_back_into_the_weights():
+    """Many steps with r = 1 - ηα/s = 0.5 drive c below 2^-10 several times in one call (each
+    time c is folded into V); ``w`` holds the true weights at the end, as the reference's."""
+    layout, w, X, T = _sparse_problem(np.float64)
+    order = np.tile(np.arange(X.shape[0]), (30, 1)).astype(np.intp)  # 360 steps: c = 2^-360
+    s = np.ones(X.shape[0])
+    want, loss_want = _l2_sgd(_epoch_modules()[0], layout, w, X, T, s, order, 0.5, 1.0, -1)
+    for module in _epoch_modules():
+        got, loss_got = _l2_sgd(module, layout, w, X, T, s, order, 0.5, 1.0, 1)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * max(1.0, np.abs(want).max()))
+        np.testing.assert_allclose(loss_got, loss_want, rtol=1e-12, atol=1e-12)

@@ -204,6 +204,88 @@ cdef extern from *:
     DELTAPROP_DOT(float, deltaprop_dotf)
     DELTAPROP_DOT(double, deltaprop_dot)
 
+    /* The L2 fast path's first layer, W_0 = c V_0: four rows of V updated, r_k -= c_k d (old
+       values o_k), the next sample's sum a += y_k r_k in order, and pv += c_k o_k in order (for
+       the running norm of V). No reduction across j: it vectorises like rows4. */
+    #define DELTAPROP_ROWS4_SCALED(T, NAME) \
+    static inline void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT d, \
+            T* DELTAPROP_RESTRICT r0, T* DELTAPROP_RESTRICT r1, T* DELTAPROP_RESTRICT r2, \
+            T* DELTAPROP_RESTRICT r3, T c0, T c1, T c2, T c3, T y0, T y1, T y2, T y3, \
+            T* DELTAPROP_RESTRICT a, T* DELTAPROP_RESTRICT pv) { \
+        for (Py_ssize_t j = 0; j < n; j++) { \
+            T dj = d[j], o0 = r0[j], o1 = r1[j], o2 = r2[j], o3 = r3[j]; \
+            T w0 = o0 - c0 * dj, w1 = o1 - c1 * dj, w2 = o2 - c2 * dj, w3 = o3 - c3 * dj; \
+            r0[j] = w0; r1[j] = w1; r2[j] = w2; r3[j] = w3; \
+            a[j] = (((a[j] + y0 * w0) + y1 * w1) + y2 * w2) + y3 * w3; \
+            pv[j] = (((pv[j] + c0 * o0) + c1 * o1) + c2 * o2) + c3 * o3; \
+        } \
+    }
+    DELTAPROP_ROWS4_SCALED(float, deltaprop_rows4_scaledf)
+    DELTAPROP_ROWS4_SCALED(double, deltaprop_rows4_scaled)
+
+    /* One row of the L2 fast path's first layer: r -= c d, pv += c r_old and, if a is not NULL,
+       a += y r_new. */
+    #define DELTAPROP_ROW_SCALED(T, NAME) \
+    static inline void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT d, T* DELTAPROP_RESTRICT r, \
+            T c, T y, T* DELTAPROP_RESTRICT a, T* DELTAPROP_RESTRICT pv) { \
+        if (a == NULL) { \
+            for (Py_ssize_t j = 0; j < n; j++) { T o = r[j]; r[j] = o - c * d[j]; pv[j] = pv[j] + c * o; } \
+        } else { \
+            for (Py_ssize_t j = 0; j < n; j++) { \
+                T o = r[j], wj = o - c * d[j]; r[j] = wj; a[j] = a[j] + y * wj; pv[j] = pv[j] + c * o; \
+            } \
+        } \
+    }
+    DELTAPROP_ROW_SCALED(float, deltaprop_row_scaledf)
+    DELTAPROP_ROW_SCALED(double, deltaprop_row_scaled)
+
+    /* Layer l >= 1 with L2 decay, four rows in one pass: out[k] = r_k . d and out[4] =
+       sum_k r_k . r_k with the old rows, then r_k = rd r_k - c_k d. */
+    #define DELTAPROP_DOT_DECAY4(T, NAME) \
+    static inline void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT d, \
+            T* DELTAPROP_RESTRICT r0, T* DELTAPROP_RESTRICT r1, T* DELTAPROP_RESTRICT r2, \
+            T* DELTAPROP_RESTRICT r3, T c0, T c1, T c2, T c3, T rd, T* DELTAPROP_RESTRICT out) { \
+        T s0 = 0, s1 = 0, s2 = 0, s3 = 0, q = 0; \
+        _Pragma("omp simd reduction(+:s0,s1,s2,s3,q)") \
+        for (Py_ssize_t j = 0; j < n; j++) { \
+            T dj = d[j], w0 = r0[j], w1 = r1[j], w2 = r2[j], w3 = r3[j]; \
+            s0 += w0 * dj; s1 += w1 * dj; s2 += w2 * dj; s3 += w3 * dj; \
+            q += (w0 * w0 + w1 * w1) + (w2 * w2 + w3 * w3); \
+            r0[j] = rd * w0 - c0 * dj; r1[j] = rd * w1 - c1 * dj; \
+            r2[j] = rd * w2 - c2 * dj; r3[j] = rd * w3 - c3 * dj; \
+        } \
+        out[0] = s0; out[1] = s1; out[2] = s2; out[3] = s3; out[4] = q; \
+    }
+    DELTAPROP_DOT_DECAY4(float, deltaprop_dot_decay4f)
+    DELTAPROP_DOT_DECAY4(double, deltaprop_dot_decay4)
+
+    /* One row with L2 decay: out[0] = r . d, out[1] = r . r (old row), then r = rd r - c d. */
+    #define DELTAPROP_DOT_DECAY1(T, NAME) \
+    static inline void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT d, T* DELTAPROP_RESTRICT r, \
+            T c, T rd, T* DELTAPROP_RESTRICT out) { \
+        T s = 0, q = 0; \
+        _Pragma("omp simd reduction(+:s,q)") \
+        for (Py_ssize_t j = 0; j < n; j++) { \
+            T dj = d[j], wj = r[j]; s += wj * dj; q += wj * wj; r[j] = rd * wj - c * dj; \
+        } \
+        out[0] = s; out[1] = q; \
+    }
+    DELTAPROP_DOT_DECAY1(float, deltaprop_dot_decay1f)
+    DELTAPROP_DOT_DECAY1(double, deltaprop_dot_decay1)
+
+    /* x *= c (if c != 1); return x . x after (the squared norm of the scaled rows). */
+    #define DELTAPROP_SCALE_NORM(T, NAME) \
+    static inline double NAME(Py_ssize_t n, T* DELTAPROP_RESTRICT x, T c) { \
+        T q = 0; \
+        if (c != (T)1) \
+            for (Py_ssize_t j = 0; j < n; j++) x[j] = c * x[j]; \
+        _Pragma("omp simd reduction(+:q)") \
+        for (Py_ssize_t j = 0; j < n; j++) q += x[j] * x[j]; \
+        return q; \
+    }
+    DELTAPROP_SCALE_NORM(float, deltaprop_scale_normf)
+    DELTAPROP_SCALE_NORM(double, deltaprop_scale_norm)
+
     /* tanh by Cephes' method, both branches computed and one selected (see tanh_units).
        GCC's sinking, PRE and jump threading move each branch's arithmetic back under a
        condition, after which the loop no longer vectorises ("control flow in loop"); they
@@ -305,6 +387,29 @@ cdef extern from *:
     double deltaprop_dot_update1(Py_ssize_t n, const double* d, double* r, double c) noexcept nogil
     float deltaprop_dotf(Py_ssize_t n, const float* x, const float* y) noexcept nogil
     double deltaprop_dot(Py_ssize_t n, const double* x, const double* y) noexcept nogil
+    void deltaprop_rows4_scaledf(Py_ssize_t n, const float* d, float* r0, float* r1, float* r2,
+                                 float* r3, float c0, float c1, float c2, float c3, float y0,
+                                 float y1, float y2, float y3, float* a, float* pv) noexcept nogil
+    void deltaprop_rows4_scaled(Py_ssize_t n, const double* d, double* r0, double* r1, double* r2,
+                                double* r3, double c0, double c1, double c2, double c3, double y0,
+                                double y1, double y2, double y3, double* a,
+                                double* pv) noexcept nogil
+    void deltaprop_row_scaledf(Py_ssize_t n, const float* d, float* r, float c, float y, float* a,
+                               float* pv) noexcept nogil
+    void deltaprop_row_scaled(Py_ssize_t n, const double* d, double* r, double c, double y,
+                              double* a, double* pv) noexcept nogil
+    void deltaprop_dot_decay4f(Py_ssize_t n, const float* d, float* r0, float* r1, float* r2,
+                               float* r3, float c0, float c1, float c2, float c3, float rd,
+                               float* out) noexcept nogil
+    void deltaprop_dot_decay4(Py_ssize_t n, const double* d, double* r0, double* r1, double* r2,
+                              double* r3, double c0, double c1, double c2, double c3, double rd,
+                              double* out) noexcept nogil
+    void deltaprop_dot_decay1f(Py_ssize_t n, const float* d, float* r, float c, float rd,
+                               float* out) noexcept nogil
+    void deltaprop_dot_decay1(Py_ssize_t n, const double* d, double* r, double c, double rd,
+                              double* out) noexcept nogil
+    double deltaprop_scale_normf(Py_ssize_t n, float* x, float c) noexcept nogil
+    double deltaprop_scale_norm(Py_ssize_t n, double* x, double c) noexcept nogil
     void deltaprop_tanhf(Py_ssize_t n, const float* a, float* z) noexcept nogil
     Py_ssize_t deltaprop_nonzerof(Py_ssize_t n, const float* x, const float* x2,
                                   Py_ssize_t* active) noexcept nogil
@@ -360,6 +465,54 @@ cdef inline void rows4(Py_ssize_t n, const floating* d, floating* r0, floating* 
         deltaprop_rows4f(n, d, r0, r1, r2, r3, c0, c1, c2, c3, y0, y1, y2, y3, a)
     else:
         deltaprop_rows4(n, d, r0, r1, r2, r3, c0, c1, c2, c3, y0, y1, y2, y3, a)
+
+
+cdef inline void rows4_scaled(Py_ssize_t n, const floating* d, floating* r0, floating* r1,
+                              floating* r2, floating* r3, floating c0, floating c1, floating c2,
+                              floating c3, floating y0, floating y1, floating y2, floating y3,
+                              floating* a, floating* pv) noexcept nogil:
+    r""":math:`r_k \mathrel{-}= c_k \delta`, :math:`a \mathrel{+}= \sum_k y_k r_k` (new rows) and
+    :math:`pv \mathrel{+}= \sum_k c_k r_k` (old rows), in order, for four rows."""
+    if floating is float:
+        deltaprop_rows4_scaledf(n, d, r0, r1, r2, r3, c0, c1, c2, c3, y0, y1, y2, y3, a, pv)
+    else:
+        deltaprop_rows4_scaled(n, d, r0, r1, r2, r3, c0, c1, c2, c3, y0, y1, y2, y3, a, pv)
+
+
+cdef inline void row_scaled(Py_ssize_t n, const floating* d, floating* r, floating c, floating y,
+                            floating* a, floating* pv) noexcept nogil:
+    """r -= c d, pv += c r_old and (if ``a`` is not NULL) a += y r_new."""
+    if floating is float:
+        deltaprop_row_scaledf(n, d, r, c, y, a, pv)
+    else:
+        deltaprop_row_scaled(n, d, r, c, y, a, pv)
+
+
+cdef inline void dot_decay4(Py_ssize_t n, const floating* d, floating* r0, floating* r1,
+                            floating* r2, floating* r3, floating c0, floating c1, floating c2,
+                            floating c3, floating rd, floating* out) noexcept nogil:
+    """out[k] = r_k . d, out[4] = sum_k |r_k|^2 (old rows), then r_k = rd r_k - c_k d."""
+    if floating is float:
+        deltaprop_dot_decay4f(n, d, r0, r1, r2, r3, c0, c1, c2, c3, rd, out)
+    else:
+        deltaprop_dot_decay4(n, d, r0, r1, r2, r3, c0, c1, c2, c3, rd, out)
+
+
+cdef inline void dot_decay1(Py_ssize_t n, const floating* d, floating* r, floating c, floating rd,
+                            floating* out) noexcept nogil:
+    """out[0] = r . d, out[1] = |r|^2 (old row), then r = rd r - c d."""
+    if floating is float:
+        deltaprop_dot_decay1f(n, d, r, c, rd, out)
+    else:
+        deltaprop_dot_decay1(n, d, r, c, rd, out)
+
+
+cdef inline double scale_norm(Py_ssize_t n, floating* x, floating c) noexcept nogil:
+    """x *= c (skipped when c == 1); return |x|^2 after."""
+    if floating is float:
+        return deltaprop_scale_normf(n, x, c)
+    else:
+        return deltaprop_scale_norm(n, x, c)
 
 
 cdef inline floating pow2(floating k) noexcept nogil:
