@@ -204,41 +204,6 @@ cdef extern from *:
     DELTAPROP_DOT(float, deltaprop_dotf)
     DELTAPROP_DOT(double, deltaprop_dot)
 
-    /* The L2 fast path's first layer, W_0 = c V_0: four rows of V updated, r_k -= c_k d (old
-       values o_k), the next sample's sum a += y_k r_k in order, and pv += c_k o_k in order (for
-       the running norm of V). No reduction across j: it vectorises like rows4. */
-    #define DELTAPROP_ROWS4_SCALED(T, NAME) \
-    static inline void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT d, \
-            T* DELTAPROP_RESTRICT r0, T* DELTAPROP_RESTRICT r1, T* DELTAPROP_RESTRICT r2, \
-            T* DELTAPROP_RESTRICT r3, T c0, T c1, T c2, T c3, T y0, T y1, T y2, T y3, \
-            T* DELTAPROP_RESTRICT a, T* DELTAPROP_RESTRICT pv) { \
-        for (Py_ssize_t j = 0; j < n; j++) { \
-            T dj = d[j], o0 = r0[j], o1 = r1[j], o2 = r2[j], o3 = r3[j]; \
-            T w0 = o0 - c0 * dj, w1 = o1 - c1 * dj, w2 = o2 - c2 * dj, w3 = o3 - c3 * dj; \
-            r0[j] = w0; r1[j] = w1; r2[j] = w2; r3[j] = w3; \
-            a[j] = (((a[j] + y0 * w0) + y1 * w1) + y2 * w2) + y3 * w3; \
-            pv[j] = (((pv[j] + c0 * o0) + c1 * o1) + c2 * o2) + c3 * o3; \
-        } \
-    }
-    DELTAPROP_ROWS4_SCALED(float, deltaprop_rows4_scaledf)
-    DELTAPROP_ROWS4_SCALED(double, deltaprop_rows4_scaled)
-
-    /* One row of the L2 fast path's first layer: r -= c d, pv += c r_old and, if a is not NULL,
-       a += y r_new. */
-    #define DELTAPROP_ROW_SCALED(T, NAME) \
-    static inline void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT d, T* DELTAPROP_RESTRICT r, \
-            T c, T y, T* DELTAPROP_RESTRICT a, T* DELTAPROP_RESTRICT pv) { \
-        if (a == NULL) { \
-            for (Py_ssize_t j = 0; j < n; j++) { T o = r[j]; r[j] = o - c * d[j]; pv[j] = pv[j] + c * o; } \
-        } else { \
-            for (Py_ssize_t j = 0; j < n; j++) { \
-                T o = r[j], wj = o - c * d[j]; r[j] = wj; a[j] = a[j] + y * wj; pv[j] = pv[j] + c * o; \
-            } \
-        } \
-    }
-    DELTAPROP_ROW_SCALED(float, deltaprop_row_scaledf)
-    DELTAPROP_ROW_SCALED(double, deltaprop_row_scaled)
-
     /* Layer l >= 1 with L2 decay, four rows in one pass: out[k] = r_k . d and out[4] =
        sum_k r_k . r_k with the old rows, then r_k = rd r_k - c_k d. */
     #define DELTAPROP_DOT_DECAY4(T, NAME) \
@@ -387,17 +352,6 @@ cdef extern from *:
     double deltaprop_dot_update1(Py_ssize_t n, const double* d, double* r, double c) noexcept nogil
     float deltaprop_dotf(Py_ssize_t n, const float* x, const float* y) noexcept nogil
     double deltaprop_dot(Py_ssize_t n, const double* x, const double* y) noexcept nogil
-    void deltaprop_rows4_scaledf(Py_ssize_t n, const float* d, float* r0, float* r1, float* r2,
-                                 float* r3, float c0, float c1, float c2, float c3, float y0,
-                                 float y1, float y2, float y3, float* a, float* pv) noexcept nogil
-    void deltaprop_rows4_scaled(Py_ssize_t n, const double* d, double* r0, double* r1, double* r2,
-                                double* r3, double c0, double c1, double c2, double c3, double y0,
-                                double y1, double y2, double y3, double* a,
-                                double* pv) noexcept nogil
-    void deltaprop_row_scaledf(Py_ssize_t n, const float* d, float* r, float c, float y, float* a,
-                               float* pv) noexcept nogil
-    void deltaprop_row_scaled(Py_ssize_t n, const double* d, double* r, double c, double y,
-                              double* a, double* pv) noexcept nogil
     void deltaprop_dot_decay4f(Py_ssize_t n, const float* d, float* r0, float* r1, float* r2,
                                float* r3, float c0, float c1, float c2, float c3, float rd,
                                float* out) noexcept nogil
@@ -465,27 +419,6 @@ cdef inline void rows4(Py_ssize_t n, const floating* d, floating* r0, floating* 
         deltaprop_rows4f(n, d, r0, r1, r2, r3, c0, c1, c2, c3, y0, y1, y2, y3, a)
     else:
         deltaprop_rows4(n, d, r0, r1, r2, r3, c0, c1, c2, c3, y0, y1, y2, y3, a)
-
-
-cdef inline void rows4_scaled(Py_ssize_t n, const floating* d, floating* r0, floating* r1,
-                              floating* r2, floating* r3, floating c0, floating c1, floating c2,
-                              floating c3, floating y0, floating y1, floating y2, floating y3,
-                              floating* a, floating* pv) noexcept nogil:
-    r""":math:`r_k \mathrel{-}= c_k \delta`, :math:`a \mathrel{+}= \sum_k y_k r_k` (new rows) and
-    :math:`pv \mathrel{+}= \sum_k c_k r_k` (old rows), in order, for four rows."""
-    if floating is float:
-        deltaprop_rows4_scaledf(n, d, r0, r1, r2, r3, c0, c1, c2, c3, y0, y1, y2, y3, a, pv)
-    else:
-        deltaprop_rows4_scaled(n, d, r0, r1, r2, r3, c0, c1, c2, c3, y0, y1, y2, y3, a, pv)
-
-
-cdef inline void row_scaled(Py_ssize_t n, const floating* d, floating* r, floating c, floating y,
-                            floating* a, floating* pv) noexcept nogil:
-    """r -= c d, pv += c r_old and (if ``a`` is not NULL) a += y r_new."""
-    if floating is float:
-        deltaprop_row_scaledf(n, d, r, c, y, a, pv)
-    else:
-        deltaprop_row_scaled(n, d, r, c, y, a, pv)
 
 
 cdef inline void dot_decay4(Py_ssize_t n, const floating* d, floating* r0, floating* r1,

@@ -42,8 +42,8 @@ from libc.string cimport memcpy, memset
 
 from ._core cimport (ADAM, ALPHA, BETA_1, BETA_2, EPSILON, ETA, MOMENTUM, MU, NESTEROV, SGD,
                      activate, axpy, axpy_axpy, dense, derivative, dot, dot_decay1, dot_decay4,
-                     dot_update1, dot_update4, f_sqrt, nonzero_rows, output_error, row_scaled,
-                     rows4, rows4_scaled, scale_norm)
+                     dot_update1, dot_update4, f_sqrt, nonzero_rows, output_error, rows4,
+                     scale_norm)
 from .backprop cimport backprop_batch, gradient_batch, gradient_step, output_delta_batch
 from .forward cimport forward_batch
 from .update cimport adam_rate, update
@@ -151,22 +151,19 @@ cdef inline void first_layer(Py_ssize_t n_in, Py_ssize_t n_out, floating* W, flo
 cdef inline double first_layer_scaled(Py_ssize_t n_in, Py_ssize_t n_out, floating* V, floating* b,
                                       const floating* delta, const floating* x, floating eta,
                                       floating c, const floating* x2, floating* a,
-                                      Py_ssize_t* active, floating* pv,
+                                      floating* raw, Py_ssize_t* active,
                                       bint skip_zeros) noexcept nogil:
     r""":func:`first_layer` for :math:`W_0 = c V_0` (``V`` is stored in W_0's place): with
     :math:`k_i = \eta x_i / c` (``c`` after this step's decay),
     :math:`v_{ji} \leftarrow v_{ji} - k_i \delta_j`, :math:`w_{j0} \leftarrow w_{j0} - \eta \delta_j`,
-    then (if ``x2`` is not NULL) :math:`a'_j = w_{j0} + c \sum_i v_{ji} x'_i`. Zero rows are skipped
-    as there (all rows are visited when ``skip_zeros`` is false: same results).
-
-    For the running :math:`\lVert V \rVert^2`: ``pv`` (n_out,) receives :math:`\sum_i k_i v_{ji}`
-    (old v) and the return value is :math:`\sum_i k_i^2`, so that
-    :math:`\lVert V' \rVert^2 = \lVert V \rVert^2 - 2 \delta \cdot pv + \sum_i k_i^2 \lVert \delta \rVert^2`."""
+    then (if ``x2`` is not NULL) the next sample's sum :math:`\rho_j = \sum_i v_{ji} x'_i` into
+    ``raw`` and :math:`a'_j = w_{j0} + c \rho_j`. Zero rows are skipped as there (all rows are
+    visited when ``skip_zeros`` is false: same results). Returns :math:`\sum_i k_i^2`.
+    """
     cdef Py_ssize_t i, j, k = 0, na
     cdef floating kscale = eta / c, c0, c1, c2, c3
     cdef double kk = 0
     axpy(n_out, -eta, delta, b)
-    memset(pv, 0, n_out * sizeof(floating))
     if skip_zeros:
         na = nonzero_rows(n_in, x, x2, active)
     else:
@@ -178,26 +175,25 @@ cdef inline double first_layer_scaled(Py_ssize_t n_in, Py_ssize_t n_out, floatin
             i = active[k]
             c0 = kscale * x[i]
             kk += c0 * c0
-            row_scaled(n_out, delta, V + i * n_out, c0, 0, NULL, pv)
+            axpy(n_out, -c0, delta, V + i * n_out)
         return kk
-    memset(a, 0, n_out * sizeof(floating))
+    memset(raw, 0, n_out * sizeof(floating))
     while k + 4 <= na:
         c0, c1 = kscale * x[active[k]], kscale * x[active[k + 1]]
         c2, c3 = kscale * x[active[k + 2]], kscale * x[active[k + 3]]
         kk = kk + c0 * c0 + c1 * c1 + c2 * c2 + c3 * c3  # in order: zero rows add exactly 0
-        rows4_scaled(n_out, delta, V + active[k] * n_out, V + active[k + 1] * n_out,
-                     V + active[k + 2] * n_out, V + active[k + 3] * n_out, c0, c1, c2, c3,
-                     x2[active[k]], x2[active[k + 1]], x2[active[k + 2]], x2[active[k + 3]],
-                     a, pv)
+        rows4(n_out, delta, V + active[k] * n_out, V + active[k + 1] * n_out,
+              V + active[k + 2] * n_out, V + active[k + 3] * n_out, c0, c1, c2, c3,
+              x2[active[k]], x2[active[k + 1]], x2[active[k + 2]], x2[active[k + 3]], raw)
         k += 4
     while k < na:
         i = active[k]
         c0 = kscale * x[i]
         kk += c0 * c0
-        row_scaled(n_out, delta, V + i * n_out, c0, x2[i], a, pv)
+        axpy_axpy(n_out, -c0, delta, V + i * n_out, x2[i], raw)
         k += 1
     for j in range(n_out):
-        a[j] = b[j] + c * a[j]
+        a[j] = b[j] + c * raw[j]
     return kk
 
 
@@ -264,7 +260,7 @@ cdef void sgd_decay(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
                     int loss, const floating* X, const floating* T, const floating* s,
                     const Py_ssize_t* order, Py_ssize_t n_epochs, Py_ssize_t m, floating eta,
                     floating alpha, floating* a, floating* z, floating* delta, double* losses,
-                    Py_ssize_t* active, floating* pv, bint skip_zeros) noexcept nogil:
+                    Py_ssize_t* active, floating* raw, bint skip_zeros) noexcept nogil:
     r"""On-line sgd with L2, :math:`w \leftarrow w - \eta (\nabla E_n + (\alpha / s_n) W)` (biases
     not decayed), as fast as :func:`sgd_plain` (mirrors the numba backend's ``sgd_decay``).
 
@@ -274,8 +270,12 @@ cdef void sgd_decay(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
     (:func:`first_layer_scaled`), so zero inputs still skip their rows and the update stays fused
     with the next sample's forward sum. When ``c`` leaves [2^-10, 2^10] (or would become ≤ 0 or
     NaN) it is folded into V (one dense pass) and restarts at 1; at the end ``w`` holds
-    :math:`W_0` again. :math:`\lVert V \rVert^2` for the penalty follows from the step's own sums
-    and is recomputed exactly at every epoch. Layers l ≥ 1 decay in place (:func:`dot_decay4`).
+    :math:`W_0` again. :math:`\lVert V \rVert^2` for the penalty is recomputed exactly at every
+    epoch and in between follows from the step: with :math:`k_i = \eta x_i / c` and
+    :math:`\rho_j = \sum_i v_{ji} x_i` (the sample's forward sum before the bias, kept in ``raw``:
+    V does not change between that sum and this update),
+    :math:`\lVert V' \rVert^2 = \lVert V \rVert^2 - 2 (\eta / c)\, \delta \cdot \rho + \sum_i k_i^2 \lVert \delta \rVert^2`.
+    Layers l ≥ 1 decay in place (:func:`dot_decay4`).
     """
     cdef Py_ssize_t n_steps = n_epochs * m, p, pn, l, i, k, n_in, n_out, idx, e
     cdef Py_ssize_t Din = layout[0], M0 = layout[1], u0 = layout[4], size0 = Din * M0
@@ -297,8 +297,11 @@ cdef void sgd_decay(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
     cdef double sq, sq0, kk, dd, dpv
     sq0 = scale_norm(size0, W0, <floating>1)
     p = next_step(order, s, -1, n_steps)
-    if p < n_steps:
-        dense(Din, M0, W0, b0, X + order[p] * Din, a0)
+    if p < n_steps:  # the first sum (c = 1); later ones are fused with the update
+        memset(a0, 0, M0 * sizeof(floating))
+        dense(Din, M0, W0, a0, X + order[p] * Din, raw)
+        for k in range(M0):
+            a0[k] = b0[k] + raw[k]
     while p < n_steps:
         idx = order[p]
         e = p // m
@@ -334,16 +337,19 @@ cdef void sgd_decay(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
         c_new = c * r
         if not (c_new >= lo and c_new <= hi):  # fold the scale into V (also ≤ 0 or NaN)
             sq0 = scale_norm(size0, W0, c_new)
+            for k in range(M0):
+                raw[k] = c_new * raw[k]
             c_new = 1
-        pn = next_step(order, s, p, n_steps)
-        kk = first_layer_scaled(Din, M0, W0, b0, d0, x, eta, c_new,
-                                X + order[pn] * Din if pn < n_steps else NULL, a0, active, pv,
-                                skip_zeros)
         dd = 0
         dpv = 0
         for k in range(M0):
             dd += d0[k] * d0[k]
-            dpv += d0[k] * pv[k]
+            dpv += d0[k] * raw[k]
+        dpv *= eta / c_new
+        pn = next_step(order, s, p, n_steps)
+        kk = first_layer_scaled(Din, M0, W0, b0, d0, x, eta, c_new,
+                                X + order[pn] * Din if pn < n_steps else NULL, a0, raw, active,
+                                skip_zeros)
         sq0 += kk * dd - (dpv + dpv)
         c = c_new
         if pn < n_steps and pn // m != e:  # keep the running norm from drifting
@@ -425,10 +431,10 @@ def sgd_epoch(floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, int 
     if n_epochs == 0 or m == 0:
         return
     cdef Py_ssize_t* active = <Py_ssize_t*>PyMem_Malloc(X.shape[1] * sizeof(Py_ssize_t))
-    cdef floating* pv = <floating*>PyMem_Malloc(layout[0, 1] * sizeof(floating) + 1)
-    if active == NULL or pv == NULL:
+    cdef floating* raw = <floating*>PyMem_Malloc(layout[0, 1] * sizeof(floating) + 1)
+    if active == NULL or raw == NULL:
         PyMem_Free(active)
-        PyMem_Free(pv)
+        PyMem_Free(raw)
         raise MemoryError()
     with nogil:
         if solver == SGD and hyper[ALPHA] == 0:
@@ -438,13 +444,13 @@ def sgd_epoch(floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, int 
         elif solver == SGD and skip_zeros >= 0:
             sgd_decay(&w[0], &layout[0, 0], layout.shape[0], hidden, output, loss, &X[0, 0],
                       &T[0, 0], &s[0], &order[0, 0], n_epochs, m, hyper[ETA], hyper[ALPHA],
-                      &a[0], &z[0], &delta[0], &losses[0, 0], active, pv, skip_zeros)
+                      &a[0], &z[0], &delta[0], &losses[0, 0], active, raw, skip_zeros)
         else:
             sgd_general(&w[0], &layout[0, 0], layout.shape[0], hidden, output, loss, &X[0, 0],
                         &T[0, 0], &s[0], &order[0, 0], n_epochs, m, solver, &hyper[0],
                         &state[0, 0], w.shape[0], &t[0], &a[0], &z[0], &delta[0], &losses[0, 0])
     PyMem_Free(active)
-    PyMem_Free(pv)
+    PyMem_Free(raw)
 
 
 # --------------------------------------------------------------------------- mini-batch epochs
