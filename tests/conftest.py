@@ -49,5 +49,19 @@ def targets(rng, n, K, output):
     return rng.randn(n, K)
 
 
+def sparse_problem(dtype, sizes=(30, 12, 7, 5), n=9, seed=0):
+    """A net's flat weights, layout and image-like data: 80 % zero inputs and one all-zero sample."""
+    from deltaprop.contract import make_layout, n_params
+
+    rng = np.random.RandomState(seed)
+    layout = make_layout(list(sizes))
+    w = (rng.randn(n_params(layout)) * 0.3).astype(dtype)
+    X = rng.rand(n, sizes[0])
+    X[rng.rand(*X.shape) < 0.8] = 0.0  # 80 % zero inputs, as in images
+    X[2] = 0.0  # and one all-zero sample
+    T = np.eye(sizes[-1])[rng.randint(0, sizes[-1], n)]
+    return layout, w, X.astype(dtype), T.astype(dtype)
+
+
 __all__ = ["BACKENDS", "COMPILED", "TOL", "GRADCHECK_TOL", "PAIRS", "CANONICAL_PAIRS",
-           "HIDDEN_ACTIVATIONS", "targets"]
+           "HIDDEN_ACTIVATIONS", "targets", "sparse_problem"]

@@ -27,6 +27,8 @@ from deltaprop import MLP
 from deltaprop.backends import get_backend
 from deltaprop.contract import ACTIVATIONS, HYPER, LOSSES, SOLVERS, make_layout, n_params, n_units
 
+from conftest import sparse_problem
+
 REQUIRED = os.environ.get("DELTAPROP_REQUIRE_COMPILED") == "1"
 
 
@@ -215,17 +217,6 @@ def test_avx2_build_of_the_epoch_kernels_equals_the_baseline(dtype):
                                        atol=tol * max(1.0, np.abs(base[i]).max()))
 
 
-def _sparse_problem(dtype, sizes=(30, 12, 7, 5), n=12, seed=0):
-    rng = np.random.RandomState(seed)
-    layout = make_layout(list(sizes))
-    w = (rng.randn(n_params(layout)) * 0.3).astype(dtype)
-    X = rng.rand(n, sizes[0])
-    X[rng.rand(*X.shape) < 0.8] = 0.0  # 80 % zero inputs, as in images
-    X[2] = 0.0  # and one all-zero sample
-    T = np.eye(sizes[-1])[rng.randint(0, sizes[-1], n)]
-    return layout, w, X.astype(dtype), T.astype(dtype)
-
-
 def _l2_sgd(module, layout, w, X, T, s, order, eta, alpha, skip_zeros=1):
     """One ``sgd_epoch`` call with solver sgd and L2 (``skip_zeros``: 1 the scaled fast path,
     0 the same path visiting zero rows, -1 the general path)."""
@@ -257,7 +248,7 @@ def _epoch_modules():
 def test_l2_sgd_zero_input_skipping_gives_identical_weights(dtype):
     """The scaled L2 path visiting only the non-zero rows of W_0 gives the same bits as visiting
     every row (a zero row's update and forward term are exactly 0), in both builds."""
-    layout, w, X, T = _sparse_problem(dtype, n=9)
+    layout, w, X, T = sparse_problem(dtype)
     rng = np.random.RandomState(1)
     order = np.stack([rng.permutation(X.shape[0]) for _ in range(3)]).astype(np.intp)
     s = np.linspace(0.5, 1.5, X.shape[0])
@@ -277,7 +268,7 @@ def test_l2_sgd_with_a_scaled_first_layer_equals_the_reference(dtype, eta_alpha)
     (s = ηα gives r = 0, s = 0.6ηα gives r < 0), s = 0.01 makes c leave [2^-10, 2^10] fast,
     s = 0 skips its sample; four epochs in one call (the norm of V is recomputed at each)."""
     eta, alpha = eta_alpha
-    layout, w, X, T = _sparse_problem(dtype)
+    layout, w, X, T = sparse_problem(dtype, n=12)
     rng = np.random.RandomState(2)
     order = np.stack([rng.permutation(X.shape[0]) for _ in range(4)]).astype(np.intp)
     s = np.array([1.0, 0.0, 2.0, 0.5, eta * alpha, 1.0, 0.3, 0.6 * eta * alpha, 1.0, 1.5, 0.01, 1.0])
@@ -300,7 +291,7 @@ def test_l2_sgd_with_a_scaled_first_layer_equals_the_reference(dtype, eta_alpha)
 def test_l2_sgd_folds_the_scale_back_into_the_weights():
     """Many steps with r = 1 - ηα/s = 0.5 drive c below 2^-10 several times in one call (each
     time c is folded into V); ``w`` holds the true weights at the end, as the reference's."""
-    layout, w, X, T = _sparse_problem(np.float64)
+    layout, w, X, T = sparse_problem(np.float64, n=12)
     order = np.tile(np.arange(X.shape[0]), (30, 1)).astype(np.intp)  # 360 steps: c = 2^-360
     s = np.ones(X.shape[0])
     want, loss_want = _l2_sgd(_epoch_modules()[0], layout, w, X, T, s, order, 0.5, 1.0, -1)

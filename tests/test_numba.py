@@ -16,9 +16,9 @@ import os
 import numpy as np
 import pytest
 
-from deltaprop.contract import ACTIVATIONS, LOSSES, SOLVERS, make_layout, n_params, n_units
+from deltaprop.contract import ACTIVATIONS, LOSSES, SOLVERS, n_units
 
-from conftest import BACKENDS
+from conftest import BACKENDS, sparse_problem
 
 pytestmark = pytest.mark.skipif("numba" not in BACKENDS, reason="numba backend not available")
 
@@ -26,17 +26,6 @@ pytestmark = pytest.mark.skipif("numba" not in BACKENDS, reason="numba backend n
 #: claims also hold in a coverage run with NUMBA_DISABLE_JIT=1
 needs_jit = pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1",
                                reason="inspects compiled code; NUMBA_DISABLE_JIT=1 compiles nothing")
-
-
-def sparse_problem(dtype, sizes=(30, 12, 7, 5), n=9, seed=0):
-    rng = np.random.RandomState(seed)
-    layout = make_layout(list(sizes))
-    w = (rng.randn(n_params(layout)) * 0.3).astype(dtype)
-    X = rng.rand(n, sizes[0])
-    X[rng.rand(*X.shape) < 0.8] = 0.0  # 80 % zero inputs, as in images
-    X[2] = 0.0  # and one all-zero sample
-    T = np.eye(sizes[-1])[rng.randint(0, sizes[-1], n)]
-    return layout, w, X.astype(dtype), T.astype(dtype)
 
 
 def plain_sgd(layout, w, X, T, order, skip_zeros):
