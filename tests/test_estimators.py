@@ -351,6 +351,148 @@ def test_divergence_raises_like_sklearn_and_keeps_the_previous_model():
     assert not hasattr(fresh, "coefs_") and not hasattr(fresh, "n_iter_")
 
 
+IRIS_DIVERGING = dict(hidden_layer_sizes=100, activation="identity", solver="sgd", alpha=0.0001,
+                      learning_rate="constant", learning_rate_init=1, shuffle=True, max_iter=20,
+                      early_stopping=True, n_iter_no_change=10, random_state=0)
+
+
+def _fit_recording_warnings(est, X, y):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X, y)
+    return est, [w for w in caught if w.category is ConvergenceWarning]
+
+
+def test_diverging_fit_with_early_stopping_restores_the_best_epoch_like_sklearn(backend, dtype):
+    # scikit-learn's test_mlp_diverging_loss (non-regression test for scikit-learn#29504): the
+    # weights overflow after a few epochs; scikit-learn raises nothing, runs on to max_iter with
+    # NaN validation scores and restores the best validation epoch's (finite) weights
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    X = X.astype(dtype)
+    ours, ours_warned = _fit_recording_warnings(MLPRegressor(backend=backend, **IRIS_DIVERGING),
+                                                X, y)
+    theirs, theirs_warned = _fit_recording_warnings(sknn.MLPRegressor(**IRIS_DIVERGING), X, y)
+    assert ours.n_iter_ == theirs.n_iter_ == 20 and ours.t_ == theirs.t_
+    assert [str(w.message) for w in ours_warned] == [str(w.message) for w in theirs_warned]
+    assert len(ours_warned) == 1  # max_iter reached
+    # scikit-learn's own assertions
+    assert str(ours.validation_scores_[-1]) == str(np.nan)
+    assert isinstance(ours.validation_scores_[-1], float)
+    # the records, epoch by epoch: NaN / -inf where scikit-learn's are, the same values elsewhere
+    rtol = 1e-9 if dtype == np.float64 else 1e-5
+    vo, vt = np.array(ours.validation_scores_), np.array(theirs.validation_scores_)
+    np.testing.assert_array_equal(np.isnan(vo), np.isnan(vt))
+    np.testing.assert_array_equal(np.isinf(vo), np.isinf(vt))
+    assert np.isnan(vt).sum() >= 10 and np.isfinite(vt).sum() >= 2
+    np.testing.assert_allclose(vo[np.isfinite(vt)], vt[np.isfinite(vt)], rtol=rtol)
+    assert ours.best_validation_score_ == pytest.approx(theirs.best_validation_score_, rel=rtol)
+    assert len(ours.validation_loss_curve_) == ours.n_iter_
+    lo, lt = np.array(ours.loss_curve_), np.array(theirs.loss_curve_)
+    np.testing.assert_array_equal(np.isnan(lo), np.isnan(lt))
+    # deltaprop sums the loss in the network's dtype, scikit-learn in float64 (its targets):
+    # in float32 a loss beyond float32's range is inf here
+    fits = np.abs(lt) <= np.finfo(dtype).max
+    np.testing.assert_allclose(lo[fits], lt[fits], rtol=rtol)
+    assert np.isposinf(lo[np.isfinite(lt) & ~fits]).all()
+    assert str(ours.loss_) == str(theirs.loss_) == "nan"
+    # the fitted weights: finite, scikit-learn's, and those of the best validation epoch
+    assert all(np.isfinite(c).all() for c in ours.coefs_ + ours.intercepts_)
+    assert_same_weights(ours, theirs, rtol=RTOL if dtype == np.float64 else 1e-4)
+    best = int(np.nanargmax(vo))
+    upto_best = MLPRegressor(backend=backend, **{**IRIS_DIVERGING, "max_iter": best + 1}).fit(X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, upto_best.coefs_ + upto_best.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ours.predict(X), upto_best.predict(X))
+    # without early stopping the same fit still raises scikit-learn's error
+    params = {**IRIS_DIVERGING, "early_stopping": False}
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        _raises_like_sklearn(lambda: MLPRegressor(backend=backend, **params).fit(X, y),
+                             lambda: sknn.MLPRegressor(**params).fit(X, y))
+
+
+@pytest.mark.parametrize("y", [
+    [0, 0, 0, 1], [0] * 19 + [1], ["b", "a", "a", "a", "a"], [False, True, True, True, True],
+    [0, 0, 0, 1, 2, 2], [0] * 10 + [1] * 9 + [2], [0] * 6 + [1] * 34,
+], ids=["binary", "binary-20", "binary-str", "binary-bool", "multiclass", "multiclass-20",
+        "binary-ok"])
+def test_early_stopping_split_stratifies_like_sklearn(y, backend, dtype):
+    # scikit-learn stratifies on its binarised boolean targets: a class too small to stratify is
+    # named 'True' / 'False' in its error (multiclass targets are not stratified at all)
+    y = np.array(y)
+    X = np.random.RandomState(0).rand(len(y), 3).astype(dtype)
+    params = dict(hidden_layer_sizes=(3,), max_iter=2, early_stopping=True, random_state=0,
+                  solver="sgd")
+    ours = MLPClassifier(backend=backend, **params)
+    theirs = sknn.MLPClassifier(**params)
+    try:
+        theirs.fit(X, y)
+    except ValueError:
+        _raises_like_sklearn(lambda: ours.fit(X, y), lambda: theirs.fit(X, y))
+        return
+    ours.fit(X, y)  # the same split: the same validation scores and weights
+    np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_)
+    assert_same_weights(ours, theirs, rtol=RTOL if dtype == np.float64 else 1e-4)
+
+
+def _saturated(backend, dtype, task):
+    """A fitted classifier whose outputs are pushed to |a| ~ 1000: probabilities that round to
+    exactly 1 (several per row when multilabel) and that underflow to 0, in both dtypes."""
+    if task == "multilabel":
+        X, y = make_multilabel_classification(n_samples=60, n_features=5, n_classes=4,
+                                              random_state=0)
+    else:
+        X, y = clf_data(n=60, k=2 if task == "binary" else 4)
+    X = X.astype(dtype)
+    est = MLPClassifier(**{**BASE, "max_iter": 20}, solver="lbfgs", backend=backend).fit(X, y)
+    _, a = est._forward(X, pre_activation=True)
+    scale = 1000 / np.abs(a).max()
+    est.coefs_[-1] *= scale
+    est.intercepts_[-1] *= scale
+    return est, X
+
+
+def _reference_log_proba(est, X, task):
+    """Independent log-probabilities: the forward pass in float64 NumPy, scipy's log_expit /
+    log_softmax."""
+    from scipy.special import log_expit, log_softmax
+
+    h = {"relu": lambda z: np.maximum(z, 0)}[est.activation]
+    a = X.astype(np.float64)
+    for i, (W, b) in enumerate(zip(est.coefs_, est.intercepts_)):
+        a = a @ W.astype(np.float64) + b.astype(np.float64)
+        if i < len(est.coefs_) - 1:
+            a = h(a)
+    if task == "multiclass":
+        return log_softmax(a, axis=1)
+    if task == "binary":
+        return np.hstack([log_expit(-a), log_expit(a)])
+    return log_expit(a)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
+def test_predict_log_proba_is_log_of_predict_proba_where_finite(task, backend, dtype):
+    est, X = _saturated(backend, dtype, task)
+    p = est.predict_proba(X)
+    log_p = est.predict_log_proba(X)
+    assert log_p.dtype == p.dtype == dtype
+    with np.errstate(divide="ignore"):
+        want = np.log(p)  # scikit-learn's predict_log_proba
+    finite = np.isfinite(want)
+    assert (p == 1).sum(axis=1).max() >= (2 if task == "multilabel" else 1)  # ties at 1.0 ...
+    assert (~finite).any()  # ... and underflow to 0: both cases are exercised
+    np.testing.assert_array_equal(log_p[finite], want[finite])
+    # where the probability underflows: finite, the stable log-sigmoid / log-softmax
+    assert np.isfinite(log_p).all()
+    ref = _reference_log_proba(est, X, task)
+    np.testing.assert_allclose(log_p[~finite], ref[~finite], rtol=1e-5 if dtype == np.float32
+                               else 1e-9)
+    rows = (p > 0).any(axis=1)  # a row whose probabilities all underflow has no argmax in p
+    np.testing.assert_array_equal(log_p[rows].argmax(axis=1), p[rows].argmax(axis=1))
+
+
 def test_single_class_behaves_like_sklearn():
     X, _ = clf_data()
     y = np.zeros(X.shape[0])

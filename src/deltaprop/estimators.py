@@ -15,12 +15,15 @@ Differences from scikit-learn (each one a fix or an addition):
 - L-BFGS minimises the objective its gradient belongs to (scikit-learn#8349: scikit-learn's
   multi-output squared-error loss averages the outputs while its gradient sums them);
   ``loss_`` is still reported in scikit-learn's convention. Single-output fits are unchanged.
-- ``predict_log_proba`` is a log-softmax / log-sigmoid of the output pre-activation, finite
-  where ``log(predict_proba)`` gives ``-inf``.
+- ``predict_log_proba`` is ``np.log(predict_proba(X))`` wherever a probability is > 0, and the
+  stable log-sigmoid / log-softmax of the output pre-activation where it underflows to 0
+  (scikit-learn gives ``-inf`` there): finite wherever the pre-activation is.
 - ``partial_fit`` exists only for the stochastic solvers, on both estimators.
 - ``verbose`` prints progress for L-BFGS too; the log-loss is not clipped at machine epsilon.
 - A fit that drives the weights to NaN/inf stops at that epoch and raises scikit-learn's
-  ValueError; any failed ``fit`` / ``partial_fit`` leaves the estimator as it was before.
+  ValueError; any failed ``fit`` / ``partial_fit`` leaves the estimator as it was before. With
+  ``early_stopping=True`` it raises nothing: as in scikit-learn (scikit-learn#29504) the fit
+  runs on to ``max_iter`` (NaN validation scores) and returns to the best validation epoch.
 - ``loss="poisson"`` rejects negative targets.
 """
 
@@ -184,6 +187,10 @@ class _BaseMLP(BaseEstimator):
                 f"warm_start / partial_fit needs the same network: the fitted one has layer "
                 f"sizes {list(self._mlp.layer_sizes)}, this call needs {layer_units}")
         self.n_outputs_ = Y.shape[1]
+        # early stopping's split stratifies single-output classification on the binarised
+        # boolean targets, as scikit-learn does (its error names the classes 'True' / 'False');
+        # not multilabel, nor multiclass (one-hot rows: n_outputs_ > 1), scikit-learn's rule
+        stratify = Y if (is_classifier(self) and self.n_outputs_ == 1) else None
         dtype = self._mlp.dtype
         X = _solvers.kernel_input(X, dtype)
         Y = np.ascontiguousarray(Y, dtype=dtype)
@@ -192,7 +199,7 @@ class _BaseMLP(BaseEstimator):
         else:
             s = np.ascontiguousarray(sample_weight, dtype=dtype)
         if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, Y, s, sample_weight is not None, incremental)
+            self._fit_stochastic(X, Y, s, sample_weight is not None, incremental, stratify)
         else:
             self._fit_lbfgs(X, Y, s)
         if not np.isfinite(self._mlp.w).all():
@@ -218,6 +225,7 @@ class _BaseMLP(BaseEstimator):
             self._init_stopping_records()
 
     def _init_stopping_records(self):
+        self._best_w = self._mlp.w.copy()  # what early stopping returns to if no epoch scores
         if self.early_stopping:
             self.validation_scores_ = []
             self.validation_loss_curve_ = []
@@ -230,7 +238,7 @@ class _BaseMLP(BaseEstimator):
             self.best_validation_score_ = None
 
     # ------------------------------------------------------------------ stochastic solvers
-    def _fit_stochastic(self, X, Y, s, weighted, incremental):
+    def _fit_stochastic(self, X, Y, s, weighted, incremental, stratify):
         net = self._mlp
         # warm start after lbfgs, or with early_stopping switched: scikit-learn fails with an
         # AttributeError on the missing records; start them instead
@@ -253,8 +261,6 @@ class _BaseMLP(BaseEstimator):
         early_stopping = self.early_stopping
         val = None
         if early_stopping:
-            # don't stratify in multilabel classification (nor multiclass: scikit-learn's rule)
-            stratify = Y if (is_classifier(self) and self.n_outputs_ == 1) else None
             X_tr, X_val, Y_tr, Y_val, s_tr, s_val = train_test_split(
                 X, Y, s, random_state=self._random_state, test_size=self.validation_fraction,
                 stratify=stratify)
@@ -295,7 +301,7 @@ class _BaseMLP(BaseEstimator):
                     if weighted:
                         const = objective.epoch_const(s_tr, sample_idx, batch_size)
                 data, penalty = runner.run(sample_idx, opt)
-                if not np.isfinite(net.w).all():
+                if not early_stopping and not np.isfinite(net.w).all():
                     raise ValueError(_NON_FINITE)
                 self.n_iter_ += 1
                 self.loss_ = float(objective.data(data) + penalty + const) / n_samples
@@ -329,7 +335,11 @@ class _BaseMLP(BaseEstimator):
         finally:
             if bar is not None:
                 bar.close()
-        if early_stopping:  # restore the best weights
+        if early_stopping:
+            # restore the best weights. A diverged epoch (NaN/inf weights) scores NaN, which
+            # never counts as "no improvement": as in scikit-learn (scikit-learn#29504) the fit
+            # runs on to max_iter and returns to the best validation epoch (to the weights it
+            # started from if no epoch scored)
             net.w[...] = self._best_w
 
     def _update_no_improvement_count(self, early_stopping, val):
@@ -584,11 +594,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return out
 
     def predict_log_proba(self, X):
-        r"""Log of the probability estimates, from the output pre-activation a.
+        r"""Log of the probability estimates: ``log(predict_proba(X))``, finite where that is -inf.
 
-        Binary: :math:`(\ln \sigma(-a), \ln \sigma(a))`; multilabel: :math:`\ln \sigma(a_k)`;
-        multiclass: :math:`a_k - \ln \sum_j e^{a_j}`. Finite wherever a is, unlike
-        ``log(predict_proba(X))``.
+        Wherever a probability of ``predict_proba(X)`` is > 0 this is exactly its ``np.log``
+        (as in scikit-learn). Where it underflows to 0 (scikit-learn gives ``-inf``) it is the
+        stable form from the output pre-activation a instead: binary
+        :math:`(\ln \sigma(-a), \ln \sigma(a))`, multilabel :math:`\ln \sigma(a_k)`,
+        multiclass :math:`a_k - \ln \sum_j e^{a_j}`.
 
         Parameters
         ----------
@@ -598,14 +610,20 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         -------
         log_y_prob : ndarray of shape (n_samples, n_classes)
         """
-        _, a = self._forward(X, pre_activation=True)
+        out, a = self._forward(X, pre_activation=True)
         if self.out_activation_ == "softmax":
+            p = out
             amax = a.max(axis=1, keepdims=True)
-            return a - amax - np.log(np.exp(a - amax).sum(axis=1, keepdims=True))
-        if self.n_outputs_ == 1:
-            a = a.ravel()
-            return np.vstack([-np.logaddexp(0, a), -np.logaddexp(0, -a)]).T
-        return -np.logaddexp(0, -a)
+            stable = a - amax - np.log(np.exp(a - amax).sum(axis=1, keepdims=True))
+        elif self.n_outputs_ == 1:
+            p, a = out.ravel(), a.ravel()
+            p = np.vstack([1 - p, p]).T  # as predict_proba
+            stable = np.vstack([-np.logaddexp(0, a), -np.logaddexp(0, -a)]).T
+        else:
+            p = out
+            stable = -np.logaddexp(0, -a)
+        with np.errstate(divide="ignore"):
+            return np.where(p > 0, np.log(p), stable)
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
