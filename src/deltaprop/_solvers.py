@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from scipy.special import xlogy
 
 from .contract import ACTIVATIONS, HYPER, LOSSES, SOLVERS, layer_units, n_units
-from .engine import Epochs
+from .engine import Epochs, rollback, work_rows
 
 __all__ = ["CHUNK_ELEMENTS", "Objective", "Optimizer", "EpochRunner", "forward", "evaluate",
            "LossGradient"]
@@ -167,7 +167,12 @@ class Optimizer:
 
 
 class EpochRunner:
-    """One kernel call per epoch (per chunk of a sparse X) through the engine's :class:`Epochs`."""
+    """One epoch through the engine's :class:`Epochs` (per chunk of a sparse X).
+
+    An epoch is a transaction: if it raises (KeyboardInterrupt included), the weights and the
+    optimizer state are put back as they were when it started, so an interrupted fit keeps
+    its last whole epoch.
+    """
 
     def __init__(self, net, X, T, s, batch_size: int):
         self.net, self.X, self.T, self.s = net, X, T, s
@@ -183,6 +188,10 @@ class EpochRunner:
     def run(self, order: np.ndarray, opt: Optimizer):
         """One epoch over ``order`` (m,) intp; returns the kernels' (data, penalty) sums."""
         opt.prepare()
+        with rollback(self.net.w, opt.state, opt.t):
+            return self._run(order, opt)
+
+    def _run(self, order, opt):
         if not self.sparse:
             return self._call(self.X, self.T, self.s, order[None, :], opt)
         data = penalty = 0.0
@@ -196,8 +205,9 @@ class EpochRunner:
         return data, penalty
 
 
-def _chunks(n, U, D, sparse):
-    rows = chunk_rows(U, 1, _UNIT_ELEMENTS)
+def _chunks(n, U, D, sparse, P):
+    """Row ranges of X per kernel call: bounded by buffer size and by the engine's work per call."""
+    rows = min(chunk_rows(U, 1, _UNIT_ELEMENTS), max(256, work_rows(P)))
     if sparse:
         rows = min(rows, chunk_rows(D))
     return [(start, min(n, start + rows)) for start in range(0, n, rows)] or [(0, 0)]
@@ -210,7 +220,7 @@ def forward(net, X, pre_activation=False):
     U = n_units(net.layout)
     h, f = ACTIVATIONS[net.hidden], ACTIVATIONS[net.output]
     sparse = sp.issparse(X)
-    chunks = _chunks(n, U, D, sparse)
+    chunks = _chunks(n, U, D, sparse, net.w.shape[0])
     rows = max(stop - start for start, stop in chunks)
     A = np.empty(rows * U, dtype=net.dtype)
     Z = np.empty(rows * U, dtype=net.dtype)
@@ -233,7 +243,7 @@ def evaluate(net, X, T, s):
     U = n_units(net.layout)
     h, f, e = ACTIVATIONS[net.hidden], ACTIVATIONS[net.output], LOSSES[net.loss_function]
     sparse = sp.issparse(X)
-    chunks = _chunks(n, U, D, sparse)
+    chunks = _chunks(n, U, D, sparse, net.w.shape[0])
     rows = max(stop - start for start, stop in chunks)
     A, Z, Dl = (np.empty(rows * U, dtype=net.dtype) for _ in range(3))
     Y = np.empty((n, K), dtype=net.dtype)
@@ -268,7 +278,7 @@ class LossGradient:
         n, D = X.shape
         self.U = n_units(net.layout)
         self.sparse = sp.issparse(X)
-        self.chunks = _chunks(n, self.U, D, self.sparse)
+        self.chunks = _chunks(n, self.U, D, self.sparse, net.w.shape[0])
         rows = max(stop - start for start, stop in self.chunks)
         self.A, self.Z, self.Dl = (np.empty(rows * self.U, dtype=net.dtype) for _ in range(3))
         self.g = np.empty_like(net.w)

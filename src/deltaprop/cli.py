@@ -17,10 +17,11 @@ import csv
 import io
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
+
+from .modelfile import Member, atomic_write  # atomic_write: importable from here too
 
 __all__ = ["main"]
 
@@ -45,26 +46,6 @@ class CLIError(Exception):
 
 
 # --------------------------------------------------------------------------- small helpers
-@contextlib.contextmanager
-def atomic_write(path, mode="wb"):
-    """Open a temporary file beside ``path``; rename it to ``path`` only if the block succeeds."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise CLIError(f"{path}: directory {directory} does not exist")
-    if os.path.isdir(path):
-        raise CLIError(f"{path}: is a directory")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode, **({"newline": ""} if "b" not in mode else {})) as fh:
-            yield fh
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _pyplot():
     """matplotlib.pyplot with a file-only backend, or a CLIError saying how to install it."""
     try:
@@ -401,11 +382,8 @@ class _Model:
 
     # -- persistence: the engine's .npz fields plus the command line's own
     def save(self, path):
-        with tempfile.TemporaryDirectory() as tmp:
-            self.net.save(os.path.join(tmp, "net.npz"))
-            with np.load(os.path.join(tmp, "net.npz"), allow_pickle=False) as data:
-                fields = {k: data[k] for k in data.files}
         classes = self.classes if self.classes is not None else np.array([], dtype=np.float64)
+        fields = self.net._fields()
         fields.update(
             cli_format=np.str_(CLI_FORMAT), cli_version=np.int64(CLI_VERSION), task=np.str_(self.task),
             classes=np.asarray(classes), x_mean=self.x_mean, x_scale=self.x_scale,
@@ -418,44 +396,96 @@ class _Model:
 
     @classmethod
     def load(cls, path):
-        import zipfile
+        """Read a model file (``train --out``, or a plain :class:`deltaprop.MLP` file).
 
+        The file is untrusted: it is read by the engine's checked loader (one pass over the
+        network's members and those of ``_CLI_MEMBERS``, each checked before its data is read),
+        then the preprocessing is checked against the network. Any problem is a CLIError naming
+        the file.
+        """
         from .engine import MLP
 
+        path = os.fspath(path)
         if not os.path.exists(path):
             raise CLIError(f"{path}: no such model file")
         if os.path.isdir(path):
             raise CLIError(f"{path}: is a directory, not a model file")
-        _check_zip(path, "a deltaprop model file")
         try:
-            with np.load(path, allow_pickle=False) as data:
-                fields = {k: data[k] for k in data.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, AttributeError) as exc:
-            raise CLIError(f"{path}: not a deltaprop model file ({_reason(exc)})") from None
-        try:
-            net = MLP.load(path)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise CLIError(f"{_reason(exc)}" if str(path) in str(exc) else f"{path}: {_reason(exc)}") from None
-        if str(fields.get("cli_format", "")) != CLI_FORMAT:
+            net, fields = MLP._load(path, extra=_CLI_MEMBERS)
+        except ValueError as exc:
+            raise CLIError(f"{_reason(exc)}" if path in str(exc) else f"{path}: {_reason(exc)}") from None
+        D, K = net.layer_sizes[0], net.layer_sizes[-1]
+        if "cli_format" not in fields:
             # a plain deltaprop.MLP file: predictions are the raw network outputs
-            D = net.layer_sizes[0]
             return cls(net, "outputs", None, np.zeros(D), np.ones(D))
-        if int(fields.get("cli_version", -1)) != CLI_VERSION:
+        if str(fields["cli_format"][()]) != CLI_FORMAT:
+            raise CLIError(f"{path}: unknown command-line format {str(fields['cli_format'][()])!r} "
+                           f"(expected {CLI_FORMAT!r})")
+        version = int(fields["cli_version"][()]) if "cli_version" in fields else -1
+        if version != CLI_VERSION:
             raise CLIError(f"{path}: model written by an incompatible deltaprop version "
-                           f"(format {int(fields.get('cli_version', -1))}, this one reads {CLI_VERSION})")
-        try:
-            classes = fields["classes"]
-            model = cls(net, str(fields["task"]), classes if classes.size else None,
-                        fields["x_mean"], fields["x_scale"], fields["y_mean"], fields["y_scale"],
-                        [str(s) for s in fields["feature_names"]], str(fields["target_name"]),
-                        int(fields["target_index"]))
-        except KeyError as exc:
-            raise CLIError(f"{path}: model file is missing {exc}") from None
-        if (model.x_mean.shape != (model.n_features,) or model.x_scale.shape != (model.n_features,)
-                or model.task not in ("classification", "regression")
-                or (model.task == "classification" and model.classes is None)):
-            raise CLIError(f"{path}: model file is inconsistent (its metadata does not match the network)")
-        return model
+                           f"(format {version}, this one reads {CLI_VERSION})")
+        missing = [name for name in _CLI_MEMBERS if name not in fields]
+        if missing:
+            raise CLIError(f"{path}: model file is missing {', '.join(missing)}")
+
+        def bad(problem):
+            return CLIError(f"{path}: model file is inconsistent: {problem}")
+
+        task, classes = str(fields["task"][()]), fields["classes"]
+        x_mean, x_scale = (np.asarray(fields[k], dtype=np.float64) for k in ("x_mean", "x_scale"))
+        y_mean, y_scale = (float(fields[k][()]) for k in ("y_mean", "y_scale"))
+        feature_names = [str(s) for s in fields["feature_names"].tolist()]
+        if task == "classification":
+            n_classes = 2 if K == 1 else K  # binary: one logistic output for two classes
+            if classes.size != n_classes:
+                raise bad(f"{classes.size} class labels for a network with {K} output{'s' if K > 1 else ''} "
+                          f"(needs {n_classes})")
+            if classes.dtype.kind == "f" and not np.isfinite(classes).all():
+                raise bad("the class labels contain NaN or infinity")
+        elif task == "regression":
+            if K != 1 or classes.size:
+                raise bad(f"a regression model has one network output and no class labels; this one has "
+                          f"{K} outputs and {classes.size} labels")
+        else:
+            raise bad(f"unknown task {task!r} (classification or regression)")
+        if not np.isfinite(x_mean).all():
+            raise bad("x_mean contains NaN or infinity")
+        if not (np.isfinite(x_scale).all() and (x_scale > 0).all()):
+            raise bad("x_scale must be positive and finite")
+        if not np.isfinite(y_mean):
+            raise bad(f"y_mean is {y_mean}")
+        if not (np.isfinite(y_scale) and y_scale > 0):
+            raise bad(f"y_scale must be positive and finite; it is {y_scale}")
+        if feature_names and len(feature_names) != D:
+            raise bad(f"{len(feature_names)} feature names for a network with {D} inputs")
+        return cls(net, task, classes if classes.size else None, x_mean, x_scale, y_mean, y_scale,
+                   feature_names, str(fields["target_name"][()]), int(fields["target_index"][()]))
+
+
+def _n_inputs(fields):
+    return int(fields["layer_sizes"][0])
+
+
+def _n_outputs(fields):
+    return int(fields["layer_sizes"][-1])
+
+
+#: The command line's members of a model file, read (and checked) after the network's own. All are
+#: optional to the reader: a plain deltaprop.MLP file has none; one with ``cli_format`` needs all.
+_CLI_MEMBERS = {
+    "cli_format": Member("U", 0, max_chars=64, optional=True),
+    "cli_version": Member("iu", 0, optional=True),
+    "task": Member("U", 0, max_chars=64, optional=True),
+    "classes": Member("biufU", 1, max_size=lambda f: max(2, _n_outputs(f)), max_chars=1024, optional=True),
+    "x_mean": Member("f", 1, shape=lambda f: (_n_inputs(f),), optional=True),
+    "x_scale": Member("f", 1, shape=lambda f: (_n_inputs(f),), optional=True),
+    "y_mean": Member("f", 0, optional=True),
+    "y_scale": Member("f", 0, optional=True),
+    "feature_names": Member("U", 1, max_size=_n_inputs, max_chars=1024, optional=True),
+    "target_name": Member("U", 0, max_chars=1024, optional=True),
+    "target_index": Member("iu", 0, optional=True),
+}
 
 
 def _make_estimator(args, task):
@@ -1047,6 +1077,12 @@ def main(argv=None) -> int:
         if debug:
             raise
         print(f"{PROG} {args.command}: error: {_reason(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # MemoryError or anything unexpected: still one line, exit 1
+        if debug:
+            raise
+        print(f"{PROG} {args.command}: error: {type(exc).__name__}"
+              + (f": {_reason(exc)}" if str(exc) else ""), file=sys.stderr)
         return 1
 
 

@@ -15,23 +15,52 @@ The engine validates, casts and allocates; the backend's kernels do the arithmet
 
 from __future__ import annotations
 
-import os
-import tempfile
-import zipfile
+import contextlib
 
 import numpy as np
 
 from .backends import get_backend
 from .contract import (ACTIVATIONS, LOSSES, SOLVERS, layer_params, layer_units, make_layout, n_params,
                        n_units)
+from .modelfile import Member, atomic_write, read_npz
 from .validation import check_config, check_lr, check_order, check_positive_int, check_T, check_X
 
-__all__ = ["MLP", "Epochs"]
+__all__ = ["MLP", "Epochs", "rollback", "WORK_PER_CALL", "work_rows"]
 
 FORMAT = "deltaprop.MLP"
 FORMAT_VERSION = 1
-#: samples per compiled call when a fit runs several small epochs in one call
-_SAMPLES_PER_CALL = 20_000
+
+#: The size of one compiled call, in weight visits: a call handles at most about
+#: ``WORK_PER_CALL / (P + SAMPLE_OVERHEAD)`` samples (a quarter of that for per-sample momentum,
+#: Nesterov and Adam, whose update reads and writes three arrays per weight). The kernels run
+#: without the GIL and never look for signals, so Ctrl-C (KeyboardInterrupt) is seen only when
+#: a call returns: on one core of a current x86 machine a call of this size lasts 10-40 ms
+#: (about 0.1-0.4 ns per visit), and the Python work between calls stays far below 1 %.
+WORK_PER_CALL = 100_000_000
+#: per-sample work that does not scale with the number of weights, in weight visits
+SAMPLE_OVERHEAD = 500
+#: cost factor of the per-sample rules that keep optimizer state (momentum, Nesterov, Adam)
+_STATEFUL_PER_SAMPLE = 4
+
+
+def work_rows(n_params: int, factor: int = 1) -> int:
+    """Samples per compiled call for a network of ``n_params`` weights (at least 1)."""
+    return max(1, WORK_PER_CALL // (factor * (int(n_params) + SAMPLE_OVERHEAD)))
+
+
+@contextlib.contextmanager
+def rollback(*arrays):
+    """Put ``arrays`` back as they were, bit for bit, if the block raises anything.
+
+    KeyboardInterrupt included: a training call is a transaction.
+    """
+    saved = [a.copy() for a in arrays]
+    try:
+        yield
+    except BaseException:
+        for a, old in zip(arrays, saved):
+            a[...] = old
+        raise
 
 
 class _LayerList(list):
@@ -252,21 +281,12 @@ class MLP:
         return (delta0 @ self.coefs_[0].T).reshape(n, K, self.layer_sizes[0])
 
     # ----------------------------------------------------------------- training
-    def _guarded(self, step):
-        """Run ``step()`` (a kernel updating ``w``); restore ``w`` if it leaves E or w non-finite."""
-        saved = self.w.copy()
-        with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
-            losses = step()
-        if not (np.isfinite(losses).all() and np.isfinite(self.w).all()):
-            self.w[...] = saved
-            raise FloatingPointError(
-                "training diverged (the error or the weights became NaN or infinite); the weights "
-                "were restored to their values before this call. Lower the learning rate."
-            )
-        return losses
-
     def _run_epochs(self, X, T, orders, lr, batch_size):
-        """Plain gradient descent over ``orders`` (n_epochs, m) in one kernel call; summed errors."""
+        """Plain gradient descent over ``orders`` (n_epochs, m); the summed error of each epoch.
+
+        A transaction: if the error or the weights become non-finite (FloatingPointError), or
+        anything else is raised (KeyboardInterrupt included), ``w`` is put back as it was.
+        """
         dt = self.dtype
         hyper = np.array([lr, 0.0, 0.0, 0.9, 0.999, 1e-8], dtype=dt)  # (η, α, μ, β₁, β₂, ε)
         state = np.zeros((2, self.w.shape[0]), dtype=dt)
@@ -274,18 +294,19 @@ class MLP:
         losses = np.zeros((orders.shape[0], 2), dtype=np.float64)
         epochs = Epochs(self, X.shape[1], T.shape[1], min(batch_size, orders.shape[1]))
         s = np.ones(X.shape[0], dtype=dt)
-
-        def step():
-            epochs(X, T, s, orders, SOLVERS["sgd"], hyper, state, t, losses)
-            return losses[:, 0]
-
-        return self._guarded(step)
+        with rollback(self.w):
+            with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
+                epochs(X, T, s, orders, SOLVERS["sgd"], hyper, state, t, losses)
+            _check_finite(losses[:, 0], self.w)
+        return losses[:, 0]
 
     def sgd_epoch(self, X, T, lr, order=None) -> float:
         r"""One epoch of on-line gradient descent, :math:`w \leftarrow w - \eta \nabla E_n(w)`.
 
-        Samples are visited in ``order`` (default ``0..n-1``), the weights updated after each
-        one, in a single kernel call. Returns :math:`\sum_n E_n`, each taken before its update.
+        Samples are visited in ``order`` (default ``0..n-1``; an empty order is an epoch that
+        visits nothing and returns 0.0), the weights updated after each one, fused in compiled
+        calls. Returns :math:`\sum_n E_n`, each taken before its update. On any error
+        (divergence: FloatingPointError; KeyboardInterrupt) ``w`` is left as it was.
         """
         X, T = self._check_XT(X, T)
         lr = check_lr(lr)
@@ -298,7 +319,8 @@ class MLP:
         .. math:: w \leftarrow w - \frac{\eta}{|B|} \sum_{n \in B} \nabla E_n(w)
 
         ``batch_size >= n`` is full-batch gradient descent; ``batch_size=1`` equals
-        :meth:`sgd_epoch`. Returns :math:`\sum_n E_n`, each batch's taken before its update.
+        :meth:`sgd_epoch`. Returns :math:`\sum_n E_n`, each batch's taken before its update
+        (0.0 for an empty ``order``). On any error ``w`` is left as it was.
         """
         X, T = self._check_XT(X, T)
         lr = check_lr(lr)
@@ -311,79 +333,90 @@ class MLP:
 
         ``batch_size=1`` is on-line SGD, larger sizes mini-batch, ``>= n`` full batch. With
         ``shuffle`` each epoch visits the samples in a fresh random order drawn from
-        ``random_state``. Small data runs several epochs per kernel call (all orders drawn up
-        front), so per-call overhead stays small. ``progress`` is an optional callable
-        ``progress(n_epochs_done, loss)`` called after each kernel call (e.g. to move a progress
-        bar). Appends each epoch's summed error to ``loss_curve_``.
+        ``random_state``. The work is cut into compiled calls of :data:`WORK_PER_CALL` weight
+        visits: several epochs per call on small data (all their orders drawn up front), parts
+        of an epoch on large data, so Ctrl-C is honoured within a fraction of a second.
+        ``progress`` is an optional callable ``progress(n_epochs_done, loss)`` called after each
+        group of whole epochs (e.g. to move a progress bar). Appends each epoch's summed error
+        to ``loss_curve_``.
 
-        If training diverges, the weights are restored to their values before the failing
-        call and FloatingPointError is raised.
+        A transaction: if training diverges (FloatingPointError), is interrupted
+        (KeyboardInterrupt) or fails in any other way, the weights, ``loss_curve_`` and the
+        random state are put back exactly as they were before this call, and the error is
+        raised.
         """
         X, T = self._check_XT(X, T)
         lr = check_lr(lr)
         epochs = check_positive_int("epochs", epochs)
         batch_size = check_positive_int("batch_size", batch_size)
         n = X.shape[0]
-        per_call = max(1, min(epochs, _SAMPLES_PER_CALL // n))
-        done = 0
-        while done < epochs:
-            k = min(per_call, epochs - done)
-            if shuffle:  # k random permutations at once: argsort of uniform keys
-                orders = self._rng.random_sample((k, n)).argsort(axis=1).astype(np.intp)
-            else:
-                orders = np.tile(np.arange(n, dtype=np.intp), (k, 1))
-            losses = self._run_epochs(X, T, orders, lr, batch_size)
-            self.loss_curve_.extend(float(v) for v in losses)
-            done += k
-            if progress is not None:
-                progress(k, float(losses[-1]))
+        per_call = max(1, min(epochs, work_rows(self.w.shape[0]) // n))
+        n_curve, rng_state, w_before = len(self.loss_curve_), self._rng.get_state(), self.w.copy()
+        try:
+            done = 0
+            while done < epochs:
+                k = min(per_call, epochs - done)
+                if shuffle:  # k random permutations at once: argsort of uniform keys
+                    orders = self._rng.random_sample((k, n)).argsort(axis=1).astype(np.intp)
+                else:
+                    orders = np.tile(np.arange(n, dtype=np.intp), (k, 1))
+                try:
+                    losses = self._run_epochs(X, T, orders, lr, batch_size)
+                except FloatingPointError:
+                    which = f"epoch {done + 1}" if k == 1 else f"epochs {done + 1}-{done + k}"
+                    raise FloatingPointError(
+                        f"training diverged in {which} of {epochs} (the error or the weights "
+                        "became NaN or infinite); the weights, loss_curve_ and random state were "
+                        "restored to their values before this fit. Lower the learning rate."
+                    ) from None
+                self.loss_curve_.extend(float(v) for v in losses)
+                done += k
+                if progress is not None:
+                    progress(k, float(losses[-1]))
+        except BaseException:
+            self.w[...] = w_before
+            self._rng.set_state(rng_state)
+            del self.loss_curve_[n_curve:]
+            raise
         return self
 
     # ----------------------------------------------------------------- persistence
+    def _fields(self) -> dict:
+        """The members of the model file (name -> array), as :meth:`save` writes them."""
+        return dict(format=np.str_(FORMAT), version=np.int64(FORMAT_VERSION),
+                    layer_sizes=np.asarray(self.layer_sizes, dtype=np.int64),
+                    hidden=np.str_(self.hidden), output=np.str_(self.output),
+                    loss=np.str_(self.loss_function), dtype=np.str_(self.dtype.name), w=self.w)
+
     def save(self, path) -> None:
         """Write weights and configuration to a ``.npz`` file, atomically (temporary file, rename)."""
-        path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".deltaprop-", suffix=".npz.tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, format=np.str_(FORMAT), version=np.int64(FORMAT_VERSION),
-                         layer_sizes=np.asarray(self.layer_sizes, dtype=np.int64),
-                         hidden=np.str_(self.hidden), output=np.str_(self.output),
-                         loss=np.str_(self.loss_function), dtype=np.str_(self.dtype.name), w=self.w)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_write(path) as fh:
+            np.savez(fh, **self._fields())
 
     @classmethod
     def load(cls, path, backend="auto") -> "MLP":
-        """Read a model written by :meth:`save` (never unpickles: loading runs no code)."""
-        try:
-            with np.load(os.fspath(path), allow_pickle=False) as data:
-                fields = {key: data[key] for key in data.files}
-        except FileNotFoundError:
-            raise
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-            raise ValueError(f"{path}: not a deltaprop model file ({type(exc).__name__}: {exc})") from None
-        if not isinstance(fields, dict) or str(fields.get("format", "")) != FORMAT:
-            raise ValueError(f"{path}: not a deltaprop model file (no '{FORMAT}' format marker)")
-        version = int(fields.get("version", -1))
-        if version != FORMAT_VERSION:
-            raise ValueError(f"{path}: model file version {version} is not supported "
-                             f"(this deltaprop reads version {FORMAT_VERSION})")
-        missing = {"layer_sizes", "hidden", "output", "loss", "dtype", "w"} - set(fields)
-        if missing:
-            raise ValueError(f"{path}: model file is missing {', '.join(sorted(missing))}")
-        net = cls([int(s) for s in fields["layer_sizes"]], hidden=str(fields["hidden"]),
-                  output=str(fields["output"]), loss=str(fields["loss"]), backend=backend,
-                  dtype=str(fields["dtype"]))
-        w = fields["w"]
-        if w.shape != net.w.shape or w.dtype != net.w.dtype or not np.isfinite(w).all():
-            raise ValueError(f"{path}: weights do not match the stored configuration")
-        net.w[...] = w
-        return net
+        """Read a model written by :meth:`save` (never unpickles: loading runs no code).
+
+        The file is untrusted input: only its members are read, each checked (dtype, shape,
+        sizes against ``layer_sizes`` and the file's size) before its data is read
+        (:func:`deltaprop.modelfile.read_npz`). A malformed file raises ValueError naming the
+        path and the problem; a missing one FileNotFoundError.
+        """
+        return cls._load(path, backend)[0]
+
+    @classmethod
+    def _load(cls, path, backend="auto", extra=None):
+        """``(net, members)``: :meth:`load`, also reading the members ``extra`` names.
+
+        ``extra`` maps further member names to :class:`deltaprop.modelfile.Member` (read after
+        the network's own, whose arrays their shapes may depend on); ``members`` holds every
+        member read, as arrays.
+        """
+        fields = read_npz(path, {**_MODEL_MEMBERS, **(extra or {})})
+        net = cls(_stored_sizes(fields), hidden=_text(fields["hidden"]), output=_text(fields["output"]),
+                  loss=_text(fields["loss"]), backend=backend, dtype=_text(fields["dtype"]))
+        net.w[...] = fields["w"]
+        return net, fields
 
     def __repr__(self):
         return (f"MLP(layer_sizes={list(self.layer_sizes)}, hidden={self.hidden!r}, "
@@ -395,14 +428,19 @@ class Epochs:
     """Work buffers for the epoch kernels of one network, allocated once; one call runs epochs.
 
     ``Epochs(net, n_features, n_outputs, batch_size)(X, T, s, orders, solver, hyper, state, t,
-    losses)`` calls the backend's ``sgd_epoch`` (batch_size 1: on-line, fused per sample) or
+    losses)`` runs the backend's ``sgd_epoch`` (batch_size 1: on-line, fused per sample) or
     ``batch_epoch`` on ``net.w`` in place; the arguments are those of the kernel contract
-    (:mod:`deltaprop.contract`), already validated and of the network's dtype.
+    (:mod:`deltaprop.contract`), already validated and of the network's dtype. The work is cut
+    into compiled calls of about :data:`WORK_PER_CALL` weight visits: several whole epochs per
+    call when an epoch is small, else consecutive parts of one epoch, each a whole number of
+    batches (the same batches, in the same order, as one call: the kernels carry ``w``,
+    ``state`` and ``t`` across calls, and an epoch's losses are sums over its batches). Between
+    calls Python runs, so KeyboardInterrupt is raised within one call's time.
     """
 
     def __init__(self, net, n_features, n_outputs, batch_size):
         self.net = net
-        self.batch_size = int(batch_size)
+        self.batch_size = max(1, int(batch_size))
         self.codes = net._codes
         dt, B, U = net.dtype, self.batch_size, n_units(net.layout)
         self.A, self.Z, self.D = (np.empty(B * U, dtype=dt) for _ in range(3))
@@ -412,7 +450,33 @@ class Epochs:
             self.sb = np.empty(B, dtype=dt)
             self.g = np.empty_like(net.w)
 
+    def samples_per_call(self, solver) -> int:
+        """Samples in one compiled call: :func:`work_rows`, at least one batch."""
+        stateful = self.batch_size == 1 and solver != SOLVERS["sgd"]
+        rows = work_rows(self.net.w.shape[0], _STATEFUL_PER_SAMPLE if stateful else 1)
+        return max(self.batch_size, rows - rows % self.batch_size)
+
     def __call__(self, X, T, s, orders, solver, hyper, state, t, losses):
+        n_epochs, m = orders.shape
+        losses[:n_epochs] = 0.0
+        if m == 0:
+            return losses
+        per_call = self.samples_per_call(solver)
+        if m <= per_call:  # whole epochs, as many per call as fit
+            group = max(1, per_call // m)
+            for e in range(0, n_epochs, group):
+                self._kernel(X, T, s, orders[e : e + group], solver, hyper, state, t,
+                             losses[e : e + group])
+        else:  # parts of an epoch: consecutive whole batches
+            part = np.zeros((1, 2), dtype=np.float64)
+            for e in range(n_epochs):
+                for start in range(0, m, per_call):
+                    self._kernel(X, T, s, orders[e : e + 1, start : start + per_call], solver,
+                                 hyper, state, t, part)
+                    losses[e] += part[0]
+        return losses
+
+    def _kernel(self, X, T, s, orders, solver, hyper, state, t, losses):
         net, (h, f, e) = self.net, self.codes
         if self.batch_size == 1:
             net.kernels.sgd_epoch(net.w, net.layout, h, f, e, X, T, s, orders, solver, hyper, state, t,
@@ -421,7 +485,14 @@ class Epochs:
             net.kernels.batch_epoch(net.w, net.layout, h, f, e, X, T, s, orders, self.batch_size, solver,
                                     hyper, state, t, self.Xb, self.Tb, self.sb, self.A, self.Z, self.D,
                                     self.g, losses)
-        return losses
+
+
+def _check_finite(losses, w):
+    """FloatingPointError if an epoch's error or a weight is NaN or infinite (divergence)."""
+    if not (np.isfinite(losses).all() and np.isfinite(w).all()):
+        raise FloatingPointError(
+            "training diverged (the error or the weights became NaN or infinite); the weights "
+            "were restored to their values before this call. Lower the learning rate.")
 
 
 def _check_random_state(seed):
@@ -432,3 +503,69 @@ def _check_random_state(seed):
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
         return np.random.RandomState(seed)
     raise ValueError(f"random_state must be None, an int or a numpy RandomState; got {seed!r}")
+
+
+# --------------------------------------------------------------------------- the model file
+#: Sanity limits of a model file, checked in Python ints before anything is allocated (a file is
+#: also bounded by its own size: its weight vector cannot be larger than the bytes holding it).
+MAX_LAYERS = 1024
+MAX_PARAMS = 2**28
+
+
+def _text(value) -> str:
+    return str(value[()])
+
+
+def _stored_sizes(fields) -> list:
+    return [int(s) for s in fields["layer_sizes"].tolist()]
+
+
+def _param_count(sizes) -> int:
+    return sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+
+
+def _check_format(value, fields):
+    if _text(value) != FORMAT:
+        raise ValueError(f"not a deltaprop model file (format marker {_text(value)!r}, expected {FORMAT!r})")
+
+
+def _check_version(value, fields):
+    if int(value[()]) != FORMAT_VERSION:
+        raise ValueError(f"model file version {int(value[()])} is not supported "
+                         f"(this deltaprop reads version {FORMAT_VERSION})")
+
+
+def _check_layer_sizes(value, fields):
+    sizes = [int(s) for s in value.tolist()]
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError(f"layer_sizes must be at least 2 positive integers; got {sizes}")
+    if _param_count(sizes) > MAX_PARAMS:
+        raise ValueError(f"layer_sizes {sizes} describe {_param_count(sizes)} parameters; "
+                         f"at most {MAX_PARAMS} are loaded")
+
+
+def _check_stored_config(value, fields):
+    """On ``dtype``, the last member before ``w``: the whole configuration, before ``w`` is read."""
+    check_config(_stored_sizes(fields), _text(fields["hidden"]), _text(fields["output"]),
+                 _text(fields["loss"]), _text(value))
+
+
+def _check_weights(value, fields):
+    expected = np.dtype(_text(fields["dtype"]))
+    if value.dtype.itemsize != expected.itemsize:
+        raise ValueError(f"member 'w' has dtype {value.dtype}, but the file's dtype is {expected}")
+    if not np.isfinite(value).all():
+        raise ValueError("member 'w' (the weights) contains NaN or infinity")
+
+
+#: The members of a model file, in the order they are read and checked.
+_MODEL_MEMBERS = {
+    "format": Member("U", 0, max_chars=64, check=_check_format),
+    "version": Member("iu", 0, check=_check_version),
+    "layer_sizes": Member("iu", 1, max_size=MAX_LAYERS, check=_check_layer_sizes),
+    "hidden": Member("U", 0, max_chars=64),
+    "output": Member("U", 0, max_chars=64),
+    "loss": Member("U", 0, max_chars=64),
+    "dtype": Member("U", 0, max_chars=64, check=_check_stored_config),
+    "w": Member("f", 1, shape=lambda fields: (_param_count(_stored_sizes(fields)),), check=_check_weights),
+}
