@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn import neural_network as sknn
-from sklearn.datasets import make_classification, make_multilabel_classification, make_regression
+from sklearn.datasets import (load_iris, make_classification, make_multilabel_classification,
+                              make_regression)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -674,3 +675,29 @@ def test_backend_parameter_is_resolved():
     assert deltaprop.MLPClassifier is MLPClassifier
     with pytest.raises(ValueError, match="unknown backend"):
         MLPClassifier(backend="fortran").fit(X, y)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+def test_callback_sees_every_epoch_and_stopping_equals_a_shorter_fit(solver, backend):
+    X, y = load_iris(return_X_y=True)
+    kw = dict(hidden_layer_sizes=(5,), solver=solver, random_state=0, backend=backend)
+    seen = []
+
+    def callback(est):
+        seen.append((est.n_iter_, est.loss_, est.coefs_[0].copy()))
+        return est.n_iter_ == 3
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # a stop asked for is not a failure
+        stopped = MLPClassifier(max_iter=50, callback=callback, **kw).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        three = MLPClassifier(max_iter=3, **kw).fit(X, y)
+    assert [n for n, _, _ in seen] == [1, 2, 3]
+    assert stopped.n_iter_ == three.n_iter_ == 3
+    assert seen[-1][1] == pytest.approx(three.loss_, rel=1e-12)
+    np.testing.assert_allclose(seen[-1][2], three.coefs_[0], rtol=1e-12)
+    for a, b in zip(stopped.coefs_, three.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    if solver != "lbfgs":
+        assert len(stopped.loss_curve_) == 3

@@ -235,3 +235,26 @@ def test_estimator_partial_fit_interrupted_leaves_the_model_as_it_was(backend, m
     np.testing.assert_array_equal(est._optimizer.t, steps)
     assert est.t_ == t
     assert est.loss_curve_ == curve
+
+
+def test_estimator_interrupt_as_an_error_leaves_the_fitted_model_as_it_was(backend, monkeypatch):
+    """With TrainingInterrupted turned into an error (as the command line does), Ctrl-C raises
+    and the whole fit is undone."""
+    from deltaprop.estimators import TrainingInterrupted
+
+    rng = np.random.RandomState(7)
+    X, y = rng.randn(40, 3), rng.randn(40)
+    est = deltaprop.MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", batch_size=1, max_iter=3,
+                                 random_state=0, backend=backend)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    w, curve, n_iter = est._mlp.w.copy(), list(est.loss_curve_), est.n_iter_
+    samples_per_call(monkeypatch, est._mlp, 10)
+    Interrupt(monkeypatch, at=6)  # in the second epoch of the new fit
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrainingInterrupted)
+        with pytest.raises(TrainingInterrupted):
+            est.set_params(warm_start=True).fit(X, y)
+    assert est._mlp.w.tobytes() == w.tobytes()
+    assert est.loss_curve_ == curve and est.n_iter_ == n_iter

@@ -10,7 +10,8 @@ with loss and gradient from the forward / output_delta / backprop / gradient ker
 Differences from scikit-learn (each one a fix or an addition):
 
 - ``activation="gudermannian"`` and ``backend=`` (``"auto"``, ``"numpy"``, ``"numba"``,
-  ``"cython"``); ``progress_bar=True`` shows a tqdm bar; ``class_weight`` ("balanced" or a
+  ``"cython"``); ``progress_bar=True`` shows a tqdm bar; ``callback`` is called after each
+  epoch (L-BFGS iteration) and may stop the fit; ``class_weight`` ("balanced" or a
   dict) for the classifier; ``validation_loss_curve_`` next to ``validation_scores_``.
 - L-BFGS minimises the objective its gradient belongs to (scikit-learn#8349: scikit-learn's
   multi-output squared-error loss averages the outputs while its gradient sums them);
@@ -56,9 +57,17 @@ except ImportError:  # pragma: no cover
     def _get_additional_lbfgs_options_dict(key, value):
         return {}
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = ["MLPClassifier", "MLPRegressor", "TrainingInterrupted"]
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+
+class TrainingInterrupted(UserWarning):
+    """Ctrl-C ended a fit early (scikit-learn's contract: warn, keep the finished epochs).
+
+    Turn it into an error with ``warnings.simplefilter("error", TrainingInterrupted)`` to make
+    an interrupted fit raise instead (and leave the estimator as it was before the call).
+    """
 _NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large "
                "values and need to be preprocessed.")
 
@@ -71,6 +80,7 @@ class _BaseMLP(BaseEstimator):
         "activation": [StrOptions({"identity", "logistic", "tanh", "relu", "gudermannian"})],
         "backend": [str],
         "progress_bar": ["boolean"],
+        "callback": [callable, None],
     }
 
     # ------------------------------------------------------------------ fitted weights
@@ -314,6 +324,8 @@ class _BaseMLP(BaseEstimator):
                     bar.set_postfix(loss=f"{self.loss_:.6g}")
                 self._update_no_improvement_count(early_stopping, val)
                 opt.iteration_ends(self.t_)
+                if self.callback is not None and self.callback(self):
+                    break
                 if self._no_improvement_count > self.n_iter_no_change:
                     if early_stopping:
                         msg = ("Validation score did not improve more than tol=%f for %d "
@@ -331,7 +343,7 @@ class _BaseMLP(BaseEstimator):
                                   "optimization hasn't converged yet." % self.max_iter,
                                   ConvergenceWarning)
         except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
+            warnings.warn("Training interrupted by user.", TrainingInterrupted)
         finally:
             if bar is not None:
                 bar.close()
@@ -386,16 +398,23 @@ class _BaseMLP(BaseEstimator):
         verbose = self.verbose is True or self.verbose >= 1
         bar = self._progress(self.max_iter)
         iteration = [0]
+        stopped = [False]
 
         def callback(intermediate_result):
             iteration[0] += 1
-            if verbose or bar is not None:
+            if verbose or bar is not None or self.callback is not None:
                 loss = fun.reported(intermediate_result.x)
                 if verbose:
                     print("Iteration %d, loss = %.8f" % (iteration[0], loss))
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{loss:.6g}")
+                if self.callback is not None:
+                    net.w[...] = intermediate_result.x
+                    self.n_iter_, self.loss_ = iteration[0], float(loss)
+                    if self.callback(self):
+                        stopped[0] = True
+                        raise StopIteration  # scipy ends the minimisation at this iterate
 
         try:
             opt_res = scipy.optimize.minimize(
@@ -405,7 +424,10 @@ class _BaseMLP(BaseEstimator):
         finally:
             if bar is not None:
                 bar.close()
-        self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
+        if stopped[0]:
+            self.n_iter_ = iteration[0]
+        else:
+            self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
         net.w[...] = opt_res.x
         if not np.isfinite(net.w).all():
             raise ValueError(_NON_FINITE)
@@ -450,6 +472,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Kernel backend: "auto" (fastest available), "numpy", "numba" or "cython".
     progress_bar : bool, default=False
         Show a tqdm progress bar over the epochs (L-BFGS iterations).
+    callback : callable or None, default=None
+        ``callback(estimator)``, called after each epoch of ``sgd`` / ``adam`` (once
+        ``loss_curve_`` and the validation records hold it) and after each L-BFGS iteration (with
+        ``loss_`` and ``n_iter_`` of that iteration); the fit stops when it returns True.
 
     Attributes
     ----------
@@ -472,7 +498,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 class_weight=None, backend="auto", progress_bar=False):
+                 class_weight=None, backend="auto", progress_bar=False, callback=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -499,6 +525,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.class_weight = class_weight
         self.backend = backend
         self.progress_bar = progress_bar
+        self.callback = callback
 
     def _output_activation(self):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
@@ -682,7 +709,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 backend="auto", progress_bar=False):
+                 backend="auto", progress_bar=False, callback=None):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -709,6 +736,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.max_fun = max_fun
         self.backend = backend
         self.progress_bar = progress_bar
+        self.callback = callback
 
     def _output_activation(self):
         return "exp" if self.loss == "poisson" else "identity"
