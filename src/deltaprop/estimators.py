@@ -49,6 +49,7 @@ from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _solvers
+from .contract import HIDDEN_ACTIVATIONS
 from .engine import MLP
 
 try:  # scipy < 1.15 prints L-BFGS-B progress unless told not to
@@ -68,6 +69,8 @@ class TrainingInterrupted(UserWarning):
     Turn it into an error with ``warnings.simplefilter("error", TrainingInterrupted)`` to make
     an interrupted fit raise instead (and leave the estimator as it was before the call).
     """
+
+
 _NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large "
                "values and need to be preprocessed.")
 
@@ -77,7 +80,7 @@ class _BaseMLP(BaseEstimator):
 
     _parameter_constraints: dict = {
         **BaseMultilayerPerceptron._parameter_constraints,
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu", "gudermannian"})],
+        "activation": [StrOptions(set(HIDDEN_ACTIVATIONS))],
         "backend": [str],
         "progress_bar": ["boolean"],
         "callback": [callable, None],
@@ -107,6 +110,28 @@ class _BaseMLP(BaseEstimator):
             return self.__dict__["_mlp"]
         except KeyError:
             raise AttributeError(f"This {type(self).__name__} instance is not fitted yet") from None
+
+    @classmethod
+    def _from_net(cls, net: MLP, classes=None, **params):
+        """A fitted estimator that predicts with ``net`` (weights shared, not copied).
+
+        ``params`` are constructor parameters (``activation`` is taken from the network);
+        ``classes`` are the classifier's labels in ``classes_`` order (two labels for a single
+        logistic output, K labels for K softmax outputs). This is how a model file becomes an
+        estimator again without pickle; training attributes (``loss_curve_``, ``n_iter_``) are
+        those of an estimator that has not been trained here.
+        """
+        est = cls(**{**params, "activation": net.hidden,
+                     "hidden_layer_sizes": tuple(net.layer_sizes[1:-1])})
+        est._check_net(net, classes)
+        est._mlp = net
+        est.backend_ = net.backend
+        est.n_features_in_ = net.layer_sizes[0]
+        est.n_outputs_ = net.layer_sizes[-1]
+        est.n_layers_ = len(net.layer_sizes)
+        est.out_activation_ = net.output
+        est.n_iter_, est.t_, est.loss_curve_ = 0, 0, []
+        return est
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self):
@@ -530,6 +555,24 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _output_activation(self):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
 
+    def _check_net(self, net, classes):
+        classes = np.asarray(classes) if classes is not None else None
+        K = net.layer_sizes[-1]
+        if classes is None or classes.ndim != 1 or len(np.unique(classes)) != len(classes):
+            raise ValueError("a classifier needs its class labels: a 1-D array without repeats")
+        expected = ("logistic", "binary_cross_entropy") if K == 1 else ("softmax", "cross_entropy")
+        if len(classes) != (2 if K == 1 else K) or len(classes) < 2:
+            raise ValueError(f"{len(classes)} class labels do not fit a network with {K} outputs "
+                             "(2 labels for 1 logistic output, K labels for K softmax outputs)")
+        if (net.output, net.loss_function) != expected:
+            raise ValueError(f"a classifier with {len(classes)} classes has a {expected[0]} output "
+                             f"and {expected[1]}; the network has {net.output} and "
+                             f"{net.loss_function}")
+        self._label_binarizer = LabelBinarizer().fit(classes)
+        self.classes_ = self._label_binarizer.classes_
+        if not np.array_equal(self.classes_, classes):
+            raise ValueError("class labels must be given sorted, as in classes_")
+
     def _validate_input(self, X, y, sample_weight, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              dtype=(np.float64, np.float32), reset=reset)
@@ -740,6 +783,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _output_activation(self):
         return "exp" if self.loss == "poisson" else "identity"
+
+    def _check_net(self, net, classes):
+        expected = ("exp", "poisson") if self.loss == "poisson" else ("identity", "squared_error")
+        if classes is not None:
+            raise ValueError("a regressor has no class labels")
+        if (net.output, net.loss_function) != expected:
+            raise ValueError(f"MLPRegressor(loss={self.loss!r}) has a {expected[0]} output and "
+                             f"{expected[1]}; the network has {net.output} and {net.loss_function}")
 
     def _validate_input(self, X, y, sample_weight, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
