@@ -244,3 +244,77 @@ def test_logistic_and_losses_do_not_overflow_at_large_activations(backend, dtype
     soft.intercepts_ = [[0.0, 0.0]]
     assert soft.loss(X, [1, 0]) == pytest.approx(4000.0, rel=1e-6)  # -ln y = 2000 each
     assert np.isfinite(soft.forward(X)).all()
+
+
+# ------------------------------------------------------------------ the gateway: chunked sums
+def chunked_problem(rng, dtype, n=23):
+    import scipy.sparse as sp
+
+    X = rng.randn(n, 6)
+    X[rng.rand(n, 6) < 0.6] = 0.0
+    T = np.eye(3)[rng.randint(0, 3, n)]
+    s = rng.uniform(0, 2, n)
+    net = MLP([6, 5, 4, 3], hidden="tanh", output="softmax", loss="cross_entropy",
+              dtype=np.dtype(dtype).name, random_state=0)
+    return net, X.astype(dtype), T.astype(dtype), s.astype(dtype), sp.csr_matrix(X.astype(dtype))
+
+
+def test_loss_and_gradient_are_weighted_sums_of_per_sample_terms(backend, dtype, rng):
+    """E = Σ s_n E_n and g = Σ s_n ∇E_n, each term from a one-sample call (independent of the
+    chunking), also when X is sparse and when the rows go in several chunks."""
+    net, X, T, s, Xs = chunked_problem(rng, dtype)
+    net = MLP(net.layer_sizes, net.hidden, net.output, net.loss_function, backend=backend,
+              dtype=net.dtype.name, random_state=0)
+    E_ref = sum(s[n] * net.loss(X[n : n + 1], T[n : n + 1]) for n in range(X.shape[0]))
+    g_ref = sum(s[n] * net.loss_and_gradient(X[n : n + 1], T[n : n + 1])[1].astype(np.float64)
+                for n in range(X.shape[0]))
+    rtol = 1e-4 if dtype == np.float32 else 1e-12
+    for data in (X, Xs):
+        E, g = net.loss_and_gradient(data, T, s, out=np.empty(net.w.shape[0]))
+        assert E == pytest.approx(E_ref, rel=rtol)
+        np.testing.assert_allclose(g, g_ref, rtol=rtol, atol=rtol * 1e-2)
+        assert net.loss(data, T, s) == pytest.approx(E_ref, rel=rtol)
+
+
+def test_chunked_sweeps_equal_one_chunk(backend, dtype, rng, monkeypatch):
+    from deltaprop import engine
+
+    net, X, T, s, Xs = chunked_problem(rng, dtype)
+    net = MLP(net.layer_sizes, net.hidden, net.output, net.loss_function, backend=backend,
+              dtype=net.dtype.name, random_state=0)
+    y1 = net.forward(X)
+    E1, g1 = net.loss_and_gradient(X, T, s)
+    monkeypatch.setattr(engine, "UNIT_ELEMENTS", 12 * 5)  # 5 rows per chunk: 5 chunks
+    monkeypatch.setattr(engine, "WORK_PER_CALL", 1)
+    assert net.chunk_rows(X) == 5 and net.chunk_rows(Xs) == 5
+    rtol = 1e-5 if dtype == np.float32 else 1e-13
+    for data in (X, Xs):
+        np.testing.assert_array_equal(net.forward(data), y1)
+        out = np.empty_like(y1)
+        E = net.loss(data, T, s, outputs=out)
+        np.testing.assert_array_equal(out, y1)
+        E2, g2 = net.loss_and_gradient(data, T, s)
+        assert E2 == pytest.approx(E1, rel=rtol) and E == pytest.approx(E1, rel=rtol)
+        np.testing.assert_allclose(g2, g1, rtol=rtol, atol=rtol)
+
+
+def test_forward_fills_out_and_the_output_pre_activation(backend, rng):
+    net = MLP([3, 4, 2], hidden="tanh", output="logistic", loss="binary_cross_entropy",
+              backend=backend, random_state=0)
+    X = rng.randn(7, 3)
+    out, a = np.empty((7, 2)), np.empty((7, 2))
+    assert net.forward(X, out=out, pre_activation=a) is out
+    W0, W1 = net.coefs_
+    b0, b1 = net.intercepts_
+    a_ref = np.tanh(X @ W0 + b0) @ W1 + b1  # a_k = Σ_j w_kj z_j + w_k0
+    np.testing.assert_allclose(a, a_ref, rtol=1e-12)
+    np.testing.assert_allclose(out, 1 / (1 + np.exp(-a_ref)), rtol=1e-12)
+
+
+def test_bad_sample_weight_is_a_clear_error(rng):
+    net = MLP([2, 1])
+    X, T = rng.randn(4, 2), rng.randn(4)
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(4,\)"):
+        net.loss(X, T, np.ones(3))
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        net.loss_and_gradient(X, T, np.array([1.0, -1.0, 1.0, 1.0]))

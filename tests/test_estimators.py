@@ -548,9 +548,9 @@ def test_float32_input_keeps_float32_weights():
 
 @pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
 def test_sparse_csr_fits_like_dense(solver, monkeypatch):
-    from deltaprop import _solvers
+    from deltaprop import engine
 
-    monkeypatch.setattr(_solvers, "CHUNK_ELEMENTS", 6 * 20)  # force several chunks
+    monkeypatch.setattr(engine, "UNIT_ELEMENTS", 6 * 20)  # force several chunks
     X, y = clf_data()
     X[np.abs(X) < 0.8] = 0.0
     params = dict(**BASE, solver=solver, batch_size=10, learning_rate_init=0.05)
@@ -601,7 +601,7 @@ def test_predict_log_proba_is_finite_for_large_logits():
 
 
 def test_lbfgs_gradient_is_right_for_multiple_outputs():
-    from deltaprop._solvers import LossGradient, Objective
+    from deltaprop._optim import LossGradient, Objective
 
     X, y = reg_data(n=30, k=3)
     est = MLPRegressor(**BASE, solver="lbfgs", alpha=0.3).fit(X, y)

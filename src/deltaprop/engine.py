@@ -18,14 +18,18 @@ from __future__ import annotations
 import contextlib
 
 import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import check_random_state
 
 from .backends import get_backend
 from .contract import (ACTIVATIONS, LOSSES, SOLVERS, layer_params, layer_units, make_layout, n_params,
                        n_units)
 from .modelfile import Member, atomic_write, read_npz
-from .validation import check_config, check_lr, check_order, check_positive_int, check_T, check_X
+from .validation import (check_config, check_lr, check_order, check_positive_int, check_sample_weight,
+                         check_T, check_X)
 
-__all__ = ["MLP", "Epochs", "rollback", "WORK_PER_CALL", "work_rows"]
+__all__ = ["MLP", "Epochs", "rollback", "kernel_input", "WORK_PER_CALL", "work_rows", "UNIT_ELEMENTS",
+           "OUTPUT_DERIVATIVES"]
 
 FORMAT = "deltaprop.MLP"
 FORMAT_VERSION = 1
@@ -41,6 +45,38 @@ WORK_PER_CALL = 100_000_000
 SAMPLE_OVERHEAD = 500
 #: cost factor of the per-sample rules that keep optimizer state (momentum, Nesterov, Adam)
 _STATEFUL_PER_SAMPLE = 4
+
+
+#: at most this many values in each unit buffer (A, Z, D) and densified chunk of a sparse X
+UNIT_ELEMENTS = 1 << 22
+
+#: :math:`\partial y_k / \partial a_{k'}` of each output activation, as an (n, K, K) array
+#: from the outputs y (n, K) and the identity matrix (the Jacobian's output error vectors)
+OUTPUT_DERIVATIVES = {
+    "identity": lambda y, eye: np.broadcast_to(eye, (y.shape[0],) + eye.shape),
+    "logistic": lambda y, eye: eye * (y * (1 - y))[:, :, None],
+    "exp": lambda y, eye: eye * y[:, :, None],
+    "softmax": lambda y, eye: y[:, :, None] * (eye - y[:, None, :]),  # y_k (I_kk' - y_k')
+}
+
+
+def kernel_input(X, dtype):
+    """X as the kernels take it: CSR stays sparse; dense becomes C-contiguous and writeable.
+
+    Writeable because numba compiles a separate specialisation for read-only arrays (and
+    Cython's memoryviews reject them); the copy is made only when X is read-only.
+    """
+    if sp.issparse(X):
+        return sp.csr_matrix(X, dtype=dtype)
+    return np.require(X, dtype=dtype, requirements=["C", "W"])
+
+
+def _dense_rows(X, rows, dtype):
+    """Rows ``rows`` (slice or index array) of X as a dense C-contiguous array of ``dtype``."""
+    part = X[rows]
+    if sp.issparse(part):
+        part = part.toarray()
+    return np.ascontiguousarray(part, dtype=dtype)
 
 
 def work_rows(n_params: int, factor: int = 1) -> int:
@@ -137,7 +173,7 @@ class MLP:
         self.dtype = dt
         self.random_state = random_state
         self.layout = make_layout(sizes)
-        self._rng = _check_random_state(random_state)
+        self._rng = check_random_state(random_state)  # scikit-learn's rules
         self.w = np.zeros(n_params(self.layout), dtype=dt)
         self._init_weights()
         self.loss_curve_ = []
@@ -195,41 +231,105 @@ class MLP:
         return (np.empty(n * U, dtype=self.dtype), np.empty(n * U, dtype=self.dtype),
                 np.empty(n * U, dtype=self.dtype))
 
-    def _check_XT(self, X, T):
+    def _check_XT(self, X, T, sample_weight=None):
         X = check_X(X, self.layer_sizes[0], self.dtype)
         T = check_T(T, X.shape[0], self.layer_sizes[-1], self.loss_function, self.dtype)
-        return X, T
+        if sample_weight is not None:
+            sample_weight = check_sample_weight(sample_weight, X.shape[0], self.dtype)
+        return X, T, sample_weight
+
+    def chunk_rows(self, X) -> int:
+        """Rows of X per kernel call in :meth:`forward`, :meth:`loss` and
+        :meth:`loss_and_gradient`: unit buffers of at most :data:`UNIT_ELEMENTS` values, at most
+        :data:`WORK_PER_CALL` weight visits (at least 256 rows, for the matrix products), and for
+        a sparse X at most :data:`UNIT_ELEMENTS` densified inputs."""
+        rows = min(max(1, UNIT_ELEMENTS // n_units(self.layout)), max(256, work_rows(self.w.shape[0])))
+        if sp.issparse(X):
+            rows = min(rows, max(1, UNIT_ELEMENTS // max(1, X.shape[1])))
+        return rows
+
+    def _sweep(self, X, T=None, s=None, outputs=None, pre_activation=None, grad=None) -> float:
+        r"""One pass over the rows of X, a chunk (:meth:`chunk_rows`) per kernel call.
+
+        Forward always; ``outputs`` / ``pre_activation`` (n, K) receive y and the output layer's
+        a. With targets T also the output δ and :math:`E = \sum_n s_n E_n` (returned); with
+        ``grad`` (P,) also δ-backprop and :math:`\sum_n s_n \nabla E_n` into ``grad``. Every
+        sum is over the chunks, so sums over other rows (threads, machines) add to them.
+        """
+        n = X.shape[0]
+        rows = min(n, self.chunk_rows(X))
+        h, f, e = self._codes
+        U = n_units(self.layout)
+        A, Z, D = self._buffers(max(rows, 1))
+        if T is not None and s is None:
+            s = np.ones(n, dtype=self.dtype)
+        g = None
+        if grad is not None:
+            grad[...] = 0
+            g = grad if (rows == n and grad.dtype == self.dtype) else np.empty_like(self.w)
+        E = 0.0
+        for start in range(0, n, rows):
+            stop = min(n, start + rows)
+            m = stop - start
+            Xc = _dense_rows(X, slice(start, stop), self.dtype) if rows < n or sp.issparse(X) else X
+            a, z, d = A[: m * U], Z[: m * U], D[: m * U]
+            self.kernels.forward(self.w, self.layout, h, f, Xc, a, z)
+            if outputs is not None:
+                outputs[start:stop] = layer_units(z, self.layout, -1, m)
+            if pre_activation is not None:
+                pre_activation[start:stop] = layer_units(a, self.layout, -1, m)
+            if T is None:
+                continue
+            E += float(self.kernels.output_delta(self.layout, f, e, a, z, T[start:stop], s[start:stop], d))
+            if grad is not None:
+                self.kernels.backprop(self.w, self.layout, h, a, z, d)
+                self.kernels.gradient(self.layout, Xc, z, d, g)
+                if g is not grad:
+                    grad += g
+        return E
 
     # ----------------------------------------------------------------- the maths
-    def forward(self, X):
-        r"""Network outputs :math:`y(\mathbf{x}_n, \mathbf{w})`, shape (n, K)."""
-        X = check_X(X, self.layer_sizes[0], self.dtype)
-        h, f, _ = self._codes
-        A, Z, _ = self._buffers(X.shape[0])
-        self.kernels.forward(self.w, self.layout, h, f, X, A, Z)
-        return layer_units(Z, self.layout, -1, X.shape[0]).copy()
+    def forward(self, X, out=None, *, pre_activation=None, check_input=True):
+        r"""Network outputs :math:`y(\mathbf{x}_n, \mathbf{w})`, shape (n, K).
 
-    def _loss_and_deltas(self, X, T):
-        h, f, e = self._codes
-        A, Z, D = self._buffers(X.shape[0])
-        self.kernels.forward(self.w, self.layout, h, f, X, A, Z)
-        s = np.ones(X.shape[0], dtype=self.dtype)
-        E = self.kernels.output_delta(self.layout, f, e, A, Z, T, s, D)
-        return float(E), A, Z, D
+        X is dense or scipy-sparse (densified a chunk of rows at a time, see
+        :meth:`chunk_rows`). ``out`` (n, K) of the network's dtype receives the outputs (a new
+        array if None) and is returned; ``pre_activation`` (n, K), if given, receives the output
+        units' :math:`a_k`. ``check_input=False`` skips validation (X already as
+        :func:`kernel_input` makes it).
+        """
+        if check_input:
+            X = check_X(X, self.layer_sizes[0], self.dtype)
+        if out is None:
+            out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
+        self._sweep(X, outputs=out, pre_activation=pre_activation)
+        return out
 
-    def loss(self, X, T) -> float:
-        r"""Error :math:`E(\mathbf{w}) = \sum_n E_n(\mathbf{w})` over the samples of X, T."""
-        X, T = self._check_XT(X, T)
-        return self._loss_and_deltas(X, T)[0]
+    def loss(self, X, T, sample_weight=None, *, outputs=None, check_input=True) -> float:
+        r"""Error :math:`E(\mathbf{w}) = \sum_n s_n E_n(\mathbf{w})` over the samples of X, T.
 
-    def loss_and_gradient(self, X, T):
-        r"""``(E, g)``: the error and its gradient :math:`\nabla E` as one flat vector like ``w``."""
-        X, T = self._check_XT(X, T)
-        E, A, Z, D = self._loss_and_deltas(X, T)
-        self.kernels.backprop(self.w, self.layout, self._codes[0], A, Z, D)
-        g = np.empty_like(self.w)
-        self.kernels.gradient(self.layout, X, Z, D, g)
-        return E, g
+        ``sample_weight`` s (n,) defaults to ones (Bishop's :math:`E = \sum_n E_n`);
+        ``outputs`` (n, K), if given, receives y from the same forward pass.
+        """
+        if check_input:
+            X, T, sample_weight = self._check_XT(X, T, sample_weight)
+        return self._sweep(X, T, sample_weight, outputs=outputs)
+
+    def loss_and_gradient(self, X, T, sample_weight=None, out=None, *, check_input=True):
+        r"""``(E, g)``: :math:`E = \sum_n s_n E_n` and :math:`g = \sum_n s_n \nabla E_n`.
+
+        The gradient is one flat vector laid out like ``w``, by δ-backprop (5.56). Both are
+        plain sums over the samples (no mean, no regularisation), so sums over chunks of rows,
+        threads or machines add up to the sums over all of them. ``out`` (P,) receives g (a
+        new array of the network's dtype if None; pass float64 to accumulate a float32
+        network's gradient in double).
+        """
+        if check_input:
+            X, T, sample_weight = self._check_XT(X, T, sample_weight)
+        if out is None:
+            out = np.empty_like(self.w)
+        E = self._sweep(X, T, sample_weight, grad=out)
+        return E, out
 
     def gradient(self, X, T):
         r"""``(coef_grads, intercept_grads)``: :math:`\partial E / \partial w`, summed over samples.
@@ -246,9 +346,9 @@ class MLP:
         r"""Jacobian :math:`J_{ki} = \partial y_k / \partial x_i` of every sample, shape (n, K, D).
 
         By backpropagation: for each output k the error vector at the output units is
-        :math:`\partial y_k / \partial a_{k'}` (the output activation's derivative), which the
-        δ-recursion (5.56) carries back to the first hidden layer; then
-        :math:`\partial y_k / \partial x_i = \sum_j w_{ji} \delta_j`
+        :math:`\partial y_k / \partial a_{k'}` (the output activation's derivative,
+        :data:`OUTPUT_DERIVATIVES`), which the δ-recursion (5.56) carries back to the first
+        hidden layer; then :math:`\partial y_k / \partial x_i = \sum_j w_{ji} \delta_j`
         (:math:`\partial L/\partial X = \partial L/\partial Y\, W^T`). No per-layer Jacobian
         matrix is ever formed.
         """
@@ -260,24 +360,15 @@ class MLP:
         # A batch of n*K rows: row n*K + k carries sample n with output k's error vector.
         U = n_units(self.layout)
         Ar, Zr, Dr = (np.empty(n * K * U, dtype=self.dtype) for _ in range(3))
-        for l, (n_out, u_off) in enumerate(self.layout[:, [1, 4]]):
+        for l in range(self.n_layers):
             for src, dst in ((A, Ar), (Z, Zr)):
-                block = src[n * u_off : n * (u_off + n_out)].reshape(n, n_out)
-                dst[n * K * u_off : n * K * (u_off + n_out)] = np.repeat(block, K, axis=0).ravel()
+                layer_units(dst, self.layout, l, n * K)[...] = np.repeat(
+                    layer_units(src, self.layout, l, n), K, axis=0)
         y = layer_units(Z, self.layout, -1, n)
-        eye = np.eye(K, dtype=self.dtype)
-        if self.output == "identity":
-            dy_da = np.broadcast_to(eye, (n, K, K))
-        elif self.output == "logistic":
-            dy_da = eye * (y * (1 - y))[:, :, None]
-        elif self.output == "exp":
-            dy_da = eye * y[:, :, None]
-        else:  # softmax: dy_k/da_k' = y_k (I_kk' - y_k')
-            dy_da = y[:, :, None] * (eye - y[:, None, :])
+        dy_da = OUTPUT_DERIVATIVES[self.output](y, np.eye(K, dtype=self.dtype))
         layer_units(Dr, self.layout, -1, n * K)[...] = dy_da.reshape(n * K, K)
         self.kernels.backprop(self.w, self.layout, h, Ar, Zr, Dr)
-        n_out0 = self.layout[0, 1]
-        delta0 = Dr[: n * K * n_out0].reshape(n * K, n_out0)
+        delta0 = layer_units(Dr, self.layout, 0, n * K)
         return (delta0 @ self.coefs_[0].T).reshape(n, K, self.layer_sizes[0])
 
     # ----------------------------------------------------------------- training
@@ -308,7 +399,7 @@ class MLP:
         calls. Returns :math:`\sum_n E_n`, each taken before its update. On any error
         (divergence: FloatingPointError; KeyboardInterrupt) ``w`` is left as it was.
         """
-        X, T = self._check_XT(X, T)
+        X, T, _ = self._check_XT(X, T)
         lr = check_lr(lr)
         order = np.arange(X.shape[0], dtype=np.intp) if order is None else check_order(order, X.shape[0])
         return float(self._run_epochs(X, T, order[None, :], lr, 1)[0])
@@ -322,7 +413,7 @@ class MLP:
         :meth:`sgd_epoch`. Returns :math:`\sum_n E_n`, each batch's taken before its update
         (0.0 for an empty ``order``). On any error ``w`` is left as it was.
         """
-        X, T = self._check_XT(X, T)
+        X, T, _ = self._check_XT(X, T)
         lr = check_lr(lr)
         batch_size = check_positive_int("batch_size", batch_size)
         order = np.arange(X.shape[0], dtype=np.intp) if order is None else check_order(order, X.shape[0])
@@ -345,7 +436,7 @@ class MLP:
         random state are put back exactly as they were before this call, and the error is
         raised.
         """
-        X, T = self._check_XT(X, T)
+        X, T, _ = self._check_XT(X, T)
         lr = check_lr(lr)
         epochs = check_positive_int("epochs", epochs)
         batch_size = check_positive_int("batch_size", batch_size)
@@ -461,6 +552,8 @@ class Epochs:
         losses[:n_epochs] = 0.0
         if m == 0:
             return losses
+        if sp.issparse(X):
+            return self._sparse(X, T, s, orders, solver, hyper, state, t, losses)
         per_call = self.samples_per_call(solver)
         if m <= per_call:  # whole epochs, as many per call as fit
             group = max(1, per_call // m)
@@ -474,6 +567,22 @@ class Epochs:
                     self._kernel(X, T, s, orders[e : e + 1, start : start + per_call], solver,
                                  hyper, state, t, part)
                     losses[e] += part[0]
+        return losses
+
+    def _sparse(self, X, T, s, orders, solver, hyper, state, t, losses):
+        """A CSR X, densified a chunk of the order at a time (whole batches, at most
+        :data:`UNIT_ELEMENTS` values), each chunk then run as a dense epoch part."""
+        B = self.batch_size
+        rows = max(1, UNIT_ELEMENTS // max(1, X.shape[1]))
+        rows = max(B, rows - rows % B)
+        part = np.zeros((1, 2), dtype=np.float64)
+        for e in range(orders.shape[0]):
+            for start in range(0, orders.shape[1], rows):
+                idx = orders[e, start : start + rows]
+                local = np.arange(idx.shape[0], dtype=np.intp)[None, :]
+                self(_dense_rows(X, idx, self.net.dtype), T[idx], s[idx], local, solver, hyper,
+                     state, t, part)
+                losses[e] += part[0]
         return losses
 
     def _kernel(self, X, T, s, orders, solver, hyper, state, t, losses):
@@ -493,16 +602,6 @@ def _check_finite(losses, w):
         raise FloatingPointError(
             "training diverged (the error or the weights became NaN or infinite); the weights "
             "were restored to their values before this call. Lower the learning rate.")
-
-
-def _check_random_state(seed):
-    if seed is None or seed is np.random:
-        return np.random.mtrand._rand
-    if isinstance(seed, np.random.RandomState):
-        return seed
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        return np.random.RandomState(seed)
-    raise ValueError(f"random_state must be None, an int or a numpy RandomState; got {seed!r}")
 
 
 # --------------------------------------------------------------------------- the model file

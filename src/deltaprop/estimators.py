@@ -48,9 +48,9 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from . import _solvers
+from . import _optim
 from .contract import HIDDEN_ACTIVATIONS
-from .engine import MLP
+from .engine import MLP, kernel_input
 
 try:  # scipy < 1.15 prints L-BFGS-B progress unless told not to
     from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
@@ -227,7 +227,7 @@ class _BaseMLP(BaseEstimator):
         # not multilabel, nor multiclass (one-hot rows: n_outputs_ > 1), scikit-learn's rule
         stratify = Y if (is_classifier(self) and self.n_outputs_ == 1) else None
         dtype = self._mlp.dtype
-        X = _solvers.kernel_input(X, dtype)
+        X = kernel_input(X, dtype)
         Y = np.ascontiguousarray(Y, dtype=dtype)
         if sample_weight is None:
             s = np.ones(n_samples, dtype=dtype)
@@ -274,94 +274,27 @@ class _BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------------ stochastic solvers
     def _fit_stochastic(self, X, Y, s, weighted, incremental, stratify):
-        net = self._mlp
-        # warm start after lbfgs, or with early_stopping switched: scikit-learn fails with an
-        # AttributeError on the missing records; start them instead
-        if "loss_curve_" not in self.__dict__:
-            self.loss_curve_ = []
-            self._no_improvement_count = 0
-            self._init_stopping_records()
-        elif (self.validation_scores_ is None) == bool(self.early_stopping):
-            self._init_stopping_records()
-        if not incremental or "_optimizer" not in self.__dict__:
-            self._optimizer = _solvers.Optimizer(
-                self.solver, net.w.shape[0], net.dtype, self.learning_rate_init, self.learning_rate,
-                self.momentum, self.nesterovs_momentum, self.power_t, self.beta_1, self.beta_2,
-                self.epsilon, self.alpha)
-        opt = self._optimizer
-        opt.hyper[1] = self.alpha
-
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        early_stopping = self.early_stopping
-        val = None
-        if early_stopping:
-            X_tr, X_val, Y_tr, Y_val, s_tr, s_val = train_test_split(
-                X, Y, s, random_state=self._random_state, test_size=self.validation_fraction,
-                stratify=stratify)
-            if X_val.shape[0] < 2:
-                raise ValueError("The validation set is too small. Increase 'validation_fraction' "
-                                 "or the size of your dataset.")
-            X_tr = _solvers.kernel_input(X_tr, net.dtype)
-            X_val = _solvers.kernel_input(X_val, net.dtype)
-            Y_tr, Y_val = np.ascontiguousarray(Y_tr), np.ascontiguousarray(Y_val)
-            s_tr, s_val = np.ascontiguousarray(s_tr), np.ascontiguousarray(s_val)
-            val = (X_val, Y_val, s_val, self._decode(Y_val), s_val if weighted else None,
-                   _solvers.Objective(net.loss_function, Y_val))
-        else:
-            X_tr, Y_tr, s_tr = X, Y, s
-
+        self._start_records()
+        opt = self._stochastic_optimizer(incremental)
+        X_tr, Y_tr, s_tr, val = self._split_validation(X, Y, s, weighted, stratify)
         n_samples = X_tr.shape[0]
-        if self.batch_size == "auto":
-            batch_size = min(200, n_samples)
-        else:
-            if self.batch_size > n_samples:
-                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
-                              "going to be clipped")
-            batch_size = int(np.clip(self.batch_size, 1, n_samples))
-
-        objective = _solvers.Objective(net.loss_function, Y_tr)
-        runner = _solvers.EpochRunner(net, X_tr, Y_tr, s_tr, batch_size)
-        sample_idx = np.arange(n_samples, dtype=np.intp)
-        const = objective.epoch_const(s_tr, sample_idx, batch_size)
+        net = self._mlp
+        epochs = _optim.EpochRunner(net, X_tr, Y_tr, s_tr, self._batch_size(n_samples),
+                                    _optim.Objective(net.loss_function, Y_tr), weighted,
+                                    self._random_state if self.shuffle else None)
         bar = None if incremental else self._progress(self.max_iter)
-        rs = self._random_state
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
-                if self.shuffle:  # sklearn.utils.shuffle's draw: shuffle arange(n), then take
-                    perm = np.arange(n_samples)
-                    rs.shuffle(perm)
-                    sample_idx = np.ascontiguousarray(sample_idx[perm])
-                    if weighted:
-                        const = objective.epoch_const(s_tr, sample_idx, batch_size)
-                data, penalty = runner.run(sample_idx, opt)
-                if not early_stopping and not np.isfinite(net.w).all():
+                loss = epochs.run(opt)
+                if not self.early_stopping and not np.isfinite(net.w).all():
                     raise ValueError(_NON_FINITE)
-                self.n_iter_ += 1
-                self.loss_ = float(objective.data(data) + penalty + const) / n_samples
-                self.t_ += n_samples
-                self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{self.loss_:.6g}")
-                self._update_no_improvement_count(early_stopping, val)
+                self._record_epoch(loss, n_samples, bar)
+                self._update_no_improvement_count(self.early_stopping, val)
                 opt.iteration_ends(self.t_)
-                if self.callback is not None and self.callback(self):
-                    break
-                if self._no_improvement_count > self.n_iter_no_change:
-                    if early_stopping:
-                        msg = ("Validation score did not improve more than tol=%f for %d "
-                               "consecutive epochs." % (self.tol, self.n_iter_no_change))
-                    else:
-                        msg = ("Training loss did not improve more than tol=%f for %d "
-                               "consecutive epochs." % (self.tol, self.n_iter_no_change))
-                    if opt.trigger_stopping(msg, self.verbose):
-                        break
-                    self._no_improvement_count = 0
-                if incremental:
+                if self._stop_after_epoch(opt) or incremental:
                     break
                 if self.n_iter_ == self.max_iter:
                     warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the "
@@ -372,20 +305,94 @@ class _BaseMLP(BaseEstimator):
         finally:
             if bar is not None:
                 bar.close()
-        if early_stopping:
+        if self.early_stopping:
             # restore the best weights. A diverged epoch (NaN/inf weights) scores NaN, which
             # never counts as "no improvement": as in scikit-learn (scikit-learn#29504) the fit
             # runs on to max_iter and returns to the best validation epoch (to the weights it
             # started from if no epoch scored)
             net.w[...] = self._best_w
 
+    def _start_records(self):
+        # warm start after lbfgs, or with early_stopping switched: scikit-learn fails with an
+        # AttributeError on the missing records; start them instead
+        if "loss_curve_" not in self.__dict__:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            self._init_stopping_records()
+        elif (self.validation_scores_ is None) == bool(self.early_stopping):
+            self._init_stopping_records()
+
+    def _stochastic_optimizer(self, incremental) -> _optim.Optimizer:
+        net = self._mlp
+        if not incremental or "_optimizer" not in self.__dict__:
+            self._optimizer = _optim.Optimizer(
+                self.solver, net.w.shape[0], net.dtype, self.learning_rate_init, self.learning_rate,
+                self.momentum, self.nesterovs_momentum, self.power_t, self.beta_1, self.beta_2,
+                self.epsilon, self.alpha)
+        self._optimizer.hyper[_optim.ALPHA] = self.alpha
+        return self._optimizer
+
+    def _split_validation(self, X, Y, s, weighted, stratify):
+        """``(X_tr, Y_tr, s_tr, val)``: the training rows and, with early stopping, the
+        validation split (scikit-learn's draw) with what scoring it needs."""
+        if not self.early_stopping:
+            return X, Y, s, None
+        X_tr, X_val, Y_tr, Y_val, s_tr, s_val = train_test_split(
+            X, Y, s, random_state=self._random_state, test_size=self.validation_fraction,
+            stratify=stratify)
+        if X_val.shape[0] < 2:
+            raise ValueError("The validation set is too small. Increase 'validation_fraction' "
+                             "or the size of your dataset.")
+        dtype = self._mlp.dtype
+        X_tr, X_val = kernel_input(X_tr, dtype), kernel_input(X_val, dtype)
+        Y_tr, Y_val = np.ascontiguousarray(Y_tr), np.ascontiguousarray(Y_val)
+        s_tr, s_val = np.ascontiguousarray(s_tr), np.ascontiguousarray(s_val)
+        val = (X_val, Y_val, s_val, self._decode(Y_val), s_val if weighted else None,
+               _optim.Objective(self._mlp.loss_function, Y_val))
+        return X_tr, Y_tr, s_tr, val
+
+    def _batch_size(self, n_samples) -> int:
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to "
+                          "be clipped")
+        return int(np.clip(self.batch_size, 1, n_samples))
+
+    def _record_epoch(self, loss, n_samples, bar):
+        self.n_iter_ += 1
+        self.loss_ = loss
+        self.t_ += n_samples
+        self.loss_curve_.append(loss)
+        if self.verbose:
+            print("Iteration %d, loss = %.8f" % (self.n_iter_, loss))
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.6g}")
+
+    def _stop_after_epoch(self, opt) -> bool:
+        """The user's callback, then scikit-learn's rule: ``n_iter_no_change`` epochs without an
+        improvement of ``tol`` stop the fit (or divide η by 5 with the adaptive schedule)."""
+        if self.callback is not None and self.callback(self):
+            return True
+        if self._no_improvement_count <= self.n_iter_no_change:
+            return False
+        what = "Validation score" if self.early_stopping else "Training loss"
+        msg = "%s did not improve more than tol=%f for %d consecutive epochs." % (
+            what, self.tol, self.n_iter_no_change)
+        if opt.trigger_stopping(msg, self.verbose):
+            return True
+        self._no_improvement_count = 0
+        return False
+
     def _update_no_improvement_count(self, early_stopping, val):
         if early_stopping:
             X_val, Y_val, s_val, y_val, sw_val, objective = val
             net = self._mlp
-            out, E = _solvers.evaluate(net, X_val, Y_val, s_val)
+            out = np.empty(Y_val.shape, dtype=net.dtype)
+            E = net.loss(X_val, Y_val, s_val, outputs=out, check_input=False)
             S = float(s_val.sum(dtype=np.float64))
-            sq = _solvers.squared_weights(net.w, _solvers.weight_slices(net.layout))
+            sq = _optim.squared_weights(net.w, _optim.weight_slices(net.layout))
             self.validation_loss_curve_.append(
                 (objective.data(E) + objective.batch_const(s_val) + 0.5 * self.alpha * sq) / S)
             self.validation_scores_.append(self._score_outputs(out, y_val, sw_val))
@@ -418,8 +425,8 @@ class _BaseMLP(BaseEstimator):
     # ------------------------------------------------------------------ L-BFGS
     def _fit_lbfgs(self, X, Y, s):
         net = self._mlp
-        objective = _solvers.Objective(net.loss_function, Y)
-        fun = _solvers.LossGradient(net, X, Y, s, self.alpha, objective)
+        objective = _optim.Objective(net.loss_function, Y)
+        fun = _optim.LossGradient(net, X, Y, s, self.alpha, objective)
         verbose = self.verbose is True or self.verbose >= 1
         bar = self._progress(self.max_iter)
         iteration = [0]
@@ -465,8 +472,11 @@ class _BaseMLP(BaseEstimator):
     def _forward(self, X, pre_activation=False):
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
-        return _solvers.forward(self._mlp, _solvers.kernel_input(X, self._mlp.dtype),
-                                pre_activation)
+        net = self._mlp
+        out = np.empty((X.shape[0], net.layer_sizes[-1]), dtype=net.dtype)
+        a = np.empty_like(out) if pre_activation else None
+        net.forward(kernel_input(X, net.dtype), out=out, pre_activation=a, check_input=False)
+        return (out, a) if pre_activation else out
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

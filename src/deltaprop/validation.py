@@ -9,6 +9,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
 
 from .contract import DTYPES, HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, check_pair
 
@@ -56,8 +57,18 @@ def _numeric(name: str, arr) -> np.ndarray:
     return arr
 
 
-def check_X(X, n_features: int, dtype: np.dtype) -> np.ndarray:
-    """Return X as a C-contiguous (n, D) array of ``dtype``; reject bad shapes and values."""
+def check_X(X, n_features: int, dtype: np.dtype):
+    """Return X as a C-contiguous (n, D) array (or CSR matrix) of ``dtype``; reject bad shapes
+    and values."""
+    if sp.issparse(X):
+        if X.shape[0] == 0:
+            raise ValueError("X is empty: it has 0 samples")
+        if X.shape[1] != n_features:
+            raise ValueError(f"X has {X.shape[1]} features, but the network expects {n_features}")
+        X = sp.csr_matrix(X, dtype=dtype)
+        if not np.isfinite(X.data).all():
+            raise ValueError("X contains NaN or infinity")
+        return X
     X = _numeric("X", X)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features); got an array of shape {X.shape}")
@@ -113,6 +124,16 @@ def check_T(T, n: int, n_outputs: int, loss: str, dtype: np.dtype) -> np.ndarray
         if not np.allclose(sums, 1.0, atol=1e-5 if dtype == np.float32 else 1e-10):
             raise ValueError("cross_entropy targets must be one-hot rows (or distributions summing to 1)")
     return T
+
+
+def check_sample_weight(sample_weight, n: int, dtype: np.dtype) -> np.ndarray:
+    """Sample weights s (n,): finite and >= 0, as a C-contiguous array of ``dtype``."""
+    s = _numeric("sample_weight", sample_weight)
+    if s.ndim != 1 or s.shape[0] != n:
+        raise ValueError(f"sample_weight must have shape ({n},); got {s.shape}")
+    if not np.isfinite(s).all() or (s < 0).any():
+        raise ValueError("sample_weight must be finite and >= 0")
+    return np.ascontiguousarray(s, dtype=dtype)
 
 
 def check_lr(lr) -> float:
