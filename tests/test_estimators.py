@@ -182,12 +182,18 @@ def test_adaptive_learning_rate_divides_by_five_then_stops():
 
 def test_early_stopping_restores_best_validation_weights():
     X, y = clf_data(n=200)
+    seen = []
     est = MLPClassifier(**{**BASE, "max_iter": 100}, solver="sgd", learning_rate_init=0.5,
-                        early_stopping=True, n_iter_no_change=3).fit(X, y)
+                        early_stopping=True, n_iter_no_change=3,
+                        callback=lambda e: seen.append([W.copy() for W in e.coefs_])).fit(X, y)
     assert est.n_iter_ < 100
     best = int(np.argmax(est.validation_scores_))
+    assert best < est.n_iter_ - 1  # the last epoch was not the best: restoring changes weights
     assert est.best_validation_score_ == est.validation_scores_[best]
     assert len(est.validation_scores_) == len(est.validation_loss_curve_) == est.n_iter_
+    for W, W_best in zip(est.coefs_, seen[best]):
+        np.testing.assert_array_equal(W, W_best)
+    assert not np.array_equal(seen[-1][0], est.coefs_[0])
 
 
 def test_warm_start_continues_like_sklearn():
@@ -652,14 +658,23 @@ def test_verbose_prints_progress_for_every_solver(solver):
     assert lines[0].startswith("Iteration 1, loss = ")
 
 
-def test_progress_bar_and_gudermannian():
+def test_progress_bar_shows_every_epoch(capsys):
     pytest.importorskip("tqdm")
     X, y = reg_data()
-    est = MLPRegressor(**BASE, activation="gudermannian", progress_bar=True,
-                       learning_rate_init=0.01).fit(X, y)
-    assert est.n_iter_ == 5 and np.isfinite(est.loss_)
+    MLPRegressor(**BASE, progress_bar=True, learning_rate_init=0.01).fit(X, y)
+    err = capsys.readouterr().err
+    assert "MLPRegressor(adam)" in err and "5/5" in err and "loss=" in err
+
+
+def test_gudermannian_hidden_units_compute_gd():
+    r"""gd(a) = 2 arctan(tanh(a / 2)) (the seed's Gudermannian), checked against the weights."""
+    X, y = reg_data()
+    est = MLPRegressor(**BASE, activation="gudermannian", learning_rate_init=0.01).fit(X, y)
+    (W0, W1), (b0, b1) = est.coefs_, est.intercepts_
+    z = 2 * np.arctan(np.tanh((X @ W0 + b0) / 2))
+    np.testing.assert_allclose(est.predict(X), (z @ W1 + b1).ravel(), rtol=1e-12)
     with pytest.raises(ValueError, match="activation"):
-        MLPRegressor(activation="softplus").fit(X, y)
+        MLPRegressor(activation="swish").fit(X, y)
 
 
 def test_poisson_rejects_negative_targets():
@@ -672,7 +687,6 @@ def test_backend_parameter_is_resolved():
     X, y = clf_data()
     est = MLPClassifier(**BASE, backend="numpy").fit(X, y)
     assert est.backend_ == "numpy"
-    assert deltaprop.MLPClassifier is MLPClassifier
     with pytest.raises(ValueError, match="unknown backend"):
         MLPClassifier(backend="fortran").fit(X, y)
 
