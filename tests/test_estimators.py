@@ -22,7 +22,6 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
-import deltaprop
 from deltaprop import MLPClassifier, MLPRegressor
 
 from conftest import BACKENDS
