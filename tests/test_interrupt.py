@@ -44,7 +44,7 @@ net.fit(X[:5], Y[:5], epochs=1, lr=0.01)  # compile (or load) the kernel first
 w, curve = net.w.copy(), list(net.loss_curve_)
 print("ready", flush=True)
 try:
-    net.fit(X, Y, epochs=100, lr=0.01)
+    net.fit(X, Y, epochs=100, lr=0.01, n_jobs=N_JOBS)
 except KeyboardInterrupt:
     print("interrupted", time.monotonic(), flush=True)
     print("restored" if net.w.tobytes() == w.tobytes() and net.loss_curve_ == curve else "CHANGED")
@@ -94,9 +94,11 @@ def run_and_interrupt(code, wait_for="ready", delay=0.3, timeout=120):
     return lines, err, child.returncode, latency
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_sigint_stops_mlp_fit_within_half_a_second_and_restores_it(backend):
-    lines, err, status, latency = run_and_interrupt(f"BACKEND = {backend!r}\n" + MLP_FIT)
+@pytest.mark.parametrize("backend, n_jobs", [(b, 1) for b in BACKENDS]
+                         + [(b, 2) for b in BACKENDS if b != "numpy"])
+def test_sigint_stops_mlp_fit_within_half_a_second_and_restores_it(backend, n_jobs):
+    lines, err, status, latency = run_and_interrupt(
+        f"BACKEND, N_JOBS = {backend!r}, {n_jobs}\n" + MLP_FIT)
     assert status == 0, err
     assert latency is not None, (lines, err)
     assert latency < LATENCY, f"{backend}: {latency:.3f} s from SIGINT to KeyboardInterrupt"

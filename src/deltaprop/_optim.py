@@ -21,7 +21,7 @@ import numpy as np
 from scipy.special import xlogy
 
 from .contract import HYPER, SOLVERS
-from .engine import Epochs, rollback
+from .engine import rollback
 
 __all__ = ["Objective", "Optimizer", "EpochRunner", "LossGradient", "squared_weights",
            "weight_slices"]
@@ -142,15 +142,24 @@ class EpochRunner:
     previous epoch's order, when ``shuffle``) and returns scikit-learn's ``loss_`` of it. An
     epoch is a transaction: if it raises (KeyboardInterrupt included), the weights and the
     optimizer state are put back as they were when it started, so an interrupted fit keeps its
-    last whole epoch.
+    last whole epoch. With ``n_jobs`` > 1 the epochs run on threads
+    (:class:`deltaprop.engine.ParallelEpochs`); the runner is a context manager that keeps them
+    for the whole fit.
     """
 
+    def __enter__(self):
+        self.epochs.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.epochs.__exit__(*exc)
+
     def __init__(self, net, X, T, s, batch_size: int, objective: Objective, weighted: bool,
-                 random_state=None):
+                 random_state=None, n_jobs=None, parallel="average"):
         self.net, self.X, self.T, self.s = net, X, T, s
         self.batch_size, self.objective = batch_size, objective
         self.weighted, self.random_state = weighted, random_state
-        self.epochs = Epochs(net, X.shape[1], T.shape[1], batch_size)
+        self.epochs = net._epochs(X, T, batch_size, n_jobs, parallel)
         self.losses = np.zeros((1, 2), dtype=np.float64)
         self.order = np.arange(X.shape[0], dtype=np.intp)
         self.const = objective.epoch_const(s, self.order, batch_size)
@@ -179,13 +188,14 @@ class LossGradient:
               \qquad \nabla F = \frac{1}{S} \Big( \sum_n s_n \nabla E_n + \alpha W \Big)
 
     with :math:`S = \sum_n s_n`; the sums come from :meth:`MLP.loss_and_gradient` (accumulated
-    in float64). :math:`E_n` sums the outputs, so F and its gradient belong together for every
+    in float64, over ``n_jobs`` threads: deterministic for a given ``n_jobs``). :math:`E_n` sums the outputs, so F and its gradient belong together for every
     number of outputs (scikit-learn#8349: scikit-learn pairs this gradient with a loss averaged
     over the outputs). ``reported(w)`` gives scikit-learn's ``loss_``.
     """
 
-    def __init__(self, net, X, T, s, alpha, objective: Objective):
+    def __init__(self, net, X, T, s, alpha, objective: Objective, n_jobs=None):
         self.net, self.X, self.T, self.s = net, X, T, s
+        self.n_jobs = n_jobs
         self.alpha = alpha
         self.objective = objective
         self.S = float(s.sum(dtype=np.float64))
@@ -197,7 +207,8 @@ class LossGradient:
     def __call__(self, x):
         w = self.net.w
         w[...] = x
-        E, _ = self.net.loss_and_gradient(self.X, self.T, self.s, out=self.gsum, check_input=False)
+        E, _ = self.net.loss_and_gradient(self.X, self.T, self.s, out=self.gsum, check_input=False,
+                                          n_jobs=self.n_jobs)
         sq = squared_weights(w, self.wslices)
         for sl in self.wslices:
             self.gsum[sl] += self.alpha * w[sl]

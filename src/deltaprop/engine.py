@@ -16,19 +16,21 @@ The engine validates, casts and allocates; the backend's kernels do the arithmet
 from __future__ import annotations
 
 import contextlib
+import copy
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
 from .backends import get_backend
-from .contract import (ACTIVATIONS, LOSSES, SOLVERS, layer_params, layer_units, make_layout, n_params,
+from .contract import (ACTIVATIONS, HYPER, LOSSES, SOLVERS, layer_params, layer_units, make_layout, n_params,
                        n_units)
+from .parallel import Threads, effective_n_jobs, shard_bounds
 from .modelfile import Member, atomic_write, read_npz
 from .validation import (check_config, check_lr, check_order, check_positive_int, check_sample_weight,
                          check_T, check_X)
 
-__all__ = ["MLP", "Epochs", "rollback", "kernel_input", "WORK_PER_CALL", "work_rows", "UNIT_ELEMENTS",
+__all__ = ["MLP", "Epochs", "ParallelEpochs", "rollback", "kernel_input", "WORK_PER_CALL", "work_rows", "UNIT_ELEMENTS",
            "OUTPUT_DERIVATIVES"]
 
 FORMAT = "deltaprop.MLP"
@@ -41,6 +43,8 @@ FORMAT_VERSION = 1
 #: a call returns: on one core of a current x86 machine a call of this size lasts 10-40 ms
 #: (about 0.1-0.4 ns per visit), and the Python work between calls stays far below 1 %.
 WORK_PER_CALL = 100_000_000
+#: fewer rows than this per thread are not worth a thread (forward, loss, gradient)
+_MIN_SHARD_ROWS = 64
 #: per-sample work that does not scale with the number of weights, in weight visits
 SAMPLE_OVERHEAD = 500
 #: cost factor of the per-sample rules that keep optimizer state (momentum, Nesterov, Adam)
@@ -191,6 +195,13 @@ class MLP:
             W[...] = self._rng.uniform(-bound, bound, W.shape)
             b[...] = self._rng.uniform(-bound, bound, b.shape)
 
+    def _replica(self) -> "MLP":
+        """The same network (configuration, backend) with its own copy of ``w``."""
+        twin = copy.copy(self)
+        twin.w = self.w.copy()
+        twin.loss_curve_ = []
+        return twin
+
     @property
     def n_layers(self) -> int:
         """Number L of weight layers."""
@@ -288,24 +299,54 @@ class MLP:
                     grad += g
         return E
 
+    def _sharded(self, X, T, s, n_jobs, outputs=None, pre_activation=None, grad=None) -> float:
+        """:meth:`_sweep` over ``n_jobs`` contiguous row shards on threads, reduced in shard
+        order: outputs by rows, E and the gradient as sums (each shard's gradient in its own
+        float64 buffer), so the result is deterministic for a given ``n_jobs``."""
+        n = X.shape[0]
+        J = min(effective_n_jobs(n_jobs), n // _MIN_SHARD_ROWS)
+        bounds = shard_bounds(n, J) if J > 1 else []
+        if len(bounds) < 2:
+            return self._sweep(X, T, s, outputs, pre_activation, grad)
+        if T is not None and s is None:
+            s = np.ones(n, dtype=self.dtype)
+        grads = [np.empty(self.w.shape[0]) for _ in bounds] if grad is not None else None
+
+        def shard(j):
+            a, b = bounds[j]
+            return self._sweep(X[a:b], None if T is None else T[a:b], None if s is None else s[a:b],
+                               None if outputs is None else outputs[a:b],
+                               None if pre_activation is None else pre_activation[a:b],
+                               None if grad is None else grads[j])
+
+        with Threads(len(bounds)) as threads:
+            E = threads.run(shard, range(len(bounds)))
+        if grad is not None:
+            total = grads[0]
+            for g in grads[1:]:
+                total += g
+            grad[...] = total
+        return float(sum(E))
+
     # ----------------------------------------------------------------- the maths
-    def forward(self, X, out=None, *, pre_activation=None, check_input=True):
+    def forward(self, X, out=None, *, pre_activation=None, check_input=True, n_jobs=None):
         r"""Network outputs :math:`y(\mathbf{x}_n, \mathbf{w})`, shape (n, K).
 
         X is dense or scipy-sparse (densified a chunk of rows at a time, see
         :meth:`chunk_rows`). ``out`` (n, K) of the network's dtype receives the outputs (a new
         array if None) and is returned; ``pre_activation`` (n, K), if given, receives the output
         units' :math:`a_k`. ``check_input=False`` skips validation (X already as
-        :func:`kernel_input` makes it).
+        :func:`kernel_input` makes it). ``n_jobs`` threads (scikit-learn's convention) split
+        the rows.
         """
         if check_input:
             X = check_X(X, self.layer_sizes[0], self.dtype)
         if out is None:
             out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
-        self._sweep(X, outputs=out, pre_activation=pre_activation)
+        self._sharded(X, None, None, n_jobs, outputs=out, pre_activation=pre_activation)
         return out
 
-    def loss(self, X, T, sample_weight=None, *, outputs=None, check_input=True) -> float:
+    def loss(self, X, T, sample_weight=None, *, outputs=None, check_input=True, n_jobs=None) -> float:
         r"""Error :math:`E(\mathbf{w}) = \sum_n s_n E_n(\mathbf{w})` over the samples of X, T.
 
         ``sample_weight`` s (n,) defaults to ones (Bishop's :math:`E = \sum_n E_n`);
@@ -313,22 +354,24 @@ class MLP:
         """
         if check_input:
             X, T, sample_weight = self._check_XT(X, T, sample_weight)
-        return self._sweep(X, T, sample_weight, outputs=outputs)
+        return self._sharded(X, T, sample_weight, n_jobs, outputs=outputs)
 
-    def loss_and_gradient(self, X, T, sample_weight=None, out=None, *, check_input=True):
+    def loss_and_gradient(self, X, T, sample_weight=None, out=None, *, check_input=True, n_jobs=None):
         r"""``(E, g)``: :math:`E = \sum_n s_n E_n` and :math:`g = \sum_n s_n \nabla E_n`.
 
         The gradient is one flat vector laid out like ``w``, by δ-backprop (5.56). Both are
         plain sums over the samples (no mean, no regularisation), so sums over chunks of rows,
         threads or machines add up to the sums over all of them. ``out`` (P,) receives g (a
         new array of the network's dtype if None; pass float64 to accumulate a float32
-        network's gradient in double).
+        network's gradient in double). With ``n_jobs`` threads the rows are split into
+        contiguous shards whose sums are added in shard order: deterministic for a given
+        ``n_jobs``, equal to the one-thread result up to the order of summation.
         """
         if check_input:
             X, T, sample_weight = self._check_XT(X, T, sample_weight)
         if out is None:
             out = np.empty_like(self.w)
-        E = self._sweep(X, T, sample_weight, grad=out)
+        E = self._sharded(X, T, sample_weight, n_jobs, grad=out)
         return E, out
 
     def gradient(self, X, T):
@@ -372,7 +415,13 @@ class MLP:
         return (delta0 @ self.coefs_[0].T).reshape(n, K, self.layer_sizes[0])
 
     # ----------------------------------------------------------------- training
-    def _run_epochs(self, X, T, orders, lr, batch_size):
+    def _epochs(self, X, T, batch_size, n_jobs=None, parallel="average"):
+        """The epoch runner for X, T: :class:`Epochs`, or :class:`ParallelEpochs` on threads."""
+        if effective_n_jobs(n_jobs) > 1:
+            return ParallelEpochs(self, X.shape[1], T.shape[1], batch_size, n_jobs, parallel)
+        return Epochs(self, X.shape[1], T.shape[1], batch_size)
+
+    def _run_epochs(self, X, T, orders, lr, epochs):
         """Plain gradient descent over ``orders`` (n_epochs, m); the summed error of each epoch.
 
         A transaction: if the error or the weights become non-finite (FloatingPointError), or
@@ -383,7 +432,6 @@ class MLP:
         state = np.zeros((2, self.w.shape[0]), dtype=dt)
         t = np.zeros(1, dtype=np.int64)
         losses = np.zeros((orders.shape[0], 2), dtype=np.float64)
-        epochs = Epochs(self, X.shape[1], T.shape[1], min(batch_size, orders.shape[1]))
         s = np.ones(X.shape[0], dtype=dt)
         with rollback(self.w):
             with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
@@ -402,7 +450,7 @@ class MLP:
         X, T, _ = self._check_XT(X, T)
         lr = check_lr(lr)
         order = np.arange(X.shape[0], dtype=np.intp) if order is None else check_order(order, X.shape[0])
-        return float(self._run_epochs(X, T, order[None, :], lr, 1)[0])
+        return float(self._run_epochs(X, T, order[None, :], lr, self._epochs(X, T, 1))[0])
 
     def batch_epoch(self, X, T, lr, batch_size, order=None) -> float:
         r"""One epoch of mini-batch gradient descent with the mean gradient of each batch.
@@ -417,9 +465,11 @@ class MLP:
         lr = check_lr(lr)
         batch_size = check_positive_int("batch_size", batch_size)
         order = np.arange(X.shape[0], dtype=np.intp) if order is None else check_order(order, X.shape[0])
-        return float(self._run_epochs(X, T, order[None, :], lr, batch_size)[0])
+        epochs = self._epochs(X, T, max(1, min(batch_size, order.shape[0])))
+        return float(self._run_epochs(X, T, order[None, :], lr, epochs)[0])
 
-    def fit(self, X, T, epochs=100, lr=0.01, batch_size=1, shuffle=True, progress=None):
+    def fit(self, X, T, epochs=100, lr=0.01, batch_size=1, shuffle=True, progress=None, n_jobs=None,
+            parallel="average"):
         """Train for ``epochs`` epochs of gradient descent; return ``self``.
 
         ``batch_size=1`` is on-line SGD, larger sizes mini-batch, ``>= n`` full batch. With
@@ -431,6 +481,12 @@ class MLP:
         group of whole epochs (e.g. to move a progress bar). Appends each epoch's summed error
         to ``loss_curve_``.
 
+        ``n_jobs`` threads (scikit-learn's convention: None is 1, -1 all cores) train on
+        contiguous shards of each epoch's order, combined as ``parallel`` says:
+        ``"average"`` (parameter mixing, deterministic) or ``"hogwild"`` (one shared ``w``,
+        for mostly-zero inputs); see :class:`ParallelEpochs`. ``n_jobs=1`` is the sequential
+        algorithm, bit for bit.
+
         A transaction: if training diverges (FloatingPointError), is interrupted
         (KeyboardInterrupt) or fails in any other way, the weights, ``loss_curve_`` and the
         random state are put back exactly as they were before this call, and the error is
@@ -441,35 +497,46 @@ class MLP:
         epochs = check_positive_int("epochs", epochs)
         batch_size = check_positive_int("batch_size", batch_size)
         n = X.shape[0]
+        if parallel not in ("average", "hogwild"):
+            raise ValueError(f"parallel must be 'average' or 'hogwild'; got {parallel!r}")
+        n_jobs = effective_n_jobs(n_jobs)
         per_call = max(1, min(epochs, work_rows(self.w.shape[0]) // n))
+        if n_jobs > 1:
+            per_call = 1  # the threads meet once per epoch at least
         n_curve, rng_state, w_before = len(self.loss_curve_), self._rng.get_state(), self.w.copy()
+        runner = self._epochs(X, T, min(batch_size, n), n_jobs, parallel)
         try:
-            done = 0
-            while done < epochs:
-                k = min(per_call, epochs - done)
-                if shuffle:  # k random permutations at once: argsort of uniform keys
-                    orders = self._rng.random_sample((k, n)).argsort(axis=1).astype(np.intp)
-                else:
-                    orders = np.tile(np.arange(n, dtype=np.intp), (k, 1))
-                try:
-                    losses = self._run_epochs(X, T, orders, lr, batch_size)
-                except FloatingPointError:
-                    which = f"epoch {done + 1}" if k == 1 else f"epochs {done + 1}-{done + k}"
-                    raise FloatingPointError(
-                        f"training diverged in {which} of {epochs} (the error or the weights "
-                        "became NaN or infinite); the weights, loss_curve_ and random state were "
-                        "restored to their values before this fit. Lower the learning rate."
-                    ) from None
-                self.loss_curve_.extend(float(v) for v in losses)
-                done += k
-                if progress is not None:
-                    progress(k, float(losses[-1]))
+            with runner:
+                self._fit_epochs(X, T, epochs, lr, per_call, shuffle, progress, runner)
         except BaseException:
             self.w[...] = w_before
             self._rng.set_state(rng_state)
             del self.loss_curve_[n_curve:]
             raise
         return self
+
+    def _fit_epochs(self, X, T, epochs, lr, per_call, shuffle, progress, runner):
+        """``epochs`` epochs of :meth:`fit`, ``per_call`` at a time (their orders drawn at once)."""
+        n = X.shape[0]
+        done = 0
+        while done < epochs:
+            k = min(per_call, epochs - done)
+            if shuffle:  # k random permutations at once: argsort of uniform keys
+                orders = self._rng.random_sample((k, n)).argsort(axis=1).astype(np.intp)
+            else:
+                orders = np.tile(np.arange(n, dtype=np.intp), (k, 1))
+            try:
+                losses = self._run_epochs(X, T, orders, lr, runner)
+            except FloatingPointError:
+                which = f"epoch {done + 1}" if k == 1 else f"epochs {done + 1}-{done + k}"
+                raise FloatingPointError(
+                    f"training diverged in {which} of {epochs} (the error or the weights became NaN "
+                    "or infinite); the weights, loss_curve_ and random state were restored to their "
+                    "values before this fit. Lower the learning rate.") from None
+            self.loss_curve_.extend(float(v) for v in losses)
+            done += k
+            if progress is not None:
+                progress(k, float(losses[-1]))
 
     # ----------------------------------------------------------------- persistence
     def _fields(self) -> dict:
@@ -541,6 +608,12 @@ class Epochs:
             self.sb = np.empty(B, dtype=dt)
             self.g = np.empty_like(net.w)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
     def samples_per_call(self, solver) -> int:
         """Samples in one compiled call: :func:`work_rows`, at least one batch."""
         stateful = self.batch_size == 1 and solver != SOLVERS["sgd"]
@@ -594,6 +667,119 @@ class Epochs:
             net.kernels.batch_epoch(net.w, net.layout, h, f, e, X, T, s, orders, self.batch_size, solver,
                                     hyper, state, t, self.Xb, self.Tb, self.sb, self.A, self.Z, self.D,
                                     self.g, losses)
+
+
+class ParallelEpochs:
+    r"""Epochs on ``n_jobs`` threads: the same call as :class:`Epochs`, for any batch size.
+
+    Each epoch's order is cut into ``n_jobs`` contiguous shards (whole batches), shard j
+    visited by thread j in its order. ``mode`` says how the threads share the weights:
+
+    ``"average"`` (iterative parameter mixing, local SGD)
+        Every thread starts a round from the same ``w`` (and optimizer state), runs one
+        work-sized call (:meth:`Epochs.samples_per_call` samples) of its shard on its own
+        copy, and the copies are averaged, :math:`w \leftarrow \frac{1}{J} \sum_j w_j`
+        (the optimizer state likewise; Adam's step counter advances by one thread's steps).
+        Rounds repeat until the epoch is done, so the copies meet at least once per epoch and
+        every ~10-40 ms of work. Deterministic for a given ``n_jobs``.
+    ``"hogwild"`` (Niu et al. 2011)
+        Every thread updates the one shared ``w`` without locks, a call at a time; it pays off
+        when updates touch few weights (inputs that are mostly zero, whose rows the kernels
+        skip). Not deterministic: updates race.
+
+    The epoch's losses are the sums of the threads' (each taken before its own updates).
+    """
+
+    def __init__(self, net, n_features, n_outputs, batch_size, n_jobs, mode="average"):
+        if mode not in ("average", "hogwild"):
+            raise ValueError(f"parallel must be 'average' or 'hogwild'; got {mode!r}")
+        self.net, self.mode = net, mode
+        self.batch_size = max(1, int(batch_size))
+        self.n_jobs = effective_n_jobs(n_jobs)
+        nets = [net] * self.n_jobs if mode == "hogwild" else [net._replica() for _ in range(self.n_jobs)]
+        self.epochs = [Epochs(r, n_features, n_outputs, batch_size) for r in nets]
+
+        self._threads = None
+
+    def __enter__(self):
+        """Keep the threads (and BLAS's one-thread limit) until :meth:`__exit__`."""
+        self._threads = Threads(self.n_jobs).__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        threads, self._threads = self._threads, None
+        return threads.__exit__(*exc)
+
+    def samples_per_call(self, solver) -> int:
+        return self.epochs[0].samples_per_call(solver)
+
+    def __call__(self, X, T, s, orders, solver, hyper, state, t, losses):
+        if self._threads is None:
+            with self:
+                return self(X, T, s, orders, solver, hyper, state, t, losses)
+        n_epochs, m = orders.shape
+        losses[:n_epochs] = 0.0
+        bounds = shard_bounds(m, self.n_jobs, self.batch_size)
+        per_call = self.samples_per_call(solver)
+        run = self._hogwild if self.mode == "hogwild" else self._average
+        if self.mode == "hogwild" and solver == SOLVERS["sgd"] and hyper[HYPER.index("alpha")] != 0:
+            # sgd with L2 keeps the first layer as c V (the decay in a scalar per call), which
+            # threads sharing V cannot: momentum with mu = 0 is the same update, done directly
+            solver, hyper = SOLVERS["momentum"], hyper.copy()
+            hyper[HYPER.index("momentum")] = 0
+        self._threads.stop.clear()
+        for e in range(n_epochs):
+            run(self._threads, X, T, s, orders[e : e + 1], bounds, per_call, solver, hyper, state, t,
+                losses[e])
+        return losses
+
+    def _average(self, threads, X, T, s, order, bounds, per_call, solver, hyper, state, t, loss):
+        w = self.net.w
+        states = [state.copy() for _ in bounds]
+        steps = [t.copy() for _ in bounds]
+        parts = [np.zeros((1, 2)) for _ in bounds]
+        done = [a for a, _ in bounds]
+
+        def shard(j):
+            a, b = done[j], min(done[j] + per_call, bounds[j][1])
+            if a >= b:
+                return False
+            ep = self.epochs[j]
+            ep.net.w[...] = w
+            states[j][...] = state
+            steps[j][...] = t
+            ep(X, T, s, order[:, a:b], solver, hyper, states[j], steps[j], parts[j])
+            done[j] = b
+            return True
+
+        while any(d < b for d, (_, b) in zip(done, bounds)):
+            worked = [j for j, ok in enumerate(threads.run(shard, range(len(bounds)))) if ok]
+            for name, arrays, target in (("w", [self.epochs[j].net.w for j in worked], w),
+                                         ("state", [states[j] for j in worked], state)):
+                total = arrays[0].copy()
+                for a in arrays[1:]:
+                    total += a
+                target[...] = total / len(worked)
+            t[...] = max(steps[j][0] for j in worked)
+            for j in worked:
+                loss += parts[j][0]
+
+    def _hogwild(self, threads, X, T, s, order, bounds, per_call, solver, hyper, state, t, loss):
+        parts = [np.zeros((1, 2)) for _ in bounds]
+        sums = [np.zeros(2) for _ in bounds]
+
+        def shard(j):
+            a, b = bounds[j]
+            for start in range(a, b, per_call):
+                if threads.stop.is_set():
+                    return
+                self.epochs[j](X, T, s, order[:, start : min(b, start + per_call)], solver, hyper,
+                               state, t, parts[j])
+                sums[j] += parts[j][0]
+
+        threads.run(shard, range(len(bounds)))
+        for part in sums:
+            loss += part
 
 
 def _check_finite(losses, w):

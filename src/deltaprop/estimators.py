@@ -31,6 +31,7 @@ Differences from scikit-learn (each one a fix or an addition):
 from __future__ import annotations
 
 import warnings
+from numbers import Integral
 
 import numpy as np
 import scipy.optimize
@@ -84,6 +85,8 @@ class _BaseMLP(BaseEstimator):
         "backend": [str],
         "progress_bar": ["boolean"],
         "callback": [callable, None],
+        "n_jobs": [Integral, None],
+        "parallel": [StrOptions({"average", "hogwild"})],
     }
 
     # ------------------------------------------------------------------ fitted weights
@@ -283,9 +286,11 @@ class _BaseMLP(BaseEstimator):
         net = self._mlp
         epochs = _optim.EpochRunner(net, X_tr, Y_tr, s_tr, self._batch_size(n_samples),
                                     _optim.Objective(net.loss_function, Y_tr), weighted,
-                                    self._random_state if self.shuffle else None)
+                                    self._random_state if self.shuffle else None, self.n_jobs,
+                                    self.parallel)
         bar = None if incremental else self._progress(self.max_iter)
         try:
+            epochs.__enter__()
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 loss = epochs.run(opt)
@@ -303,6 +308,7 @@ class _BaseMLP(BaseEstimator):
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.", TrainingInterrupted)
         finally:
+            epochs.__exit__(None, None, None)
             if bar is not None:
                 bar.close()
         if self.early_stopping:
@@ -390,7 +396,7 @@ class _BaseMLP(BaseEstimator):
             X_val, Y_val, s_val, y_val, sw_val, objective = val
             net = self._mlp
             out = np.empty(Y_val.shape, dtype=net.dtype)
-            E = net.loss(X_val, Y_val, s_val, outputs=out, check_input=False)
+            E = net.loss(X_val, Y_val, s_val, outputs=out, check_input=False, n_jobs=self.n_jobs)
             S = float(s_val.sum(dtype=np.float64))
             sq = _optim.squared_weights(net.w, _optim.weight_slices(net.layout))
             self.validation_loss_curve_.append(
@@ -426,7 +432,7 @@ class _BaseMLP(BaseEstimator):
     def _fit_lbfgs(self, X, Y, s):
         net = self._mlp
         objective = _optim.Objective(net.loss_function, Y)
-        fun = _optim.LossGradient(net, X, Y, s, self.alpha, objective)
+        fun = _optim.LossGradient(net, X, Y, s, self.alpha, objective, self.n_jobs)
         verbose = self.verbose is True or self.verbose >= 1
         bar = self._progress(self.max_iter)
         iteration = [0]
@@ -475,7 +481,8 @@ class _BaseMLP(BaseEstimator):
         net = self._mlp
         out = np.empty((X.shape[0], net.layer_sizes[-1]), dtype=net.dtype)
         a = np.empty_like(out) if pre_activation else None
-        net.forward(kernel_input(X, net.dtype), out=out, pre_activation=a, check_input=False)
+        net.forward(kernel_input(X, net.dtype), out=out, pre_activation=a, check_input=False,
+                    n_jobs=self.n_jobs)
         return (out, a) if pre_activation else out
 
     def __sklearn_tags__(self):
@@ -511,6 +518,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         ``callback(estimator)``, called after each epoch of ``sgd`` / ``adam`` (once
         ``loss_curve_`` and the validation records hold it) and after each L-BFGS iteration (with
         ``loss_`` and ``n_iter_`` of that iteration); the fit stops when it returns True.
+    n_jobs : int or None, default=None
+        Threads (scikit-learn's convention: None is 1, -1 all cores). ``lbfgs`` sums its
+        full-batch loss and gradient over row shards in a fixed order (deterministic, equal to
+        one thread's up to rounding); ``sgd`` / ``adam`` train on shards of each epoch as
+        ``parallel`` says; prediction splits the rows. ``n_jobs=1`` is the one-thread algorithm.
+    parallel : {"average", "hogwild"}, default="average"
+        How threads share the weights in ``sgd`` / ``adam``: ``"average"`` gives each its own
+        copy, averaged every work-sized call and at least once per epoch (parameter mixing;
+        deterministic), ``"hogwild"`` lets them update one shared copy without locks (for
+        mostly-zero inputs; not deterministic).
 
     Attributes
     ----------
@@ -533,7 +550,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 class_weight=None, backend="auto", progress_bar=False, callback=None):
+                 class_weight=None, backend="auto", progress_bar=False, callback=None, n_jobs=None,
+                 parallel="average"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -561,6 +579,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.backend = backend
         self.progress_bar = progress_bar
         self.callback = callback
+        self.n_jobs = n_jobs
+        self.parallel = parallel
 
     def _output_activation(self):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
@@ -745,8 +765,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     The parameters, defaults and fitted attributes are those of
     :class:`sklearn.neural_network.MLPRegressor` (see its documentation), including
     ``loss="poisson"`` (exp output, half Poisson deviance; targets must be >= 0), plus
-    ``activation="gudermannian"``, ``backend``, ``progress_bar`` and
-    ``validation_loss_curve_`` as in :class:`MLPClassifier`. With several outputs and
+    ``activation="gudermannian"``, ``backend``, ``progress_bar``, ``callback``, ``n_jobs``,
+    ``parallel`` and ``validation_loss_curve_`` as in :class:`MLPClassifier`. With several outputs and
     ``solver="lbfgs"`` the gradient is that of the objective L-BFGS line-searches on
     (scikit-learn#8349).
     """
@@ -762,7 +782,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 backend="auto", progress_bar=False, callback=None):
+                 backend="auto", progress_bar=False, callback=None, n_jobs=None,
+                 parallel="average"):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -790,6 +811,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.backend = backend
         self.progress_bar = progress_bar
         self.callback = callback
+        self.n_jobs = n_jobs
+        self.parallel = parallel
 
     def _output_activation(self):
         return "exp" if self.loss == "poisson" else "identity"
