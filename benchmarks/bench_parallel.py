@@ -1,0 +1,88 @@
+"""n_jobs: per-sample SGD on threads (parameter mixing, Hogwild) and L-BFGS gradient evaluations.
+
+Every class asks one question: how does throughput change from ``n_jobs=1`` to 2 (and all
+cores)? BLAS stays at one thread (common.py); the threads are deltaprop's own.
+"""
+
+import os
+import time
+
+import numpy as np
+
+from .common import LR, make_net, require_backend, sgd_data, single_thread
+
+JOBS = ["1", "2", "all"]
+#: shape, with "-sparse": 80 % of the inputs zero (the kernels skip their rows; Hogwild's case)
+PARALLEL_SHAPES = ["64-32-10", "784-128-10", "784-128-10-sparse"]
+N_PARALLEL = {"64-32-10": 4000, "784-128-10": 2000, "784-128-10-sparse": 2000}
+
+
+def n_jobs(jobs):
+    return os.cpu_count() if jobs == "all" else int(jobs)
+
+
+class ParallelSGD:
+    """One epoch of per-sample SGD (``MLP.fit(epochs=1, n_jobs=...)``), float32."""
+
+    params = (["cython", "numba"], ["average", "hogwild"], PARALLEL_SHAPES, JOBS)
+    param_names = ["backend", "parallel", "shape", "n_jobs"]
+    timeout = 300
+
+    def setup(self, backend, parallel, shape, jobs):
+        require_backend(backend)
+        single_thread()
+        base = shape.replace("-sparse", "")
+        self.X, self.T = sgd_data(base, "float32", N_PARALLEL[shape])
+        if shape.endswith("-sparse"):
+            rng = np.random.RandomState(1)
+            self.X[rng.uniform(0, 1, self.X.shape) < 0.8] = 0.0
+        self.net = make_net(base, backend, "float32")
+        self.kw = dict(epochs=1, lr=LR, n_jobs=n_jobs(jobs), parallel=parallel)
+        self.net.fit(self.X, self.T, **self.kw)  # warm-up
+
+    def time_epoch(self, backend, parallel, shape, jobs):
+        self.net.fit(self.X, self.T, **self.kw)
+
+    def track_samples_per_second(self, backend, parallel, shape, jobs):
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            self.net.fit(self.X, self.T, **self.kw)
+            times.append(time.perf_counter() - t0)
+        return self.X.shape[0] / float(np.median(times))
+
+    track_samples_per_second.unit = "samples/s"
+
+
+class ParallelLossGradient:
+    """The full-batch loss and gradient L-BFGS evaluates, 20,000 x 64 rows, 64-100-10, float64."""
+
+    params = (["cython", "numba"], JOBS)
+    param_names = ["backend", "n_jobs"]
+
+    def setup(self, backend, jobs):
+        require_backend(backend)
+        single_thread()
+        from deltaprop import MLP
+
+        rng = np.random.RandomState(0)
+        self.X = rng.uniform(0, 1, (20000, 64))
+        self.T = np.eye(10)[rng.randint(0, 10, 20000)]
+        self.net = MLP([64, 100, 10], "relu", "softmax", "cross_entropy", backend=backend,
+                       random_state=0)
+        self.g = np.empty(self.net.w.shape[0])
+        self.jobs = n_jobs(jobs)
+        self.time_loss_and_gradient(backend, jobs)
+
+    def time_loss_and_gradient(self, backend, jobs):
+        self.net.loss_and_gradient(self.X, self.T, out=self.g, check_input=False, n_jobs=self.jobs)
+
+    def track_evaluations_per_second(self, backend, jobs):
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            self.time_loss_and_gradient(backend, jobs)
+            times.append(time.perf_counter() - t0)
+        return 1.0 / float(np.median(times))
+
+    track_evaluations_per_second.unit = "evaluations/s"
