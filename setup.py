@@ -23,7 +23,11 @@ import sys
 
 from setuptools import Extension, setup
 
-MODULES = ("forward", "backprop", "update", "epoch")
+MODULES = ("_codes", "forward", "backprop", "update", "epoch")
+SRC = os.path.join("kernels", "_cython")
+#: C headers the kernels include (``cdef extern from "_rows.h"``): found through include_dirs,
+#: and a change to one rebuilds every module
+HEADERS = sorted(glob.glob(os.path.join(SRC, "*.h")))
 
 
 def pxd_tree():
@@ -37,7 +41,7 @@ def pxd_tree():
     os.makedirs(dest, exist_ok=True)
     for pkg in (os.path.join(root, "deltaprop"), os.path.join(root, "deltaprop", "kernels"), dest):
         open(os.path.join(pkg, "__init__.pxd"), "a").close()
-    for pxd in glob.glob(os.path.join("kernels", "_cython", "*.pxd")):
+    for pxd in glob.glob(os.path.join(SRC, "*.pxd")):
         shutil.copy2(pxd, dest)
     return root
 
@@ -46,8 +50,8 @@ def simd_variants():
     """(module suffix, extra flags) of the per-CPU copies of the epoch kernels.
 
     A distributable build must run on every x86-64 CPU, so the baseline modules use no
-    ``-march``; the per-sample loops are vector loops, and AVX2 + FMA run them 1.3-2x faster
-    on the large shapes. The same source is compiled once more as ``epoch_avx2`` and chosen at
+    ``-march``; the per-sample loops are vector loops, which AVX2 + FMA run faster on the large
+    shapes. The same source is compiled once more as ``epoch_avx2`` and chosen at
     import time by the CPU's features (runtime dispatch, as NumPy does).
     """
     if (os.environ.get("DELTAPROP_NO_SIMD_VARIANT") == "1" or sys.platform == "win32"
@@ -58,24 +62,26 @@ def simd_variants():
 
 def variant_source(name, suffix):
     """A copy of ``kernels/_cython/{name}.pyx`` named ``{name}{suffix}.pyx`` (Cython names the
-    module after its file), in ``build/pyx``."""
+    module after its file), in ``build/pyx``, with the ``.pxi`` files it includes beside it."""
     dest = os.path.join("build", "pyx")
     os.makedirs(dest, exist_ok=True)
-    src = os.path.join("kernels", "_cython", f"{name}.pyx")
-    out = os.path.join(dest, f"{name}{suffix}.pyx")
-    with open(src, encoding="utf-8") as fh:
-        text = fh.read()
-    if not os.path.exists(out) or open(out, encoding="utf-8").read() != text:
-        with open(out, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    return out
+    copies = [(os.path.join(SRC, f"{name}.pyx"), os.path.join(dest, f"{name}{suffix}.pyx"))]
+    copies += [(pxi, os.path.join(dest, os.path.basename(pxi)))
+               for pxi in glob.glob(os.path.join(SRC, "*.pxi"))]
+    for src, out in copies:
+        with open(src, encoding="utf-8") as fh:
+            text = fh.read()
+        if not os.path.exists(out) or open(out, encoding="utf-8").read() != text:
+            with open(out, "w", encoding="utf-8") as fh:
+                fh.write(text)
+    return copies[0][1]
 
 
 def extensions():
     from Cython.Build import cythonize
 
     debug = os.environ.get("DELTAPROP_DEBUG_CYTHON") == "1"
-    # -g0: no debug info in release builds (Python's CFLAGS carry -g: 1.5 MB per module)
+    # -g0: no debug info in release builds (Python's CFLAGS carry -g)
     # -fopenmp-simd: honour "omp simd" loop pragmas (vectorised dot products); no OpenMP runtime
     args = [] if sys.platform == "win32" else (["-O0", "-g"] if debug else ["-O3", "-g0"])
     # -fno-math-errno: sqrt becomes one instruction, so Adam's loops vectorise (errno is never read)
@@ -84,13 +90,13 @@ def extensions():
     if os.environ.get("DELTAPROP_MARCH_NATIVE") == "1":
         args.append("-march=native")
     exts = [
-        Extension(f"deltaprop.kernels._cython.{name}", [f"kernels/_cython/{name}.pyx"],
-                  extra_compile_args=args)
+        Extension(f"deltaprop.kernels._cython.{name}", [os.path.join(SRC, f"{name}.pyx")],
+                  include_dirs=[SRC], depends=HEADERS, extra_compile_args=args)
         for name in MODULES
     ]
     exts += [
         Extension(f"deltaprop.kernels._cython.epoch{suffix}", [variant_source("epoch", suffix)],
-                  extra_compile_args=args + flags)
+                  include_dirs=[SRC], depends=HEADERS, extra_compile_args=args + flags)
         for suffix, flags in simd_variants()
     ]
     return cythonize(

@@ -8,13 +8,14 @@ live in test_kernels.py and the engine tests run on every available backend.
 - the per-sample epoch's fast path (zero inputs skip their rows, the first layer's update is
   fused with the next sample's forward sum) equals the reference on sparse inputs;
 - so does its L2 variant (W_0 = c V_0, the decay kept in c), including the steps that fold c
-  back into V, and skipping zero inputs there changes no bit;
-- the codes in ``_core.pxd`` mirror ``deltaprop.contract``.
+  back into V, and skipping zero inputs changes no bit on either path;
+- the codes compiled into the kernels (``codes()``, from the enums of ``_core.pxd``) are
+  ``deltaprop.contract``'s;
+- the epoch kernels built for AVX2 equal the portable ones.
 """
 
+import contextlib
 import os
-import pathlib
-import re
 import threading
 import time
 
@@ -22,10 +23,10 @@ import numpy as np
 import pytest
 
 import deltaprop
-import deltaprop.kernels
 from deltaprop import MLP
 from deltaprop.backends import get_backend
-from deltaprop.contract import ACTIVATIONS, HYPER, LOSSES, SOLVERS, make_layout, n_params, n_units
+from deltaprop.contract import (ACTIVATIONS, HYPER, LAYOUT_COLUMNS, LOSSES, SOLVERS, make_layout,
+                                n_params, n_units)
 
 from conftest import sparse_problem
 
@@ -180,17 +181,12 @@ def test_kernels_release_the_gil():
 
 
 @pytestmark_cython
-def test_core_pxd_codes_mirror_the_contract():
-    pxd = pathlib.Path(deltaprop.kernels.__file__).parent / "_cython" / "_core.pxd"
-    constants = {name: int(v) for name, v in re.findall(r"^\s+([A-Z_0-9]+) = (\d+)$",
-                                                         pxd.read_text(), flags=re.M)}
-    for table in (ACTIVATIONS, LOSSES, SOLVERS):
-        for name, code in table.items():
-            assert constants[name.upper()] == code, name
-    hyper_names = {"eta": "ETA", "alpha": "ALPHA", "momentum": "MU", "beta_1": "BETA_1",
-                   "beta_2": "BETA_2", "epsilon": "EPSILON"}
-    for code, name in enumerate(HYPER):
-        assert constants[hyper_names[name]] == code, name
+def test_compiled_codes_are_the_contracts():
+    """``codes()`` returns the enum values compiled into the kernels; they are the contract's."""
+    from deltaprop.kernels._cython import codes
+
+    assert codes() == {"activations": ACTIVATIONS, "losses": LOSSES, "solvers": SOLVERS,
+                       "hyper": HYPER, "layout": LAYOUT_COLUMNS}
 
 
 @pytestmark_cython
@@ -217,18 +213,29 @@ def test_avx2_build_of_the_epoch_kernels_equals_the_baseline(dtype):
                                        atol=tol * max(1.0, np.abs(base[i]).max()))
 
 
-def _l2_sgd(module, layout, w, X, T, s, order, eta, alpha, skip_zeros=1):
-    """One ``sgd_epoch`` call with solver sgd and L2 (``skip_zeros``: 1 the scaled fast path,
-    0 the same path visiting zero rows, -1 the general path)."""
+@contextlib.contextmanager
+def _skip_zeros(module, mode):
+    """Run plain sgd in ``module`` with the test hook's ``mode``: 1 skips zero inputs' rows (the
+    default), 0 visits every row, -1 takes the general path instead of the fast ones."""
+    previous = module.set_skip_zeros(mode)
+    try:
+        yield
+    finally:
+        module.set_skip_zeros(previous)
+
+
+def _sgd(module, layout, w, X, T, s, order, eta, alpha, skip_zeros=1):
+    """One ``sgd_epoch`` call with solver sgd (``alpha`` > 0: with L2) in the given mode."""
     dt = w.dtype
     w = w.copy()
     U = n_units(layout)
     losses = np.zeros((order.shape[0], 2))
     hyper = np.array([eta, alpha, 0.9, 0.9, 0.999, 1e-8], dtype=dt)
-    module.sgd_epoch(w, layout, ACTIVATIONS["tanh"], ACTIVATIONS["softmax"], LOSSES["cross_entropy"],
-                     X, T, s.astype(dt), order, SOLVERS["sgd"], hyper, np.zeros((2, w.size), dt),
-                     np.zeros(1, np.int64), *(np.zeros(U, dt) for _ in range(3)), losses,
-                     skip_zeros=skip_zeros)
+    with _skip_zeros(module, skip_zeros):
+        module.sgd_epoch(w, layout, ACTIVATIONS["tanh"], ACTIVATIONS["softmax"],
+                         LOSSES["cross_entropy"], X, T, s.astype(dt), order, SOLVERS["sgd"], hyper,
+                         np.zeros((2, w.size), dt), np.zeros(1, np.int64),
+                         *(np.zeros(U, dt) for _ in range(3)), losses)
     return w, losses
 
 
@@ -245,16 +252,18 @@ def _epoch_modules():
 
 @pytestmark_cython
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_l2_sgd_zero_input_skipping_gives_identical_weights(dtype):
-    """The scaled L2 path visiting only the non-zero rows of W_0 gives the same bits as visiting
-    every row (a zero row's update and forward term are exactly 0), in both builds."""
+@pytest.mark.parametrize("alpha", [0.0, 0.01])
+def test_zero_input_skipping_gives_identical_weights(dtype, alpha):
+    """Plain sgd (alpha = 0) and its scaled L2 path visiting only the non-zero rows of W_0 give
+    the same bits as visiting every row (a zero row's update and forward term are exactly 0),
+    in both builds."""
     layout, w, X, T = sparse_problem(dtype)
     rng = np.random.RandomState(1)
     order = np.stack([rng.permutation(X.shape[0]) for _ in range(3)]).astype(np.intp)
     s = np.linspace(0.5, 1.5, X.shape[0])
     for module in _epoch_modules():
-        w_skip, loss_skip = _l2_sgd(module, layout, w, X, T, s, order, 0.1, 0.01, 1)
-        w_dense, loss_dense = _l2_sgd(module, layout, w, X, T, s, order, 0.1, 0.01, 0)
+        w_skip, loss_skip = _sgd(module, layout, w, X, T, s, order, 0.1, alpha, 1)
+        w_dense, loss_dense = _sgd(module, layout, w, X, T, s, order, 0.1, alpha, 0)
         np.testing.assert_array_equal(w_skip, w_dense)
         np.testing.assert_array_equal(loss_skip, loss_dense)
 
@@ -281,7 +290,7 @@ def test_l2_sgd_with_a_scaled_first_layer_equals_the_reference(dtype, eta_alpha)
     tol = 2e-4 if dtype == np.float32 else 1e-12
     for module in _epoch_modules():
         for skip in (1, -1):  # the scaled path, and the general path it replaces
-            w_got, loss_got = _l2_sgd(module, layout, w, X, T, s, order, eta, alpha, skip)
+            w_got, loss_got = _sgd(module, layout, w, X, T, s, order, eta, alpha, skip)
             scale = max(np.abs(want[0]).max(), 1.0)
             np.testing.assert_allclose(w_got, want[0], rtol=0, atol=tol * scale)
             np.testing.assert_allclose(loss_got, want[16], rtol=tol, atol=tol)
@@ -294,8 +303,8 @@ def test_l2_sgd_folds_the_scale_back_into_the_weights():
     layout, w, X, T = sparse_problem(np.float64, n=12)
     order = np.tile(np.arange(X.shape[0]), (30, 1)).astype(np.intp)  # 360 steps: c = 2^-360
     s = np.ones(X.shape[0])
-    want, loss_want = _l2_sgd(_epoch_modules()[0], layout, w, X, T, s, order, 0.5, 1.0, -1)
+    want, loss_want = _sgd(_epoch_modules()[0], layout, w, X, T, s, order, 0.5, 1.0, -1)
     for module in _epoch_modules():
-        got, loss_got = _l2_sgd(module, layout, w, X, T, s, order, 0.5, 1.0, 1)
+        got, loss_got = _sgd(module, layout, w, X, T, s, order, 0.5, 1.0, 1)
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * max(1.0, np.abs(want).max()))
         np.testing.assert_allclose(loss_got, loss_want, rtol=1e-12, atol=1e-12)

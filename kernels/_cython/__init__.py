@@ -1,33 +1,121 @@
-"""The Cython backend: the kernel contract as compiled ``.pyx`` kernels (built by setup.py).
+r"""The Cython backend: the kernel contract as compiled ``.pyx`` kernels (built by setup.py).
 
-Mirrors ``deltaprop.kernels._numpy`` module by module (forward, backprop, update, epoch); the
-per-sample primitives they share are ``cdef inline`` functions in ``_core.pxd``. Every function
-takes float32 or float64 arrays (fused types; one dtype across the floating arguments) and runs
-its loops without the GIL. If the extension modules were not built, importing this package
-raises ImportError and the backend registry lists ``cython`` as unavailable.
+Every function takes float32 or float64 arrays (fused types; one dtype across the floating
+arguments) and runs its loops without the GIL. If the extension modules were not built,
+importing this package raises ImportError and the backend registry lists ``cython`` as
+unavailable. :func:`codes` returns the enums the kernels were compiled with.
+
+The same algorithm has the same name as in ``kernels/_numba`` (numba's names win). Where numba
+passes an array and an offset, ``(w, wo)``, Cython passes a pointer, ``w + wo``; the other
+arguments keep numba's order (sizes numba reads from an array's shape come after it).
+
+Modules
+-------
+==========================  ===============================================================
+numba                       Cython
+==========================  ===============================================================
+``activations.py``          ``activations.pxd`` (cdef inline; the C tanh in ``_tanh.h``)
+``forward.py``              ``forward.pyx``
+``backprop.py``             ``backprop.pyx``; ``sample_delta`` inline in ``backprop.pxd``
+``update.py``               ``update.pyx``; ``update_rows`` inline in ``update.pxd``
+``epoch.py``                ``epoch.pyx`` (``sgd_epoch``, ``batch_epoch``), which includes
+                            the three ``.pxi`` below (textually: one extension module, built
+                            twice, as ``epoch`` and ``epoch_avx2``)
+``sgd_plain.py``            ``sgd_plain.pxi``
+``sgd_decay.py``            ``sgd_decay.pxi``
+``sgd_general.py``          ``sgd_general.pxi`` (its ``backprop_rows`` is in ``rows.pxd``:
+                            the batch kernels' small-layer loop uses it too)
+``rows.py``                 ``rows.pxd`` (cdef inline; the C row loops in ``_rows.h``)
+``_jit.py`` (options)       the compiler directives and flags in ``setup.py``
+``codes()``                 :func:`codes` (``_codes.pyx``), from the enums of ``_core.pxd``
+(numba's typing)            ``_checks.py``: argument checks of the ``def`` wrappers
+==========================  ===============================================================
+
+Functions
+---------
+The same name in both backends, except where the last column says otherwise. Arguments are
+numba's, in numba's order, with a pointer for each (array, offset) pair.
+
+===================  =============================  ============================================
+numba module         numba function                 Cython
+===================  =============================  ============================================
+activations          tanh_units, logistic,          ``activations.pxd``
+                     log1pexp, activate,
+                     derivative,
+                     scale_by_derivative
+backprop             sample_delta                   ``backprop.pxd``
+forward, backprop    forward, output_delta,         the same ``def`` functions; their ``nogil``
+                     backprop, gradient             bodies are ``forward_batch``,
+                                                    ``output_delta_batch``, ``backprop_batch``,
+                                                    ``gradient_batch``
+(none)               (none)                         ``gradient_step`` (``backprop.pyx``): batch
+                                                    sgd without a gradient buffer
+update               update, adam_rate              ``update.pyx``; ``update`` gets ``g``
+                                                    already divided by S
+update               update_rows                    ``update.pxd``, row by row through
+                                                    ``update_row``; takes the unweighted δ and
+                                                    :math:`c = \alpha / s_n` (numba: δ times
+                                                    :math:`s_n`, and :math:`1 / s_n`)
+rows                 next_sample                    ``rows.pxd``; a position in the flattened
+                                                    order instead of numba's (e, p)
+rows                 forward_rows, upper_forward    ``rows.pxd``; ``forward_rows`` skips zero
+                                                    inputs and adds the bias last
+sgd_general          backprop_rows                  ``rows.pxd``
+sgd_plain            backprop_update_rows,          ``sgd_plain.pxi``; ``first_layer`` with
+                     first_layer, sgd_plain         ``x2 = NULL`` is numba's ``fwd=False``
+sgd_decay            backprop_decay_rows,           ``sgd_decay.pxi``; ``first_layer_scaled``
+                     first_layer_scaled,            keeps the forward sum ρ in ``raw`` where
+                     scale_first_layer, sgd_decay   numba accumulates ``pv``
+sgd_general          sgd_general                    ``sgd_general.pxi``
+epoch                sgd_epoch, batch_epoch         ``epoch.pyx``; the body of ``batch_epoch`` is
+                                                    ``batch_run``
+sgd_plain,           the ``skip_zeros`` argument    ``epoch.set_skip_zeros(mode)``, a test hook
+sgd_decay                                           (not in the public signature)
+(written inline)     (none)                         the C loops of ``_rows.h`` behind
+                                                    ``rows.pxd``: ``sum4``, ``rows4``,
+                                                    ``dot_update4``, ``dot_update1``,
+                                                    ``dot_decay4``, ``dot_decay1``, ``dot``,
+                                                    ``scale_norm``, ``nonzero_rows``
+===================  =============================  ============================================
+
+CPU dispatch: the epoch kernels come from ``epoch_avx2`` (the same source compiled with
+``-mavx2 -mfma``) on CPUs that have AVX2 and FMA, else from the portable ``epoch``; see
+:func:`_epoch_module`.
 """
 
+import importlib
 import os
 
+from ._codes import codes
 from .backprop import backprop, gradient, output_delta
 from .forward import forward
 
 
-def _cpu_has_avx2_fma():
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__ as features
-    except ImportError:  # numpy < 2
+def _cpu_features():
+    """NumPy's table of the running CPU's features (``{"AVX2": True, ...}``), or ``{}``.
+
+    The table is NumPy's private ``__cpu_features__``; where it is missing (moved or removed
+    in another NumPy version) the result is ``{}`` and the portable build is used.
+    """
+    for name in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):
         try:
-            from numpy.core._multiarray_umath import __cpu_features__ as features
+            module = importlib.import_module(name)
         except ImportError:
-            return False
+            continue
+        features = getattr(module, "__cpu_features__", None)
+        return features if isinstance(features, dict) else {}
+    return {}
+
+
+def _cpu_has_avx2_fma():
+    features = _cpu_features()
     return bool(features.get("AVX2") and features.get("FMA3"))
 
 
 def _epoch_module():
     """The epoch kernels compiled for this CPU: ``epoch_avx2`` (built with -mavx2 -mfma) when
-    the CPU has AVX2 and FMA, else the baseline ``epoch``. ``DELTAPROP_CYTHON_SIMD=baseline``
-    forces the baseline."""
+    the CPU has AVX2 and FMA, else the portable ``epoch``. ``DELTAPROP_CYTHON_SIMD=baseline``
+    forces the portable build."""
     if os.environ.get("DELTAPROP_CYTHON_SIMD", "auto") != "baseline" and _cpu_has_avx2_fma():
         try:
             from . import epoch_avx2
@@ -46,4 +134,4 @@ batch_epoch = _epoch.batch_epoch
 #: the module the epoch kernels come from ("epoch" or "epoch_avx2")
 EPOCH_MODULE = _epoch.__name__.rsplit(".", 1)[-1]
 
-__all__ = ["forward", "output_delta", "backprop", "gradient", "sgd_epoch", "batch_epoch"]
+__all__ = ["forward", "output_delta", "backprop", "gradient", "sgd_epoch", "batch_epoch", "codes"]

@@ -2,14 +2,18 @@ r"""Error backpropagation: output errors, the δ-recursion (Bishop 5.56) and the
 
 Mirrors ``kernels/_numpy/backprop.py``. Matrix form through BLAS gemm where a layer is large
 enough (:math:`\Delta_{l-1} = h'(A_{l-1}) \odot \Delta_l W_l^T`,
-:math:`\partial L / \partial W = Z_{prev}^T \Delta`), per-sample loops for tiny layers.
+:math:`\partial L / \partial W = Z_{prev}^T \Delta`), per-sample row loops for tiny layers.
+``sample_delta`` (one sample's output errors, shared with the per-sample epoch) is inlined from
+``backprop.pxd``.
 """
 
 from cython cimport floating
 from libc.string cimport memset
 
 from ._blas cimport matmul_at, matmul_bt
-from ._core cimport axpy, derivative, dot, output_error
+from ._core cimport B_OFF, N_IN, N_OUT, U_OFF, W_OFF, axpy, col
+from .activations cimport scale_by_derivative
+from .rows cimport backprop_rows
 from ._checks import check_gradient, check_output_delta, check_units
 
 cdef Py_ssize_t BLAS_MIN_FLOPS = 4096
@@ -22,13 +26,14 @@ cdef inline bint use_blas(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out) noexc
 cdef double output_delta_batch(const Py_ssize_t* layout, Py_ssize_t L, int output, int loss,
                                Py_ssize_t n, const floating* A, const floating* Z,
                                const floating* T, const floating* s, floating* D) noexcept nogil:
-    r""":math:`s_n \delta_{nk}` into the last layer's block of D; return :math:`\sum_n s_n E_n`."""
-    cdef Py_ssize_t r, k, K = layout[5 * (L - 1) + 1], off = n * layout[5 * (L - 1) + 4]
+    r"""The body of :func:`output_delta`: :math:`s_n \delta_{nk}` into the last layer's block of
+    D; return :math:`\sum_n s_n E_n`."""
+    cdef Py_ssize_t r, k, K = col(layout, L - 1, N_OUT), off = n * col(layout, L - 1, U_OFF)
     cdef double E = 0, En
     cdef floating* d
     for r in range(n):
         d = D + off + r * K
-        En = output_error(output, loss, K, A + off + r * K, Z + off + r * K, T + r * K, d)
+        En = sample_delta(output, loss, A + off + r * K, Z + off + r * K, T + r * K, d, K)
         for k in range(K):
             d[k] = d[k] * s[r]
         E += s[r] * En
@@ -38,35 +43,29 @@ cdef double output_delta_batch(const Py_ssize_t* layout, Py_ssize_t L, int outpu
 cdef void backprop_batch(const floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hidden,
                          Py_ssize_t n, const floating* A, const floating* Z,
                          floating* D) noexcept nogil:
-    r""":math:`\delta_j = h'(a_j) \sum_k w_{kj} \delta_k` from the last layer back to the first."""
-    cdef Py_ssize_t l, r, i, n_in, n_out, size
+    r"""The body of :func:`backprop`: :math:`\delta_j = h'(a_j) \sum_k w_{kj} \delta_k` from the
+    last layer back to the first."""
+    cdef Py_ssize_t l, r, n_in, n_out, up
     cdef const floating* W
-    cdef const floating* a
-    cdef const floating* z
     cdef const floating* d
-    cdef floating* dp
     for l in range(L - 1, 0, -1):
-        n_in, n_out = layout[5 * l], layout[5 * l + 1]
-        W = w + layout[5 * l + 2]
-        d = D + n * layout[5 * l + 4]
-        dp = D + n * layout[5 * (l - 1) + 4]
-        a = A + n * layout[5 * (l - 1) + 4]
-        z = Z + n * layout[5 * (l - 1) + 4]
+        n_in, n_out = col(layout, l, N_IN), col(layout, l, N_OUT)
+        W = w + col(layout, l, W_OFF)
+        d = D + n * col(layout, l, U_OFF)
+        up = n * col(layout, l - 1, U_OFF)
         if use_blas(n, n_in, n_out):
-            matmul_bt(<int>n, <int>n_out, <int>n_in, d, W, dp)
-            size = n * n_in
-            for i in range(size):
-                dp[i] = derivative(hidden, a[i], z[i]) * dp[i]
+            matmul_bt(<int>n, <int>n_out, <int>n_in, d, W, D + up)
+            scale_by_derivative(hidden, A + up, Z + up, D + up, n * n_in)
         else:
             for r in range(n):
-                for i in range(n_in):
-                    dp[r * n_in + i] = (derivative(hidden, a[r * n_in + i], z[r * n_in + i])
-                                        * dot(n_out, W + i * n_out, d + r * n_out))
+                backprop_rows(W, n_in, n_out, hidden, A + up + r * n_in, Z + up + r * n_in,
+                              D + up + r * n_in, d + r * n_out)
 
 
 cdef void gradient_batch(const Py_ssize_t* layout, Py_ssize_t L, Py_ssize_t n, const floating* X,
                          const floating* Z, const floating* D, floating* g) noexcept nogil:
-    r""":math:`\partial E / \partial w_{ji} = \sum_n \delta_j z_i`, :math:`\partial E / \partial w_{j0} = \sum_n \delta_j`."""
+    r"""The body of :func:`gradient`: :math:`\partial E / \partial w_{ji} = \sum_n \delta_j z_i`,
+    :math:`\partial E / \partial w_{j0} = \sum_n \delta_j`."""
     cdef Py_ssize_t l, r, i, j, n_in, n_out
     cdef const floating* z_prev = X
     cdef const floating* d
@@ -74,10 +73,10 @@ cdef void gradient_batch(const Py_ssize_t* layout, Py_ssize_t L, Py_ssize_t n, c
     cdef floating* gb
     cdef floating zi
     for l in range(L):
-        n_in, n_out = layout[5 * l], layout[5 * l + 1]
-        gW = g + layout[5 * l + 2]
-        gb = g + layout[5 * l + 3]
-        d = D + n * layout[5 * l + 4]
+        n_in, n_out = col(layout, l, N_IN), col(layout, l, N_OUT)
+        gW = g + col(layout, l, W_OFF)
+        gb = g + col(layout, l, B_OFF)
+        d = D + n * col(layout, l, U_OFF)
         if n > 0 and use_blas(n, n_in, n_out):
             matmul_at(<int>n, <int>n_in, <int>n_out, z_prev, d, gW)
         else:
@@ -91,24 +90,24 @@ cdef void gradient_batch(const Py_ssize_t* layout, Py_ssize_t L, Py_ssize_t n, c
         for r in range(n):
             for j in range(n_out):
                 gb[j] += d[r * n_out + j]
-        z_prev = Z + n * layout[5 * l + 4]
+        z_prev = Z + n * col(layout, l, U_OFF)
 
 
 cdef void gradient_step(const Py_ssize_t* layout, Py_ssize_t L, Py_ssize_t n, const floating* X,
                         const floating* Z, const floating* D, floating c, floating* w) noexcept nogil:
     r"""Plain gradient step without a gradient buffer, :math:`w \leftarrow w + c\, \nabla E`
     (:math:`c = -\eta / S_B`): the gradient's gemm accumulates straight into W (beta = 1)."""
-    cdef Py_ssize_t l, r, i, j, n_in, n_out
+    cdef Py_ssize_t l, r, i, n_in, n_out
     cdef const floating* z_prev = X
     cdef const floating* d
     cdef floating* W
     cdef floating* b
     cdef floating zi
     for l in range(L):
-        n_in, n_out = layout[5 * l], layout[5 * l + 1]
-        W = w + layout[5 * l + 2]
-        b = w + layout[5 * l + 3]
-        d = D + n * layout[5 * l + 4]
+        n_in, n_out = col(layout, l, N_IN), col(layout, l, N_OUT)
+        W = w + col(layout, l, W_OFF)
+        b = w + col(layout, l, B_OFF)
+        d = D + n * col(layout, l, U_OFF)
         if use_blas(n, n_in, n_out):
             matmul_at(<int>n, <int>n_in, <int>n_out, z_prev, d, W, c, 1)
         else:
@@ -119,7 +118,7 @@ cdef void gradient_step(const Py_ssize_t* layout, Py_ssize_t L, Py_ssize_t n, co
                         axpy(n_out, c * zi, d + r * n_out, W + i * n_out)
         for r in range(n):
             axpy(n_out, c, d + r * n_out, b)
-        z_prev = Z + n * layout[5 * l + 4]
+        z_prev = Z + n * col(layout, l, U_OFF)
 
 
 def output_delta(const Py_ssize_t[:, ::1] layout, int output, int loss, const floating[::1] A,

@@ -3,16 +3,19 @@ r"""Forward propagation (Bishop 5.48, 5.49); mirrors ``kernels/_numpy/forward.py
 .. math:: a_j = \sum_i w_{ji} z_i + w_{j0}, \quad z_j = h(a_j), \quad y_k = f(a_k)
 
 In matrix form :math:`A = Z_{prev} W + b` through BLAS gemm when the layer is large enough to
-pay for the call; per-sample axpy loops (zero inputs skipped) for tiny layers.
+pay for the call; per-sample row loops (:func:`rows.forward_rows`, zero inputs skipped) for
+tiny layers.
 """
 
 from cython cimport floating
 
 from ._blas cimport matmul
-from ._core cimport IDENTITY, activate, dense, SOFTMAX
+from ._core cimport B_OFF, N_IN, N_OUT, SOFTMAX, U_OFF, W_OFF, col
+from .activations cimport activate
+from .rows cimport forward_rows
 from ._checks import check_forward
 
-#: use BLAS when a layer's multiply-adds for the batch reach this (measured: see setup notes)
+#: use BLAS when a layer's multiply-adds for the batch reach this
 cdef Py_ssize_t BLAS_MIN_FLOPS = 4096
 
 
@@ -23,7 +26,8 @@ cdef inline bint use_blas(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out) noexc
 cdef void forward_batch(const floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hidden,
                         int output, const floating* X, Py_ssize_t n, floating* A,
                         floating* Z) noexcept nogil:
-    """Fill the unit buffers A and Z of a batch of ``n`` samples, layer by layer."""
+    """The body of :func:`forward`: fill the unit buffers A and Z of a batch of ``n`` samples,
+    layer by layer."""
     cdef Py_ssize_t l, r, j, n_in, n_out
     cdef const floating* z_prev = X
     cdef const floating* W
@@ -32,11 +36,11 @@ cdef void forward_batch(const floating* w, const Py_ssize_t* layout, Py_ssize_t 
     cdef floating* z
     cdef int code
     for l in range(L):
-        n_in, n_out = layout[5 * l], layout[5 * l + 1]
-        W = w + layout[5 * l + 2]
-        b = w + layout[5 * l + 3]
-        a = A + n * layout[5 * l + 4]
-        z = Z + n * layout[5 * l + 4]
+        n_in, n_out = col(layout, l, N_IN), col(layout, l, N_OUT)
+        W = w + col(layout, l, W_OFF)
+        b = w + col(layout, l, B_OFF)
+        a = A + n * col(layout, l, U_OFF)
+        z = Z + n * col(layout, l, U_OFF)
         if use_blas(n, n_in, n_out):
             for r in range(n):
                 for j in range(n_out):
@@ -44,13 +48,13 @@ cdef void forward_batch(const floating* w, const Py_ssize_t* layout, Py_ssize_t 
             matmul(<int>n, <int>n_in, <int>n_out, z_prev, W, 1, a)
         else:
             for r in range(n):
-                dense(n_in, n_out, W, b, z_prev + r * n_in, a + r * n_out)
+                forward_rows(W, b, n_in, n_out, z_prev + r * n_in, a + r * n_out)
         code = output if l == L - 1 else hidden
         if code == SOFTMAX:
             for r in range(n):
-                activate(code, n_out, a + r * n_out, z + r * n_out)
+                activate(code, a + r * n_out, z + r * n_out, n_out)
         else:
-            activate(code, n * n_out, a, z)
+            activate(code, a, z, n * n_out)
         z_prev = z
 
 

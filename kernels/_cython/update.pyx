@@ -1,20 +1,22 @@
 r"""Parameter updates of gradient descent: plain, momentum, Nesterov and Adam.
 
 Mirrors ``kernels/_numpy/update.py``: ``hyper`` holds (η, α, μ, β₁, β₂, ε); ``state`` (2, P)
-the velocity v, or Adam's moments m, v; ``t`` (1,) Adam's update count.
+the velocity v, or Adam's moments m, v; ``t`` (1,) Adam's update count. :func:`update` applies
+a whole gradient vector (mini-batch epochs); ``update_rows`` (``update.pxd``, inlined into the
+per-sample epoch) applies one sample's gradient to one layer without storing it.
 """
 
 from cython cimport floating
 from libc.math cimport pow, sqrt
 from libc.stdint cimport int64_t
 
-from ._core cimport ADAM, BETA_1, BETA_2, EPSILON, ETA, f_sqrt, MOMENTUM, MU, NESTEROV, SGD
 
-
-cdef double adam_rate(const floating* hyper, int64_t t) noexcept nogil:
-    r""":math:`\eta_t = \eta \sqrt{1 - \beta_2^t} / (1 - \beta_1^t)`, in double as the reference."""
-    return (<double>hyper[ETA] * sqrt(1 - pow(<double>hyper[BETA_2], <double>t))
-            / (1 - pow(<double>hyper[BETA_1], <double>t)))
+cdef double adam_rate(const floating* hyper, int64_t* t) noexcept nogil:
+    r"""Increment Adam's count ``t[0]`` and return
+    :math:`\eta_t = \eta \sqrt{1 - \beta_2^t} / (1 - \beta_1^t)`, in double as the reference."""
+    t[0] += 1
+    return (<double>hyper[ETA] * sqrt(1 - pow(<double>hyper[BETA_2], <double>t[0]))
+            / (1 - pow(<double>hyper[BETA_1], <double>t[0])))
 
 
 cdef void update(floating* w, const floating* g, Py_ssize_t P, int solver, const floating* hyper,
@@ -44,8 +46,7 @@ cdef void update(floating* w, const floating* g, Py_ssize_t P, int solver, const
             s0[p] = mu * s0[p] - eta * g[p]
             w[p] += mu * s0[p] - eta * g[p]
     elif solver == ADAM:
-        t[0] += 1
-        et = <floating>adam_rate(hyper, t[0])  # in the arrays' dtype (vectorised in float32)
+        et = <floating>adam_rate(hyper, t)  # in the arrays' dtype (vectorised in float32)
         for p in range(P):
             s0[p] = b1 * s0[p] + (1 - b1) * g[p]
             s1[p] = b2 * s1[p] + (1 - b2) * (g[p] * g[p])

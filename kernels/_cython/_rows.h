@@ -1,0 +1,165 @@
+/* Row loops of the Cython backend's per-sample kernels, in C so that the compiler vectorises them.
+
+   Declared to Cython in rows.pxd (``cdef extern from "_rows.h"``), which wraps each float/double
+   pair in one fused-type function. Every loop runs over contiguous rows of a weight matrix W
+   (n_in, n_out); pointers marked restrict never overlap, so no run-time alias checks are needed.
+   Reductions carry "omp simd reduction" pragmas (compiled with -fopenmp-simd: no OpenMP
+   runtime), which let the compiler reorder their additions and nothing else.
+   Included by Cython-generated C, after Python.h (Py_ssize_t). */
+#ifndef DELTAPROP_ROWS_H
+#define DELTAPROP_ROWS_H
+
+#include <stdint.h>
+#include <string.h>
+
+#ifndef DELTAPROP_RESTRICT
+#if defined(_MSC_VER)
+#define DELTAPROP_RESTRICT __restrict
+#else
+#define DELTAPROP_RESTRICT __restrict__
+#endif
+#endif
+
+/* Four rows of W_0 updated with this sample's delta, then summed into the next sample's
+   pre-activations a (one load and store of a per four rows). The rows, delta and a never
+   overlap: restrict lets the compiler vectorise without run-time alias checks. */
+#define DELTAPROP_ROWS4(T, NAME) \
+static inline void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT d, \
+        T* DELTAPROP_RESTRICT r0, T* DELTAPROP_RESTRICT r1, T* DELTAPROP_RESTRICT r2, \
+        T* DELTAPROP_RESTRICT r3, T c0, T c1, T c2, T c3, T y0, T y1, T y2, T y3, \
+        T* DELTAPROP_RESTRICT a) { \
+    for (Py_ssize_t j = 0; j < n; j++) { \
+        T dj = d[j]; \
+        T w0 = r0[j] - c0 * dj, w1 = r1[j] - c1 * dj, w2 = r2[j] - c2 * dj, w3 = r3[j] - c3 * dj; \
+        r0[j] = w0; r1[j] = w1; r2[j] = w2; r3[j] = w3; \
+        a[j] = (((a[j] + y0 * w0) + y1 * w1) + y2 * w2) + y3 * w3; \
+    } \
+}
+DELTAPROP_ROWS4(float, deltaprop_rows4f)
+DELTAPROP_ROWS4(double, deltaprop_rows4)
+
+/* a += z0 r0 + z1 r1 + z2 r2 + z3 r3, added in that order (the forward sum, four rows). */
+#define DELTAPROP_SUM4(T, NAME) \
+static inline void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT r0, \
+        const T* DELTAPROP_RESTRICT r1, const T* DELTAPROP_RESTRICT r2, \
+        const T* DELTAPROP_RESTRICT r3, T z0, T z1, T z2, T z3, T* DELTAPROP_RESTRICT a) { \
+    for (Py_ssize_t j = 0; j < n; j++) \
+        a[j] = (((a[j] + z0 * r0[j]) + z1 * r1[j]) + z2 * r2[j]) + z3 * r3[j]; \
+}
+DELTAPROP_SUM4(float, deltaprop_sum4f)
+DELTAPROP_SUM4(double, deltaprop_sum4)
+
+/* Layer l >= 1 of one sample, four rows in one pass: s_k = r_k . d with the old row, then
+   r_k -= c_k d. The four dot products are reductions: "omp simd" (-fopenmp-simd, no
+   OpenMP runtime) lets the compiler vectorise them by reordering their additions only. */
+#define DELTAPROP_DOT_UPDATE4(T, NAME) \
+static inline void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT d, \
+        T* DELTAPROP_RESTRICT r0, T* DELTAPROP_RESTRICT r1, T* DELTAPROP_RESTRICT r2, \
+        T* DELTAPROP_RESTRICT r3, T c0, T c1, T c2, T c3, T* DELTAPROP_RESTRICT out) { \
+    T s0 = 0, s1 = 0, s2 = 0, s3 = 0; \
+    _Pragma("omp simd reduction(+:s0,s1,s2,s3)") \
+    for (Py_ssize_t j = 0; j < n; j++) { \
+        T dj = d[j], w0 = r0[j], w1 = r1[j], w2 = r2[j], w3 = r3[j]; \
+        s0 += w0 * dj; s1 += w1 * dj; s2 += w2 * dj; s3 += w3 * dj; \
+        r0[j] = w0 - c0 * dj; r1[j] = w1 - c1 * dj; r2[j] = w2 - c2 * dj; r3[j] = w3 - c3 * dj; \
+    } \
+    out[0] = s0; out[1] = s1; out[2] = s2; out[3] = s3; \
+}
+DELTAPROP_DOT_UPDATE4(float, deltaprop_dot_update4f)
+DELTAPROP_DOT_UPDATE4(double, deltaprop_dot_update4)
+
+/* One row: return r . d with the old row, then r -= c d. */
+#define DELTAPROP_DOT_UPDATE1(T, NAME) \
+static inline T NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT d, T* DELTAPROP_RESTRICT r, T c) { \
+    T s = 0; \
+    _Pragma("omp simd reduction(+:s)") \
+    for (Py_ssize_t j = 0; j < n; j++) { T dj = d[j], wj = r[j]; s += wj * dj; r[j] = wj - c * dj; } \
+    return s; \
+}
+DELTAPROP_DOT_UPDATE1(float, deltaprop_dot_update1f)
+DELTAPROP_DOT_UPDATE1(double, deltaprop_dot_update1)
+
+/* r . d, vectorised by reordering the additions (omp simd reduction). */
+#define DELTAPROP_DOT(T, NAME) \
+static inline T NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT x, const T* DELTAPROP_RESTRICT y) { \
+    T s = 0; \
+    _Pragma("omp simd reduction(+:s)") \
+    for (Py_ssize_t j = 0; j < n; j++) s += x[j] * y[j]; \
+    return s; \
+}
+DELTAPROP_DOT(float, deltaprop_dotf)
+DELTAPROP_DOT(double, deltaprop_dot)
+
+/* Layer l >= 1 with L2 decay, four rows in one pass: out[k] = r_k . d and out[4] =
+   sum_k r_k . r_k with the old rows, then r_k = rd r_k - c_k d. */
+#define DELTAPROP_DOT_DECAY4(T, NAME) \
+static inline void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT d, \
+        T* DELTAPROP_RESTRICT r0, T* DELTAPROP_RESTRICT r1, T* DELTAPROP_RESTRICT r2, \
+        T* DELTAPROP_RESTRICT r3, T c0, T c1, T c2, T c3, T rd, T* DELTAPROP_RESTRICT out) { \
+    T s0 = 0, s1 = 0, s2 = 0, s3 = 0, q = 0; \
+    _Pragma("omp simd reduction(+:s0,s1,s2,s3,q)") \
+    for (Py_ssize_t j = 0; j < n; j++) { \
+        T dj = d[j], w0 = r0[j], w1 = r1[j], w2 = r2[j], w3 = r3[j]; \
+        s0 += w0 * dj; s1 += w1 * dj; s2 += w2 * dj; s3 += w3 * dj; \
+        q += (w0 * w0 + w1 * w1) + (w2 * w2 + w3 * w3); \
+        r0[j] = rd * w0 - c0 * dj; r1[j] = rd * w1 - c1 * dj; \
+        r2[j] = rd * w2 - c2 * dj; r3[j] = rd * w3 - c3 * dj; \
+    } \
+    out[0] = s0; out[1] = s1; out[2] = s2; out[3] = s3; out[4] = q; \
+}
+DELTAPROP_DOT_DECAY4(float, deltaprop_dot_decay4f)
+DELTAPROP_DOT_DECAY4(double, deltaprop_dot_decay4)
+
+/* One row with L2 decay: out[0] = r . d, out[1] = r . r (old row), then r = rd r - c d. */
+#define DELTAPROP_DOT_DECAY1(T, NAME) \
+static inline void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT d, T* DELTAPROP_RESTRICT r, \
+        T c, T rd, T* DELTAPROP_RESTRICT out) { \
+    T s = 0, q = 0; \
+    _Pragma("omp simd reduction(+:s,q)") \
+    for (Py_ssize_t j = 0; j < n; j++) { \
+        T dj = d[j], wj = r[j]; s += wj * dj; q += wj * wj; r[j] = rd * wj - c * dj; \
+    } \
+    out[0] = s; out[1] = q; \
+}
+DELTAPROP_DOT_DECAY1(float, deltaprop_dot_decay1f)
+DELTAPROP_DOT_DECAY1(double, deltaprop_dot_decay1)
+
+/* x *= c (if c != 1); return x . x after (the squared norm of the scaled rows). */
+#define DELTAPROP_SCALE_NORM(T, NAME) \
+static inline double NAME(Py_ssize_t n, T* DELTAPROP_RESTRICT x, T c) { \
+    T q = 0; \
+    if (c != (T)1) \
+        for (Py_ssize_t j = 0; j < n; j++) x[j] = c * x[j]; \
+    _Pragma("omp simd reduction(+:q)") \
+    for (Py_ssize_t j = 0; j < n; j++) q += x[j] * x[j]; \
+    return q; \
+}
+DELTAPROP_SCALE_NORM(float, deltaprop_scale_normf)
+DELTAPROP_SCALE_NORM(double, deltaprop_scale_norm)
+
+
+/* Indices i with x[i] != 0 or x2[i] != 0 (x2 may be NULL) into active; return how many.
+   Tested on the bits ((bits << 1) != 0: -0.0 counts as zero, NaN as non-zero, as with
+   x != 0) with no branch: zeros in images are unpredictable, and a float compare costs
+   more than an integer one. */
+#define DELTAPROP_NONZERO(T, U, NAME) \
+static inline Py_ssize_t NAME(Py_ssize_t n, const T* x, const T* x2, Py_ssize_t* active) { \
+    Py_ssize_t na = 0; \
+    U a, b; \
+    if (x2 == NULL) { \
+        for (Py_ssize_t i = 0; i < n; i++) { \
+            memcpy(&a, x + i, sizeof(U)); \
+            active[na] = i; na += (U)(a << 1) != 0; \
+        } \
+    } else { \
+        for (Py_ssize_t i = 0; i < n; i++) { \
+            memcpy(&a, x + i, sizeof(U)); memcpy(&b, x2 + i, sizeof(U)); \
+            active[na] = i; na += (U)((a | b) << 1) != 0; \
+        } \
+    } \
+    return na; \
+}
+DELTAPROP_NONZERO(float, uint32_t, deltaprop_nonzerof)
+DELTAPROP_NONZERO(double, uint64_t, deltaprop_nonzero)
+
+#endif  /* DELTAPROP_ROWS_H */

@@ -1,0 +1,80 @@
+/* A tanh over n units that the C compiler vectorises (libm's tanh is one call per unit).
+
+   Declared to Cython in activations.pxd (``cdef extern from "_tanh.h"``), wrapped there as the
+   fused-type tanh_units. Included by Cython-generated C, after Python.h (Py_ssize_t). */
+#ifndef DELTAPROP_TANH_H
+#define DELTAPROP_TANH_H
+
+#include <stdint.h>
+
+#ifndef DELTAPROP_RESTRICT
+#if defined(_MSC_VER)
+#define DELTAPROP_RESTRICT __restrict
+#else
+#define DELTAPROP_RESTRICT __restrict__
+#endif
+#endif
+
+/* 2^k for an integer-valued k of the normal range, from its bits: unlike ldexp it vectorises. */
+static inline float deltaprop_pow2f(float k) {
+    union { float f; int32_t i; } u; u.i = ((int32_t)k + 127) << 23; return u.f;
+}
+static inline double deltaprop_pow2(double k) {
+    union { double f; int64_t i; } u; u.i = ((int64_t)k + 1023) << 52; return u.f;
+}
+
+/* tanh by Cephes' method, both branches computed and one selected (see tanh_units).
+   GCC's sinking, PRE and jump threading move each branch's arithmetic back under a
+   condition, after which the loop no longer vectorises ("control flow in loop"); they
+   are switched off for this one function (results are unchanged: they only move code). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define DELTAPROP_SELECTS_VECTORISE \
+    __attribute__((optimize("no-tree-sink", "no-tree-pre", "no-tree-dominator-opts", "no-thread-jumps")))
+#else
+#define DELTAPROP_SELECTS_VECTORISE
+#endif
+#define DELTAPROP_TANH(T, NAME, POW2) \
+DELTAPROP_SELECTS_VECTORISE \
+static void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT a, T* DELTAPROP_RESTRICT z) { \
+    const T p0 = (T)-9.64399179425052238628e-1, p1 = (T)-9.92877231001918586564e1; \
+    const T p2 = (T)-1.61468768441708447952e3; \
+    const T q0 = (T)1.12811678491632931402e2, q1 = (T)2.23548839060100448583e3; \
+    const T q2 = (T)4.84406305325125486048e3; \
+    const T e0 = (T)1.26177193074810590878e-4, e1 = (T)3.02994407707441961300e-2; \
+    const T e2 = (T)9.99999999999999999910e-1; \
+    const T d0 = (T)3.00198505138664455042e-6, d1 = (T)2.52448340349684104192e-3; \
+    const T d2 = (T)2.27265548208155028766e-1, d3 = (T)2.00000000000000000009e0; \
+    const T log2e = (T)1.4426950408889634073599, c1 = (T)6.93145751953125e-1; \
+    const T c2 = (T)1.42860682030941723212e-6; \
+    for (Py_ssize_t j = 0; j < n; j++) { \
+        T x = a[j]; \
+        T mx = -x; \
+        T ax = x < (T)0 ? mx : x; \
+        T s = x * x; \
+        T t = (T)2 * (ax > (T)22 ? (T)22 : ax); \
+        T kf = t * log2e + (T)0.5; \
+        kf = kf == kf ? kf : (T)0;          /* NaN: any k, the result stays NaN */ \
+        T k = (T)(int)kf;                   /* t >= 0: truncation is floor */ \
+        T r = t - k * c1 - k * c2; \
+        T rr = r * r; \
+        T pr = r * ((e0 * rr + e1) * rr + e2); \
+        T dq = ((d0 * rr + d1) * rr + d2) * rr + d3; \
+        int small = ax < (T)0.625; \
+        T num_s = x * s * ((p0 * s + p1) * s + p2); \
+        T den_s = ((s + q0) * s + q1) * s + q2; \
+        T num_l = (T)2 * (dq - pr);         /* 2 / (e^t + 1), e^t = 2^k (dq + pr) / (dq - pr) */ \
+        T den_l = POW2(k) * (dq + pr) + (dq - pr); \
+        T num = small ? num_s : num_l; \
+        T den = small ? den_s : den_l; \
+        T ratio = num / den; \
+        T y = (T)1 - ratio; \
+        T ny = -y; \
+        T zl = x < (T)0 ? ny : y; \
+        T zs = x + ratio; \
+        z[j] = small ? zs : zl; \
+    } \
+}
+DELTAPROP_TANH(float, deltaprop_tanhf, deltaprop_pow2f)
+DELTAPROP_TANH(double, deltaprop_tanh, deltaprop_pow2)
+
+#endif  /* DELTAPROP_TANH_H */
