@@ -2,6 +2,8 @@
 
 Each subpackage implements the kernel contract (``deltaprop.contract``) under the same function
 names: ``_numpy`` is the readable reference, ``_numba`` and ``_cython`` are compiled drop-ins.
+Each also has ``codes()``, the code tables as its kernels see them (:func:`codes_read_by` for the
+Python backends), which ``tests/test_contract.py`` compares with ``deltaprop.contract.codes()``.
 
 numba's on-disk cache: the ``_numba`` kernels are compiled with ``cache=True``. numba writes its
 cache next to the sources (``_numba/__pycache__``) or else under ``~/.cache/numba``; when neither
@@ -15,6 +17,34 @@ imported here.
 import os
 import sys
 import tempfile
+
+
+def codes_read_by(*modules):
+    """The code tables as the functions of ``modules`` read them, in the form of
+    ``deltaprop.contract.codes()``.
+
+    A kernel reads a code as a global of its own module (numba freezes that global into the
+    compiled code), so each module's value of every contract constant (``TANH``, ``ADAM``,
+    ``MU``, ``U_OFF``, ...) is collected; the modules must agree, or ValueError names the two
+    values. A constant no module has is missing from the result.
+    """
+    from deltaprop.contract import CONSTANTS
+
+    seen = {}
+    for module in modules:
+        for constant in {c for table in CONSTANTS.values() for c in table.values()}:
+            if constant in vars(module):
+                value = vars(module)[constant]
+                where = seen.setdefault(constant, (value, module.__name__))
+                if where[0] != value:
+                    raise ValueError(f"{constant} is {where[0]!r} in {where[1]} but {value!r} in "
+                                     f"{module.__name__}")
+    value = {c: v for c, (v, _) in seen.items()}
+    tables = {table: {name: value[c] for name, c in names.items() if c in value}
+              for table, names in CONSTANTS.items()}
+    for table in ("hyper", "layout"):  # names in slot order
+        tables[table] = tuple(sorted(tables[table], key=tables[table].get))
+    return tables
 
 
 def _writable(path):

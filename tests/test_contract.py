@@ -1,20 +1,100 @@
-"""Each backend provides the whole contract; the layout table is what the contract says."""
+"""Each backend provides the whole contract under the same parameter names and uses the
+contract's codes; the contract's own tables, constants and docstring agree; the layout table is
+what the contract says."""
 
+import ast
+import importlib
+import inspect
 import os
+import pathlib
+import re
 
 import numpy as np
 import pytest
 
 import deltaprop
-from deltaprop.backends import get_backend
-from deltaprop.contract import FUNCTIONS, make_layout, n_params, n_units
+from deltaprop import contract
+from deltaprop.backends import BACKENDS, get_backend
+from deltaprop.contract import FUNCTIONS, SIGNATURES, make_layout, n_params, n_units
+
+KERNELS_DIR = pathlib.Path(deltaprop.kernels.__file__).parent
 
 
-def test_every_backend_provides_every_contract_function(backend):
+def parameter_names(func):
+    """Parameter names of a kernel: a Python function, a numba dispatcher (its ``py_func``) or a
+    Cython ``def`` function (``inspect.signature`` with ``binding=True``, else its text signature
+    or code object)."""
+    func = getattr(func, "py_func", func)
+    try:
+        return tuple(inspect.signature(func).parameters)
+    except (TypeError, ValueError):
+        pass
+    text = getattr(func, "__text_signature__", None)
+    if text:
+        return tuple(re.sub(r"[:=].*", "", p).strip(" */") for p in text.strip("()").split(",")
+                     if p.strip() not in ("$self", "$module", "/", "*"))
+    code = func.__code__
+    return tuple(code.co_varnames[: code.co_argcount])
+
+
+def test_every_backend_function_has_the_contract_signature(backend):
     kernels = get_backend(backend)
-    for name in FUNCTIONS:
-        assert callable(getattr(kernels, name)), name
     assert kernels.name == backend
+    for name in FUNCTIONS:
+        assert parameter_names(getattr(kernels, name)) == SIGNATURES[name], name
+
+
+def test_every_backend_uses_the_contract_codes(backend):
+    """Each backend's ``codes()`` (the constants its kernels read; Cython's enums) equals the
+    contract's tables."""
+    module = importlib.import_module(BACKENDS[backend][0])
+    assert hasattr(module, "codes"), f"backend {backend!r} has no codes()"
+    got, want = module.codes(), contract.codes()
+    for table in want:
+        assert got[table] == want[table], table
+    assert got.keys() == want.keys()
+
+
+def test_codes_see_a_constant_a_numba_module_changes(monkeypatch):
+    """The code-table test can fail: ``codes()`` reads the constants from the modules the
+    kernels run in, not the contract."""
+    numba_backend = pytest.importorskip("deltaprop.kernels._numba")
+    monkeypatch.setattr(numba_backend.activations, "GUDERMANNIAN", 9)  # the one module that reads it
+    assert numba_backend.codes()["activations"]["gudermannian"] == 9
+    monkeypatch.setattr(numba_backend.update, "MU", 3)  # sgd_general reads MU too
+    with pytest.raises(ValueError, match=r"MU is 3 in deltaprop\.kernels\._numba\.update but 2 in"):
+        numba_backend.codes()
+
+
+@pytest.mark.parametrize("package", ["_numpy", "_numba"])
+def test_no_python_backend_defines_its_own_codes(package):
+    """The Python backends import every code from the contract: no module assigns a name of a
+    contract constant (``IDENTITY, ... = range(7)``)."""
+    constants = {c for table in contract.CONSTANTS.values() for c in table.values()}
+    for path in sorted((KERNELS_DIR / package).glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+                assert not names & constants, f"{path.name}:{node.lineno} assigns {names & constants}"
+
+
+def test_contract_constants_match_its_tables():
+    tables = contract.codes()
+    for table, names in contract.CONSTANTS.items():
+        for name, constant in names.items():
+            code = tables[table][name] if isinstance(tables[table], dict) else tables[table].index(name)
+            assert getattr(contract, constant) == code, constant
+    assert contract.OUTPUT_ACTIVATIONS == tuple(contract.OUTPUT_LOSS)
+    assert set(contract.HIDDEN_ACTIVATIONS) | set(contract.OUTPUT_ACTIVATIONS) == set(contract.ACTIVATIONS)
+    assert contract.CANONICAL_PAIRS == contract.PAIRS[: len(contract.OUTPUT_LOSS)]
+
+
+def test_contract_docstring_lists_the_signatures():
+    lines = re.findall(r"^``(\w+)\(([^)]*)\)(?: -> \w+)?``$", contract.__doc__, flags=re.M)
+    listed = {name: tuple(p.strip() for p in params.split(",")) for name, params in lines}
+    assert listed == SIGNATURES
+    assert set(SIGNATURES) == set(FUNCTIONS)
 
 
 def test_numpy_backend_is_always_available():

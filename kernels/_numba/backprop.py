@@ -1,26 +1,22 @@
 r"""Error backpropagation: output errors, the δ-recursion (Bishop 5.56) and the gradient,
 mirroring ``_numpy/backprop.py``.
 
-Batches use BLAS (``np.dot`` inside the kernels, faster than loops at every measured size, see
-``forward.py``): :math:`\Delta_{l-1} = h'(A_{l-1}) \odot (\Delta_l W_l^T)` and
-:math:`\partial L/\partial W = Z^T \Delta`.
+Batches use BLAS (``np.dot`` inside the kernels):
+:math:`\Delta_{l-1} = h'(A_{l-1}) \odot (\Delta_l W_l^T)` and
+:math:`\partial L/\partial W = Z^T \Delta`. :func:`sample_delta` serves both the batch
+kernels and the per-sample epochs.
 """
 
 import math
 
 import numpy as np
 
+from deltaprop.contract import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOGISTIC, N_OUT, POISSON, SOFTMAX,
+                                SQUARED_ERROR, U_OFF)
+
 from ._jit import helper, kernel
-from .activations import IDENTITY, LOGISTIC, SOFTMAX, scale_by_derivative
+from .activations import log1pexp, scale_by_derivative
 from .forward import units, weights
-
-SQUARED_ERROR, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, POISSON = range(4)
-
-
-@helper
-def log1pexp(a, zero):
-    r""":math:`\ln(1 + e^{a})` (softplus), stable for large :math:`|a|`."""
-    return max(a, zero) + math.log1p(math.exp(-abs(a)))
 
 
 @helper
@@ -83,8 +79,8 @@ def output_delta(layout, output, loss, A, Z, T, s, D):
     :math:`E = \sum_n s_n E_n` (see :func:`sample_delta` for the pairs)."""
     n = T.shape[0]
     l = layout.shape[0] - 1
-    K = np.uint64(layout[l, 1])
-    base = np.uint64(n * layout[l, 4])
+    K = np.uint64(layout[l, N_OUT])
+    base = np.uint64(n * layout[l, U_OFF])
     E = 0.0
     for r in range(n):
         u = base + np.uint64(r) * K
@@ -102,13 +98,13 @@ def backprop(w, layout, hidden, A, Z, D):
 
     .. math:: \delta_j = h'(a_j) \sum_k w_{kj} \delta_k
     """
-    n = A.shape[0] // (layout[-1, 4] + layout[-1, 1])
+    n = A.shape[0] // (layout[-1, U_OFF] + layout[-1, N_OUT])
     for l in range(layout.shape[0] - 1, 0, -1):
         W, _ = weights(w, layout, l)
         d, d_prev = units(D, layout, l, n), units(D, layout, l - 1, n)
         n_in = W.shape[0]
         np.dot(d, W.T, d_prev)
-        scale_by_derivative(hidden, A, Z, D, np.uint64(n * layout[l - 1, 4]), np.uint64(n * n_in))
+        scale_by_derivative(hidden, A, Z, D, np.uint64(n * layout[l - 1, U_OFF]), np.uint64(n * n_in))
 
 
 @kernel

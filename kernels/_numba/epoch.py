@@ -40,11 +40,13 @@ they run :func:`sgd_general`.
 
 import numpy as np
 
+from deltaprop.contract import ADAM, ALPHA, BETA_1, BETA_2, EPSILON, ETA, MU, SGD
+
 from ._jit import exact_helper, helper, kernel
 from .activations import activate, derivative
 from .backprop import backprop, gradient, output_delta, sample_delta
 from .forward import forward, weights
-from .update import ADAM, ALPHA, BETA_1, BETA_2, EPSILON, ETA, MU, SGD, adam_rate, update, update_rows
+from .update import adam_rate, update, update_rows
 
 U64 = np.uint64
 

@@ -1,12 +1,13 @@
 r"""Forward propagation (Bishop 5.48, 5.49) over a batch, mirroring ``_numpy/forward.py``.
 
 A batch goes through BLAS in matrix form, :math:`A = Z_{prev} W + b` (``np.dot`` inside the
-kernel). Measured with ``batch_epoch`` on 8-8-4 ... 784-128-10 nets and batches of 4 ... 64,
-BLAS beat row loops at every size (by 1.2x at 8-8-4 with 4 samples, 5x at 784-128-10 with 64);
-row loops serve the per-sample epoch (``epoch.forward_rows``), where no batch exists.
+kernel), at every batch size; row loops serve the per-sample epochs (``rows.forward_rows``),
+where no batch exists.
 """
 
 import numpy as np
+
+from deltaprop.contract import B_OFF, N_IN, N_OUT, U_OFF, W_OFF
 
 from ._jit import kernel
 from .activations import activate
@@ -15,14 +16,14 @@ from .activations import activate
 @kernel
 def weights(w, layout, l):
     """Views ``(W_l, b_l)`` of layer ``l`` in the flat parameter vector ``w``."""
-    n_in, n_out, w_off, b_off = layout[l, 0], layout[l, 1], layout[l, 2], layout[l, 3]
+    n_in, n_out, w_off, b_off = layout[l, N_IN], layout[l, N_OUT], layout[l, W_OFF], layout[l, B_OFF]
     return w[w_off : w_off + n_in * n_out].reshape((n_in, n_out)), w[b_off : b_off + n_out]
 
 
 @kernel
 def units(buf, layout, l, n):
     """View ``(n, n_out)`` of layer ``l``'s block in a unit buffer of a batch of ``n``."""
-    n_out, u_off = layout[l, 1], layout[l, 4]
+    n_out, u_off = layout[l, N_OUT], layout[l, U_OFF]
     return buf[n * u_off : n * (u_off + n_out)].reshape((n, n_out))
 
 
@@ -50,8 +51,8 @@ def forward(w, layout, hidden, output, X, A, Z):
         z = units(Z, layout, l, n)
         affine(z_prev, W, b, a)
         code = output if l == L - 1 else hidden
-        n_out = np.uint64(layout[l, 1])
-        base = np.uint64(n * layout[l, 4])
+        n_out = np.uint64(layout[l, N_OUT])
+        base = np.uint64(n * layout[l, U_OFF])
         for r in range(n):
             activate(code, A, Z, base + np.uint64(r) * n_out, n_out)
         z_prev = z

@@ -4,8 +4,21 @@ Each function is written in vectorised NumPy and named after the seed's equation
 see ``deltaprop.contract`` for the arrays and their layout.
 """
 
+from deltaprop import contract
+
+from . import activations, backprop as _backprop, epoch as _epoch, forward as _forward, update
 from .backprop import backprop, gradient, output_delta
 from .epoch import batch_epoch, sgd_epoch
 from .forward import forward
 
-__all__ = ["forward", "output_delta", "backprop", "gradient", "sgd_epoch", "batch_epoch"]
+__all__ = ["forward", "output_delta", "backprop", "gradient", "sgd_epoch", "batch_epoch", "codes"]
+
+
+def codes():
+    """The code tables as this backend's modules hold them (see ``deltaprop.kernels.codes_read_by``).
+
+    The layout columns are read through ``deltaprop.contract.layer_params`` / ``layer_units``,
+    so the contract module is one of the modules read."""
+    from deltaprop.kernels import codes_read_by
+
+    return codes_read_by(activations, _forward, _backprop, update, _epoch, contract)

@@ -6,7 +6,7 @@ Codes are those of ``deltaprop.contract.ACTIVATIONS``. Derivatives receive both 
 
 import numpy as np
 
-IDENTITY, LOGISTIC, TANH, RELU, GUDERMANNIAN, SOFTMAX, EXP = range(7)
+from deltaprop.contract import EXP, GUDERMANNIAN, IDENTITY, LOGISTIC, RELU, SOFTMAX, TANH
 
 
 def logistic(a):
@@ -17,6 +17,12 @@ def logistic(a):
     """
     e = np.exp(-np.abs(a))
     return np.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(a.dtype, copy=False)
+
+
+def log1pexp(a):
+    r""":math:`\ln(1 + e^{a})` (softplus) as :math:`\max(a, 0) + \ln(1 + e^{-|a|})`: no overflow
+    for large :math:`a`, no loss of the small value :math:`e^{a}` for large negative :math:`a`."""
+    return np.maximum(a, 0) + np.log1p(np.exp(-np.abs(a)))
 
 
 def softmax(a):

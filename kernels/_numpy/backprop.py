@@ -2,16 +2,10 @@ r"""Error backpropagation: output errors, the δ-recursion (Bishop 5.56) and the
 
 import numpy as np
 
-from deltaprop.contract import layer_params, layer_units
+from deltaprop.contract import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, IDENTITY, LOGISTIC, N_OUT, POISSON,
+                                SOFTMAX, SQUARED_ERROR, U_OFF, layer_params, layer_units)
 
-from .activations import IDENTITY, LOGISTIC, SOFTMAX, derivative
-
-SQUARED_ERROR, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, POISSON = range(4)
-
-
-def log1pexp(a):
-    r""":math:`\ln(1 + e^{a})` (softplus), stable for large :math:`|a|`."""
-    return np.maximum(a, 0) + np.log1p(np.exp(-np.abs(a)))
+from .activations import derivative, log1pexp
 
 
 def output_delta(layout, output, loss, A, Z, T, s, D):
@@ -71,7 +65,7 @@ def backprop(w, layout, hidden, A, Z, D):
 
     in matrix form :math:`\Delta_{l-1} = h'(A_{l-1}) \odot (\Delta_l W_l^T)`.
     """
-    n = A.shape[0] // (layout[-1, 4] + layout[-1, 1])
+    n = A.shape[0] // (layout[-1, U_OFF] + layout[-1, N_OUT])
     for l in range(layout.shape[0] - 1, 0, -1):
         W, _ = layer_params(w, layout, l)
         a, z = layer_units(A, layout, l - 1, n), layer_units(Z, layout, l - 1, n)

@@ -7,11 +7,11 @@ See ``deltaprop.contract`` for the arguments; the reference composes the other k
 
 import numpy as np
 
-from deltaprop.contract import layer_params
+from deltaprop.contract import ALPHA, layer_params
 
 from .backprop import backprop, gradient, output_delta
 from .forward import forward
-from .update import ALPHA, update
+from .update import update
 
 
 def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, solver, hyper, state, t,

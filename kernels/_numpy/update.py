@@ -6,8 +6,7 @@ r"""Parameter updates of gradient descent: plain, momentum, Nesterov and Adam.
 
 import numpy as np
 
-SGD, MOMENTUM, NESTEROV, ADAM = range(4)
-ETA, ALPHA, MU, BETA_1, BETA_2, EPSILON = range(6)
+from deltaprop.contract import ADAM, BETA_1, BETA_2, EPSILON, ETA, MOMENTUM, MU, NESTEROV, SGD
 
 
 def update(w, g, solver, hyper, state, t):

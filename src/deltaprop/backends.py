@@ -1,9 +1,10 @@
 """The backend registry: which kernel implementations exist and which can be imported now.
 
 A backend is a module that defines every function of the kernel contract
-(``deltaprop.contract.FUNCTIONS``). Backends are imported lazily, on first use; one that fails
-to import (numba missing, Cython extension not built) is simply unavailable, and
-``import deltaprop`` still works.
+(``deltaprop.contract.FUNCTIONS``, with the parameter names of ``contract.SIGNATURES``) and
+``codes()``, the code tables its kernels use (``tests/test_contract.py`` checks both). Backends
+are imported lazily, on first use; one that fails to import (numba missing, Cython extension not
+built) is simply unavailable, and ``import deltaprop`` still works.
 """
 
 from __future__ import annotations

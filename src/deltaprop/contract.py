@@ -1,4 +1,4 @@
-r"""The kernel contract: the functions every backend provides, and the tables they share.
+r"""The kernel contract: the functions every backend provides, and the one table of codes.
 
 Design
 ------
@@ -17,10 +17,11 @@ place; the return value is ``None`` or a scalar (the summed error E).
 ``w`` (P,)
     One flat parameter vector holding every weight and bias.
 ``layout`` (L, 5) intp
-    Row ``l`` is ``(n_in, n_out, w_off, b_off, u_off)``: ``W_l = w[w_off : w_off + n_in*n_out]``
-    reshaped ``(n_in, n_out)`` (so ``W_l[i, j]`` holds :math:`w_{ji}`, scikit-learn's
-    ``coefs_[l]`` layout), ``b_l = w[b_off : b_off + n_out]``, and the layer's units start at
-    ``u_off`` in the unit buffers.
+    Row ``l`` is ``(n_in, n_out, w_off, b_off, u_off)`` (:data:`LAYOUT_COLUMNS`, constants
+    ``N_IN`` ... ``U_OFF``): ``W_l = w[w_off : w_off + n_in*n_out]`` reshaped ``(n_in, n_out)``
+    (so ``W_l[i, j]`` holds :math:`w_{ji}`, scikit-learn's ``coefs_[l]`` layout),
+    ``b_l = w[b_off : b_off + n_out]``, and the layer's units start at ``u_off`` in the unit
+    buffers.
 Unit buffers ``A``, ``Z``, ``D`` (n * U,)
     For a batch of ``n`` samples and ``U = sum(n_out)`` units, layer ``l`` owns the C-ordered
     block ``[n * u_off, n * (u_off + n_out))`` of shape ``(n, n_out)``: pre-activations
@@ -32,7 +33,40 @@ Unit buffers ``A``, ``Z``, ``D`` (n * U,)
 ``hidden``, ``output``, ``loss``
     Small integer codes from :data:`ACTIVATIONS` and :data:`LOSSES`.
 
-The functions (each backend module defines all of them under these names):
+The tables
+----------
+This module is the only place a code is written down. Estimators, the engine and the command
+line validate names against the keys; the kernels receive the integers.
+
+============  =======================================================================
+table         codes
+============  =======================================================================
+activations   identity 0, logistic 1, tanh 2, relu 3, gudermannian 4, softmax 5, exp 6
+              (hidden: all but softmax and exp; output: identity, logistic, softmax, exp)
+losses        squared_error 0, binary_cross_entropy 1, cross_entropy 2, poisson 3
+solvers       sgd 0, momentum 1, nesterov 2, adam 3
+hyper         slots eta 0, alpha 1, momentum 2, beta_1 3, beta_2 4, epsilon 5
+layout        columns n_in 0, n_out 1, w_off 2, b_off 3, u_off 4
+============  =======================================================================
+
+Each code also has a module constant named after it in upper case (``TANH``,
+``CROSS_ENTROPY``, ``ADAM``, ``ETA``, ``U_OFF``; the momentum slot of ``hyper`` is ``MU``):
+:data:`CONSTANTS`. ``_numpy`` and ``_numba`` import these constants and define none of their
+own; ``_cython`` declares the same names as ``cdef enum`` members. Each backend package has a
+``codes()`` that returns the tables as its kernels see them (numba: the module globals it
+freezes into the compiled code; Cython: its enums), and ``tests/test_contract.py`` compares it
+with :func:`codes`. numba's on-disk cache is keyed on each kernel's own source file only:
+after a code changes here, clear ``kernels/_numba/__pycache__``.
+
+Canonical pairs (:data:`OUTPUT_LOSS`: identity + squared_error, logistic +
+binary_cross_entropy, softmax + cross_entropy, exp + poisson) have
+:math:`\delta_k = y_k - t_k`; :data:`PAIRS` adds logistic + squared_error and softmax +
+squared_error.
+
+The functions
+-------------
+Each backend module defines all of them under these names and parameter names
+(:data:`SIGNATURES`):
 
 ``forward(w, layout, hidden, output, X, A, Z)``
     Forward propagation over a batch (5.48, 5.49); fills A and Z.
@@ -66,7 +100,7 @@ The functions (each backend module defines all of them under these names):
     ``state`` (2, P) holds v (row 0) or Adam's m, v (rows 0, 1); ``t`` (1,) int64 counts Adam's
     updates. A batch with :math:`S_B = 0` is skipped. ``Xb`` (batch_size, D), ``Tb``
     (batch_size, K), ``sb`` (batch_size,), ``A``, ``Z``, ``D`` (batch_size * U,) and ``g`` (P,)
-    are work buffers. ``losses`` (n_epochs, 2) receives, for each epoch,
+    are work buffers. ``losses`` (n_epochs, 2) float64 receives, for each epoch,
     :math:`\sum_B |B| \frac{1}{S_B} \sum_{n \in B} s_n E_n` and
     :math:`\sum_B |B| \frac{1}{S_B} \frac{\alpha}{2} \lVert W \rVert^2`, both taken before the
     batch's update. With unit weights and α = 0 the first is :math:`\sum_n E_n` and plain sgd is
@@ -76,6 +110,31 @@ The functions (each backend module defines all of them under these names):
     :math:`w \leftarrow w - \eta \nabla E_n(w)`, one sample at a time — fused: forward, δ and
     the update of each weight in one pass per sample, no gradient buffer. ``a``, ``z``, ``delta``
     are (U,) buffers. It equals ``batch_epoch`` with ``batch_size=1``.
+
+Rounding
+--------
+Every backend computes in the arrays' dtype except where this table says otherwise ("double":
+terms formed in the dtype, summed in float64). The first five rows only feed the reported
+error and penalty; the last two change the weights (for float32 arrays the reference forms
+Adam's step in float64 and rounds it into the weights). Beyond the table, the compiled
+backends may regroup sums and fuse ``x * y + z`` (numba's ``reassoc`` and ``contract`` flags,
+Cython's ``omp simd`` reductions and its AVX2/FMA build). The differential tests' float32
+tolerance covers all of it.
+
+===============================  ==========  ================  =================================
+sum or factor                    ``_numpy``  ``_numba``        ``_cython``
+===============================  ==========  ================  =================================
+:math:`E_n` over the K outputs   dtype       dtype             double
+:math:`\sum_n s_n E_n`, a batch  dtype       double            double
+epoch totals in ``losses``       dtype       double            double
+L2 :math:`\sum w^2`, per sample  dtype       dtype             dtype within rows, double across
+L2 :math:`\sum w^2`, a batch     dtype       double            double
+Adam's :math:`\eta_t`            double      double → dtype    double → dtype
+Adam's step                      double      dtype             dtype
+===============================  ==========  ================  =================================
+
+In ``_numpy`` a batch's error is one ``np.sum`` over its ``(n, K)`` block (pairwise
+summation); its float32 epoch totals stay float32 until they are stored into ``losses``.
 """
 
 from __future__ import annotations
@@ -89,13 +148,19 @@ __all__ = [
     "HIDDEN_ACTIVATIONS",
     "OUTPUT_ACTIVATIONS",
     "LOSSES",
+    "OUTPUT_LOSS",
     "SOLVERS",
     "HYPER",
+    "HYPER_INDEX",
     "PAIRS",
     "CANONICAL_PAIRS",
     "DTYPES",
     "LAYOUT_COLUMNS",
+    "CONSTANTS",
+    "SIGNATURES",
+    "FUNCTIONS",
     "Kernels",
+    "codes",
     "make_layout",
     "layer_params",
     "layer_units",
@@ -103,6 +168,8 @@ __all__ = [
     "n_units",
     "check_pair",
 ]
+
+# --------------------------------------------------------------------------- the tables
 
 #: Activation codes. ``softmax`` and ``exp`` are output activations only.
 ACTIVATIONS = {
@@ -121,28 +188,102 @@ OUTPUT_ACTIVATIONS = ("identity", "logistic", "softmax", "exp")
 #: :math:`y = e^{a}` (scikit-learn's half Poisson deviance without its constant terms).
 LOSSES = {"squared_error": 0, "binary_cross_entropy": 1, "cross_entropy": 2, "poisson": 3}
 
-#: Update rules of the epoch kernels.
-SOLVERS = {"sgd": 0, "momentum": 1, "nesterov": 2, "adam": 3}
-#: Entries of the ``hyper`` array of the epoch kernels.
-HYPER = ("eta", "alpha", "momentum", "beta_1", "beta_2", "epsilon")
+#: The canonical loss of each output activation (its pair has :math:`\delta_k = y_k - t_k`).
+OUTPUT_LOSS = {
+    "identity": "squared_error",
+    "logistic": "binary_cross_entropy",
+    "softmax": "cross_entropy",
+    "exp": "poisson",
+}
 
 #: Every meaningful (output activation, loss) pair. Canonical pairs have
 #: :math:`\delta_k = y_k - t_k`; the others go through the chain rule
 #: :math:`\delta_k = \sum_{k'} \partial E/\partial y_{k'} \; \partial y_{k'}/\partial a_k`.
-PAIRS = (
-    ("identity", "squared_error"),
-    ("logistic", "binary_cross_entropy"),
-    ("softmax", "cross_entropy"),
-    ("exp", "poisson"),
-    ("logistic", "squared_error"),
-    ("softmax", "squared_error"),
-)
-CANONICAL_PAIRS = PAIRS[:4]
+CANONICAL_PAIRS = tuple(OUTPUT_LOSS.items())
+PAIRS = CANONICAL_PAIRS + (("logistic", "squared_error"), ("softmax", "squared_error"))
 
-DTYPES = (np.float32, np.float64)
+#: Update rules of the epoch kernels.
+SOLVERS = {"sgd": 0, "momentum": 1, "nesterov": 2, "adam": 3}
+
+#: Slots of the ``hyper`` array of the epoch kernels, in order: η, α, μ, β₁, β₂, ε.
+HYPER = ("eta", "alpha", "momentum", "beta_1", "beta_2", "epsilon")
+HYPER_INDEX = {name: i for i, name in enumerate(HYPER)}
 
 #: Columns of the layout table.
 LAYOUT_COLUMNS = ("n_in", "n_out", "w_off", "b_off", "u_off")
+
+DTYPES = (np.float32, np.float64)
+
+# --------------------------------------------------------------------------- the constants
+# One module constant per code: the names the kernels use. ``_numpy`` and ``_numba`` import
+# them from here (numba freezes a global int into the machine code as a constant); ``_cython``
+# declares the same names in ``cdef enum`` blocks.
+
+IDENTITY = ACTIVATIONS["identity"]
+LOGISTIC = ACTIVATIONS["logistic"]
+TANH = ACTIVATIONS["tanh"]
+RELU = ACTIVATIONS["relu"]
+GUDERMANNIAN = ACTIVATIONS["gudermannian"]
+SOFTMAX = ACTIVATIONS["softmax"]
+EXP = ACTIVATIONS["exp"]
+
+SQUARED_ERROR = LOSSES["squared_error"]
+BINARY_CROSS_ENTROPY = LOSSES["binary_cross_entropy"]
+CROSS_ENTROPY = LOSSES["cross_entropy"]
+POISSON = LOSSES["poisson"]
+
+SGD = SOLVERS["sgd"]
+MOMENTUM = SOLVERS["momentum"]
+NESTEROV = SOLVERS["nesterov"]
+ADAM = SOLVERS["adam"]
+
+ETA = HYPER_INDEX["eta"]
+ALPHA = HYPER_INDEX["alpha"]
+MU = HYPER_INDEX["momentum"]
+BETA_1 = HYPER_INDEX["beta_1"]
+BETA_2 = HYPER_INDEX["beta_2"]
+EPSILON = HYPER_INDEX["epsilon"]
+
+N_IN, N_OUT, W_OFF, B_OFF, U_OFF = range(len(LAYOUT_COLUMNS))
+
+#: table -> {entry: name of its module constant}: the entry in upper case, except the
+#: momentum slot of ``hyper``, ``MU`` (``MOMENTUM`` is the solver).
+CONSTANTS = {
+    "activations": {name: name.upper() for name in ACTIVATIONS},
+    "losses": {name: name.upper() for name in LOSSES},
+    "solvers": {name: name.upper() for name in SOLVERS},
+    "hyper": {name: "MU" if name == "momentum" else name.upper() for name in HYPER},
+    "layout": {name: name.upper() for name in LAYOUT_COLUMNS},
+}
+
+
+def codes() -> dict:
+    """The code tables in the form every backend's ``codes()`` returns them:
+    ``{"activations": {name: code}, "losses": {...}, "solvers": {...}, "hyper": names in slot
+    order, "layout": column names in order}``."""
+    return {
+        "activations": dict(ACTIVATIONS),
+        "losses": dict(LOSSES),
+        "solvers": dict(SOLVERS),
+        "hyper": HYPER,
+        "layout": LAYOUT_COLUMNS,
+    }
+
+
+# --------------------------------------------------------------------------- the functions
+
+#: Parameter names of every contract function, as each backend module defines it (the listing in
+#: this module's docstring is checked against this table by ``tests/test_contract.py``).
+SIGNATURES = {
+    "forward": ("w", "layout", "hidden", "output", "X", "A", "Z"),
+    "output_delta": ("layout", "output", "loss", "A", "Z", "T", "s", "D"),
+    "backprop": ("w", "layout", "hidden", "A", "Z", "D"),
+    "gradient": ("layout", "X", "Z", "D", "g"),
+    "batch_epoch": ("w", "layout", "hidden", "output", "loss", "X", "T", "s", "order", "batch_size",
+                    "solver", "hyper", "state", "t", "Xb", "Tb", "sb", "A", "Z", "D", "g", "losses"),
+    "sgd_epoch": ("w", "layout", "hidden", "output", "loss", "X", "T", "s", "order", "solver", "hyper",
+                  "state", "t", "a", "z", "delta", "losses"),
+}
 
 
 class Kernels(NamedTuple):
@@ -167,11 +308,12 @@ def make_layout(layer_sizes) -> np.ndarray:
     Each layer's weights are followed by its biases: ``[W_0, b_0, W_1, b_1, ...]``.
     """
     sizes = [int(s) for s in layer_sizes]
-    layout = np.zeros((len(sizes) - 1, 5), dtype=np.intp)
+    layout = np.zeros((len(sizes) - 1, len(LAYOUT_COLUMNS)), dtype=np.intp)
     off = 0
     u_off = 0
     for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layout[l] = (n_in, n_out, off, off + n_in * n_out, u_off)
+        layout[l, N_IN], layout[l, N_OUT] = n_in, n_out
+        layout[l, W_OFF], layout[l, B_OFF], layout[l, U_OFF] = off, off + n_in * n_out, u_off
         off += n_in * n_out + n_out
         u_off += n_out
     return layout
@@ -179,25 +321,24 @@ def make_layout(layer_sizes) -> np.ndarray:
 
 def n_params(layout: np.ndarray) -> int:
     """Length P of the flat parameter vector."""
-    n_in, n_out, _, b_off, _ = layout[-1]
-    return int(b_off + n_out)
+    return int(layout[-1, B_OFF] + layout[-1, N_OUT])
 
 
 def n_units(layout: np.ndarray) -> int:
     """Number U of units (hidden and output) per sample."""
-    return int(layout[-1, 4] + layout[-1, 1])
+    return int(layout[-1, U_OFF] + layout[-1, N_OUT])
 
 
 def layer_params(flat: np.ndarray, layout: np.ndarray, l: int):
     """Views ``(W_l, b_l)`` of layer ``l`` in a flat vector laid out like ``w`` (or a gradient)."""
-    n_in, n_out, w_off, b_off, _ = (int(v) for v in layout[l])
+    n_in, n_out, w_off, b_off = (int(layout[l, c]) for c in (N_IN, N_OUT, W_OFF, B_OFF))
     return flat[w_off : w_off + n_in * n_out].reshape(n_in, n_out), flat[b_off : b_off + n_out]
 
 
 def layer_units(buf: np.ndarray, layout: np.ndarray, l: int, n: int) -> np.ndarray:
     """View ``(n, n_out)`` of layer ``l``'s block in a unit buffer of a batch of ``n`` samples
     (``l = -1``: the outputs)."""
-    n_out, u_off = int(layout[l, 1]), int(layout[l, 4])
+    n_out, u_off = int(layout[l, N_OUT]), int(layout[l, U_OFF])
     return buf[n * u_off : n * (u_off + n_out)].reshape(n, n_out)
 
 
