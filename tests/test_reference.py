@@ -89,6 +89,30 @@ def test_one_sgd_step_of_mitchells_algorithm_by_hand(backend, dtype):
     np.testing.assert_allclose(net.intercepts_[0], [0.0625], rtol=1e-6)
 
 
+def test_softplus_and_its_derivative_by_hand(backend, dtype):
+    """Softplus h(a) = ln(1 + e^a), h'(a) = σ(a), through a 1-1-1 net with w = 1, b = 0 and an
+    identity output, so that y = h(x) and the Jacobian ∂y/∂x = h'(x).
+
+    x = 0:      h = ln 2 = 0.6931471805599453;               h' = σ(0) = 1/2
+    x = 40:     h = 40 + ln(1 + e^-40) = 40 + 4.2e-18 = 40;  h' = 1 / (1 + e^-40) = 1 (rounded)
+    x = -40:    h = ln(1 + e^-40) = e^-40 - e^-80/2 + ... = 4.248354255291589e-18 (ln(1 + e^a)
+                taken naively would round 1 + e^-40 to 1 and give 0);
+                h' = e^-40 / (1 + e^-40) = 4.248354255291589e-18
+    x = 1000:   h = 1000 (e^1000 overflows: h is max(a, 0) + ln(1 + e^-|a|)); h' = 1
+    x = -1000:  h = e^-1000 = 0 (underflow), h' = 0
+    """
+    x = np.array([0.0, 40.0, -40.0, 1000.0, -1000.0])
+    h = [np.log(2), 40.0, 4.248354255291589e-18, 1000.0, 0.0]
+    dh = [0.5, 1.0, 4.248354255291589e-18, 1.0, 0.0]
+    net = MLP([1, 1, 1], hidden="softplus", output="identity", loss="squared_error",
+              backend=backend, dtype=dtype)
+    net.coefs_ = [[[1.0]], [[1.0]]]
+    net.intercepts_ = [[0.0], [0.0]]
+    rtol = 1e-6 if dtype == np.float32 else 1e-15
+    np.testing.assert_allclose(net.forward(x[:, None]).ravel(), h, rtol=rtol, atol=0)
+    np.testing.assert_allclose(net.jacobian(x[:, None]).ravel(), dh, rtol=rtol, atol=0)
+
+
 SKLEARN_CASES = [
     ("regressor", "identity", "squared_error", 3),
     ("classifier", "softmax", "cross_entropy", 3),

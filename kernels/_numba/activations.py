@@ -14,7 +14,7 @@ from numba import types
 from numba.core import config
 from numba.extending import intrinsic
 
-from deltaprop.contract import EXP, GUDERMANNIAN, IDENTITY, LOGISTIC, RELU, SOFTMAX, TANH
+from deltaprop.contract import EXP, GUDERMANNIAN, IDENTITY, LOGISTIC, RELU, SOFTMAX, SOFTPLUS, TANH
 
 from ._jit import helper
 
@@ -114,9 +114,9 @@ def activate(code, a, z, u, n):
 
     identity :math:`a`; logistic :math:`\sigma(a)`; tanh; relu :math:`\max(0, a)` (NaN stays
     NaN, as ``np.maximum``); Gudermannian :math:`2 \arctan(\tanh(a/2))`; softmax
-    :math:`e^{a_k - \max a} / \sum_j e^{a_j - \max a}`; exp :math:`e^{a}`.
-    ``u`` and ``n`` are unsigned (np.uint64), so indexing needs no negative-index fix-up and the
-    loops vectorise. The branch on ``code`` sits outside the loops.
+    :math:`e^{a_k - \max a} / \sum_j e^{a_j - \max a}`; exp :math:`e^{a}`; softplus
+    :math:`\ln(1 + e^{a})`. ``u`` and ``n`` are unsigned (np.uint64), so indexing needs no
+    negative-index fix-up and the loops vectorise. The branch on ``code`` sits outside the loops.
     """
     one = a.dtype.type(1)
     zero = a.dtype.type(0)
@@ -151,6 +151,9 @@ def activate(code, a, z, u, n):
     elif code == EXP:
         for j in range(u, u + n):
             z[j] = math.exp(a[j])
+    elif code == SOFTPLUS:
+        for j in range(u, u + n):
+            z[j] = log1pexp(a[j], zero)
 
 
 @helper
@@ -158,7 +161,8 @@ def derivative(code, a, z, one):
     r"""Scalar :math:`h'(a)` of an element-wise activation, given ``a`` and ``z = h(a)``.
 
     identity 1; logistic :math:`z(1 - z)`; tanh :math:`1 - z^2`; relu :math:`[a > 0]`;
-    Gudermannian :math:`\operatorname{sech} a = \cos z`. ``one`` is 1 in the dtype of ``a``.
+    Gudermannian :math:`\operatorname{sech} a = \cos z`; softplus :math:`\sigma(a)`, from ``a``
+    (from ``z``, :math:`1 - e^{-z}` cancels for small z). ``one`` is 1 in the dtype of ``a``.
     """
     if code == LOGISTIC:
         return z * (one - z)
@@ -168,6 +172,8 @@ def derivative(code, a, z, one):
         return one if a > one - one else one - one
     if code == GUDERMANNIAN:
         return math.cos(z)
+    if code == SOFTPLUS:
+        return logistic(a, one)
     return one
 
 
@@ -188,3 +194,6 @@ def scale_by_derivative(code, a, z, delta, u, n):
     elif code == GUDERMANNIAN:
         for j in range(u, u + n):
             delta[j] *= math.cos(z[j])
+    elif code == SOFTPLUS:
+        for j in range(u, u + n):
+            delta[j] *= logistic(a[j], one)

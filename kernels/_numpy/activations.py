@@ -6,7 +6,7 @@ Codes are those of ``deltaprop.contract.ACTIVATIONS``. Derivatives receive both 
 
 import numpy as np
 
-from deltaprop.contract import EXP, GUDERMANNIAN, IDENTITY, LOGISTIC, RELU, SOFTMAX, TANH
+from deltaprop.contract import EXP, GUDERMANNIAN, IDENTITY, LOGISTIC, RELU, SOFTMAX, SOFTPLUS, TANH
 
 
 def logistic(a):
@@ -36,7 +36,7 @@ def activate(code, a):
 
     identity :math:`a`; logistic :math:`\sigma(a)`; tanh; relu :math:`\max(0, a)`;
     Gudermannian :math:`\mathrm{gd}(a) = 2 \arctan(\tanh(a/2))`; softmax; exp :math:`e^{a}`
-    (the Poisson log link).
+    (the Poisson log link); softplus :math:`\ln(1 + e^{a})`.
     """
     if code == IDENTITY:
         return a.copy()
@@ -52,6 +52,8 @@ def activate(code, a):
         return softmax(a)
     if code == EXP:
         return np.exp(a)
+    if code == SOFTPLUS:
+        return log1pexp(a)
     raise ValueError(f"unknown activation code {code}")
 
 
@@ -60,7 +62,8 @@ def derivative(code, a, z):
 
     identity 1; logistic :math:`z(1 - z)`; tanh :math:`1 - z^2`; relu :math:`[a > 0]`;
     Gudermannian :math:`\mathrm{gd}'(a) = \operatorname{sech} a = \cos(\mathrm{gd}(a)) = \cos z`
-    (no overflow of :math:`\cosh a`).
+    (no overflow of :math:`\cosh a`); softplus :math:`\sigma(a)`, from ``a`` (from ``z`` it
+    would be :math:`1 - e^{-z}`, which cancels for small z).
     """
     if code == IDENTITY:
         return np.ones_like(a)
@@ -72,4 +75,6 @@ def derivative(code, a, z):
         return (a > 0).astype(a.dtype)
     if code == GUDERMANNIAN:
         return np.cos(z)
+    if code == SOFTPLUS:
+        return logistic(a)
     raise ValueError(f"activation code {code} has no element-wise derivative")

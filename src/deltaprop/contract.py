@@ -41,8 +41,9 @@ line validate names against the keys; the kernels receive the integers.
 ============  =======================================================================
 table         codes
 ============  =======================================================================
-activations   identity 0, logistic 1, tanh 2, relu 3, gudermannian 4, softmax 5, exp 6
-              (hidden: all but softmax and exp; output: identity, logistic, softmax, exp)
+activations   identity 0, logistic 1, tanh 2, relu 3, gudermannian 4, softmax 5, exp 6,
+              softplus 7 (hidden: all but softmax and exp; output: identity, logistic,
+              softmax, exp)
 losses        squared_error 0, binary_cross_entropy 1, cross_entropy 2, poisson 3
 solvers       sgd 0, momentum 1, nesterov 2, adam 3
 hyper         slots eta 0, alpha 1, momentum 2, beta_1 3, beta_2 4, epsilon 5
@@ -180,8 +181,9 @@ ACTIVATIONS = {
     "gudermannian": 4,
     "softmax": 5,
     "exp": 6,
+    "softplus": 7,
 }
-HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "gudermannian")
+HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "gudermannian", "softplus")
 OUTPUT_ACTIVATIONS = ("identity", "logistic", "softmax", "exp")
 
 #: Loss codes. ``poisson`` is :math:`E_n = \sum_k y_k - t_k \ln y_k` with the log link
@@ -226,6 +228,7 @@ RELU = ACTIVATIONS["relu"]
 GUDERMANNIAN = ACTIVATIONS["gudermannian"]
 SOFTMAX = ACTIVATIONS["softmax"]
 EXP = ACTIVATIONS["exp"]
+SOFTPLUS = ACTIVATIONS["softplus"]
 
 SQUARED_ERROR = LOSSES["squared_error"]
 BINARY_CROSS_ENTROPY = LOSSES["binary_cross_entropy"]
