@@ -7,6 +7,7 @@
 - per-sample SGD with L2 keeps the first layer as a scale times a matrix (so zero inputs still
   skip their rows) and equals the reference, also where the scale is folded back;
 - the helpers called for every sample are compiled without reference counting;
+- ``tanh_units`` is within 2 units in the last place of max(|tanh x|, 1/2);
 - kernels are compiled with ``cache=True`` and lazily (importing compiles nothing);
 - the NUMBA_CACHE_DIR fallback of read-only installs.
 """
@@ -29,7 +30,7 @@ needs_jit = pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1",
 
 
 def plain_sgd(layout, w, X, T, order, skip_zeros):
-    from deltaprop.kernels._numba.epoch import sgd_plain
+    from deltaprop.kernels._numba.sgd_plain import sgd_plain
 
     dt = w.dtype
     w = w.copy()
@@ -63,12 +64,13 @@ def test_float32_epoch_compiles_without_float64_arrays(solver, alpha, name):
     U, dt = n_units(layout), np.float32
     order = np.arange(X.shape[0], dtype=np.intp)[None, :]
     hyper = np.array([0.1, alpha, 0.9, 0.9, 0.999, 1e-8], dtype=dt)
-    _numba.sgd_epoch(w, layout, 2, 5, 2, X, T, np.ones(X.shape[0], dt), order, SOLVERS[solver], hyper,
+    _numba.sgd_epoch(w, layout, ACTIVATIONS["tanh"], ACTIVATIONS["softmax"], LOSSES["cross_entropy"], X, T,
+                     np.ones(X.shape[0], dt), order, SOLVERS[solver], hyper,
                      np.zeros((2, w.size), dt), np.zeros(1, np.int64), *(np.zeros(U, dt) for _ in range(3)),
                      np.zeros((1, 2)))
     import importlib
 
-    kernel = getattr(importlib.import_module("deltaprop.kernels._numba.epoch"), name)
+    kernel = getattr(importlib.import_module(f"deltaprop.kernels._numba.{name}"), name)
     sigs = [sig for sig in kernel.signatures if str(sig[0].dtype) == "float32"]
     assert sigs
     for sig in sigs:
@@ -76,15 +78,19 @@ def test_float32_epoch_compiles_without_float64_arrays(solver, alpha, name):
         assert [a.ndim for a in float64_args] == [2]  # losses (n_epochs, 2) only
 
 
-@needs_jit
-def test_kernels_are_cached_and_compiled_lazily():
+def numba_module(name):
     import importlib
 
-    _jit, backprop, epoch = (importlib.import_module(f"deltaprop.kernels._numba.{m}")
-                             for m in ("_jit", "backprop", "epoch"))
-    for kernel in (epoch.forward, backprop.output_delta, backprop.backprop, backprop.gradient,
-                   epoch.sgd_plain, epoch.sgd_decay, epoch.sgd_general, epoch.batch_epoch, epoch.first_layer,
-                   epoch.first_layer_scaled):
+    return importlib.import_module(f"deltaprop.kernels._numba.{name}")
+
+
+@needs_jit
+def test_kernels_are_cached_and_compiled_lazily():
+    _jit, forward, backprop, epoch = (numba_module(m) for m in ("_jit", "forward", "backprop", "epoch"))
+    for kernel in (forward.forward, backprop.output_delta, backprop.backprop, backprop.gradient,
+                   numba_module("sgd_plain").sgd_plain, numba_module("sgd_decay").sgd_decay,
+                   numba_module("sgd_general").sgd_general, epoch.batch_epoch,
+                   numba_module("sgd_plain").first_layer, numba_module("sgd_decay").first_layer_scaled):
         assert type(kernel._cache).__name__ == "FunctionCache"  # cache=True
         assert kernel.targetoptions["nogil"] is True
     assert not {"nnan", "ninf", "fast"} & set(_jit.FASTMATH)  # NaN and inf stay meaningful
@@ -93,14 +99,19 @@ def test_kernels_are_cached_and_compiled_lazily():
 @needs_jit
 def test_per_sample_helpers_skip_reference_counting():
     """The helpers called once per sample borrow their arrays (``_nrt=False``): with numba's
-    reference counting their atomic increments dominated small nets."""
-    import importlib
+    reference counting every call pays atomic increments per array argument."""
+    from numba.core.registry import CPUDispatcher
 
-    epoch, update = (importlib.import_module(f"deltaprop.kernels._numba.{m}") for m in ("epoch", "update"))
-    for helper in (epoch.first_layer, epoch.first_layer_scaled, epoch.backprop_update_rows,
-                   epoch.backprop_decay_rows, epoch.backprop_rows, epoch.forward_rows, epoch.upper_forward,
-                   epoch.next_sample, epoch.activate, epoch.sample_delta, update.update_rows):
-        assert helper.targetoptions["_nrt"] is False
+    kernels = {"sgd_plain", "sgd_decay", "sgd_general"}  # the epoch kernels allocate their buffers
+    helpers = [f for m in ("rows", "sgd_plain", "sgd_decay", "sgd_general")
+               for name, f in vars(numba_module(m)).items()
+               if isinstance(f, CPUDispatcher) and name not in kernels]
+    helpers += [numba_module("activations").activate, numba_module("activations").derivative,
+                numba_module("backprop").sample_delta, numba_module("update").update_rows,
+                numba_module("update").adam_rate]
+    assert len(helpers) >= 15
+    for helper in helpers:
+        assert helper.targetoptions["_nrt"] is False, helper.py_func.__qualname__
         assert type(helper._cache).__name__ == "FunctionCache"
 
 
@@ -110,11 +121,32 @@ def test_import_compiles_nothing():
     import sys
 
     code = ("import deltaprop.kernels._numba as k, importlib; "
-            "e = importlib.import_module('deltaprop.kernels._numba.epoch'); "
+            "m = lambda name: importlib.import_module('deltaprop.kernels._numba.' + name); "
             "print(sum(len(f.signatures) for f in (k.forward, k.output_delta, k.backprop, "
-            "k.gradient, e.sgd_plain, e.sgd_decay, e.sgd_general, k.batch_epoch)))")
+            "k.gradient, m('sgd_plain').sgd_plain, m('sgd_decay').sgd_decay, "
+            "m('sgd_general').sgd_general, k.batch_epoch)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tanh_units_is_within_two_ulp(dtype):
+    """Error of the vectorised tanh against float64 (float32 arrays) or long double (float64)
+    at most 2 units in the last place of max(|tanh x|, 1/2), on a grid over both branches,
+    the clamp and the tails; NaN stays NaN."""
+    tanh_units = numba_module("activations").tanh_units
+    x = np.concatenate([np.linspace(-30, 30, 200_001), np.geomspace(1e-30, 30, 10_001),
+                        -np.geomspace(1e-30, 30, 10_001), [0.0, 0.625, -0.625, 22.0, np.inf, -np.inf]])
+    a = x.astype(dtype)
+    z = np.empty_like(a)
+    tanh_units(a, z, np.uint64(0), np.uint64(a.size))
+    exact = np.tanh(a.astype(np.longdouble if dtype == np.float64 else np.float64))
+    ulp = np.spacing(np.maximum(np.abs(exact), 0.5).astype(dtype)).astype(exact.dtype)
+    assert np.all(np.abs(z - exact) <= 2 * ulp)
+    nan = np.array([np.nan], dtype=dtype)
+    out = np.empty_like(nan)
+    tanh_units(nan, out, np.uint64(0), np.uint64(1))
+    assert np.isnan(out[0])
 
 
 def test_numba_cache_falls_back_to_a_temp_dir_when_nothing_is_writable(monkeypatch):
@@ -132,7 +164,7 @@ def test_numba_cache_falls_back_to_a_temp_dir_when_nothing_is_writable(monkeypat
 
 
 def decay_sgd(layout, w, X, T, s, order, eta, alpha, skip_zeros):
-    from deltaprop.kernels._numba.epoch import sgd_decay
+    from deltaprop.kernels._numba.sgd_decay import sgd_decay
 
     dt = w.dtype
     w = w.copy()

@@ -50,9 +50,9 @@ exact_kernel = functools.partial(numba.njit, cache=True, nogil=True, error_model
 #: ``@helper`` and ``@exact_helper``: ``kernel`` and ``exact_kernel`` without numba's reference
 #: counting (``_nrt=False``), for the helpers a per-sample epoch calls for every sample. Such a
 #: helper borrows the arrays it receives and may not allocate one. With reference counting, every
-#: call of a helper that itself calls a function on its arrays paid an atomic increment and
-#: decrement per array argument (numba's pruning removes them only in leaf functions): 75 % of
-#: the time of a 1-3-1 epoch was spent in ``NRT_incref`` / ``NRT_decref`` (perf).
+#: call of a helper that itself calls a function on its arrays pays an atomic increment and
+#: decrement per array argument (numba's pruning removes them only in leaf functions), which
+#: dominates the time of small networks.
 helper = functools.partial(kernel, _nrt=False)
 exact_helper = functools.partial(exact_kernel, _nrt=False)
 
