@@ -9,8 +9,8 @@ with loss and gradient from the forward / output_delta / backprop / gradient ker
 
 Differences from scikit-learn (each one a fix or an addition):
 
-- ``activation="gudermannian"`` and ``backend=`` (``"auto"``, ``"numpy"``, ``"numba"``,
-  ``"cython"``); ``progress_bar=True`` shows a tqdm bar; ``callback`` is called after each
+- ``activation="gudermannian"`` or ``"softplus"`` and ``backend=`` (``"auto"``, ``"numpy"``,
+  ``"numba"``, ``"cython"``); ``progress_bar=True`` shows a tqdm bar; ``callback`` is called after each
   epoch (L-BFGS iteration) and may stop the fit; ``class_weight`` ("balanced" or a
   dict) for the classifier; ``validation_loss_curve_`` next to ``validation_scores_``.
 - L-BFGS minimises the objective its gradient belongs to (scikit-learn#8349: scikit-learn's
@@ -50,7 +50,7 @@ from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _optim
-from .contract import HIDDEN_ACTIVATIONS
+from .contract import HIDDEN_ACTIVATIONS, OUTPUT_LOSS
 from .engine import MLP, kernel_input
 
 try:  # scipy < 1.15 prints L-BFGS-B progress unless told not to
@@ -250,8 +250,7 @@ class _BaseMLP(BaseEstimator):
         self.n_outputs_ = Y.shape[1]
         self.n_layers_ = len(layer_units)
         self.out_activation_ = self._output_activation()
-        loss = {"identity": "squared_error", "exp": "poisson", "logistic": "binary_cross_entropy",
-                "softmax": "cross_entropy"}[self.out_activation_]
+        loss = OUTPUT_LOSS[self.out_activation_]
         self._mlp = _make_net(layer_units, self.activation, self.out_activation_, loss,
                               self.backend, dtype, self._random_state)
         self.backend_ = self._mlp.backend
@@ -504,8 +503,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     Parameters
     ----------
-    activation : {"identity", "logistic", "tanh", "relu", "gudermannian"}, default="relu"
-        Hidden activation; ``gudermannian`` is :math:`\\mathrm{gd}(a) = 2 \\arctan(\\tanh(a/2))`.
+    activation : {"identity", "logistic", "tanh", "relu", "gudermannian", "softplus"}, default="relu"
+        Hidden activation (the names of ``deltaprop.contract.HIDDEN_ACTIVATIONS``);
+        ``gudermannian`` is :math:`\\mathrm{gd}(a) = 2 \\arctan(\\tanh(a/2))`, ``softplus``
+        :math:`\\ln(1 + e^a)`.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight`` (as in scikit-learn's linear
         models); "balanced" uses ``n_samples / (n_classes * np.bincount(y))``. Not for
@@ -765,8 +766,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     The parameters, defaults and fitted attributes are those of
     :class:`sklearn.neural_network.MLPRegressor` (see its documentation), including
     ``loss="poisson"`` (exp output, half Poisson deviance; targets must be >= 0), plus
-    ``activation="gudermannian"``, ``backend``, ``progress_bar``, ``callback``, ``n_jobs``,
-    ``parallel`` and ``validation_loss_curve_`` as in :class:`MLPClassifier`. With several outputs and
+    ``activation="gudermannian"`` / ``"softplus"``, ``backend``, ``progress_bar``, ``callback``,
+    ``n_jobs``, ``parallel`` and ``validation_loss_curve_`` as in :class:`MLPClassifier`. With several outputs and
     ``solver="lbfgs"`` the gradient is that of the objective L-BFGS line-searches on
     (scikit-learn#8349).
     """
