@@ -1,6 +1,7 @@
-"""Model files: reading the ``.npz`` members a format needs, safely, and the one atomic-write helper.
+"""Untrusted ``.npz`` files (model files, data files): reading the members a format needs, safely;
+and the one atomic-write helper.
 
-A model file is untrusted input: a few kilobytes can claim terabytes. :func:`read_npz` reads
+An ``.npz`` file is untrusted input: a few kilobytes can claim terabytes. :func:`read_npz` reads
 only the members a spec names (a dict of name -> :class:`Member`), by name, in the spec's order,
 and checks before reading any data:
 
@@ -46,24 +47,26 @@ MAX_HEADER_BYTES = 4096
 MAX_DEFLATE_RATIO = 1032
 #: the data of a member is read in pieces of this size (the array is the only big allocation)
 _CHUNK = 1 << 20
-_KIND_NAMES = {"b": "booleans", "i": "integers", "u": "integers", "f": "floats", "U": "strings"}
+_KIND_NAMES = {"b": "booleans", "i": "integers", "u": "integers", "f": "floats", "U": "strings",
+               "S": "strings"}
 
 
 @dataclass(frozen=True)
 class Member:
     """What one member of an ``.npz`` file may be.
 
-    ``kinds``: allowed dtype kinds (``"f"``, ``"iu"``, ``"U"``, ...; never ``"O"``). ``ndim``:
-    the rank (0 for a scalar). ``max_size``: most elements, an int or a function of the members
-    read before (a dict of name -> array). ``shape``: if given, a function of the members read
-    before that returns the exact shape (then ``max_size`` is not used). ``max_chars``: longest
-    string, for kind ``"U"``.
+    ``kinds``: allowed dtype kinds (``"f"``, ``"iu"``, ``"U"``, ``"S"``, ...; never ``"O"``).
+    ``ndim``: the rank (0 for a scalar), or a tuple of allowed ranks. ``max_size``: most
+    elements, an int or a function of the members read before (a dict of name -> array).
+    ``shape``: if given, a function of the members read before that returns the exact shape
+    (then ``max_size`` is not used). ``max_chars``: longest string, for kinds ``"U"`` and
+    ``"S"``.
     ``optional``: a missing member is left out of the result instead of an error. ``check``:
     ``check(array, members_before)`` raises ValueError with the problem after the member is read.
     """
 
     kinds: str
-    ndim: int
+    ndim: Union[int, tuple]
     max_size: Union[int, Callable[[dict], int]] = 1
     shape: Optional[Callable[[dict], tuple]] = None
     max_chars: int = 0
@@ -153,7 +156,7 @@ def _read_member(archive, info, key, member, fields, file_size):
     else:
         expected_shape = None
         max_size = member.max_size(fields) if callable(member.max_size) else member.max_size
-    max_item = max(8, 4 * member.max_chars) if "U" in member.kinds else 8
+    max_item = max(8, 4 * member.max_chars) if ("U" in member.kinds or "S" in member.kinds) else 8
     limit = 8 + 4 + MAX_HEADER_BYTES + max_size * max_item
     if info.file_size > limit:
         raise ValueError(f"{where} is {info.file_size} bytes; at most {limit} expected")
@@ -223,14 +226,16 @@ def _check_header(shape, dtype, member, where, max_size, expected_shape):
     if dtype.fields is not None or dtype.subdtype is not None or dtype.kind not in member.kinds:
         wanted = " or ".join(dict.fromkeys(_KIND_NAMES.get(k, k) for k in member.kinds))
         raise ValueError(f"{where} has dtype {dtype}; expected {wanted}")
-    if dtype.kind == "U":
-        if dtype.itemsize > 4 * member.max_chars:
-            raise ValueError(f"{where} holds strings of up to {dtype.itemsize // 4} characters; "
+    if dtype.kind in "US":
+        chars = dtype.itemsize // (4 if dtype.kind == "U" else 1)
+        if chars > member.max_chars:
+            raise ValueError(f"{where} holds strings of up to {chars} characters; "
                              f"at most {member.max_chars} allowed")
     elif dtype.itemsize > 8:
         raise ValueError(f"{where} has dtype {dtype}; at most 8 bytes per value expected")
-    if len(shape) != member.ndim:
-        expected = "a scalar" if member.ndim == 0 else f"a {member.ndim}-D array"
+    ranks = member.ndim if isinstance(member.ndim, tuple) else (member.ndim,)
+    if len(shape) not in ranks:
+        expected = " or ".join("a scalar" if r == 0 else f"a {r}-D array" for r in ranks)
         raise ValueError(f"{where} has shape {shape}; expected {expected}")
     if any(n < 0 for n in shape):
         raise ValueError(f"{where} has an invalid shape {shape}")
