@@ -3,8 +3,10 @@
 Data generators here are FROZEN: a change would break the comparison with every result already
 recorded. Append new generators (with new names); never edit or remove an existing one.
 
-Every measurement runs single-threaded (BLAS, OpenMP and numba threads pinned to 1): on a
-2-core machine a second busy thread makes the figures meaningless.
+Every measurement runs single-threaded (BLAS and OpenMP pinned to 1): on a 2-core machine a
+second busy thread makes the figures meaningless. The environment below reaches the libraries
+before numpy loads them (asv runs each benchmark in a fresh process); ``single_thread`` then
+pins the loaded ones with ``deltaprop.bench.pin_threads``.
 """
 
 import os
@@ -35,19 +37,13 @@ def layer_sizes(shape):
 
 
 def single_thread():
-    """Pin numba's (and BLAS's) thread pools to one thread, if they are loaded."""
+    """Pin the loaded BLAS and OpenMP pools to one thread (``deltaprop.bench.pin_threads``;
+    at a commit without it, the environment set above is the pinning)."""
     try:
-        import numba
-
-        numba.set_num_threads(1)
-    except Exception:  # numba missing or its threading layer unavailable
-        pass
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except Exception:
-        pass
+        from deltaprop.bench import pin_threads
+    except ImportError:
+        return
+    pin_threads(1)
 
 
 def require_backend(backend):

@@ -36,9 +36,9 @@ def main(argv=None):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier as SkMLP
-    from threadpoolctl import threadpool_limits
 
     import deltaprop
+    from deltaprop.bench import pin_threads
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -51,12 +51,7 @@ def main(argv=None):
     X = X / 16.0
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
     warnings.simplefilter("ignore", ConvergenceWarning)
-    try:
-        import numba
-
-        numba.set_num_threads(1)
-    except ImportError:
-        pass
+    pin_threads(1)
 
     def fit(make):
         est = make()
@@ -69,26 +64,25 @@ def main(argv=None):
     header = f"{'configuration':32s} {'tool':18s} {'fit [s]':>9s} {'speed-up':>9s} {'accuracy':>9s}"
     print(header)
     print("-" * len(header))
-    with threadpool_limits(1):
-        for name, params in CONFIGS.items():
-            makers = {"scikit-learn": lambda p=params: SkMLP(random_state=0, **p)}
-            for b in backends:
-                makers[f"deltaprop {b}"] = lambda p=params, b=b: deltaprop.MLPClassifier(
-                    random_state=0, backend=b, **p)
-            for make in makers.values():  # warm-up: JIT compile / cache load, BLAS
-                est = make().set_params(max_iter=1)
-                est.fit(X_tr[:100], y_tr[:100])
-            times = {k: [] for k in makers}
-            acc = {}
-            for _ in range(args.repeats):
-                for k, make in makers.items():
-                    t, acc[k] = fit(make)
-                    times[k].append(t)
-            ref = statistics.median(times["scikit-learn"])
-            for k in makers:
-                med = statistics.median(times[k])
-                print(f"{name:32s} {k:18s} {med:9.4f} {ref / med:8.1f}x {acc[k]:9.4f}")
-            print()
+    for name, params in CONFIGS.items():
+        makers = {"scikit-learn": lambda p=params: SkMLP(random_state=0, **p)}
+        for b in backends:
+            makers[f"deltaprop {b}"] = lambda p=params, b=b: deltaprop.MLPClassifier(
+                random_state=0, backend=b, **p)
+        for make in makers.values():  # warm-up: JIT compile / cache load, BLAS
+            est = make().set_params(max_iter=1)
+            est.fit(X_tr[:100], y_tr[:100])
+        times = {k: [] for k in makers}
+        acc = {}
+        for _ in range(args.repeats):
+            for k, make in makers.items():
+                t, acc[k] = fit(make)
+                times[k].append(t)
+        ref = statistics.median(times["scikit-learn"])
+        for k in makers:
+            med = statistics.median(times[k])
+            print(f"{name:32s} {k:18s} {med:9.4f} {ref / med:8.1f}x {acc[k]:9.4f}")
+        print()
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@
 A child process fits a 784-H-10 tanh/softmax network (float64, per-sample SGD) on n random
 samples; the parent sends SIGINT at a random moment 0.2-0.7 s into the fit and reads the child's
 monotonic clock when KeyboardInterrupt reaches it. Prints the median and the maximum latency.
-``--per-call SAMPLES`` sizes the compiled calls by samples instead of by work, as deltaprop did
-before (20000), for a before/after comparison in one run. Not an asv benchmark (asv imports
+``--per-call SAMPLES`` sizes the compiled calls by samples instead of by work (e.g. 20000), to
+compare the two ways of cutting the work in one run. Not an asv benchmark (asv imports
 this module; everything runs under ``__main__``).
 """
 

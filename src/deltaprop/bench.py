@@ -24,23 +24,28 @@ every weight for the forward sum and read-modify-write it for δ and the update 
 fusing the first layer's update with the next sample's forward sum leaves two (one RMW). The
 probes' rates are those bounds in samples/s: ``1 / (1/read + 1/rmw)`` and ``rmw``.
 
-Method: single thread (BLAS, OpenMP and numba pinned to 1), one warm-up call (JIT compile or
-cache load stays out of the figure), a calibration that sizes each timed call to about
-``min_time`` seconds, then ``repeats`` rounds in which every configuration is timed once
+Method: single thread (BLAS and OpenMP pinned to 1 by :func:`pin_threads`), one warm-up call
+(JIT compile or cache load stays out of the figure), a calibration that sizes each timed call to
+about ``min_time`` seconds, then ``repeats`` rounds in which every configuration is timed once
 (interleaved, so a drift of the machine's speed hits all of them alike); the figure is the median
-over rounds. Only :class:`deltaprop.MLP` is used.
+over rounds. :class:`Task` times :class:`deltaprop.MLP`; :class:`PeerTask` times the same work in
+scikit-learn or PyTorch, and :func:`run` gives ``deltaprop bench`` its table.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import platform
 import statistics
 import sys
 import time
+import warnings
 
 import numpy as np
 
-__all__ = ["SHAPES", "pin_threads", "make_data", "Task", "StreamProbe", "measure", "compare"]
+__all__ = ["SHAPES", "pin_threads", "make_data", "Task", "StreamProbe", "PeerTask", "measure", "compare",
+           "run", "machine_info", "table"]
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
@@ -67,15 +72,12 @@ def pin_threads(n: int = 1) -> None:
     serial, and numba re-reads ``NUMBA_NUM_THREADS`` at every compilation and raises if it
     differs from a pool already launched, so it is only set while numba is not imported.
     """
+    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
+
     for var in _THREAD_VARS:
         if var != "NUMBA_NUM_THREADS" or "numba" not in sys.modules:
             os.environ[var] = str(n)
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(n)
-    except ImportError:
-        pass
+    threadpool_limits(n)
 
 
 def make_data(shape: str, dtype="float32", seed: int = 0):
@@ -103,7 +105,26 @@ def make_data(shape: str, dtype="float32", seed: int = 0):
     return np.ascontiguousarray(X, dtype=dtype), np.ascontiguousarray(T, dtype=dtype)
 
 
-class Task:
+class _Timed:
+    """What :func:`compare` times: ``run()`` processes ``samples`` samples and returns the seconds."""
+
+    epochs = 1
+    samples_per_epoch = 1
+
+    @property
+    def samples(self) -> int:
+        return self.epochs * self.samples_per_epoch
+
+    def calibrate(self, min_time: float) -> None:
+        """Grow ``epochs`` until one :meth:`run` takes at least ``min_time`` seconds."""
+        while True:
+            elapsed = self.run()
+            if elapsed >= min_time:
+                return
+            self.epochs = max(self.epochs + 1, int(self.epochs * min(1.2 * min_time / max(elapsed, 1e-6), 10)))
+
+
+class Task(_Timed):
     """One configuration (backend, dtype, shape, level, batch size), ready to be timed.
 
     ``level="fit"`` times :meth:`MLP.fit` (shuffled epochs, several per compiled call for small
@@ -122,12 +143,8 @@ class Task:
         self.X, self.T = make_data(shape, dtype, seed)
         self.net = MLP(sizes, hidden, output, loss, backend=backend, dtype=dtype, random_state=seed)
         self.order = np.random.RandomState(seed).permutation(self.X.shape[0])
-        self.epochs = 1
+        self.samples_per_epoch = self.X.shape[0]
         self.run()  # warm-up: compile or load the kernels
-
-    @property
-    def samples(self) -> int:
-        return self.epochs * self.X.shape[0]
 
     def run(self) -> float:
         """Process ``samples`` samples once; return the elapsed seconds."""
@@ -143,16 +160,8 @@ class Task:
                     net.batch_epoch(X, T, LR, self.batch_size, order=self.order)
         return time.perf_counter() - t0
 
-    def calibrate(self, min_time: float) -> None:
-        """Grow ``epochs`` until one :meth:`run` takes at least ``min_time`` seconds."""
-        while True:
-            elapsed = self.run()
-            if elapsed >= min_time:
-                return
-            self.epochs = max(self.epochs + 1, int(self.epochs * min(1.2 * min_time / max(elapsed, 1e-6), 10)))
 
-
-class StreamProbe:
+class StreamProbe(_Timed):
     """Memory-bound probe with the interface of :class:`Task`: one "sample" is one pass over a
     buffer as large as the weights of ``shape``; ``kind`` is ``"read"`` or ``"rmw"``.
 
@@ -167,12 +176,7 @@ class StreamProbe:
         self.kind = kind
         self.buf = np.zeros(n_weights, dtype=dtype)
         self.c = self.buf.dtype.type(1e-30)
-        self.epochs = 1
         self.run()
-
-    @property
-    def samples(self) -> int:
-        return self.epochs
 
     def run(self) -> float:
         buf, c = self.buf, self.c
@@ -185,7 +189,64 @@ class StreamProbe:
                 np.subtract(buf, c, out=buf)
         return time.perf_counter() - t0
 
-    calibrate = Task.calibrate
+
+class PeerTask(_Timed):
+    """Per-sample SGD in a peer library, timed like :class:`Task`.
+
+    ``sklearn``: ``MLPClassifier``/``MLPRegressor`` with ``solver="sgd", batch_size=1``, no
+    momentum, no L2, one ``partial_fit`` per epoch. ``torch``: the loop a PyTorch user writes
+    (``nn.Sequential``, ``optim.SGD``, one sample per step). Same data, shape and η as
+    :class:`Task`. Raises ImportError when the library is not installed.
+    """
+
+    def __init__(self, library, dtype, shape):
+        sizes, hidden, output, loss = SHAPES[shape]
+        self.name = f"{shape} {dtype} {library}"
+        self.backend, self.dtype, self.shape = library, dtype, shape
+        self.X, self.T = make_data(shape, dtype)
+        self.samples_per_epoch = self.X.shape[0]
+        classify = output == "softmax"
+        if library == "sklearn":
+            from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+            cls = MLPClassifier if classify else MLPRegressor
+            self.est = cls(hidden_layer_sizes=tuple(sizes[1:-1]), activation=hidden, solver="sgd",
+                           batch_size=1, learning_rate_init=LR, momentum=0.0, alpha=0.0,
+                           shuffle=False, random_state=0)
+            self.y = self.T.argmax(axis=1) if classify else self.T[:, 0]
+            self.fit_args = {"classes": np.arange(sizes[-1])} if classify else {}
+            self._epoch = lambda: self.est.partial_fit(self.X, self.y, **self.fit_args)
+        else:
+            self._torch_setup(sizes, dtype, classify)
+        self.run()  # warm-up
+
+    def _torch_setup(self, sizes, dtype, classify):
+        import torch
+
+        torch.set_num_threads(1)
+        layers = []
+        for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
+            layers += [torch.nn.Linear(n_in, n_out), torch.nn.Tanh()]
+        layers.append(torch.nn.Linear(sizes[-2], sizes[-1]))
+        model = torch.nn.Sequential(*layers).to(getattr(torch, dtype))
+        opt = torch.optim.SGD(model.parameters(), lr=LR)
+        loss = torch.nn.CrossEntropyLoss(reduction="sum") if classify else torch.nn.MSELoss(reduction="sum")
+        X = torch.as_tensor(self.X)
+        T = torch.as_tensor(self.T.argmax(axis=1)) if classify else torch.as_tensor(self.T)
+
+        def epoch():
+            for i in range(X.shape[0]):
+                opt.zero_grad()
+                loss(model(X[i : i + 1]), T[i : i + 1]).backward()
+                opt.step()
+
+        self._epoch = epoch
+
+    def run(self) -> float:
+        t0 = time.perf_counter()
+        for _ in range(self.epochs):
+            self._epoch()
+        return time.perf_counter() - t0
 
 
 def compare(tasks, repeats: int = 5, min_time: float = 0.2) -> dict:
@@ -205,6 +266,86 @@ def measure(backend, dtype, shape, level="fit", batch_size=1, repeats=5, min_tim
     pin_threads(1)
     task = Task(backend, dtype, shape, level, batch_size)
     return compare([task], repeats, min_time)[task.name]
+
+
+def _check_names(backends, dtypes, shapes):
+    from deltaprop import available_backends
+
+    available = available_backends()
+    for b in backends:
+        if b not in available:
+            raise ValueError(f"backend {b!r} is not available here; available: {', '.join(available)}")
+    for s in shapes:
+        if s not in SHAPES:
+            raise ValueError(f"unknown shape {s!r}; standard shapes: {', '.join(SHAPES)}")
+    for d in dtypes:
+        if d not in ("float32", "float64"):
+            raise ValueError(f"unknown dtype {d!r}; use float32, float64")
+
+
+def run(backends, dtypes, shapes, peers=(), repeats=5, min_time=0.2, log=None):
+    """Median samples/s of every (shape, dtype, backend or peer): ``(rows, skipped peers)``.
+
+    Each row is a dict: shape, dtype, backend, samples_per_second, and ``vs_numpy``,
+    ``vs_sklearn``, ``vs_torch`` (ratios to those rows of the same shape and dtype, where
+    measured). A peer that is not installed is skipped. ``log(message)`` reports progress.
+    """
+    _check_names(backends, dtypes, shapes)
+    pin_threads(1)
+    tasks, skipped = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning from the sklearn peer's partial_fit
+        for shape in shapes:
+            for dtype in dtypes:
+                for backend in backends:
+                    if log:
+                        log(f"warming up {shape} {dtype} {backend}")
+                    tasks.append(Task(backend, dtype, shape))
+                for peer in peers:
+                    try:
+                        tasks.append(PeerTask(peer, dtype, shape))
+                    except ImportError:
+                        skipped.append(peer)
+        if log:
+            log(f"timing {len(tasks)} configurations, {repeats} interleaved rounds")
+        rates = compare(tasks, repeats=repeats, min_time=min_time)
+    rows = [dict(shape=t.shape, dtype=t.dtype, backend=t.backend, samples_per_second=float(rates[t.name]))
+            for t in tasks]
+    for row in rows:
+        for ref in ("numpy", "sklearn", "torch"):
+            base = [r["samples_per_second"] for r in rows
+                    if r["backend"] == ref and r["shape"] == row["shape"] and r["dtype"] == row["dtype"]]
+            if base:
+                row[f"vs_{ref}"] = row["samples_per_second"] / base[0]
+    return rows, sorted(set(skipped))
+
+
+def machine_info() -> dict:
+    """CPU, cores, Python, NumPy and deltaprop versions: where a benchmark table came from."""
+    from deltaprop import __version__
+
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
+    return {"cpu": cpu, "cores": os.cpu_count(), "system": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version(), "numpy": np.__version__, "deltaprop": __version__}
+
+
+def table(rows, repeats, info, skipped=()) -> str:
+    """The rows of :func:`run` as the text table ``deltaprop bench`` prints."""
+    refs = [r for r in ("numpy", "sklearn", "torch") if any(f"vs_{r}" in row for row in rows)]
+    lines = [f"per-sample SGD throughput, samples/s (median of {repeats} interleaved rounds, one thread)",
+             f"machine: {info['cpu']}, {info['cores']} cores, {info['system']}, Python {info['python']}, "
+             f"NumPy {info['numpy']}, deltaprop {info['deltaprop']}"]
+    if skipped:
+        lines.append(f"not installed (skipped): {', '.join(skipped)}")
+    head = f"{'shape':<18} {'dtype':<8} {'backend':<8} {'samples/s':>12}" + "".join(f" {'x ' + r:>10}" for r in refs)
+    lines += [head, "-" * len(head)]
+    for row in rows:
+        lines.append(f"{row['shape']:<18} {row['dtype']:<8} {row['backend']:<8} {row['samples_per_second']:>12,.0f}"
+                     + "".join(f" {row[f'vs_{r}']:>10.2f}" if f"vs_{r}" in row else f" {'':>10}" for r in refs))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":  # python -m deltaprop.bench [backend ...]: a JSON table of samples/s
