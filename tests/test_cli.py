@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import deltaprop
-from deltaprop import cli
+from deltaprop import dataio, demo, modelfile, savedmodel, training
 from deltaprop.cli import main
 
 
@@ -190,7 +190,7 @@ def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path):
     target = tmp_path / "model.npz"
     target.write_bytes(b"old")
     with pytest.raises(RuntimeError):
-        with cli.atomic_write(target) as fh:
+        with modelfile.atomic_write(target) as fh:
             fh.write(b"half a mod")
             raise RuntimeError("interrupted")
     assert target.read_bytes() == b"old"
@@ -203,8 +203,8 @@ def test_approx_draws_fig_5_3_and_meets_the_stated_errors(capsys, tmp_path):
     assert code == 0, err
     assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rms = dict(re.findall(r"^\s*(\S+): E = \S+\s+RMS error = (\S+)$", out, re.M))
-    assert set(rms) == {name for name, *_ in cli.APPROX_FUNCTIONS}
-    for name, _, _, bound in cli.APPROX_FUNCTIONS:
+    assert set(rms) == {name for name, *_ in demo.APPROX_FUNCTIONS}
+    for name, _, _, bound in demo.APPROX_FUNCTIONS:
         assert float(rms[name]) < bound, (name, rms[name], bound)
 
 
@@ -226,3 +226,56 @@ def test_bench_json_has_a_figure_for_every_available_backend(capsys):
 def test_bench_rejects_unknown_names(capsys, argv):
     code, _, err = run(capsys, "bench", "--quick", *argv)
     assert_one_line_error(code, err, "bench")
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_predict_is_the_rebuilt_estimator_pipelines_predict(capsys, data, tmp_path, task):
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    paths, X, _ = data
+    source, extra = (paths["clf"], ["--target", "label"]) if task == "classification" else (paths["reg"], [])
+    model = tmp_path / "m.npz"
+    code, _, err = run(capsys, "train", source, *extra, "--epochs", "5", "--lr", "0.02", "--out", model, "-q")
+    assert code == 0, err
+    saved = savedmodel.load(model)
+    pipe = saved.model
+    assert isinstance(pipe, Pipeline) and isinstance(pipe.named_steps["scale"], StandardScaler)
+    final = pipe.named_steps["mlp"]
+    est = final if task == "classification" else final.regressor_
+    expected_type = deltaprop.MLPClassifier if task == "classification" else deltaprop.MLPRegressor
+    assert type(est) is expected_type
+    assert task == "classification" or isinstance(final, TransformedTargetRegressor)
+    # the estimator's parameters are stored with its weights
+    assert (est.solver, est.learning_rate_init, est.max_iter, est.batch_size) == ("sgd", 0.02, 5, 1)
+    rows = dataio.load_data(str(source), need_target=False, n_features=saved.n_features,
+                            model_target=(saved.target_name, saved.target_index)).X
+    assert rows.shape == (80, 3)
+    code, out, err = run(capsys, "predict", model, source, "--proba")
+    assert code == 0, err
+    lines = list(csv.reader(out.splitlines()))
+    if task == "classification":
+        assert lines[0] == ["prediction", "p_no", "p_yes"]
+        assert [r[0] for r in lines[1:]] == list(pipe.predict(rows))
+        proba = np.array([[float(v) for v in r[1:]] for r in lines[1:]])
+        np.testing.assert_allclose(proba, pipe.predict_proba(rows), rtol=1e-5)
+    else:
+        assert lines[0] == ["prediction"]
+        np.testing.assert_array_equal([float(r[0]) for r in lines[1:]], pipe.predict(rows))
+
+
+def test_ctrl_c_in_train_is_detected_by_the_warnings_type_and_keeps_the_old_model(capsys, data, tmp_path,
+                                                                                   monkeypatch):
+    """The estimator turns Ctrl-C into a TrainingInterrupted warning; train exits 130 on its type."""
+    out = tmp_path / "m.npz"
+    out.write_bytes(b"the previous model")
+
+    def interrupted(progress, est):
+        raise KeyboardInterrupt  # as if Ctrl-C came during the epoch's bookkeeping
+
+    monkeypatch.setattr(training.Progress, "__call__", interrupted)
+    code, _, err = run(capsys, "train", data[0]["npz"], "--epochs", "3", "--out", out, "-q")
+    assert code == 130 and err.splitlines()[-1] == "deltaprop train: interrupted"
+    assert out.read_bytes() == b"the previous model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["clf.csv", "reg.csv", "d.npz", "m.npz"])

@@ -1,4 +1,4 @@
-"""Model files are untrusted input (issue 9, item 3).
+"""Model files (and .npz data files) are untrusted input.
 
 Every file here is built by hand (``zipfile`` and ``numpy.lib.format``), so a header can claim
 far more than its body holds. For each crafted file: ``MLP.load`` raises ValueError naming the
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from numpy.lib import format as npy_format
 
-from deltaprop import MLP, cli
+from deltaprop import MLP, cli, savedmodel
 from deltaprop.cli import main
 
 # ------------------------------------------------------------------ building files by hand
@@ -331,8 +331,8 @@ def test_predict_checks_the_stored_preprocessing(fields, message, tmp_path, mark
 # ------------------------------------------------------------------ what must keep working
 
 
-def test_files_written_before_this_change_still_load(tmp_path, features, capsys):
-    """np.savez of exactly the fields MLP.save and ``train --out`` wrote: loaded and predicting."""
+def test_np_savez_files_with_the_formats_members_load_and_predict(tmp_path, features, capsys):
+    """np.savez of exactly the members of MLP.save's format and of version 1 of ``train --out``'s."""
     plain, clf, reg = tmp_path / "plain.npz", tmp_path / "clf.npz", tmp_path / "reg.npz"
     fields = net_fields()
     np.savez(plain, **fields)
@@ -349,6 +349,53 @@ def test_files_written_before_this_change_still_load(tmp_path, features, capsys)
     assert len(out.splitlines()) == 5
     code, out, err = predict(capsys, plain, features)
     assert code == 0 and out.splitlines()[0] == "y0,y1,y2"
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_a_version_1_file_predicts_as_the_version_1_reader_did(task, tmp_path, features, capsys):
+    """A file with only the version-1 members: predictions are the network's outputs on
+    (X - x_mean) / x_scale, decoded as that reader did, and the rebuilt pipeline's too."""
+    from sklearn.pipeline import Pipeline
+
+    from deltaprop import savedmodel
+
+    x_mean, x_scale = np.array([0.5, -1.0, 2.0]), np.array([2.0, 0.5, 3.0])
+    if task == "classification":
+        fields = cli_fields(x_mean=x_mean, x_scale=x_scale)
+    else:
+        fields = cli_fields(task="regression", sizes=(3, 4, 1), classes=(), x_mean=x_mean, x_scale=x_scale,
+                            y_mean=np.float64(10.0), y_scale=np.float64(3.0))
+    path = write_zip(tmp_path / "v1.npz", members(fields))
+    X = np.loadtxt(features, delimiter=",")
+    out = MLP.load(path).forward((X - x_mean) / x_scale)
+    code, stdout, err = predict(capsys, path, features, "--proba")
+    assert code == 0, err
+    rows = [line.split(",") for line in stdout.splitlines()]
+    pipe = savedmodel.load(path).model
+    assert isinstance(pipe, Pipeline)
+    if task == "classification":
+        labels = np.array(["a", "b", "c"])[out.argmax(axis=1)]
+        assert rows[0] == ["prediction", "p_a", "p_b", "p_c"]
+        assert [r[0] for r in rows[1:]] == list(labels) == list(pipe.predict(X))
+        assert [r[1:] for r in rows[1:]] == [[f"{p:.6g}" for p in row] for row in out]
+        np.testing.assert_array_equal(pipe.predict_proba(X), out)
+    else:
+        values = out[:, 0] * 3.0 + 10.0
+        assert rows == [["prediction"]] + [[repr(float(v))] for v in values]
+        np.testing.assert_array_equal(pipe.predict(X), values)
+
+
+def test_an_npz_data_file_is_read_as_untrusted_input_too(tmp_path, marker, capsys):
+    X = np.random.RandomState(0).standard_normal((6, 3))
+    pickled = write_zip(tmp_path / "pickled.npz", {"X.npy": npy(X), "y.npy": npy(np.array([Boom()] * 6, dtype=object))})
+    huge = write_zip(tmp_path / "huge.npz", {"X.npy": npy_header("<f8", (10**12, 3), bytes(8))})
+    for path, message in ((pickled, "member 'y' has an object dtype (a pickle)"),
+                          (huge, "member 'X' holds 3000000000000 values")):
+        code = main(["train", str(path), "-q"])
+        err = capsys.readouterr().err
+        assert code == 1 and "Traceback" not in err, err
+        assert len(err.splitlines()) == 1 and str(path) in err and message in err, err
+    assert not marker.exists()
 
 
 def test_a_saved_model_round_trips_and_is_the_format(tmp_path):
@@ -377,13 +424,13 @@ def test_a_trained_model_round_trips_through_train_and_predict(tmp_path, feature
 
 
 def test_one_atomic_write_cleans_up_after_an_interrupt(tmp_path, monkeypatch):
-    from deltaprop import modelfile
+    from deltaprop import dataio, engine, modelfile, plots, savedmodel
 
-    assert cli.atomic_write is modelfile.atomic_write
+    assert all(m.atomic_write is modelfile.atomic_write for m in (dataio, engine, plots, savedmodel))
     target = tmp_path / "m.npz"
     target.write_bytes(b"old")
     with pytest.raises(KeyboardInterrupt):
-        with cli.atomic_write(target) as fh:
+        with modelfile.atomic_write(target) as fh:
             fh.write(b"half")
             raise KeyboardInterrupt
     assert target.read_bytes() == b"old"
@@ -402,10 +449,10 @@ def test_any_error_reaching_main_is_one_line_and_debug_shows_it(monkeypatch, tmp
     def out_of_memory(path):
         raise MemoryError("Unable to allocate 7.28 TiB for an array")
 
-    monkeypatch.setattr(cli._Model, "load", out_of_memory)
+    monkeypatch.setattr(savedmodel, "load", out_of_memory)
     code, _, err = predict(capsys, tmp_path / "m.npz", features)
     assert_one_line_error(code, err, "MemoryError: Unable to allocate 7.28 TiB")
-    monkeypatch.setattr(cli._Model, "load", lambda path: {}["no such key"])
+    monkeypatch.setattr(savedmodel, "load", lambda path: {}["no such key"])
     code, _, err = predict(capsys, tmp_path / "m.npz", features)
     assert_one_line_error(code, err, "KeyError")
     monkeypatch.setenv("DELTAPROP_DEBUG", "1")

@@ -1,0 +1,54 @@
+r"""The seed's Fig. 5.3: a 1-3-1 tanh network fitted to :math:`x^2`, :math:`\sin x`, :math:`|x|`, H(x).
+
+``deltaprop approx`` runs :func:`fit_fig53` and draws the result
+(:func:`deltaprop.plots.fig53`).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .estimators import MLPRegressor
+
+__all__ = ["APPROX_FUNCTIONS", "fit_fig53"]
+
+#: Fig. 5.3 of the seed: (name, plot label, f, the RMS error each fit must reach (tested)).
+APPROX_FUNCTIONS = (
+    ("x^2", "$f(x) = x^2$", lambda x: x ** 2, 0.01),
+    ("sin(x)", r"$f(x) = \sin(x)$", np.sin, 0.01),
+    ("|x|", "$f(x) = |x|$", np.abs, 0.03),
+    ("H(x)", "$f(x) = H(x)$", lambda x: (x > 0).astype(np.float64), 0.1),
+)
+
+
+def fit_fig53(seed=0, n=50, restarts=4, maxiter=3000):
+    r"""Fit the four functions of Fig. 5.3 with 1-3-1 tanh networks; a list of result dicts.
+
+    N points uniform on (-1, 1); each network (:class:`deltaprop.MLPRegressor`, 3 tanh hidden
+    units, identity output, no L2 penalty) minimises the sum-of-squares error by L-BFGS on
+    deltaprop's backprop gradient, and the best of ``restarts`` seeded initialisations is kept
+    (the seed's local minima :math:`w_A`, :math:`w_B`). ``E`` is
+    :math:`\frac12 \sum_n (y_n - t_n)^2`; each dict holds name, label, x, t, est, E, rms, bound.
+    """
+    results = []
+    rng = np.random.RandomState(seed)
+    for k, (name, label, f, bound) in enumerate(APPROX_FUNCTIONS):
+        x = np.sort(rng.uniform(-1, 1, n))
+        t = f(x)
+        best = None
+        for r in range(restarts):
+            est = MLPRegressor(hidden_layer_sizes=(3,), activation="tanh", solver="lbfgs", alpha=0.0,
+                               tol=1e-12, max_iter=maxiter, max_fun=10 * maxiter,
+                               random_state=1000 * seed + 10 * k + r)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # ConvergenceWarning at max_iter
+                est.fit(x.reshape(-1, 1), t)
+            E = 0.5 * float(np.sum((est.predict(x.reshape(-1, 1)) - t) ** 2))
+            if best is None or E < best[0]:
+                best = (E, est)
+        E, est = best
+        results.append(dict(name=name, label=label, x=x, t=t, est=est, E=E,
+                            rms=float(np.sqrt(2 * E / n)), bound=bound))
+    return results
