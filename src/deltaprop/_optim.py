@@ -20,14 +20,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import xlogy
 
-from .contract import HYPER, SOLVERS
+from .contract import ALPHA, ETA, SOLVERS
 from .engine import rollback
 
 __all__ = ["Objective", "Optimizer", "EpochRunner", "LossGradient", "squared_weights",
            "weight_slices"]
-
-ETA, ALPHA = HYPER.index("eta"), HYPER.index("alpha")
-
 
 def weight_slices(layout):
     """Slices of the weights (not the biases) of every layer in the flat vector."""

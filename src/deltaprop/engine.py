@@ -23,10 +23,10 @@ import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
 from .backends import get_backend
-from .contract import (ACTIVATIONS, HYPER, LOSSES, SOLVERS, layer_params, layer_units, make_layout, n_params,
-                       n_units)
-from .parallel import Threads, effective_n_jobs, shard_bounds
+from .contract import (ACTIVATIONS, ALPHA, LOSSES, MOMENTUM, MU, SGD, SOLVERS, layer_params,
+                       layer_units, make_layout, n_params, n_units)
 from .modelfile import Member, atomic_write, read_npz
+from .parallel import Threads, effective_n_jobs, shard_bounds
 from .validation import (check_config, check_lr, check_order, check_positive_int, check_sample_weight,
                          check_T, check_X)
 
@@ -722,11 +722,11 @@ class ParallelEpochs:
         bounds = shard_bounds(m, self.n_jobs, self.batch_size)
         per_call = self.samples_per_call(solver)
         run = self._hogwild if self.mode == "hogwild" else self._average
-        if self.mode == "hogwild" and solver == SOLVERS["sgd"] and hyper[HYPER.index("alpha")] != 0:
+        if self.mode == "hogwild" and solver == SGD and hyper[ALPHA] != 0:
             # sgd with L2 keeps the first layer as c V (the decay in a scalar per call), which
             # threads sharing V cannot: momentum with mu = 0 is the same update, done directly
-            solver, hyper = SOLVERS["momentum"], hyper.copy()
-            hyper[HYPER.index("momentum")] = 0
+            solver, hyper = MOMENTUM, hyper.copy()
+            hyper[MU] = 0
         self._threads.stop.clear()
         for e in range(n_epochs):
             run(self._threads, X, T, s, orders[e : e + 1], bounds, per_call, solver, hyper, state, t,
