@@ -246,8 +246,9 @@ def test_onnx_is_imported_only_when_exporting(monkeypatch):
 @fit_quietly
 @pytest.mark.parametrize("task", ["classification", "regression"])
 def test_model_file_export_includes_the_preprocessing(task, tmp_path):
-    savedmodel = pytest.importorskip("deltaprop.savedmodel")
     from sklearn.preprocessing import StandardScaler
+
+    from deltaprop import savedmodel
 
     rng = np.random.RandomState(0)
     X = rng.randn(40, 3) * [1.0, 10.0, 0.1] + [5.0, -2.0, 0.0]
@@ -275,7 +276,6 @@ def test_model_file_export_includes_the_preprocessing(task, tmp_path):
 
 
 def test_plain_network_file_exports_its_outputs(tmp_path):
-    pytest.importorskip("deltaprop.savedmodel")
     net = small_net((3, 4, 2), "gudermannian", "softmax", "squared_error", np.float32)
     net.save(tmp_path / "net.npz")
     export_model_file(tmp_path / "net.npz", tmp_path / "net.onnx")

@@ -26,9 +26,10 @@ logistic      hidden: ``Sigmoid``; output: the     the same
               reference's two-branch form (below)
 tanh          ``Tanh``                             ``Tanh``
 relu          ``Relu``                             ``Relu``
-gudermannian  :math:`2 \arctan(\tanh(a/2))`:       the same, with :math:`\arctan x` from a
-              ``Mul`` ½, ``Tanh``, ``Atan``,       float32 ``Atan`` refined by one Newton step
-              ``Mul`` 2                            in double on :math:`\sin g - x \cos g = 0`
+gudermannian  :math:`2 \arctan(\tanh(a/2))`:       the same, with :math:`\arctan x` as
+              ``Mul`` ½, ``Tanh``, ``Atan``,       Cephes' rational approximation (``Abs``,
+              ``Mul`` 2                            ``Greater``, ``Where``, ``Mul``, ``Add``,
+                                                   ``Div``; below)
 softplus      ``Softplus``                         :math:`\max(a, 0) + \ln(1 + e^{-|a|})`
                                                    (``Relu``, ``Abs``, ``Neg``, ``Exp``), the
                                                    logarithm as :math:`\mathrm{log1p}(e)`
@@ -38,10 +39,12 @@ exp           ``Exp``                              ``Exp``
 ============  ===================================  ==========================================
 
 Both float64 workarounds keep the numerics of the NumPy reference
-(``deltaprop.kernels._numpy.activations``) to a few units in the last place (measured: 5 ulp
-for the Gudermannian, 3 for softplus). The Newton step
-:math:`g \leftarrow g - (\sin g - x \cos g) / (\cos g + x \sin g)` squares the float32
-start's relative error (~1e-7) below double rounding. :math:`\mathrm{log1p}(e)` is Goldberg's
+(``deltaprop.kernels._numpy.activations``) to a few units in the last place (measured: 4 ulp
+for the Gudermannian, 3 for softplus). :math:`\arctan x`, :math:`|x| \le 1`, is Cephes'
+(Moshier's; Go's ``math.Atan``): :math:`s = |x|`, reduced by
+:math:`\arctan s = \pi/4 + \arctan\frac{s-1}{s+1}` when :math:`s > 0.66`, then
+:math:`r + r z P(z)/Q(z)` with :math:`z = r^2` and quartic P, Q, the sign of x put back.
+:math:`\mathrm{log1p}(e)` is Goldberg's
 :math:`\ln(u) \, e / (u - 1)` with :math:`u = 1 + e` (and :math:`e` itself where
 :math:`u = 1`), accurate where :math:`\ln(1 + e)` would lose the small :math:`e`.
 A logistic *output* is the reference's :math:`1 / (1 + e)` for :math:`a \ge 0`, else
@@ -184,19 +187,39 @@ def _relu(g, a, out=None):
     return g.op("Relu", [a], out)
 
 
-def _atan(g, x):
-    r""":math:`\arctan x`: ``Atan`` in float32; in float64 a float32 ``Atan`` refined by one Newton
-    step on :math:`f(g) = \sin g - x \cos g` (:math:`f' = \cos g + x \sin g > 0` for
-    :math:`|g| \le \pi/4`, where :math:`|x| \le 1` puts it)."""
-    from onnx import TensorProto
+#: Cephes' atan (Moshier): :math:`\arctan r = r + r z P(z) / Q(z)`, :math:`z = r^2`, for
+#: :math:`|r| \le 0.66`; the leading coefficient of Q is 1.
+_ATAN_P = (-8.750608600031904122785e-01, -1.615753718733365076637e+01, -7.500855792314704667340e+01,
+           -1.228866684490136173410e+02, -6.485021904942025371773e+01)
+_ATAN_Q = (2.485846490142306297962e+01, 1.650270098316988542046e+02, 4.328810604912902668951e+02,
+           4.853903996359136964868e+02, 1.945506571482613964425e+02)
+#: :math:`\pi/4` and the bits of it a double drops (Cephes' ``0.5 * MOREBITS``)
+_PI_4, _PI_4_LO = 7.85398163397448309616e-01, 3.061616997868382943065e-17
 
+
+def _atan(g, x):
+    r""":math:`\arctan x` for :math:`|x| \le 1` (here :math:`x = \tanh(a/2)`): ``Atan`` in
+    float32; in float64 (ONNX Runtime's CPU provider has no double Atan; 1.20 has no double Sin
+    or Cos either, so no Newton step from a float32 Atan) Cephes' rational approximation from ``Mul``, ``Add``, ``Div``, ``Where``: with
+    :math:`s = |x|`, :math:`\arctan s = \pi/4 + \arctan\frac{s - 1}{s + 1}` for :math:`s > 0.66`,
+    the sign of x restored at the end (1-2 ulp, as Cephes and Go's ``math.Atan``)."""
     if g.dtype == np.float32:
         return g.op("Atan", [x])
-    g0 = g.op("Cast", [g.op("Atan", [g.op("Cast", [x], to=TensorProto.FLOAT)])], to=TensorProto.DOUBLE)
-    s, c = g.op("Sin", [g0]), g.op("Cos", [g0])
-    f = g.op("Sub", [s, g.op("Mul", [x, c])])
-    df = g.op("Add", [c, g.op("Mul", [x, s])])
-    return g.op("Sub", [g0, g.op("Div", [f, df])])
+    one = g.const("one", 1.0)
+    s = g.op("Abs", [x])
+    reduce = g.op("Greater", [s, g.const("atan_split", 0.66)])
+    r = g.op("Where", [reduce, g.op("Div", [g.op("Sub", [s, one]), g.op("Add", [s, one])]), s])
+    z = g.op("Mul", [r, r])
+    num = g.const("atan_p0", _ATAN_P[0])
+    for c in _ATAN_P[1:]:
+        num = g.op("Add", [g.op("Mul", [num, z]), g.const("atan_p", c)])
+    den = g.op("Add", [z, g.const("atan_q", _ATAN_Q[0])])
+    for c in _ATAN_Q[1:]:
+        den = g.op("Add", [g.op("Mul", [den, z]), g.const("atan_q", c)])
+    t = g.op("Add", [g.op("Mul", [r, g.op("Div", [g.op("Mul", [z, num]), den])]), r])  # r z P/Q + r
+    shifted = g.op("Add", [g.const("pi_4", _PI_4), g.op("Add", [t, g.const("pi_4_lo", _PI_4_LO)])])
+    y = g.op("Where", [reduce, shifted, t])
+    return g.op("Where", [g.op("Less", [x, g.const("zero", 0.0)]), g.op("Neg", [y]), y])
 
 
 def _gudermannian(g, a, out=None):
