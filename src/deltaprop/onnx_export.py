@@ -76,6 +76,7 @@ A command-line model file (:mod:`deltaprop.savedmodel`) adds its preprocessing:
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
@@ -487,7 +488,6 @@ def to_onnx(model, X_sample=None, target_opset=None):
     except ImportError:
         raise ImportError("deltaprop.to_onnx needs the onnx package: pip install 'deltaprop[onnx]'") from None
     net, head, extra = _plan(model)
-    _check_net(net)
     opset = _check_opset(target_opset)
     _check_sample(X_sample, net.layer_sizes[0], np.dtype(net.dtype))
     return _export(net, head, extra, opset, doc=repr(model))
@@ -510,8 +510,8 @@ def export_model_file(path_in, path_out, target_opset=None):
     from .modelfile import atomic_write
     from .savedmodel import load
 
-    saved = load(path_in)
     opset = _check_opset(target_opset)
+    saved = load(path_in)
     if saved.task == "outputs":
         proto = to_onnx(saved.model, target_opset=opset)
     else:
@@ -522,7 +522,7 @@ def export_model_file(path_in, path_out, target_opset=None):
         if saved.task == "regression":
             y = final.transformer_
             extra = {"y_mean": y.mean_.astype(dtype), "y_scale": y.scale_.astype(dtype)}
-        proto = _export(net, head, extra, opset, doc=f"{path_in}: {saved.task}, {net!r}",
+        proto = _export(net, head, extra, opset, doc=f"{os.path.basename(path_in)}: {saved.task}, {net!r}",
                         x_mean=scaler.mean_.astype(dtype), x_scale=scaler.scale_.astype(dtype))
     with atomic_write(path_out) as fh:
         fh.write(proto.SerializeToString())
