@@ -108,7 +108,22 @@ cdef inline floating derivative(int code, floating a, floating z) noexcept nogil
 
 cdef inline void scale_by_derivative(int code, const floating* a, const floating* z,
                                      floating* delta, Py_ssize_t n) noexcept nogil:
-    r""":math:`\delta_j \leftarrow h'(a_j)\, \delta_j` over ``n`` units (the factor of Bishop 5.56)."""
+    r""":math:`\delta_j \leftarrow h'(a_j)\, \delta_j` over ``n`` units (the factor of Bishop 5.56).
+    One loop per code, each calling :func:`derivative` with a constant code: the loop body has
+    no branch on the code, so it vectorises."""
     cdef Py_ssize_t j
-    for j in range(n):
-        delta[j] = derivative(code, a[j], z[j]) * delta[j]
+    if code == TANH:
+        for j in range(n):
+            delta[j] = derivative(TANH, a[j], z[j]) * delta[j]
+    elif code == RELU:
+        for j in range(n):
+            delta[j] = derivative(RELU, a[j], z[j]) * delta[j]
+    elif code == LOGISTIC:
+        for j in range(n):
+            delta[j] = derivative(LOGISTIC, a[j], z[j]) * delta[j]
+    elif code == GUDERMANNIAN:
+        for j in range(n):
+            delta[j] = derivative(GUDERMANNIAN, a[j], z[j]) * delta[j]
+    elif code == SOFTPLUS:
+        for j in range(n):
+            delta[j] = derivative(SOFTPLUS, a[j], z[j]) * delta[j]
