@@ -8,14 +8,16 @@ argument must have the same dtype.)
 
 import numpy as np
 
+from deltaprop.contract import HYPER, LAYOUT_COLUMNS, SOLVERS
+
 __all__ = ["check_forward", "check_units", "check_output_delta", "check_gradient", "check_epoch"]
 
 
 def _layout(layout, P):
     """Check the layout table against a parameter vector of length P; return (D, K, U)."""
     lay = np.asarray(layout)
-    if lay.ndim != 2 or lay.shape[1] != 5 or lay.shape[0] < 1:
-        raise ValueError(f"layout must have shape (L, 5) with L >= 1; got {lay.shape}")
+    if lay.ndim != 2 or lay.shape[1] != len(LAYOUT_COLUMNS) or lay.shape[0] < 1:
+        raise ValueError(f"layout must have shape (L, {len(LAYOUT_COLUMNS)}) with L >= 1; got {lay.shape}")
     n_in, n_out, w_off, b_off, u_off = lay.T
     if (n_in < 1).any() or (n_out < 1).any() or (w_off < 0).any() or (b_off < 0).any() or (u_off < 0).any():
         raise ValueError("layout entries must be non-negative, with layer sizes >= 1")
@@ -83,9 +85,9 @@ def check_epoch(w, layout, X, T, s, order, batch_size, solver, hyper, state, t, 
             raise ValueError(f"order holds sample indices outside [0, {n})")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
-    if solver not in (0, 1, 2, 3):
+    if solver not in SOLVERS.values():
         raise ValueError(f"unknown solver code {solver}")
-    _need("hyper", hyper, 6)
+    _need("hyper", hyper, len(HYPER))
     if state.shape[0] < 2 or state.shape[1] != w.shape[0]:
         raise ValueError(f"state must have shape (2, {w.shape[0]}); got ({state.shape[0]}, {state.shape[1]})")
     _need("t", t, 1)
