@@ -222,6 +222,26 @@ def test_bench_json_has_a_figure_for_every_available_backend(capsys):
             r["samples_per_second"] for r in report["results"] if r["backend"] == "numpy" and r["dtype"] == row["dtype"]))
 
 
+def test_bench_jobs_adds_a_threaded_row_per_compiled_backend(capsys):
+    code, out, err = run(capsys, "bench", "--quick", "--shapes", "1-3-1", "--dtypes", "float64",
+                         "--no-peers", "--json", "--jobs", "2", "--parallel", "hogwild")
+    assert code == 0, err
+    rows = json.loads(out)["results"]
+    compiled = [b for b in deltaprop.available_backends() if b != "numpy"]
+    threaded = [r for r in rows if r.get("n_jobs") == 2]
+    assert sorted(r["backend"] for r in threaded) == sorted(f"{b} x2" for b in compiled)
+    for row in threaded:
+        one = next(r for r in rows if r["backend"] == row["backend"][:-3])
+        assert row["parallel"] == "hogwild"
+        assert row["vs_one_thread"] == pytest.approx(row["samples_per_second"] / one["samples_per_second"])
+
+
+@pytest.mark.parametrize("value", ["0", "two", "1.5"])
+def test_bench_jobs_must_be_a_non_zero_integer(capsys, value):
+    code, _, err = run(capsys, "bench", "--quick", "--jobs", value)
+    assert code == 2 and "--jobs: expected a non-zero integer" in err
+
+
 @pytest.mark.parametrize("argv", [["--backends", "fortran"], ["--shapes", "2-2-2"], ["--dtypes", "float16"]])
 def test_bench_rejects_unknown_names(capsys, argv):
     code, _, err = run(capsys, "bench", "--quick", *argv)

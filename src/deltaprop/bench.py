@@ -132,14 +132,17 @@ class Task(_Timed):
     random order. ``samples`` is the number of samples one :meth:`run` processes.
     """
 
-    def __init__(self, backend, dtype, shape, level="fit", batch_size=1, seed=0):
+    def __init__(self, backend, dtype, shape, level="fit", batch_size=1, seed=0, n_jobs=1,
+                 parallel="average"):
         from deltaprop import MLP
 
         sizes, hidden, output, loss = SHAPES[shape]
         self.name = (f"{shape} {dtype} {backend}" + (f" b={batch_size}" if batch_size > 1 else "")
-                     + ("" if level == "fit" else f" {level}"))
+                     + ("" if level == "fit" else f" {level}")
+                     + (f" n_jobs={n_jobs} {parallel}" if n_jobs != 1 else ""))
         self.backend, self.dtype, self.shape = backend, dtype, shape
         self.level, self.batch_size = level, batch_size
+        self.n_jobs, self.parallel = n_jobs, parallel
         self.X, self.T = make_data(shape, dtype, seed)
         self.net = MLP(sizes, hidden, output, loss, backend=backend, dtype=dtype, random_state=seed)
         self.order = np.random.RandomState(seed).permutation(self.X.shape[0])
@@ -151,7 +154,8 @@ class Task(_Timed):
         net, X, T = self.net, self.X, self.T
         t0 = time.perf_counter()
         if self.level == "fit":
-            net.fit(X, T, epochs=self.epochs, lr=LR, batch_size=self.batch_size)
+            net.fit(X, T, epochs=self.epochs, lr=LR, batch_size=self.batch_size, n_jobs=self.n_jobs,
+                    parallel=self.parallel)
         else:
             for _ in range(self.epochs):
                 if self.batch_size == 1:
@@ -283,12 +287,16 @@ def _check_names(backends, dtypes, shapes):
             raise ValueError(f"unknown dtype {d!r}; use float32, float64")
 
 
-def run(backends, dtypes, shapes, peers=(), repeats=5, min_time=0.2, log=None):
+def run(backends, dtypes, shapes, peers=(), repeats=5, min_time=0.2, log=None, jobs=1,
+        parallel="average"):
     """Median samples/s of every (shape, dtype, backend or peer): ``(rows, skipped peers)``.
 
     Each row is a dict: shape, dtype, backend, samples_per_second, and ``vs_numpy``,
     ``vs_sklearn``, ``vs_torch`` (ratios to those rows of the same shape and dtype, where
     measured). A peer that is not installed is skipped. ``log(message)`` reports progress.
+    With ``jobs`` > 1 every compiled backend is also timed on that many threads (``MLP.fit``'s
+    ``n_jobs`` and ``parallel``), in rows whose backend reads e.g. ``cython x2`` and whose
+    ``vs_one_thread`` is the ratio to the same backend on one thread.
     """
     _check_names(backends, dtypes, shapes)
     pin_threads(1)
@@ -301,6 +309,8 @@ def run(backends, dtypes, shapes, peers=(), repeats=5, min_time=0.2, log=None):
                     if log:
                         log(f"warming up {shape} {dtype} {backend}")
                     tasks.append(Task(backend, dtype, shape))
+                    if jobs > 1 and backend != "numpy":
+                        tasks.append(Task(backend, dtype, shape, n_jobs=jobs, parallel=parallel))
                 for peer in peers:
                     try:
                         tasks.append(PeerTask(peer, dtype, shape))
@@ -311,6 +321,13 @@ def run(backends, dtypes, shapes, peers=(), repeats=5, min_time=0.2, log=None):
         rates = compare(tasks, repeats=repeats, min_time=min_time)
     rows = [dict(shape=t.shape, dtype=t.dtype, backend=t.backend, samples_per_second=float(rates[t.name]))
             for t in tasks]
+    for row, t in zip(rows, tasks):
+        if getattr(t, "n_jobs", 1) > 1:
+            one = next(r for r in rows if r["backend"] == t.backend and r["shape"] == t.shape
+                       and r["dtype"] == t.dtype)
+            row["vs_one_thread"] = row["samples_per_second"] / one["samples_per_second"]
+            row["backend"] = f"{t.backend} x{t.n_jobs}"
+            row["n_jobs"], row["parallel"] = t.n_jobs, t.parallel
     for row in rows:
         for ref in ("numpy", "sklearn", "torch"):
             base = [r["samples_per_second"] for r in rows
@@ -334,17 +351,17 @@ def machine_info() -> dict:
 
 def table(rows, repeats, info, skipped=()) -> str:
     """The rows of :func:`run` as the text table ``deltaprop bench`` prints."""
-    refs = [r for r in ("numpy", "sklearn", "torch") if any(f"vs_{r}" in row for row in rows)]
+    refs = [r for r in ("numpy", "sklearn", "torch", "one_thread") if any(f"vs_{r}" in row for row in rows)]
     lines = [f"per-sample SGD throughput, samples/s (median of {repeats} interleaved rounds, one thread)",
              f"machine: {info['cpu']}, {info['cores']} cores, {info['system']}, Python {info['python']}, "
              f"NumPy {info['numpy']}, deltaprop {info['deltaprop']}"]
     if skipped:
         lines.append(f"not installed (skipped): {', '.join(skipped)}")
-    head = f"{'shape':<18} {'dtype':<8} {'backend':<8} {'samples/s':>12}" + "".join(f" {'x ' + r:>10}" for r in refs)
+    head = f"{'shape':<18} {'dtype':<8} {'backend':<9} {'samples/s':>12}" + "".join(f" {'x ' + r:>12}" for r in refs)
     lines += [head, "-" * len(head)]
     for row in rows:
-        lines.append(f"{row['shape']:<18} {row['dtype']:<8} {row['backend']:<8} {row['samples_per_second']:>12,.0f}"
-                     + "".join(f" {row[f'vs_{r}']:>10.2f}" if f"vs_{r}" in row else f" {'':>10}" for r in refs))
+        lines.append(f"{row['shape']:<18} {row['dtype']:<8} {row['backend']:<9} {row['samples_per_second']:>12,.0f}"
+                     + "".join(f" {row[f'vs_{r}']:>12.2f}" if f"vs_{r}" in row else f" {'':>12}" for r in refs))
     return "\n".join(lines)
 
 

@@ -54,6 +54,16 @@ _positive_float = _number(float, "a finite number > 0", lambda v: v > 0)
 _fraction = _number(float, "a fraction in [0, 1)", lambda v: 0 <= v < 1)
 
 
+def _jobs(text):
+    """``--jobs``: scikit-learn's n_jobs (an integer, -1 for all cores) as a thread count."""
+    from .parallel import effective_n_jobs
+
+    try:
+        return effective_n_jobs(int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-zero integer; got {text!r}") from None
+
+
 def _hidden_sizes(text):
     """``"64,32"`` -> ``[64, 32]``: comma-separated integers >= 1 (none: no hidden layer)."""
     return [_positive_int(s) for s in _csv_list(text)]
@@ -166,7 +176,8 @@ def cmd_bench(args):
     repeats, min_time = (1, 0.0) if args.quick else (args.repeats, args.min_time)
     log = None if (args.json or args.quiet) else (lambda msg: print(msg, file=sys.stderr))
     rows, skipped = bench.run(_csv_list(args.backends) if args.backends else available_backends(), dtypes,
-                              shapes, () if args.no_peers else ("sklearn", "torch"), repeats, min_time, log)
+                              shapes, () if args.no_peers else ("sklearn", "torch"), repeats, min_time, log,
+                              args.jobs, args.parallel)
     info = bench.machine_info()
     if args.json:
         print(json.dumps({"unit": "samples/s", "method": "per-sample SGD (MLP.fit, batch_size=1), "
@@ -265,6 +276,10 @@ def _add_bench(sub):
                    help="each timed call runs whole epochs for at least this long")
     p.add_argument("--quick", action="store_true", help="one round, one epoch each: a smoke test, noisy figures")
     p.add_argument("--no-peers", action="store_true", help="skip the scikit-learn and PyTorch peers")
+    p.add_argument("--jobs", type=_jobs, default=1, metavar="N",
+                   help="also time each compiled backend on N threads (MLP.fit's n_jobs; -1: all cores)")
+    p.add_argument("--parallel", choices=("average", "hogwild"), default="average",
+                   help="how the --jobs threads share the weights")
     p.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")
     p.add_argument("--plot", metavar="BARS.png", help="draw a bar chart; needs matplotlib")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")

@@ -501,8 +501,6 @@ class MLP:
             raise ValueError(f"parallel must be 'average' or 'hogwild'; got {parallel!r}")
         n_jobs = effective_n_jobs(n_jobs)
         per_call = max(1, min(epochs, work_rows(self.w.shape[0]) // n))
-        if n_jobs > 1:
-            per_call = 1  # the threads meet once per epoch at least
         n_curve, rng_state, w_before = len(self.loss_curve_), self._rng.get_state(), self.w.copy()
         runner = self._epochs(X, T, min(batch_size, n), n_jobs, parallel)
         try:
