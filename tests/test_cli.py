@@ -299,3 +299,29 @@ def test_ctrl_c_in_train_is_detected_by_the_warnings_type_and_keeps_the_old_mode
     assert code == 130 and err.splitlines()[-1] == "deltaprop train: interrupted"
     assert out.read_bytes() == b"the previous model"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["clf.csv", "reg.csv", "d.npz", "m.npz"])
+
+
+def test_export_writes_an_onnx_graph_that_predicts_like_predict(capsys, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from sklearn.datasets import load_iris
+
+    model, onnx_file = tmp_path / "iris.npz", tmp_path / "iris.onnx"
+    code, _, err = run(capsys, "train", "iris", "--epochs", "5", "--out", model, "-q")
+    assert code == 0, err
+    code, _, err = run(capsys, "export", model, onnx_file)
+    assert code == 0, err
+    X = load_iris().data
+    labels, proba = ort.InferenceSession(str(onnx_file)).run(None, {"X": X})
+    code, out, err = run(capsys, "predict", model, "iris", "--proba")
+    rows = [line.split(",") for line in out.strip().splitlines()[1:]]
+    assert list(labels) == [r[0] for r in rows]
+    np.testing.assert_allclose(proba, [[float(v) for v in r[1:]] for r in rows], rtol=1e-5)
+
+
+def test_export_of_a_file_that_is_not_a_model_is_a_one_line_error(capsys, tmp_path):
+    pytest.importorskip("onnx")
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    code, _, err = run(capsys, "export", bad, tmp_path / "out.onnx")
+    assert_one_line_error(code, err, "export")
+    assert not (tmp_path / "out.onnx").exists()

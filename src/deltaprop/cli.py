@@ -1,4 +1,4 @@
-"""The command line: ``deltaprop train | predict | bench | approx``.
+"""The command line: ``deltaprop train | predict | export | bench | approx``.
 
 This module parses the arguments and runs one command; the jobs live beside it: data in
 :mod:`deltaprop.dataio`, the fit with its progress bar in :mod:`deltaprop.training`, the model
@@ -140,31 +140,10 @@ def cmd_predict(args):
                           model_target=(saved.target_name, saved.target_index))
     if ds.X.shape[1] != saved.n_features:
         raise ValueError(f"{ds.source}: {ds.X.shape[1]} feature columns, but the model expects {saved.n_features}")
-    dataio.write_csv(_prediction_rows(saved, ds.X, args.proba), args.out, sys.stdout)
+    dataio.write_csv(dataio.prediction_rows(saved, ds.X, args.proba), args.out, sys.stdout)
     if args.out:
         print(f"{ds.X.shape[0]} predictions written to {args.out}", file=sys.stderr)
     return 0
-
-
-def _prediction_rows(saved, X, proba):
-    """CSV rows: a 'prediction' column (and ``p_<class>`` columns), or y0, y1, ... of a plain MLP."""
-    model = saved.model
-    if saved.task == "outputs":
-        out = model.forward(X)
-        return [[f"y{k}" for k in range(out.shape[1])]] + [[repr(float(v)) for v in row] for row in out]
-    if saved.task == "regression":
-        return [["prediction"]] + [[repr(float(v))] for v in model.predict(X)]
-    labels = [_label(c) for c in model.predict(X)]
-    if not proba:
-        return [["prediction"]] + [[label] for label in labels]
-    rows = [["prediction"] + [f"p_{_label(c)}" for c in model.classes_]]
-    return rows + [[label] + [f"{float(p):.6g}" for p in row] for label, row in zip(labels, model.predict_proba(X))]
-
-
-def _label(value):
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def cmd_bench(args):
@@ -188,6 +167,17 @@ def cmd_bench(args):
     if args.plot:
         plots.bench_bars(rows, shapes, dtypes, args.plot)
         print(f"bar chart saved to {args.plot}", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args):
+    from .onnx_export import export_model_file
+
+    _check_out(args.out)
+    proto = export_model_file(args.model, args.out, target_opset=args.opset)
+    names = ", ".join(o.name for o in proto.graph.output)
+    print(f"{args.out}: ONNX opset {proto.opset_import[0].version}, input X, outputs {names}",
+          file=sys.stderr)
     return 0
 
 
@@ -286,6 +276,19 @@ def _add_bench(sub):
     p.set_defaults(func=cmd_bench)
 
 
+def _add_export(sub):
+    p = sub.add_parser(
+        "export", formatter_class=_HelpFormatter, help="export a saved model to ONNX",
+        description="Write MODEL (from 'deltaprop train --out', or a deltaprop.MLP file) as an ONNX graph "
+                    "that ONNX Runtime and other ONNX runtimes execute: the stored standardisation, the "
+                    "network, and a classifier's labels and probabilities (a regressor's de-standardised "
+                    "values). Needs the onnx package: pip install 'deltaprop[onnx]'.")
+    p.add_argument("model", metavar="MODEL", help="model file written by 'deltaprop train --out'")
+    p.add_argument("out", metavar="OUT.onnx", help="the ONNX file (written atomically)")
+    p.add_argument("--opset", type=_positive_int, help="ONNX opset (default: a recent one ONNX Runtime runs)")
+    p.set_defaults(func=cmd_export)
+
+
 def _add_approx(sub):
     p = sub.add_parser(
         "approx", formatter_class=_HelpFormatter, help="the seed's Fig. 5.3: a 1-3-1 tanh network fitting four functions",
@@ -306,7 +309,7 @@ def build_parser():
         prog=PROG, description="Train multilayer perceptrons by error backpropagation with compiled kernels.",
         epilog="Run 'deltaprop COMMAND --help' for the options of each command.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_train, _add_predict, _add_bench, _add_approx):
+    for add in (_add_train, _add_predict, _add_export, _add_bench, _add_approx):
         add(sub)
     return parser
 

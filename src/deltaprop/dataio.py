@@ -19,7 +19,7 @@ import numpy as np
 
 from .modelfile import Member, atomic_write, read_npz
 
-__all__ = ["BUILTIN", "Dataset", "load_data", "infer_task", "write_csv"]
+__all__ = ["BUILTIN", "Dataset", "load_data", "infer_task", "write_csv", "prediction_rows", "label_text"]
 
 BUILTIN = {  # name -> (loader in sklearn.datasets, task)
     "digits": ("load_digits", "classification"),
@@ -216,3 +216,25 @@ def write_csv(rows, path=None, stdout=None):
         return
     with atomic_write(path, "w") as fh:
         fh.write(buf.getvalue())
+
+
+def prediction_rows(saved, X, proba):
+    """CSV rows: a 'prediction' column (and ``p_<class>`` columns), or y0, y1, ... of a plain MLP."""
+    model = saved.model
+    if saved.task == "outputs":
+        out = model.forward(X)
+        return [[f"y{k}" for k in range(out.shape[1])]] + [[repr(float(v)) for v in row] for row in out]
+    if saved.task == "regression":
+        return [["prediction"]] + [[repr(float(v))] for v in model.predict(X)]
+    labels = [label_text(c) for c in model.predict(X)]
+    if not proba:
+        return [["prediction"]] + [[label] for label in labels]
+    rows = [["prediction"] + [f"p_{label_text(c)}" for c in model.classes_]]
+    return rows + [[label] + [f"{float(p):.6g}" for p in row] for label, row in zip(labels, model.predict_proba(X))]
+
+
+def label_text(value):
+    """A class label as CSV text: 3.0 -> '3'."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
