@@ -1,0 +1,385 @@
+r"""The worker side of :mod:`deltaprop.dask`: what one task does to one partition.
+
+Design
+------
+A *shard* is one row partition of the training data, held in a worker's memory for the whole
+fit (:class:`Shard`: X as the kernels take it, the encoded targets T and the sample weights s,
+and with early stopping its own validation rows). Every task here is a pure function of a shard
+and a few small arrays (the weights, the optimizer state), so Dask may run it anywhere, run it
+again after a worker is lost, or recompute the shard from its lineage; nothing is kept on a
+worker between tasks except spare networks (:func:`network`) whose weights every task
+overwrites. A round sends one task per worker (:func:`partitions`), which runs that worker's
+shards and adds their results before anything goes over the network.
+
+The arithmetic is the engine's, unchanged (DESIGN.md: the executors run the same shard
+functions): :meth:`deltaprop.MLP.loss_and_gradient` gives the exact sums
+
+.. math:: E_j = \sum_{n \in j} s_n E_n, \qquad g_j = \sum_{n \in j} s_n \nabla E_n
+
+whose sum over the partitions j is the full-batch objective (L-BFGS), and
+:class:`deltaprop.engine.Epochs` runs the compiled per-sample or mini-batch epoch on a slice of
+the shard's own shuffled order (local SGD). The reductions (:func:`add`, :func:`mix`) carry
+their sums as :class:`Acc` (value plus rounding error), so the result does not depend on which
+worker added which partitions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._optim import Objective
+from ..engine import MLP, Epochs, kernel_input
+from ..parallel import Threads
+
+__all__ = ["NetSpec", "Targets", "Part", "Shard", "load", "labels", "merge_labels", "finalize",
+           "summary", "partitions", "loss_and_gradient", "local_epoch", "mix", "validation", "add",
+           "predict_block", "order", "Acc", "value"]
+
+
+# --------------------------------------------------------------------------- networks
+@dataclass(frozen=True)
+class NetSpec:
+    """What a worker needs to rebuild the network (everything but the weights)."""
+
+    layer_sizes: tuple
+    hidden: str
+    output: str
+    loss: str
+    backend: str
+    dtype: str
+
+    @classmethod
+    def of(cls, net: MLP, backend: str) -> "NetSpec":
+        return cls(tuple(net.layer_sizes), net.hidden, net.output, net.loss_function, backend,
+                   net.dtype.name)
+
+
+_FREE = {}  # spec -> networks not in use on this worker
+_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def network(spec: NetSpec, w):
+    """A network for ``spec`` with weights ``w``, this task's alone while the block runs (built
+    once per worker and reused: tasks on several threads each borrow their own)."""
+    with _LOCK:
+        free = _FREE.setdefault(spec, [])
+        net = free.pop() if free else None
+    if net is None:
+        net = MLP(list(spec.layer_sizes), hidden=spec.hidden, output=spec.output, loss=spec.loss,
+                  backend=spec.backend, dtype=spec.dtype, random_state=0)
+    net.w[...] = w
+    try:
+        yield net
+    finally:
+        with _LOCK:
+            free.append(net)
+
+
+def partitions(fn, reducer, payload, shards, args, threads=1, n_jobs=None):
+    """One worker's share of a round: ``fn(shard, payload, *a, n_jobs=...)`` for each of its
+    shards, on up to ``threads`` threads (:class:`deltaprop.parallel.Threads`: the kernels
+    release the GIL), the results reduced in shard order.
+
+    ``n_jobs`` (threads inside one shard's sums) defaults to the threads the shards leave free.
+    """
+    pool = max(1, min(int(threads), len(shards)))
+    inner = n_jobs if n_jobs is not None else max(1, int(threads) // pool)
+    if pool == 1:
+        results = [fn(shard, payload, *a, n_jobs=inner) for shard, a in zip(shards, args)]
+    else:
+        with Threads(pool) as th:
+            results = th.run(lambda k: fn(shards[k], payload, *args[k], n_jobs=inner),
+                             range(len(shards)))
+    return reducer(*results)
+
+
+# --------------------------------------------------------------------------- the data
+@dataclass
+class Targets:
+    """How raw targets become the network's T (and class weights multiply s).
+
+    ``binarizer`` is the classifier's fitted LabelBinarizer (None for a regressor);
+    ``class_weight`` the weight of each of ``binarizer.classes_`` (None: all 1).
+    """
+
+    binarizer: object = None
+    class_weight: np.ndarray = None
+
+    def encode(self, y, dtype) -> np.ndarray:
+        if self.binarizer is None:
+            T = y.reshape(-1, 1) if y.ndim == 1 else y
+        else:
+            T = self.binarizer.transform(y)
+            T = T.reshape(-1, 1) if T.ndim == 1 else T
+        return np.ascontiguousarray(T, dtype=dtype)
+
+    def weights(self, y) -> np.ndarray | None:
+        if self.class_weight is None:
+            return None
+        return self.class_weight[np.searchsorted(self.binarizer.classes_, y)]
+
+
+@dataclass
+class Part:
+    """A loaded partition: X cast for the kernels, raw targets y, raw sample weights s."""
+
+    X: object
+    y: np.ndarray
+    s: np.ndarray | None
+
+
+@dataclass
+class Shard:
+    """A partition ready for training: rows (X, T, s) and validation rows (Xv, Tv, sv, yv)."""
+
+    X: object
+    T: np.ndarray
+    s: np.ndarray
+    Xv: object = None
+    Tv: np.ndarray = None
+    sv: np.ndarray = None
+    yv: np.ndarray = None
+
+    def rows(self, dtype, validation=False):
+        """``(X, T, s)`` (or the validation rows) as the kernels take them: a shard that came
+        over the network may hold read-only buffers, copied here (never otherwise)."""
+        X, T, s = (self.Xv, self.Tv, self.sv) if validation else (self.X, self.T, self.s)
+        return (kernel_input(X, dtype), np.require(T, dtype, ["C", "W"]),
+                np.require(s, dtype, ["C", "W"]))
+
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def n_val(self) -> int:
+        return 0 if self.Xv is None else self.Xv.shape[0]
+
+
+def _values(a):
+    """A block as a NumPy array (pandas partitions included); scipy sparse stays sparse."""
+    if sp.issparse(a):
+        return a
+    return np.asarray(a.to_numpy() if hasattr(a, "to_numpy") else a)
+
+
+def load(X, y, s, dtype: str, nonnegative: bool = False) -> Part:
+    """Partition ``(X, y, s)`` as the kernels take it; ValueError for what the estimators reject."""
+    X, y = _values(X), _values(y)
+    s = None if s is None else _values(s)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D; a partition has shape {X.shape}")
+    if not sp.issparse(X) and X.dtype.kind not in "biuf":
+        try:
+            X = X.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"X must be numeric; a partition has dtype {X.dtype}") from None
+    X = kernel_input(X, dtype)
+    data = X.data if sp.issparse(X) else X
+    if not np.isfinite(data).all():
+        raise ValueError("Input X contains NaN or infinity.")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    if y.shape[0] != X.shape[0] or (s is not None and s.shape != (X.shape[0],)):
+        raise ValueError(f"a partition has {X.shape[0]} rows of X, {y.shape[0]} of y"
+                         + ("" if s is None else f" and {s.shape[0]} sample weights")
+                         + ": X, y and sample_weight must be partitioned alike")
+    if y.dtype.kind in "fc" and not np.isfinite(y).all():
+        raise ValueError("Input y contains NaN or infinity.")
+    if nonnegative and y.size and np.min(y) < 0:
+        raise ValueError("Some value(s) of y are negative which is not allowed for Poisson "
+                         "regression.")
+    if s is not None:
+        s = np.ascontiguousarray(s, dtype=dtype)
+    return Part(X, y, s)
+
+
+def labels(part: Part):
+    """``(values, counts, n_columns)`` of the partition's targets (n_columns 0 for a 1-D y)."""
+    values, counts = np.unique(part.y, return_counts=True)
+    return values, counts, (part.y.shape[1] if part.y.ndim == 2 else 0)
+
+
+def merge_labels(*results):
+    """The union of :func:`labels` results, counts added (one step of the tree)."""
+    values = np.unique(np.concatenate([v for v, _, _ in results]))
+    counts = np.zeros(values.shape[0], dtype=np.int64)
+    for v, c, _ in results:
+        counts[np.searchsorted(values, v)] += c
+    return values, counts, max(k for _, _, k in results)
+
+
+def finalize(part: Part, j: int, targets: Targets, dtype: str, validation_fraction: float,
+             seed: int) -> Shard:
+    """The shard of partition ``j``: targets encoded, class weights applied, and (with
+    ``validation_fraction`` > 0) ceil(fraction * n) rows, drawn from ``(seed, j)``, set aside."""
+    T = targets.encode(part.y, dtype)
+    s = np.ones(part.X.shape[0], dtype=dtype) if part.s is None else part.s
+    cw = targets.weights(part.y)
+    if cw is not None:
+        s = np.ascontiguousarray(s * cw, dtype=dtype)
+    if not validation_fraction:
+        return Shard(part.X, T, s)
+    n = part.X.shape[0]
+    perm = np.random.default_rng((seed, j)).permutation(n)
+    n_val = int(np.ceil(validation_fraction * n))  # train_test_split's rounding
+    val, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    X = part.X
+    return Shard(kernel_input(X[tr], dtype), T[tr], s[tr], kernel_input(X[val], dtype), T[val],
+                 s[val], part.y[val])
+
+
+def summary(shard: Shard, loss: str, spec_backend: str):
+    """``(n, S, C, n_val, S_val, C_val, backend)``: rows, sums of weights and Poisson constants
+    :math:`\\sum_n s_n c_n` of the training and validation rows, and the backend used here."""
+    from ..backends import get_backend
+
+    out = [shard.n, float(shard.s.sum(dtype=np.float64)),
+           Objective(loss, shard.T).batch_const(shard.s)]
+    if shard.Xv is None:
+        out += [0, 0.0, 0.0]
+    else:
+        out += [shard.n_val, float(shard.sv.sum(dtype=np.float64)),
+                Objective(loss, shard.Tv).batch_const(shard.sv)]
+    return (*out, get_backend(spec_backend).name)
+
+
+# --------------------------------------------------------------------------- L-BFGS
+def loss_and_gradient(shard: Shard, w, spec: NetSpec, n_jobs=None):
+    r"""``(E_j, g_j)``: :math:`\sum_n s_n E_n` and :math:`\sum_n s_n \nabla E_n` over the
+    shard's rows at weights ``w``, the gradient in float64 (the engine's sums, unchanged)."""
+    g = np.empty(len(w), dtype=np.float64)
+    with network(spec, w) as net:
+        X, T, s = shard.rows(net.dtype)
+        E, _ = net.loss_and_gradient(X, T, s, out=g, check_input=False, n_jobs=n_jobs)
+    return float(E), g
+
+
+class Acc:
+    r"""A sum carried as ``hi + lo`` (Knuth's TwoSum): each addition keeps its rounding error.
+
+    .. math:: s = a + b, \quad b' = s - a, \quad e = (a - (s - b')) + (b - b')
+
+    ``value()`` is then the exact sum rounded once, whatever order the terms came in (up to
+    errors of order :math:`\varepsilon^2`): sums over partitions do not depend on which worker
+    added which partitions, so a fit is reproducible bit for bit wherever its tasks ran.
+    """
+
+    __slots__ = ("hi", "lo")
+
+    def __init__(self, hi, lo=0.0):
+        self.hi, self.lo = hi, lo
+
+    def __add__(self, other):
+        b, lo = (other.hi, other.lo) if isinstance(other, Acc) else (other, 0.0)
+        s = self.hi + b
+        bb = s - self.hi
+        return Acc(s, self.lo + lo + ((self.hi - (s - bb)) + (b - bb)))
+
+    def value(self):
+        return self.hi + self.lo
+
+
+def _reduce(parts, ops):
+    """Position-wise reduction of tuples: ``"sum"`` (as :class:`Acc`), ``"max"`` or ``"all"``."""
+    total = [Acc(p) if op == "sum" and not isinstance(p, Acc) else p for p, op in zip(parts[0], ops)]
+    for part in parts[1:]:
+        for i, (p, op) in enumerate(zip(part, ops)):
+            total[i] = total[i] + p if op == "sum" else (max(total[i], p) if op == "max"
+                                                          else total[i] and p)
+    return tuple(total)
+
+
+def add(*parts):
+    """Position-wise sums of tuples of numbers and arrays (each an :class:`Acc`)."""
+    return _reduce(parts, ("sum",) * len(parts[0]))
+
+
+def value(result):
+    """A reduced tuple with every :class:`Acc` rounded to its value."""
+    return tuple(v.value() if isinstance(v, Acc) else v for v in result)
+
+
+# --------------------------------------------------------------------------- local SGD
+def order(n: int, seed: int, j: int, epoch: int, shuffle: bool) -> np.ndarray:
+    """The visiting order of partition ``j`` in ``epoch``: a permutation drawn from
+    ``(seed, j, epoch)`` (any worker, any retry draws the same one), or ``0..n-1``."""
+    if not shuffle:
+        return np.arange(n, dtype=np.intp)
+    return np.random.default_rng((seed, j, epoch)).permutation(n).astype(np.intp)
+
+
+def local_epoch(shard: Shard, params, j: int, spec: NetSpec, batch_size: int, seed: int,
+                epoch: int, shuffle: bool, start: int, stop: int, n_jobs=None):
+    r"""Local SGD on one partition: from the broadcast ``params = (w, state, t, hyper, code)``
+    (weights, optimizer state, step counter, hyper-parameters and rule of
+    :class:`deltaprop._optim.Optimizer`), run the compiled epoch kernel
+    (:class:`deltaprop.engine.Epochs`) over ``order[start:stop]`` of this epoch's order, and
+    return what :func:`mix` averages.
+
+    Returns ``(m w', m state', t', data, penalty, const, m, finite)`` with m = stop - start
+    samples visited: the weighted terms of :math:`\bar w = \sum_j m_j w_j / \sum_j m_j`, the
+    step counter, the kernels' loss sums (each batch's taken before its update), the Poisson
+    constant of these batches and whether the weights stayed finite. One thread (``n_jobs``
+    is not used: the partitions are the parallelism).
+    """
+    w, state, t, hyper, code = params
+    B = max(1, min(batch_size, shard.n))
+    visit = order(shard.n, seed, j, epoch, shuffle)[start:stop]
+    state, t, hyper = (np.array(a, copy=True) for a in (state, t, hyper))  # ours to write
+    losses = np.zeros((1, 2), dtype=np.float64)
+    m = float(visit.shape[0])
+    with network(spec, w) as net:
+        X, T, s = shard.rows(net.dtype)
+        Epochs(net, X.shape[1], T.shape[1], B)(X, T, s, visit[None, :], code, hyper, state, t,
+                                               losses)
+        finite = bool(np.isfinite(net.w).all() and np.isfinite(losses).all())
+        mw = m * net.w.astype(np.float64)
+    const = Objective(spec.loss, T).epoch_const(s, visit, B)
+    return (mw, m * state.astype(np.float64), int(t[0]), float(losses[0, 0]),
+            float(losses[0, 1]), const, m, finite)
+
+
+def mix(*parts):
+    """Sum :func:`local_epoch` results (the step counter: the largest; finite: all)."""
+    return _reduce(parts, ("sum", "sum", "max", "sum", "sum", "sum", "sum", "all"))
+
+
+# --------------------------------------------------------------------------- early stopping
+def validation(shard: Shard, w, spec: NetSpec, targets: Targets, weighted: bool, n_jobs=None):
+    r"""Sums for the validation score and loss on the shard's validation rows at ``w``.
+
+    ``(E, stats)``: :math:`E = \sum s_n E_n` and, for a classifier, ``[Σ u, Σ u·correct]``,
+    for a regressor ``[Σ u, Σ u t, Σ u t², Σ u (t - y)²]`` per output, with u the sample
+    weights when ``weighted`` (else 1): what accuracy and R² need, added over partitions.
+    """
+    if shard.n_val == 0:
+        K = spec.layer_sizes[-1]
+        return 0.0, np.zeros(2 if targets.binarizer is not None else (4, K))
+    with network(spec, w) as net:
+        Xv, Tv, sv = shard.rows(net.dtype, validation=True)
+        out = np.empty(Tv.shape, dtype=net.dtype)
+        E = net.loss(Xv, Tv, sv, outputs=out, check_input=False, n_jobs=n_jobs)
+    u = shard.sv.astype(np.float64) if weighted else np.ones(shard.n_val)
+    if not np.isfinite(out).all():
+        return float(E), np.full(2 if targets.binarizer is not None else (4, out.shape[1]), np.nan)
+    if targets.binarizer is not None:
+        pred = targets.binarizer.inverse_transform(out.ravel() if out.shape[1] == 1 else out)
+        correct = pred == shard.yv if pred.ndim == 1 else (pred == shard.yv).all(axis=1)
+        return float(E), np.array([u.sum(), u @ correct])
+    T = shard.Tv.astype(np.float64)
+    r = T - out
+    return float(E), np.array([np.broadcast_to(u.sum(), T.shape[1]), u @ T, u @ (T * T),
+                               u @ (r * r)])
+
+
+# --------------------------------------------------------------------------- prediction
+def predict_block(X, model, method: str):
+    """``model.<method>(X)`` on one block of rows (``model``: a plain deltaprop estimator)."""
+    return getattr(model, method)(_values(X))
