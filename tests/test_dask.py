@@ -249,3 +249,13 @@ def test_dask_ml_incremental_trains_the_single_machine_estimator(client, digits)
     assert isinstance(inc.estimator_, deltaprop.MLPClassifier)
     assert inc.estimator_.t_ == X.shape[0]  # one partial_fit per block: every sample once
     np.testing.assert_array_equal(inc.predict(Xd).compute(), inc.estimator_.predict(X))
+
+
+def test_balanced_class_weights_and_warm_start_as_on_one_machine(client, digits):
+    X, _, y, _ = digits
+    Xd, yd = da.from_array(X, chunks=(500, -1)), da.from_array(y, chunks=500)
+    params = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=10, random_state=0,
+                  class_weight="balanced", warm_start=True)
+    local = deltaprop.MLPClassifier(**params).fit(X, y).fit(X, y)
+    dist = ddp.MLPClassifier(**params, progress_bar=True).fit(Xd, yd).fit(Xd, yd)
+    assert rel(local.coefs_, dist.coefs_) < 1e-6

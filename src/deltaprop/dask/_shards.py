@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from dask.sizeof import sizeof
+
 from .._optim import Objective
 from ..engine import MLP, Epochs, kernel_input
 from ..parallel import Threads
@@ -377,6 +379,20 @@ def validation(shard: Shard, w, spec: NetSpec, targets: Targets, weighted: bool,
     r = T - out
     return float(E), np.array([np.broadcast_to(u.sum(), T.shape[1]), u @ T, u @ (T * T),
                                u @ (r * r)])
+
+
+# --------------------------------------------------------------------------- sizes
+# What Dask counts for these objects (worker memory limits, spilling, the transfer logs):
+# their arrays' bytes, not the few bytes of a Python object it would count otherwise.
+@sizeof.register(Acc)
+def _sizeof_acc(a):
+    return sizeof(a.hi) + sizeof(a.lo)
+
+
+@sizeof.register(Part)
+@sizeof.register(Shard)
+def _sizeof_rows(p):
+    return sum(sizeof(v) for v in vars(p).values() if v is not None)
 
 
 # --------------------------------------------------------------------------- prediction
