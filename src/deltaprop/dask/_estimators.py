@@ -59,6 +59,7 @@ from distributed.comm.core import CommClosedError
 from distributed.scheduler import KilledWorker
 
 from .. import _optim, estimators
+from ..contract import SOLVERS
 from ..engine import rollback
 from ..estimators import _NON_FINITE, TrainingInterrupted, _get_additional_lbfgs_options_dict
 from . import _shards
@@ -546,15 +547,17 @@ class _DaskMLP:
         finite)``: the kernels' loss sums and the Poisson constant, over the partitions."""
         net = self._mlp
         opt.prepare()
+        state = None if opt.code == SOLVERS["sgd"] else opt.state  # plain sgd: no state to mix
         total, reg, const, finite = 0.0, 0.0, 0.0, True
         for start in range(0, max(sizes), every):
             mw, mstate, t, data, penalty, c, m, ok = cluster.round(
-                "local-epoch", _shards.local_epoch, (net.w, opt.state, opt.t, opt.hyper, opt.code),
+                "local-epoch", _shards.local_epoch, (net.w, state, opt.t, opt.hyper, opt.code),
                 _shards.mix, active=[j for j, n in enumerate(sizes) if n > start],
                 args=lambda j: (j, spec, batch, seed, epoch, self.shuffle, start,
                                 min(start + every, sizes[j])))
             net.w[...] = mw / m
-            opt.state[...] = mstate / m
+            if state is not None:
+                opt.state[...] = mstate / m
             opt.t[...] = t
             total += data
             reg += penalty

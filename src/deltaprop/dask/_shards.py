@@ -320,7 +320,7 @@ def order(n: int, seed: int, j: int, epoch: int, shuffle: bool) -> np.ndarray:
 def local_epoch(shard: Shard, params, j: int, spec: NetSpec, batch_size: int, seed: int,
                 epoch: int, shuffle: bool, start: int, stop: int, n_jobs=None):
     r"""Local SGD on one partition: from the broadcast ``params = (w, state, t, hyper, code)``
-    (weights, optimizer state, step counter, hyper-parameters and rule of
+    (weights, optimizer state or None for plain sgd, step counter, hyper-parameters and rule of
     :class:`deltaprop._optim.Optimizer`), run the compiled epoch kernel
     (:class:`deltaprop.engine.Epochs`) over ``order[start:stop]`` of this epoch's order, and
     return what :func:`mix` averages.
@@ -332,6 +332,9 @@ def local_epoch(shard: Shard, params, j: int, spec: NetSpec, batch_size: int, se
     is not used: the partitions are the parallelism).
     """
     w, state, t, hyper, code = params
+    stateless = state is None  # plain sgd keeps no state: none is sent, none comes back
+    if stateless:
+        state = np.zeros((2, len(w)), dtype=np.asarray(w).dtype)
     B = max(1, min(batch_size, shard.n))
     visit = order(shard.n, seed, j, epoch, shuffle)[start:stop]
     state, t, hyper = (np.array(a, copy=True) for a in (state, t, hyper))  # ours to write
@@ -344,7 +347,7 @@ def local_epoch(shard: Shard, params, j: int, spec: NetSpec, batch_size: int, se
         finite = bool(np.isfinite(net.w).all() and np.isfinite(losses).all())
         mw = m * net.w.astype(np.float64)
     const = Objective(spec.loss, T).epoch_const(s, visit, B)
-    return (mw, m * state.astype(np.float64), int(t[0]), float(losses[0, 0]),
+    return (mw, 0.0 if stateless else m * state.astype(np.float64), int(t[0]), float(losses[0, 0]),
             float(losses[0, 1]), const, m, finite)
 
 
