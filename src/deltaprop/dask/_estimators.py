@@ -734,6 +734,10 @@ _EXTRA_DOC = """
     average_every : int or None, default=None
         ``sgd`` / ``adam``: samples each partition visits between two averagings of the
         weights (rounded down to whole batches; None: one local epoch, the most).
+    n_jobs : int or None, default=None
+        Threads inside one partition's sums on a worker (``lbfgs``, validation, prediction);
+        None: the worker's threads that its partitions leave free (each partition of a worker
+        runs on a thread of its own).
     """
 
 
