@@ -222,7 +222,9 @@ def finalize(part: Part, j: int, targets: Targets, dtype: str, validation_fracti
     """The shard of partition ``j``: targets encoded, class weights applied, and (with
     ``validation_fraction`` > 0) ceil(fraction * n) rows, drawn from ``(seed, j)``, set aside."""
     T = targets.encode(part.y, dtype)
-    s = np.ones(part.X.shape[0], dtype=dtype) if part.s is None else part.s
+    s = np.ones(part.X.shape[0], dtype=dtype) if part.s is None else np.require(part.s, dtype, "W")
+    part = Part(kernel_input(part.X, dtype), part.y, s)  # a part that came over the network
+    # may hold read-only buffers: copied once here, not in every task
     cw = targets.weights(part.y)
     if cw is not None:
         s = np.ascontiguousarray(s * cw, dtype=dtype)
