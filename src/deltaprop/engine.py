@@ -135,14 +135,15 @@ class MLP:
     ----------
     layer_sizes : sequence of int
         ``[D, M_1, ..., K]``: inputs, hidden layers (any number, also none), outputs.
-    hidden : {"identity", "logistic", "tanh", "relu", "gudermannian"}
+    hidden : {"identity", "logistic", "tanh", "relu", "gudermannian", "softplus"}
         Hidden activation h.
-    output : {"identity", "logistic", "softmax"}
+    output : {"identity", "logistic", "softmax", "exp"}
         Output activation f.
-    loss : {"squared_error", "binary_cross_entropy", "cross_entropy"}
-        Error function E(w), summed over samples. Allowed pairs with ``output``:
-        identity + squared_error, logistic + binary_cross_entropy or squared_error,
-        softmax + cross_entropy or squared_error.
+    loss : {"squared_error", "binary_cross_entropy", "cross_entropy", "poisson"}
+        Error function E(w), summed over samples. Allowed pairs with ``output``
+        (``deltaprop.contract.PAIRS``): identity + squared_error, logistic +
+        binary_cross_entropy or squared_error, softmax + cross_entropy or squared_error,
+        exp + poisson.
     backend : str
         ``"auto"`` (fastest available), ``"numpy"``, ``"numba"`` or ``"cython"``.
     dtype : {"float64", "float32"}
