@@ -429,9 +429,14 @@ class _BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------------ L-BFGS
     def _fit_lbfgs(self, X, Y, s):
+        objective = _optim.Objective(self._mlp.loss_function, Y)
+        self._minimize_lbfgs(_optim.LossGradient(self._mlp, X, Y, s, self.alpha, objective,
+                                                 self.n_jobs))
+
+    def _minimize_lbfgs(self, fun):
+        """SciPy's L-BFGS-B on ``fun(x) -> (F, grad F)`` (with ``fun.reported(x)``, scikit-learn's
+        ``loss_``), from the network's weights; progress, callback and stopping as scikit-learn."""
         net = self._mlp
-        objective = _optim.Objective(net.loss_function, Y)
-        fun = _optim.LossGradient(net, X, Y, s, self.alpha, objective, self.n_jobs)
         verbose = self.verbose is True or self.verbose >= 1
         bar = self._progress(self.max_iter)
         iteration = [0]
