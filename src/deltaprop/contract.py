@@ -136,6 +136,14 @@ Adam's step                      double      dtype             dtype
 
 In ``_numpy`` a batch's error is one ``np.sum`` over its ``(n, K)`` block (pairwise
 summation); its float32 epoch totals stay float32 until they are stored into ``losses``.
+
+From a user's own arrays
+------------------------
+:func:`pack` copies a list of ``(W_l, b_l)`` in scikit-learn's layout (``coefs_``,
+``intercepts_``) into a new flat ``w`` and returns it with its ``layout``; :func:`unpack` gives
+them back as views of ``w``; :func:`unit_buffers` allocates ``A``, ``Z``, ``D`` for a batch of
+``n`` samples. With these a hand-written NumPy MLP can call the kernels directly (the README's
+"Use the kernels from your own NumPy code").
 """
 
 from __future__ import annotations
@@ -168,6 +176,9 @@ __all__ = [
     "n_params",
     "n_units",
     "check_pair",
+    "pack",
+    "unpack",
+    "unit_buffers",
 ]
 
 # --------------------------------------------------------------------------- the tables
@@ -353,3 +364,163 @@ def check_pair(output: str, loss: str) -> None:
             f"output activation {output!r} cannot be paired with loss {loss!r}; "
             f"allowed pairs: {allowed}"
         )
+
+
+# --------------------------------------------------------------------------- users' own arrays
+
+
+def pack(coefs, intercepts, dtype=None):
+    r"""Copy per-layer weights and biases into one flat parameter vector ``w``.
+
+    Parameters
+    ----------
+    coefs : sequence of array_like
+        ``coefs[l]`` of shape (n_in, n_out) holds :math:`w_{ji}` of layer ``l`` at ``[i, j]``
+        (scikit-learn's ``coefs_`` layout). Each layer's n_in must equal the previous layer's
+        n_out.
+    intercepts : sequence of array_like
+        ``intercepts[l]`` of shape (n_out,) holds the biases :math:`w_{j0}` of layer ``l``
+        (scikit-learn's ``intercepts_``).
+    dtype : {None, "float32", "float64"}
+        dtype of ``w``. ``None``: float32 if every array is float32 (or a narrower type), else
+        float64.
+
+    Returns
+    -------
+    w : ndarray (P,)
+        A new C-contiguous vector, ``[W_0, b_0, W_1, b_1, ...]``; the arrays given are not
+        referenced.
+    layout : ndarray (L, 5) of intp
+        ``make_layout([D, M_1, ..., K])`` for the layer sizes the shapes describe.
+
+    Raises
+    ------
+    ValueError
+        If the lists are empty or of different lengths, an array has the wrong number of
+        dimensions, a bias does not match its layer's n_out, consecutive layers do not chain,
+        or ``dtype`` is not float32 or float64. The message names the layer.
+    TypeError
+        If an array is not of a real numeric dtype.
+
+    See Also
+    --------
+    unpack : the inverse, as views into ``w``.
+    """
+    coefs, intercepts = list(coefs), list(intercepts)
+    if not coefs:
+        raise ValueError("coefs is empty: pack needs at least one layer")
+    if len(coefs) != len(intercepts):
+        raise ValueError(f"coefs has {len(coefs)} layers but intercepts has {len(intercepts)}; "
+                         "pack needs one (W, b) pair per layer")
+    coefs = [np.asarray(W) for W in coefs]
+    intercepts = [np.asarray(b) for b in intercepts]
+    for name, arrays in (("coefs", coefs), ("intercepts", intercepts)):
+        for l, arr in enumerate(arrays):
+            if arr.dtype.kind not in "biuf":
+                raise TypeError(f"{name}[{l}] must be a real numeric array; got dtype {arr.dtype}")
+    sizes = []
+    for l, (W, b) in enumerate(zip(coefs, intercepts)):
+        if W.ndim != 2:
+            raise ValueError(f"coefs[{l}] (layer {l}) must be 2-D (n_in, n_out); got shape {W.shape}")
+        if b.shape != (W.shape[1],):
+            raise ValueError(f"intercepts[{l}] (layer {l}) must have shape ({W.shape[1]},) to match "
+                             f"coefs[{l}] of shape {W.shape}; got shape {b.shape}")
+        if min(W.shape) < 1:
+            raise ValueError(f"coefs[{l}] (layer {l}) has shape {W.shape}; every layer needs at "
+                             "least one input and one output")
+        if l == 0:
+            sizes.append(W.shape[0])
+        elif W.shape[0] != sizes[-1]:
+            raise ValueError(f"coefs[{l}] (layer {l}) has shape {W.shape}, so {W.shape[0]} inputs, but "
+                             f"layer {l - 1} has {sizes[-1]} outputs (coefs[{l - 1}] of shape "
+                             f"{coefs[l - 1].shape}); consecutive layers must chain")
+        sizes.append(W.shape[1])
+    if dtype is None:
+        dt = np.result_type(*coefs, *intercepts, np.float32)
+    else:
+        dt = np.dtype(dtype)
+    if dt not in DTYPES:
+        raise ValueError(f"dtype must be float32 or float64; got {dt}")
+    layout = make_layout(sizes)
+    w = np.empty(n_params(layout), dtype=dt)
+    for l, (W, b) in enumerate(zip(coefs, intercepts)):
+        Wl, bl = layer_params(w, layout, l)
+        Wl[...] = W
+        bl[...] = b
+    return w, layout
+
+
+def unpack(w, layout):
+    r"""Per-layer weights and biases of a flat parameter vector, as views into it.
+
+    Parameters
+    ----------
+    w : ndarray (P,)
+        A flat vector laid out by ``layout`` (parameters, or a gradient ``g``).
+    layout : ndarray (L, 5) of intp
+        The layout table (:func:`make_layout`, or the one :func:`pack` returned).
+
+    Returns
+    -------
+    coefs : list of ndarray
+        ``coefs[l]`` of shape (n_in, n_out), a view of ``w`` (scikit-learn's layout).
+    intercepts : list of ndarray
+        ``intercepts[l]`` of shape (n_out,), a view of ``w``.
+
+    Nothing is copied: a kernel updating ``w`` in place updates ``coefs`` and ``intercepts``,
+    and writing into them (``coefs[0][...] = W``, ``intercepts[1] -= 0.1``) writes into ``w``.
+    Rebinding a list item (``coefs[0] = W``) only changes the list.
+
+    Raises
+    ------
+    TypeError
+        If ``w`` is not a NumPy array (a list would be copied, and the views would not share
+        its memory).
+    ValueError
+        If ``layout`` is not an (L, 5) table or ``w`` is not 1-D of length ``n_params(layout)``.
+    """
+    if not isinstance(w, np.ndarray):
+        raise TypeError(f"w must be a NumPy array (unpack returns views into it); got {type(w).__name__}")
+    layout = np.asarray(layout)
+    if layout.ndim != 2 or layout.shape[0] < 1 or layout.shape[1] != len(LAYOUT_COLUMNS):
+        raise ValueError(f"layout must be an (L, {len(LAYOUT_COLUMNS)}) table with L >= 1; "
+                         f"got shape {layout.shape}")
+    P = n_params(layout)
+    if w.ndim != 1 or w.shape[0] != P:
+        raise ValueError(f"w must be 1-D of length {P} (the layout's parameter count); got shape {w.shape}")
+    views = [layer_params(w, layout, l) for l in range(layout.shape[0])]
+    return [W for W, _ in views], [b for _, b in views]
+
+
+def unit_buffers(layout, n, dtype=np.float64):
+    r"""Allocate the unit buffers ``A``, ``Z``, ``D`` for a batch of ``n`` samples.
+
+    Parameters
+    ----------
+    layout : ndarray (L, 5) of intp
+        The network's layout table.
+    n : int
+        Samples per batch (the rows of ``X`` given to the kernels). A smaller batch uses the
+        first ``m * U`` values of each buffer (``A[: m * U]``).
+    dtype : {"float32", "float64"}
+        The dtype of ``w`` and ``X``.
+
+    Returns
+    -------
+    A, Z, D : ndarray (n * U,)
+        Three zeroed C-contiguous buffers for the pre-activations :math:`a`, the activations
+        :math:`z` (:math:`y` in the output block) and the errors :math:`\delta` of every
+        unit, ``U = n_units(layout)``; :func:`layer_units` gives a layer's ``(n, n_out)`` view.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is not a positive integer or ``dtype`` is not float32 or float64.
+    """
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer (samples per batch); got {n!r}")
+    dt = np.dtype(dtype)
+    if dt not in DTYPES:
+        raise ValueError(f"dtype must be float32 or float64; got {dt}")
+    size = int(n) * n_units(layout)
+    return np.zeros(size, dtype=dt), np.zeros(size, dtype=dt), np.zeros(size, dtype=dt)
