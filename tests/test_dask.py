@@ -128,6 +128,9 @@ def test_predict_on_dask_arrays_is_lazy_and_blockwise(client, digits):
     np.testing.assert_array_equal(pred.compute(), local.predict(Xte))
     np.testing.assert_allclose(proba.compute(), local.predict_proba(Xte))
     assert float(score) == pytest.approx(local.score(Xte, yte))
+    u = np.linspace(0.1, 2.0, len(yte))
+    weighted = est.score(Xd, yte, sample_weight=da.from_array(u, chunks=150))
+    assert float(weighted) == pytest.approx(local.score(Xte, yte, sample_weight=u))
     np.testing.assert_array_equal(est.predict(Xte), local.predict(Xte))  # plain arrays as before
 
 
