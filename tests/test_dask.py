@@ -10,13 +10,11 @@ recompute the data, and reported (model unchanged) when it cannot.
 import os
 import pickle
 import signal
-import warnings
 
 import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 distributed = pytest.importorskip("distributed")
