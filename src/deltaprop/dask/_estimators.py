@@ -40,7 +40,6 @@ from concurrent.futures import CancelledError
 from numbers import Integral
 
 import numpy as np
-import scipy.optimize
 import scipy.sparse as sp
 from sklearn.base import _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
@@ -49,7 +48,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import check_is_fitted
 
 import dask
@@ -61,7 +59,7 @@ from distributed.scheduler import KilledWorker
 from .. import _optim, estimators
 from ..contract import SOLVERS
 from ..engine import rollback
-from ..estimators import _NON_FINITE, TrainingInterrupted, _get_additional_lbfgs_options_dict
+from ..estimators import _NON_FINITE, TrainingInterrupted
 from . import _shards
 
 __all__ = ["MLPClassifier", "MLPRegressor", "WorkerLostError"]
@@ -447,47 +445,9 @@ class _DaskMLP:
 
     # ------------------------------------------------------------------ L-BFGS
     def _fit_lbfgs_dask(self, cluster, spec, sums):
-        """scipy's L-BFGS-B on the client, the objective summed on the cluster (the driver of
-        ``deltaprop.MLPClassifier._fit_lbfgs``, with :class:`_LossGradient` as its function)."""
-        net = self._mlp
-        fun = _LossGradient(cluster, spec, net, sums, self.alpha, self.n_jobs)
-        verbose = self.verbose is True or self.verbose >= 1
-        bar = self._progress(self.max_iter)
-        iteration, stopped = [0], [False]
-
-        def callback(intermediate_result):
-            iteration[0] += 1
-            if verbose or bar is not None or self.callback is not None:
-                loss = fun.reported(intermediate_result.x)
-                if verbose:
-                    print("Iteration %d, loss = %.8f" % (iteration[0], loss))
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss:.6g}")
-                if self.callback is not None:
-                    net.w[...] = intermediate_result.x
-                    self.n_iter_, self.loss_ = iteration[0], float(loss)
-                    if self.callback(self):
-                        stopped[0] = True
-                        raise StopIteration
-
-        try:
-            res = scipy.optimize.minimize(
-                fun, net.w.astype(np.float64), method="L-BFGS-B", jac=True, callback=callback,
-                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol,
-                         **_get_additional_lbfgs_options_dict("iprint", -1)})
-        finally:
-            if bar is not None:
-                bar.close()
-        self.n_iter_ = iteration[0] if stopped[0] else _check_optimize_result("lbfgs", res,
-                                                                               self.max_iter)
-        net.w[...] = res.x
-        if not np.isfinite(net.w).all():
-            raise ValueError(_NON_FINITE)
-        self.loss_ = float(fun.reported(res.x))
-        if verbose:
-            print("L-BFGS-B: %s (%d iterations, %d evaluations)" % (res.message, self.n_iter_,
-                                                                    res.nfev))
+        """The single-machine estimator's L-BFGS driver with the objective summed on the
+        cluster (:class:`_LossGradient`)."""
+        self._minimize_lbfgs(_LossGradient(cluster, spec, self._mlp, sums, self.alpha, self.n_jobs))
 
     # ------------------------------------------------------------------ local SGD
     def _fit_local_sgd(self, cluster, spec, sums, seed, targets, weighted):
