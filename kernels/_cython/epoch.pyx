@@ -50,7 +50,7 @@ from .backprop cimport (backprop_batch, gradient_batch, gradient_step, output_de
 from .forward cimport forward_batch
 from .rows cimport (backprop_rows, dot_decay1, dot_decay4, dot_update1, dot_update4,
                     forward_rows, next_sample, nonzero_rows, rows4, scale_norm, upper_forward)
-from .update cimport adam_rate, update, update_rows
+from .update cimport adam_rate, batch_step, update, update_rows
 from ._checks import check_epoch
 
 # How the per-sample epochs treat zero inputs; set by set_skip_zeros (tests only).
@@ -126,8 +126,8 @@ cdef void batch_run(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
     forward, δ, backprop, gradient :math:`g = (\sum_{n \in B} s_n \nabla E_n + \alpha W) / S_B`,
     update."""
     cdef Py_ssize_t Din = col(layout, 0, N_IN), K = col(layout, L - 1, N_OUT)
-    cdef Py_ssize_t e, start, nb, r, idx, l, q, w_off, size
-    cdef floating alpha = hyper[ALPHA], S, eta_S
+    cdef Py_ssize_t e, start, nb, r, idx
+    cdef floating alpha = hyper[ALPHA], S
     cdef double E, sq, data, penalty
     for e in range(n_epochs):
         data = 0
@@ -153,24 +153,10 @@ cdef void batch_run(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
                 data += nb * E / S
                 continue
             gradient_batch(layout, L, nb, Xb, Z, D, g)
-            sq = 0
-            if alpha != 0:
-                for l in range(L):
-                    w_off = col(layout, l, W_OFF)
-                    size = col(layout, l, N_IN) * col(layout, l, N_OUT)
-                    for q in range(w_off, w_off + size):
-                        g[q] += alpha * w[q]
-                        sq += w[q] * w[q]
+            # g / S, the L2 term and the solver's rule in one pass over w (update.batch_step)
+            sq = batch_step(layout, L, solver, w, g, P, hyper, state, t, 1 / S)
             data += nb * E / S
             penalty += nb * 0.5 * alpha * sq / S
-            if solver == SGD:  # g / S and the step in one pass over w
-                eta_S = hyper[ETA] / S
-                for q in range(P):
-                    w[q] -= eta_S * g[q]
-            else:
-                for q in range(P):
-                    g[q] = g[q] / S
-                update(w, g, P, solver, hyper, state, t)
         losses[2 * e] = data
         losses[2 * e + 1] = penalty
 

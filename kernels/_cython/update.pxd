@@ -2,7 +2,10 @@
 from cython cimport floating
 from libc.stdint cimport int64_t
 
-from ._core cimport ADAM, BETA_1, BETA_2, EPSILON, ETA, MOMENTUM, MU, NESTEROV, SGD, f_sqrt
+from libc.math cimport pow, sqrt
+
+from ._core cimport (ADAM, ALPHA, B_OFF, BETA_1, BETA_2, EPSILON, ETA, MOMENTUM, MU, N_IN, N_OUT,
+                     NESTEROV, SGD, W_OFF, col, f_sqrt)
 from .rows cimport dot
 
 cdef void update(floating* w, const floating* g, Py_ssize_t P, int solver, const floating* hyper,
@@ -67,3 +70,73 @@ cdef inline double update_rows(int solver, floating* w, floating* m, floating* v
             sq += dot(n_out, w + ro, w + ro)
         update_row(solver, w + ro, m + ro, v + ro, n_out, z[i], delta, c, hyper, eta_t)
     return sq
+
+
+cdef inline void step_range(int solver, floating* w, const floating* g, floating* m, floating* v,
+                            Py_ssize_t n, floating c, floating inv_S, floating eta, floating mu,
+                            floating b1, floating b2, floating eps, floating et) noexcept nogil:
+    r"""One mini-batch update of ``w[:n]`` with :math:`g'_p = (g_p + c\, w_p) / S` (``c`` = α
+    on weights, 0 on biases; ``inv_S`` = 1/S), the solver's rule applied in the same pass: the
+    scaling, the L2 term and the update cost one sweep over w, g and the state, and no
+    reduction sits in the loop, so it vectorises."""
+    cdef Py_ssize_t p
+    cdef floating gp, wp
+    if solver == SGD:
+        for p in range(n):
+            wp = w[p]
+            w[p] = wp - eta * ((g[p] + c * wp) * inv_S)
+    elif solver == MOMENTUM:
+        for p in range(n):
+            wp = w[p]
+            m[p] = mu * m[p] - eta * ((g[p] + c * wp) * inv_S)
+            w[p] = wp + m[p]
+    elif solver == NESTEROV:
+        for p in range(n):
+            wp = w[p]
+            gp = (g[p] + c * wp) * inv_S
+            m[p] = mu * m[p] - eta * gp
+            w[p] = wp + (mu * m[p] - eta * gp)
+    elif solver == ADAM:
+        for p in range(n):
+            wp = w[p]
+            gp = (g[p] + c * wp) * inv_S
+            m[p] = b1 * m[p] + (1 - b1) * gp
+            v[p] = b2 * v[p] + (1 - b2) * (gp * gp)
+            w[p] = wp - et * m[p] / (f_sqrt(v[p]) + eps)
+
+
+cdef inline double adam_rate_inline(const floating* hyper, int64_t* t) noexcept nogil:
+    r"""``adam_rate`` (update.pyx), inlined: increment ``t[0]``, return
+    :math:`\eta \sqrt{1 - \beta_2^t} / (1 - \beta_1^t)` in double."""
+    t[0] += 1
+    return (<double>hyper[ETA] * sqrt(1 - pow(<double>hyper[BETA_2], <double>t[0]))
+            / (1 - pow(<double>hyper[BETA_1], <double>t[0])))
+
+
+cdef inline double batch_step(const Py_ssize_t* layout, Py_ssize_t L, int solver, floating* w,
+                              const floating* g, Py_ssize_t P, const floating* hyper,
+                              floating* state, int64_t* t, floating inv_S) noexcept nogil:
+    r"""The mini-batch update :math:`w \leftarrow \mathrm{rule}(w, (g + \alpha W) / S)` (α on
+    the weights only) in one pass over the parameters, layer by layer (``step_range``); returns
+    :math:`\lVert W \rVert^2` before the update when α is not 0 (a vectorised dot product per
+    layer, summed in double), else 0. Replaces three sweeps (g += αW, g /= S, update)."""
+    cdef Py_ssize_t l, wo, bo, size
+    cdef double sq = 0, et = 0
+    cdef floating alpha = hyper[ALPHA]
+    cdef floating* m = state
+    cdef floating* v = state + P
+    if solver == ADAM:
+        et = adam_rate_inline(hyper, t)
+    for l in range(L):
+        wo = col(layout, l, W_OFF)
+        bo = col(layout, l, B_OFF)
+        size = col(layout, l, N_IN) * col(layout, l, N_OUT)
+        if alpha != 0:
+            sq += dot(size, w + wo, w + wo)
+        step_range(solver, w + wo, g + wo, m + wo, v + wo, size, alpha, inv_S, hyper[ETA],
+                   hyper[MU], hyper[BETA_1], hyper[BETA_2], hyper[EPSILON], <floating>et)
+        step_range(solver, w + bo, g + bo, m + bo, v + bo, col(layout, l, N_OUT), 0, inv_S,
+                   hyper[ETA], hyper[MU], hyper[BETA_1], hyper[BETA_2], hyper[EPSILON],
+                   <floating>et)
+    return sq
+

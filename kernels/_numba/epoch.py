@@ -15,11 +15,11 @@ from deltaprop.contract import ALPHA, ETA, SGD
 
 from ._jit import kernel
 from .backprop import backprop, gradient, output_delta
-from .forward import forward, weights
+from .forward import forward
 from .sgd_decay import sgd_decay
 from .sgd_general import sgd_general
 from .sgd_plain import sgd_plain
-from .update import update
+from .update import batch_step
 
 
 def sgd_epoch(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, state, t, a, z, delta, losses):
@@ -52,7 +52,6 @@ def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, sol
     """
     U = A.shape[0] // batch_size
     alpha = hyper[ALPHA]
-    L = layout.shape[0]
     one = w.dtype.type(1)
     n_epochs, m = order.shape
     for e in range(n_epochs):
@@ -75,19 +74,10 @@ def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, sol
             E = output_delta(layout, output, loss, a, z, tb, s_b, d)
             backprop(w, layout, hidden, a, z, d)
             gradient(layout, xb, z, d, g)
-            sq = 0.0
-            if alpha != 0:
-                for l in range(L):
-                    W, _ = weights(w, layout, l)
-                    gW, _ = weights(g, layout, l)
-                    n_in, n_out = W.shape
-                    for i in range(n_in):
-                        for j in range(n_out):
-                            gW[i, j] += alpha * W[i, j]
-                            sq += W[i, j] * W[i, j]
+            # g / S, the L2 term and the solver's rule in one pass over w (update.batch_step)
+            sq = batch_step(layout, solver, w, g, hyper, state, t, one / S)
             data += nb * E / S
             if alpha != 0:
                 penalty += nb * 0.5 * alpha * sq / S
-            update(w, g, solver, hyper, state, t, one / S)
         losses[e, 0] = data
         losses[e, 1] = penalty

@@ -11,7 +11,8 @@ import math
 
 import numpy as np
 
-from deltaprop.contract import ADAM, BETA_1, BETA_2, EPSILON, ETA, MOMENTUM, MU, NESTEROV, SGD
+from deltaprop.contract import (ADAM, ALPHA, B_OFF, BETA_1, BETA_2, EPSILON, ETA, MOMENTUM, MU, N_OUT,
+                                NESTEROV, SGD, W_OFF)
 
 from ._jit import helper, kernel
 
@@ -144,4 +145,54 @@ def update_rows(solver, w, m, v, wo, bo, n_in, n_out, z, zo, delta, u, eta, eta_
             m[bo + j] = mj
             v[bo + j] = vj
             w[bo + j] -= eta_t * mj / (np.sqrt(vj) + eps)
+    return sq
+
+
+@helper
+def step_range(solver, w, g, m, v, lo, hi, c, inv_S, eta, mu, b1, b2, eps, eta_t):
+    r"""One mini-batch update of ``w[lo:hi]`` with :math:`g'_p = (g_p + c\, w_p) / S` (``c`` = α
+    on weights, 0 on biases; ``inv_S`` = 1/S), the solver's rule in the same pass: scaling, L2
+    term and update cost one sweep over w, g and the state (no reduction in the loop)."""
+    one = w.dtype.type(1)
+    if solver == SGD:
+        for p in range(lo, hi):
+            w[p] -= eta * ((g[p] + c * w[p]) * inv_S)
+    elif solver == MOMENTUM:
+        for p in range(lo, hi):
+            m[p] = mu * m[p] - eta * ((g[p] + c * w[p]) * inv_S)
+            w[p] += m[p]
+    elif solver == NESTEROV:
+        for p in range(lo, hi):
+            gp = (g[p] + c * w[p]) * inv_S
+            m[p] = mu * m[p] - eta * gp
+            w[p] += mu * m[p] - eta * gp
+    elif solver == ADAM:
+        for p in range(lo, hi):
+            gp = (g[p] + c * w[p]) * inv_S
+            m[p] = b1 * m[p] + (one - b1) * gp
+            v[p] = b2 * v[p] + (one - b2) * (gp * gp)
+            w[p] -= eta_t * m[p] / (np.sqrt(v[p]) + eps)
+
+
+@helper
+def batch_step(layout, solver, w, g, hyper, state, t, inv_S):
+    r"""The mini-batch update :math:`w \leftarrow \mathrm{rule}(w, (g + \alpha W) / S)` (α on the
+    weights only), one pass over the parameters, layer by layer; returns
+    :math:`\lVert W \rVert^2` before the update (float64) when α is not 0, else 0. Replaces the
+    three sweeps g += αW, g / S and ``update``."""
+    alpha = hyper[ALPHA]
+    zero = w.dtype.type(0)
+    eta_t = adam_rate(hyper, t) if solver == ADAM else zero
+    m, v = state[0], state[1]
+    sq = 0.0
+    for l in range(layout.shape[0]):
+        wo, bo = layout[l, W_OFF], layout[l, B_OFF]
+        end = bo + layout[l, N_OUT]
+        if alpha != 0:
+            for p in range(wo, bo):
+                sq += w[p] * w[p]
+        step_range(solver, w, g, m, v, wo, bo, alpha, inv_S, hyper[ETA], hyper[MU],
+                   hyper[BETA_1], hyper[BETA_2], hyper[EPSILON], eta_t)
+        step_range(solver, w, g, m, v, bo, end, zero, inv_S, hyper[ETA], hyper[MU],
+                   hyper[BETA_1], hyper[BETA_2], hyper[EPSILON], eta_t)
     return sq
