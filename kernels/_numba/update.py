@@ -149,25 +149,26 @@ def update_rows(solver, w, m, v, wo, bo, n_in, n_out, z, zo, delta, u, eta, eta_
 
 
 @helper
-def step_range(solver, w, g, m, v, lo, hi, c, inv_S, eta, mu, b1, b2, eps, eta_t):
-    r"""One mini-batch update of ``w[lo:hi]`` with :math:`g'_p = (g_p + c\, w_p) / S` (``c`` = α
-    on weights, 0 on biases; ``inv_S`` = 1/S), the solver's rule in the same pass: scaling, L2
-    term and update cost one sweep over w, g and the state (no reduction in the loop)."""
+def step_range(solver, w, g, m, v, c, inv_S, eta, mu, b1, b2, eps, eta_t):
+    r"""One mini-batch update of ``w`` (a layer's weights or biases: views) with
+    :math:`g'_p = (g_p + c\, w_p) / S` (``c`` = α on weights, 0 on biases; ``inv_S`` = 1/S), the
+    solver's rule in the same pass: scaling, L2 term and update cost one sweep over w, g and the
+    state (no reduction in the loop; views indexed from 0, so the loops vectorise)."""
     one = w.dtype.type(1)
     if solver == SGD:
-        for p in range(lo, hi):
+        for p in range(w.shape[0]):
             w[p] -= eta * ((g[p] + c * w[p]) * inv_S)
     elif solver == MOMENTUM:
-        for p in range(lo, hi):
+        for p in range(w.shape[0]):
             m[p] = mu * m[p] - eta * ((g[p] + c * w[p]) * inv_S)
             w[p] += m[p]
     elif solver == NESTEROV:
-        for p in range(lo, hi):
+        for p in range(w.shape[0]):
             gp = (g[p] + c * w[p]) * inv_S
             m[p] = mu * m[p] - eta * gp
             w[p] += mu * m[p] - eta * gp
     elif solver == ADAM:
-        for p in range(lo, hi):
+        for p in range(w.shape[0]):
             gp = (g[p] + c * w[p]) * inv_S
             m[p] = b1 * m[p] + (one - b1) * gp
             v[p] = b2 * v[p] + (one - b2) * (gp * gp)
@@ -184,15 +185,17 @@ def batch_step(layout, solver, w, g, hyper, state, t, inv_S):
     zero = w.dtype.type(0)
     eta_t = adam_rate(hyper, t) if solver == ADAM else zero
     m, v = state[0], state[1]
+    eta, mu, b1, b2, eps = hyper[ETA], hyper[MU], hyper[BETA_1], hyper[BETA_2], hyper[EPSILON]
     sq = 0.0
     for l in range(layout.shape[0]):
         wo, bo = layout[l, W_OFF], layout[l, B_OFF]
         end = bo + layout[l, N_OUT]
+        W = w[wo:bo]
         if alpha != 0:
-            for p in range(wo, bo):
-                sq += w[p] * w[p]
-        step_range(solver, w, g, m, v, wo, bo, alpha, inv_S, hyper[ETA], hyper[MU],
-                   hyper[BETA_1], hyper[BETA_2], hyper[EPSILON], eta_t)
-        step_range(solver, w, g, m, v, bo, end, zero, inv_S, hyper[ETA], hyper[MU],
-                   hyper[BETA_1], hyper[BETA_2], hyper[EPSILON], eta_t)
+            for p in range(W.shape[0]):
+                sq += W[p] * W[p]
+        step_range(solver, W, g[wo:bo], m[wo:bo], v[wo:bo], alpha, inv_S, eta, mu, b1, b2, eps,
+                   eta_t)
+        step_range(solver, w[bo:end], g[bo:end], m[bo:end], v[bo:end], zero, inv_S, eta, mu, b1,
+                   b2, eps, eta_t)
     return sq
