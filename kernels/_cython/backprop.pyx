@@ -11,7 +11,8 @@ from cython cimport floating
 from libc.string cimport memset
 
 from ._blas cimport matmul_at, matmul_bt
-from ._core cimport B_OFF, N_IN, N_OUT, U_OFF, W_OFF, axpy, col
+from ._core cimport (B_OFF, CROSS_ENTROPY, N_IN, N_OUT, SOFTMAX, U_OFF, W_OFF, axpy, col,
+                     f_log)
 from .activations cimport scale_by_derivative
 from .rows cimport backprop_rows
 from ._checks import check_gradient, check_output_delta, check_units
@@ -23,6 +24,40 @@ cdef inline bint use_blas(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out) noexc
     return n > 1 and n * n_in * n_out >= BLAS_MIN_FLOPS
 
 
+cdef double softmax_cross_entropy_batch(Py_ssize_t n, Py_ssize_t K, const floating* A,
+                                        const floating* Y, const floating* T, const floating* s,
+                                        floating* D) noexcept nogil:
+    r"""Softmax + cross-entropy for a batch whose outputs ``Y`` are the forward pass's softmax of
+    ``A``: :math:`s_n \delta_k = s_n (y_k - t_k)` and
+    :math:`E_n = \sum_k t_k (\max a - a_k + \ln \sum_j e^{a_j - \max a})`, with the log-sum
+    taken from the output at the arg-max, :math:`y_{k^*} = 1 / \sum_j e^{a_j - \max a}` (the
+    forward pass divided :math:`e^0 = 1` by that sum): one ``log`` per sample instead of K
+    ``exp`` (the same value to rounding; ``sample_delta`` recomputes the sum)."""
+    cdef Py_ssize_t r, k, kmax
+    cdef double E = 0, En, log_total
+    cdef const floating* a
+    cdef const floating* y
+    cdef const floating* t
+    cdef floating* d
+    cdef floating m
+    for r in range(n):
+        a, y, t, d = A + r * K, Y + r * K, T + r * K, D + r * K
+        kmax = 0
+        m = a[0]
+        for k in range(1, K):
+            if a[k] > m:
+                m = a[k]
+                kmax = k
+        log_total = -f_log(y[kmax])
+        En = 0
+        for k in range(K):
+            if t[k] != 0:
+                En += t[k] * ((m - a[k]) + log_total)
+            d[k] = (y[k] - t[k]) * s[r]
+        E += s[r] * En
+    return E
+
+
 cdef double output_delta_batch(const Py_ssize_t* layout, Py_ssize_t L, int output, int loss,
                                Py_ssize_t n, const floating* A, const floating* Z,
                                const floating* T, const floating* s, floating* D) noexcept nogil:
@@ -31,6 +66,8 @@ cdef double output_delta_batch(const Py_ssize_t* layout, Py_ssize_t L, int outpu
     cdef Py_ssize_t r, k, K = col(layout, L - 1, N_OUT), off = n * col(layout, L - 1, U_OFF)
     cdef double E = 0, En
     cdef floating* d
+    if output == SOFTMAX and loss == CROSS_ENTROPY:
+        return softmax_cross_entropy_batch(n, K, A + off, Z + off, T, s, D + off)
     for r in range(n):
         d = D + off + r * K
         En = sample_delta(output, loss, A + off + r * K, Z + off + r * K, T + r * K, d, K)

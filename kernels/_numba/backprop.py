@@ -73,6 +73,36 @@ def sample_delta(output, loss, a, y, t, to, delta, u, K):
     return E
 
 
+@helper
+def softmax_cross_entropy(A, Y, T, s, D, base, K):
+    r"""Softmax + cross-entropy for a batch whose outputs ``Y`` are the forward pass's softmax of
+    ``A`` (the n samples' K units from offset ``base``): :math:`s_n \delta_k = s_n (y_k - t_k)`
+    into ``D`` and :math:`E = \sum_n s_n \sum_k t_k (\max a - a_k + \ln \sum_j e^{a_j - \max a})`,
+    the log-sum taken from the output at the arg-max, :math:`y_{k^*} = 1 / \sum_j e^{a_j - \max a}`
+    (the forward pass divided :math:`e^0 = 1` by that sum): one ``log`` per sample instead of K
+    ``exp`` (the same value to rounding; ``sample_delta`` recomputes the sum)."""
+    n = T.shape[0]
+    E = 0.0
+    for r in range(n):
+        u = base + np.uint64(r) * K
+        kmax = u
+        amax = A[u]
+        for k in range(u + np.uint64(1), u + K):
+            if A[k] > amax:
+                amax = A[k]
+                kmax = k
+        log_total = A.dtype.type(-math.log(Y[kmax]))
+        En = A.dtype.type(0)
+        sr = s[r]
+        for k in range(K):
+            tk = T[r, k]
+            if tk != 0:
+                En += tk * ((amax - A[u + k]) + log_total)
+            D[u + k] = (Y[u + k] - tk) * sr
+        E += sr * En
+    return A.dtype.type(E)
+
+
 @kernel
 def output_delta(layout, output, loss, A, Z, T, s, D):
     r"""Output errors :math:`s_n \delta_k = \partial (s_n E_n) / \partial a_k` into ``D``; return
@@ -81,6 +111,8 @@ def output_delta(layout, output, loss, A, Z, T, s, D):
     l = layout.shape[0] - 1
     K = np.uint64(layout[l, N_OUT])
     base = np.uint64(n * layout[l, U_OFF])
+    if output == SOFTMAX and loss == CROSS_ENTROPY:
+        return softmax_cross_entropy(A, Z, T, s, D, base, K)
     E = 0.0
     for r in range(n):
         u = base + np.uint64(r) * K
