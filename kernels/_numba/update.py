@@ -149,26 +149,32 @@ def update_rows(solver, w, m, v, wo, bo, n_in, n_out, z, zo, delta, u, eta, eta_
 
 
 @helper
-def step_range(solver, w, g, m, v, c, inv_S, eta, mu, b1, b2, eps, eta_t):
-    r"""One mini-batch update of ``w`` (a layer's weights or biases: views) with
-    :math:`g'_p = (g_p + c\, w_p) / S` (``c`` = α on weights, 0 on biases; ``inv_S`` = 1/S), the
-    solver's rule in the same pass: scaling, L2 term and update cost one sweep over w, g and the
-    state (no reduction in the loop; views indexed from 0, so the loops vectorise)."""
+def step_range(solver, w, g, m, v, lo, n, c, inv_S, eta, mu, b1, b2, eps, eta_t):
+    r"""One mini-batch update of the n entries of ``w`` from offset ``lo`` (a layer's weights or
+    biases) with :math:`g'_p = (g_p + c\, w_p) / S` (``c`` = α on weights, 0 on biases;
+    ``inv_S`` = 1/S), the solver's rule in the same pass: scaling, L2 term and update cost one
+    sweep over w, g and the state (no reduction in the loop). ``lo`` and ``n`` are unsigned, so
+    the loops index a C-contiguous array without wrap-around checks and vectorise (a slice
+    would be typed non-contiguous, and signed bounds keep the loop scalar)."""
     one = w.dtype.type(1)
     if solver == SGD:
-        for p in range(w.shape[0]):
+        for i in range(n):
+            p = lo + i
             w[p] -= eta * ((g[p] + c * w[p]) * inv_S)
     elif solver == MOMENTUM:
-        for p in range(w.shape[0]):
+        for i in range(n):
+            p = lo + i
             m[p] = mu * m[p] - eta * ((g[p] + c * w[p]) * inv_S)
             w[p] += m[p]
     elif solver == NESTEROV:
-        for p in range(w.shape[0]):
+        for i in range(n):
+            p = lo + i
             gp = (g[p] + c * w[p]) * inv_S
             m[p] = mu * m[p] - eta * gp
             w[p] += mu * m[p] - eta * gp
     elif solver == ADAM:
-        for p in range(w.shape[0]):
+        for i in range(n):
+            p = lo + i
             gp = (g[p] + c * w[p]) * inv_S
             m[p] = b1 * m[p] + (one - b1) * gp
             v[p] = b2 * v[p] + (one - b2) * (gp * gp)
@@ -188,14 +194,13 @@ def batch_step(layout, solver, w, g, hyper, state, t, inv_S):
     eta, mu, b1, b2, eps = hyper[ETA], hyper[MU], hyper[BETA_1], hyper[BETA_2], hyper[EPSILON]
     sq = 0.0
     for l in range(layout.shape[0]):
-        wo, bo = layout[l, W_OFF], layout[l, B_OFF]
-        end = bo + layout[l, N_OUT]
-        W = w[wo:bo]
+        wo = np.uint64(layout[l, W_OFF])
+        bo = np.uint64(layout[l, B_OFF])
+        nw = bo - wo
+        nb = np.uint64(layout[l, N_OUT])
         if alpha != 0:
-            for p in range(W.shape[0]):
-                sq += W[p] * W[p]
-        step_range(solver, W, g[wo:bo], m[wo:bo], v[wo:bo], alpha, inv_S, eta, mu, b1, b2, eps,
-                   eta_t)
-        step_range(solver, w[bo:end], g[bo:end], m[bo:end], v[bo:end], zero, inv_S, eta, mu, b1,
-                   b2, eps, eta_t)
+            for i in range(nw):
+                sq += w[wo + i] * w[wo + i]
+        step_range(solver, w, g, m, v, wo, nw, alpha, inv_S, eta, mu, b1, b2, eps, eta_t)
+        step_range(solver, w, g, m, v, bo, nb, zero, inv_S, eta, mu, b1, b2, eps, eta_t)
     return sq
