@@ -327,3 +327,22 @@ def test_l2_sgd_folds_the_scale_back_into_the_weights():
         tol = TOL[np.float64]
         np.testing.assert_allclose(got, want, rtol=0, atol=tol * max(1.0, np.abs(want).max()))
         np.testing.assert_allclose(loss_got, loss_want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("bad, P, message", [
+    ([[3, 4, 0, 12, 0], [4, 2, 16, 24, 4]], 10, "beyond w's length"),
+    ([[3, 4, 0, 12, 0], [5, 2, 16, 26, 4]], 100, "previous layer's n_out"),
+    ([[0, 4, 0, 0, 0]], 100, "layer sizes >= 1"),
+    ([[3, 4, -1, 12, 0]], 100, "non-negative"),
+])
+def test_layout_check_rejects_a_bad_table(bad, P, message):
+    from deltaprop.kernels._cython._checks import _layout
+
+    with pytest.raises(ValueError, match=message):
+        _layout(np.array(bad, dtype=np.intp), P)
+
+
+def test_layout_check_returns_inputs_outputs_and_units():
+    from deltaprop.kernels._cython._checks import _layout
+
+    assert _layout(make_layout([64, 100, 10]), 7510) == (64, 10, 110)
