@@ -42,7 +42,8 @@ except KeyboardInterrupt:
 def latency(backend, n, hidden, per_call):
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
     child = subprocess.Popen([sys.executable, "-c", CHILD, backend, str(n), str(hidden), str(per_call)],
-                             stdout=subprocess.PIPE, text=True, env=env)
+                             stdout=subprocess.PIPE, text=True, env=env,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     while "ready" not in child.stdout.readline():
         pass
     time.sleep(random.uniform(0.2, 0.7))

@@ -26,6 +26,13 @@ from conftest import BACKENDS
 #: the issue's bound on the delay between SIGINT and the end of the interrupted call
 LATENCY = 0.5
 
+def _default_sigint():
+    """In the child, before exec: SIGINT back to its default action. A shell starts background
+    jobs with SIGINT ignored, and Python leaves an inherited 'ignore' alone, so without this a
+    test run in the background would send signals that nobody hears."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 ENV = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
            NUMBA_NUM_THREADS="1", PYTHONUNBUFFERED="1")
 
@@ -73,7 +80,7 @@ def run_and_interrupt(code, wait_for="ready", delay=0.3, timeout=120):
     the signal and the child's "interrupted" line (its own monotonic clock reading).
     """
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=ENV)
+                             stderr=subprocess.PIPE, text=True, env=ENV, preexec_fn=_default_sigint)
     try:
         deadline = time.monotonic() + timeout
         line = child.stdout.readline()
@@ -124,7 +131,7 @@ def test_sigint_stops_deltaprop_train_with_status_130_and_keeps_the_old_model(tm
     child = subprocess.Popen(
         [sys.executable, "-m", "deltaprop", "train", str(data), "--hidden", "1024", "--epochs", "50",
          "--batch-size", "1", "--backend", backend, "--out", str(out), "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, preexec_fn=_default_sigint)
     try:
         line = child.stderr.readline()  # "data ...: 3000 samples, ..." is printed as training starts
         assert line.startswith("data"), line + child.stderr.read()
