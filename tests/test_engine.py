@@ -318,3 +318,16 @@ def test_bad_sample_weight_is_a_clear_error(rng):
         net.loss(X, T, np.ones(3))
     with pytest.raises(ValueError, match="finite and >= 0"):
         net.loss_and_gradient(X, T, np.array([1.0, -1.0, 1.0, 1.0]))
+
+
+def test_weights_start_on_a_64_byte_boundary(backend):
+    """The per-sample kernels' vector loads over the first layer's rows; NumPy alone aligns 16."""
+    from deltaprop.engine import aligned_zeros
+
+    for sizes in ([784, 128, 10], [3, 5, 1], [1, 1]):
+        net = MLP(sizes, backend=backend, dtype="float32", random_state=0)
+        assert net.w.ctypes.data % 64 == 0 and net._replica().w.ctypes.data % 64 == 0
+    for n, dt in ((1, np.float32), (1001, np.float64), (0, np.float64)):
+        a = aligned_zeros(n, dt)
+        assert a.shape == (n,) and a.dtype == dt and a.flags.c_contiguous and a.flags.writeable
+        assert a.ctypes.data % 64 == 0 and not a.any()
