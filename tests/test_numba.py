@@ -210,3 +210,29 @@ def test_l2_sgd_with_a_scaled_first_layer_equals_the_reference(eta_alpha):
     scale = max(np.abs(want).max(), 1.0)
     np.testing.assert_allclose(w_got, want, rtol=0, atol=1e-12 * scale)
     np.testing.assert_allclose(loss_got, loss_want, rtol=1e-12, atol=1e-12)
+
+
+def test_numba_cache_is_dropped_when_any_kernel_source_changes(tmp_path):
+    """numba keys a cached kernel on its own file only; the package drops its in-tree cache when
+    any source (or the contract) changes, and keeps it otherwise."""
+    from deltaprop.kernels._numba import _drop_stale_cache
+
+    rows, contract = tmp_path / "rows.py", tmp_path / "contract.py"
+    rows.write_text("A = 1\n")
+    contract.write_text("TANH = 2\n")
+    (tmp_path / "__pycache__").mkdir()
+    kernel = tmp_path / "__pycache__" / "epoch.sgd_plain-10.py311.nbi"
+
+    def cache_survives(change=None):
+        kernel.write_bytes(b"compiled")
+        if change:
+            change()
+        _drop_stale_cache(str(tmp_path), [str(contract)])
+        return kernel.exists()
+
+    assert not cache_survives()  # no fingerprint yet
+    assert cache_survives()  # nothing changed
+    assert not cache_survives(lambda: contract.write_text("TANH = 3\n"))
+    assert cache_survives()
+    assert not cache_survives(lambda: rows.write_text("A = 2\n"))
+    assert cache_survives()

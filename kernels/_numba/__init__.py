@@ -7,11 +7,56 @@ per-sample pieces in ``rows``. ``_jit`` holds the numba options. Kernels compile
 dtype, on first use, and are cached on disk (``cache=True``), so importing this package is quick.
 """
 
-from . import activations, backprop as _backprop, epoch as _epoch, forward as _forward, rows
-from . import sgd_decay as _sgd_decay, sgd_general as _sgd_general, sgd_plain as _sgd_plain, update
-from .backprop import backprop, gradient, output_delta
-from .epoch import batch_epoch, sgd_epoch
-from .forward import forward
+import glob as _glob
+import hashlib as _hashlib
+import os as _os
+
+
+def _drop_stale_cache(here=None, extra=None):
+    """Clear numba's in-tree cache when any source the kernels are built from has changed.
+
+    numba keys a cached kernel on its own file only, so a change in a file it calls into
+    (``rows.py``, ``update.py``, ``activations.py``) or takes codes from (``contract.py``) would
+    leave it running the old machine code. A fingerprint of all of them is kept beside the
+    cache (``__pycache__/deltaprop-sources.sha256``); when it differs, the cache is dropped.
+    Only the in-tree cache is handled (``NUMBA_CACHE_DIR`` elsewhere is the user's to clear);
+    an unwritable install is left alone, since its files cannot change. ``here`` (this package's
+    folder) and ``extra`` (``[contract.__file__]``) are parameters for the tests.
+    """
+    if extra is None:
+        from deltaprop import contract
+
+        extra = [contract.__file__]
+    here = here or _os.path.dirname(_os.path.abspath(__file__))
+    digest = _hashlib.sha256()
+    for path in sorted(_glob.glob(_os.path.join(here, "*.py"))) + list(extra):
+        with open(path, "rb") as fh:
+            digest.update(fh.read())
+    cache = _os.path.join(here, "__pycache__")
+    stamp = _os.path.join(cache, "deltaprop-sources.sha256")
+    try:
+        with open(stamp) as fh:
+            if fh.read() == digest.hexdigest():
+                return
+    except OSError:
+        pass
+    try:
+        for path in _glob.glob(_os.path.join(cache, "*.nb[ic]")):
+            _os.remove(path)
+        _os.makedirs(cache, exist_ok=True)
+        with open(stamp, "w") as fh:
+            fh.write(digest.hexdigest())
+    except OSError:
+        pass
+
+
+_drop_stale_cache()
+
+from . import activations, backprop as _backprop, epoch as _epoch, forward as _forward, rows  # noqa: E402
+from . import sgd_decay as _sgd_decay, sgd_general as _sgd_general, sgd_plain as _sgd_plain, update  # noqa: E402
+from .backprop import backprop, gradient, output_delta  # noqa: E402
+from .epoch import batch_epoch, sgd_epoch  # noqa: E402
+from .forward import forward  # noqa: E402
 
 __all__ = ["forward", "output_delta", "backprop", "gradient", "sgd_epoch", "batch_epoch", "codes"]
 
