@@ -281,22 +281,31 @@ class _BaseMLP(BaseEstimator):
         self._start_records()
         opt = self._stochastic_optimizer(incremental)
         X_tr, Y_tr, s_tr, val = self._split_validation(X, Y, s, weighted, stratify)
-        n_samples = X_tr.shape[0]
         net = self._mlp
-        epochs = _optim.EpochRunner(net, X_tr, Y_tr, s_tr, self._batch_size(n_samples),
+        epochs = _optim.EpochRunner(net, X_tr, Y_tr, s_tr, self._batch_size(X_tr.shape[0]),
                                     _optim.Objective(net.loss_function, Y_tr), weighted,
                                     self._random_state if self.shuffle else None, self.n_jobs,
                                     self.parallel)
+        with epochs:
+            self._epoch_loop(opt, lambda: epochs.run(opt), X_tr.shape[0],
+                             lambda: self._update_no_improvement_count(self.early_stopping, val),
+                             incremental)
+
+    def _epoch_loop(self, opt, run_epoch, n_samples, after_epoch, incremental=False):
+        """scikit-learn's loop of stochastic epochs: ``run_epoch()`` trains one and returns its
+        ``loss_``; then the records, ``after_epoch()`` (validation or the training-loss rule), the
+        schedule and the stopping rules; Ctrl-C ends it with a TrainingInterrupted warning. With
+        early stopping the best validation epoch's weights are restored at the end."""
+        net = self._mlp
         bar = None if incremental else self._progress(self.max_iter)
         try:
-            epochs.__enter__()
             self.n_iter_ = 0
             for _ in range(self.max_iter):
-                loss = epochs.run(opt)
+                loss = run_epoch()
                 if not self.early_stopping and not np.isfinite(net.w).all():
                     raise ValueError(_NON_FINITE)
                 self._record_epoch(loss, n_samples, bar)
-                self._update_no_improvement_count(self.early_stopping, val)
+                after_epoch()
                 opt.iteration_ends(self.t_)
                 if self._stop_after_epoch(opt) or incremental:
                     break
@@ -307,7 +316,6 @@ class _BaseMLP(BaseEstimator):
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.", TrainingInterrupted)
         finally:
-            epochs.__exit__(None, None, None)
             if bar is not None:
                 bar.close()
         if self.early_stopping:

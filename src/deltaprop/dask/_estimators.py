@@ -35,14 +35,12 @@ import inspect
 import itertools
 import time
 import uuid
-import warnings
 from concurrent.futures import CancelledError
 from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import _fit_context, clone
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
@@ -59,7 +57,7 @@ from distributed.scheduler import KilledWorker
 from .. import _optim, estimators
 from ..contract import SOLVERS
 from ..engine import rollback
-from ..estimators import _NON_FINITE, TrainingInterrupted
+from ..estimators import _NON_FINITE
 from . import _shards
 
 __all__ = ["MLPClassifier", "MLPRegressor", "WorkerLostError"]
@@ -471,36 +469,24 @@ class _DaskMLP:
                 raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                                  "or the size of your dataset.")
             val = (sum(s[4] for s in sums), sum(s[5] for s in sums), targets, weighted)
-        first_epoch = len(self.loss_curve_)
-        bar = self._progress(self.max_iter)
-        try:
-            self.n_iter_ = 0
-            for it in range(self.max_iter):
-                with rollback(net.w, opt.state, opt.t):
-                    data, penalty, const, finite = self._local_epoch(
-                        cluster, spec, opt, sizes, batch, every, seed, first_epoch + it)
-                loss = (data / scale + penalty + const) / n_train
-                if not self.early_stopping and not (finite and np.isfinite(net.w).all()):
-                    raise ValueError(_NON_FINITE)
-                self._record_epoch(float(loss), n_train, bar)
-                if val is None:
-                    self._update_no_improvement_count(False, None)
-                else:
-                    self._validate(cluster, spec, val, scale)
-                opt.iteration_ends(self.t_)
-                if self._stop_after_epoch(opt):
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the "
-                                  "optimization hasn't converged yet." % self.max_iter,
-                                  ConvergenceWarning)
-        except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.", TrainingInterrupted)
-        finally:
-            if bar is not None:
-                bar.close()
-        if self.early_stopping:
-            net.w[...] = self._best_w
+        epoch = [len(self.loss_curve_)]
+
+        def run_epoch():
+            with rollback(net.w, opt.state, opt.t):
+                data, penalty, const, finite = self._local_epoch(
+                    cluster, spec, opt, sizes, batch, every, seed, epoch[0])
+            epoch[0] += 1
+            if not self.early_stopping and not finite:
+                raise ValueError(_NON_FINITE)
+            return float((data / scale + penalty + const) / n_train)
+
+        def after_epoch():
+            if val is None:
+                self._update_no_improvement_count(False, None)
+            else:
+                self._validate(cluster, spec, val, scale)
+
+        self._epoch_loop(opt, run_epoch, n_train, after_epoch)
 
     def _local_epoch(self, cluster, spec, opt, sizes, batch, every, seed, epoch):
         """One epoch in rounds of ``every`` samples per partition; ``(data, penalty, const,
