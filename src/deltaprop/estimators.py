@@ -406,19 +406,9 @@ class _BaseMLP(BaseEstimator):
             E = net.loss(X_val, Y_val, s_val, outputs=out, check_input=False, n_jobs=self.n_jobs)
             S = float(s_val.sum(dtype=np.float64))
             sq = _optim.squared_weights(net.w, _optim.weight_slices(net.layout))
-            self.validation_loss_curve_.append(
-                (objective.data(E) + objective.batch_const(s_val) + 0.5 * self.alpha * sq) / S)
-            self.validation_scores_.append(self._score_outputs(out, y_val, sw_val))
-            if self.verbose:
-                print("Validation score: %f" % self.validation_scores_[-1])
-            last_valid_score = self.validation_scores_[-1]
-            if last_valid_score < (self.best_validation_score_ + self.tol):
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if last_valid_score > self.best_validation_score_:
-                self.best_validation_score_ = last_valid_score
-                self._best_w = net.w.copy()
+            self._record_validation(self._score_outputs(out, y_val, sw_val),
+                                    (objective.data(E) + objective.batch_const(s_val)
+                                     + 0.5 * self.alpha * sq) / S)
         else:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1
@@ -426,6 +416,21 @@ class _BaseMLP(BaseEstimator):
                 self._no_improvement_count = 0
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
+
+    def _record_validation(self, score, loss):
+        """Early stopping's records of one epoch (scikit-learn's rule): no improvement unless the
+        score beats the best by ``tol``; the best score's weights are kept."""
+        self.validation_loss_curve_.append(loss)
+        self.validation_scores_.append(score)
+        if self.verbose:
+            print("Validation score: %f" % score)
+        if score < self.best_validation_score_ + self.tol:
+            self._no_improvement_count += 1
+        else:
+            self._no_improvement_count = 0
+        if score > self.best_validation_score_:
+            self.best_validation_score_ = score
+            self._best_w = self._mlp.w.copy()
 
     def _progress(self, total):
         if not self.progress_bar:

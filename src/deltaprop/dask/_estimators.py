@@ -519,18 +519,7 @@ class _DaskMLP:
         E, stats = cluster.round("validate", _shards.validation, net.w.copy(), _shards.add,
                                  args=lambda j: (spec, targets, weighted), n_jobs=self.n_jobs)
         sq = _optim.squared_weights(net.w, _optim.weight_slices(net.layout))
-        self.validation_loss_curve_.append((E / scale + C_val + 0.5 * self.alpha * sq) / S_val)
-        score = _score(stats)
-        self.validation_scores_.append(score)
-        if self.verbose:
-            print("Validation score: %f" % score)
-        if score < self.best_validation_score_ + self.tol:
-            self._no_improvement_count += 1
-        else:
-            self._no_improvement_count = 0
-        if score > self.best_validation_score_:
-            self.best_validation_score_ = score
-            self._best_w = net.w.copy()
+        self._record_validation(_score(stats), (E / scale + C_val + 0.5 * self.alpha * sq) / S_val)
 
     # ------------------------------------------------------------------ prediction
     def _lazy(self, X, method, n_columns, dtype):
