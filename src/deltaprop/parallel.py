@@ -56,8 +56,8 @@ def shard_bounds(n: int, n_shards: int, multiple: int = 1) -> list:
 class Threads:
     """A pool of ``n`` threads with BLAS held to one thread while it is open.
 
-    ``run(fn, items)`` calls ``fn(item)`` for every item on the pool and returns the results in
-    the items' order. If any call raises, or the caller is interrupted (Ctrl-C) while waiting,
+    ``run(fn, items)`` calls ``fn(item)`` for every item, the first in the calling thread and the
+    others on the pool, and returns the results in the items' order. If any call raises, or the caller is interrupted (Ctrl-C) while waiting,
     it waits for every running call to finish (each is one work-sized kernel call, so this is
     short) before raising the first error in item order: no thread is still writing when the
     caller's rollback runs. ``stop`` is set as soon as one call fails or the caller is
@@ -72,7 +72,7 @@ class Threads:
 
     def __enter__(self):
         self._limits.enter_context(_blas_controller().limit(limits=1, user_api="blas"))
-        self._pool = ThreadPoolExecutor(self.n, thread_name_prefix="deltaprop")
+        self._pool = ThreadPoolExecutor(max(1, self.n - 1), thread_name_prefix="deltaprop")
         return self
 
     def __exit__(self, *exc):
@@ -90,14 +90,25 @@ class Threads:
                 self.stop.set()
                 raise
 
-        futures = [self._pool.submit(call, item) for item in items]
+        items = list(items)
+        if not items:
+            return []
+        futures = [self._pool.submit(call, item) for item in items[1:]]
+        first = None
         try:
+            first = call(items[0])  # the calling thread takes the first item: one handoff fewer
             wait(futures)
-        except BaseException:  # interrupted while waiting: let the threads finish their call
+        except BaseException as exc:  # failed or interrupted: let the threads finish their call
             self.stop.set()
             wait(futures)
-            raise
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt and the like
+            first_error = exc
+        else:
+            first_error = None
+        if first_error is not None:
+            raise first_error
         for f in futures:
             if f.exception() is not None:
                 raise f.exception()
-        return [f.result() for f in futures]
+        return [first] + [f.result() for f in futures]
