@@ -331,3 +331,13 @@ def test_weights_start_on_a_64_byte_boundary(backend):
         a = aligned_zeros(n, dt)
         assert a.shape == (n,) and a.dtype == dt and a.flags.c_contiguous and a.flags.writeable
         assert a.ctypes.data % 64 == 0 and not a.any()
+
+
+def test_loading_a_model_leaves_numpys_global_random_state_alone(tmp_path):
+    path = tmp_path / "m.npz"
+    MLP([3, 4, 2], random_state=1).save(path)
+    np.random.seed(123)
+    expected = np.random.random_sample(3)
+    np.random.seed(123)
+    MLP.load(path)
+    np.testing.assert_array_equal(np.random.random_sample(3), expected)

@@ -586,8 +586,11 @@ class MLP:
         member read, as arrays.
         """
         fields = read_npz(path, {**_MODEL_MEMBERS, **(extra or {})})
+        # random_state=0: the initial draw is overwritten; never consume the global RNG's draws
         net = cls(_stored_sizes(fields), hidden=_text(fields["hidden"]), output=_text(fields["output"]),
-                  loss=_text(fields["loss"]), backend=backend, dtype=_text(fields["dtype"]))
+                  loss=_text(fields["loss"]), backend=backend, dtype=_text(fields["dtype"]),
+                  random_state=0)
+        net.random_state, net._rng = None, check_random_state(None)  # later fits: as MLP(...)
         net.w[...] = fields["w"]
         return net, fields
 
