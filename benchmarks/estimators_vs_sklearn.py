@@ -26,7 +26,7 @@ CONFIGS = {
                                  learning_rate_init=0.01),
     "adam batch 64 (relu 64, 40 ep)": dict(solver="adam", batch_size=64, hidden_layer_sizes=(64,),
                                            activation="relu", max_iter=40),
-    # scikit-learn's defaults (adam, batch min(200, n), relu 100, alpha 1e-4) for 30 epochs: issue 11
+    # scikit-learn's defaults (adam, batch min(200, n), relu 100, alpha 1e-4) for 30 epochs
     "defaults (adam, relu 100, 30 ep)": dict(max_iter=30),
     "lbfgs (relu 64, 200 it)": dict(solver="lbfgs", hidden_layer_sizes=(64,), activation="relu",
                                     max_iter=200),

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from numpy.lib import format as npy_format
 
-from deltaprop import MLP, cli, savedmodel
+from deltaprop import MLP, savedmodel
 from deltaprop.cli import main
 
 # ------------------------------------------------------------------ building files by hand

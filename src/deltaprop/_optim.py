@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import xlogy
 
-from .contract import ALPHA, ETA, SOLVERS
+from .contract import ETA, SOLVERS
 from .engine import rollback
 
 __all__ = ["Objective", "Optimizer", "EpochRunner", "LossGradient", "squared_weights",

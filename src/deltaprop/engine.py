@@ -30,8 +30,8 @@ from .parallel import Threads, effective_n_jobs, shard_bounds
 from .validation import (check_config, check_lr, check_order, check_positive_int, check_sample_weight,
                          check_T, check_X)
 
-__all__ = ["MLP", "Epochs", "ParallelEpochs", "rollback", "aligned_zeros", "kernel_input", "WORK_PER_CALL", "work_rows", "UNIT_ELEMENTS",
-           "OUTPUT_DERIVATIVES"]
+__all__ = ["MLP", "Epochs", "ParallelEpochs", "rollback", "aligned_zeros", "kernel_input",
+           "WORK_PER_CALL", "work_rows", "UNIT_ELEMENTS", "OUTPUT_DERIVATIVES"]
 
 FORMAT = "deltaprop.MLP"
 FORMAT_VERSION = 1
@@ -40,8 +40,8 @@ FORMAT_VERSION = 1
 #: ``WORK_PER_CALL / (P + SAMPLE_OVERHEAD)`` samples (a quarter of that for per-sample momentum,
 #: Nesterov and Adam, whose update reads and writes three arrays per weight). The kernels run
 #: without the GIL and never look for signals, so Ctrl-C (KeyboardInterrupt) is seen only when
-#: a call returns: on one core of a current x86 machine a call of this size lasts 10-40 ms
-#: (about 0.1-0.4 ns per visit), and the Python work between calls stays far below 1 %.
+#: a call returns. The size is chosen so that a call lasts tens of milliseconds on one core:
+#: short enough for a prompt Ctrl-C, long enough that the Python work between calls is lost in it.
 WORK_PER_CALL = 100_000_000
 #: fewer rows than this per thread are not worth a thread (forward, loss, gradient)
 _MIN_SHARD_ROWS = 64
@@ -72,7 +72,7 @@ def aligned_zeros(n: int, dtype, alignment: int = ALIGNMENT) -> np.ndarray:
     """A zeroed (n,) array of ``dtype`` whose first element starts on an ``alignment``-byte
     boundary. The per-sample kernels sweep the first layer's rows of ``w`` with vector loads;
     NumPy aligns to 16 bytes only, and a ``w`` that starts off a 32-byte boundary makes every
-    row's vectors straddle cache lines (one epoch of 784-128-10 takes about 1.5x as long)."""
+    row's vectors straddle cache lines."""
     dtype = np.dtype(dtype)
     buf = np.zeros(n * dtype.itemsize + alignment, dtype=np.uint8)
     start = (-buf.ctypes.data) % alignment

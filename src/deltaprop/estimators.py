@@ -50,7 +50,7 @@ from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _optim
-from .contract import HIDDEN_ACTIVATIONS, OUTPUT_LOSS
+from .contract import ALPHA, HIDDEN_ACTIVATIONS, OUTPUT_LOSS
 from .engine import MLP, kernel_input
 
 try:  # scipy < 1.15 prints L-BFGS-B progress unless told not to
@@ -342,7 +342,7 @@ class _BaseMLP(BaseEstimator):
                 self.solver, net.w.shape[0], net.dtype, self.learning_rate_init, self.learning_rate,
                 self.momentum, self.nesterovs_momentum, self.power_t, self.beta_1, self.beta_2,
                 self.epsilon, self.alpha)
-        self._optimizer.hyper[_optim.ALPHA] = self.alpha
+        self._optimizer.hyper[ALPHA] = self.alpha
         return self._optimizer
 
     def _split_validation(self, X, Y, s, weighted, stratify):

@@ -57,8 +57,8 @@ class Threads:
     """A pool of ``n`` threads with BLAS held to one thread while it is open.
 
     ``run(fn, items)`` calls ``fn(item)`` for every item, the first in the calling thread and the
-    others on the pool, and returns the results in the items' order. If any call raises, or the caller is interrupted (Ctrl-C) while waiting,
-    it waits for every running call to finish (each is one work-sized kernel call, so this is
+    others on the pool, and returns the results in the items' order. If any call raises, or the
+    caller is interrupted (Ctrl-C) while waiting, it waits for every running call to finish (each is one work-sized kernel call, so this is
     short) before raising the first error in item order: no thread is still writing when the
     caller's rollback runs. ``stop`` is set as soon as one call fails or the caller is
     interrupted; a call that loops over several kernel calls checks it between them.
@@ -94,20 +94,13 @@ class Threads:
         if not items:
             return []
         futures = [self._pool.submit(call, item) for item in items[1:]]
-        first = None
         try:
             first = call(items[0])  # the calling thread takes the first item: one handoff fewer
             wait(futures)
-        except BaseException as exc:  # failed or interrupted: let the threads finish their call
+        except BaseException:  # failed or interrupted: let the threads finish their call
             self.stop.set()
             wait(futures)
-            if not isinstance(exc, Exception):
-                raise  # KeyboardInterrupt and the like
-            first_error = exc
-        else:
-            first_error = None
-        if first_error is not None:
-            raise first_error
+            raise
         for f in futures:
             if f.exception() is not None:
                 raise f.exception()
