@@ -1,0 +1,268 @@
+"""The peer side of ``deltaprop bench --minibatch``: JAX and PyTorch, in their own Python.
+
+A self-contained script: it imports only the standard library, NumPy and the peer library
+(never deltaprop), so it runs in any environment that has them, e.g. a "peers" venv made with
+``python3 -m venv peers && peers/bin/pip install jax numpy``. ``deltaprop.bench`` copies it to a
+temporary directory and starts ``PYTHON _peer_minibatch.py --serve`` there, pinned to the CPU
+the benchmark runs on, and talks to it in JSON lines on stdin / stdout:
+
+``{"op": "hello"}``
+    -> versions, which libraries import (or why not), and the CPUs its threads may run on.
+``{"op": "setup", "name": N, "library": "jax" | "torch" | "reference", "data": PATH.npz,
+"batch_size": B, "lr": ETA, "check_out": PATH.npz}``
+    loads X (n, D), T (n, K) one-hot and the initial weights ``W0, b0, W1, b1, ...``
+    (``W_l`` of shape (n_in, n_out), as ``x @ W + b``) from PATH.npz, builds one epoch of
+    gradient descent and runs it once from those weights (the warm-up: JIT compilation), writing
+    the weights it ends with to ``check_out`` so that the caller can compare them with
+    deltaprop's epoch from the same weights -> ``{"samples_per_epoch": n}``.
+``{"op": "run", "name": N, "epochs": E}``
+    -> ``{"seconds": s}``: E more epochs, timed here (``time.perf_counter``, JAX's results
+    waited for), the weights carried on from epoch to epoch.
+``{"op": "quit"}``
+
+Every reply is one JSON line; a failed request answers ``{"error": "..."}``. The algorithm is
+deltaprop's ``MLP.batch_epoch`` (``MLP.sgd_epoch`` for B = 1): tanh hidden layers, a softmax
+output with cross-entropy, the samples visited in the order given, and for each batch B of
+consecutive samples (the last one possibly shorter)
+:math:`w \\leftarrow w - \\frac{\\eta}{|B|} \\sum_{n \\in B} \\nabla E_n(w)`.
+
+- ``jax``: ``jax.jit`` of ``lax.scan`` over the whole batches (one more step for a shorter last
+  batch), ``jax.grad`` of the batch-mean loss, float32 as given; one batch of one sample per
+  step for B = 1 (a sample is a vector). XLA is held to one thread (``XLA_FLAGS``, set before
+  jax is imported unless already set).
+- ``torch``: the loop a PyTorch user writes: ``nn.Sequential`` of ``Linear`` and ``Tanh``,
+  ``CrossEntropyLoss`` (batch mean), ``optim.SGD``; ``torch.set_num_threads(1)``.
+- ``reference``: the same epoch in plain NumPy (a test double that needs no peer library).
+"""
+
+import json
+import os
+import sys
+import time
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import numpy as np  # noqa: E402
+
+LIBRARIES = ("jax", "torch", "reference")
+
+
+def load(path):
+    """X, T and the list of (W, b) per layer from a file written by deltaprop.bench."""
+    with np.load(path, allow_pickle=False) as f:
+        n_layers = sum(1 for k in f.files if k.startswith("W"))
+        layers = [(f[f"W{l}"], f[f"b{l}"]) for l in range(n_layers)]
+        return f["X"], f["T"], layers
+
+
+def save(path, layers):
+    arrays = {}
+    for l, (W, b) in enumerate(layers):
+        arrays[f"W{l}"], arrays[f"b{l}"] = np.asarray(W), np.asarray(b)
+    np.savez(path, **arrays)
+
+
+def _splits(n, B):
+    """(whole batches, rows of the shorter last batch)."""
+    return n // B, n - (n // B) * B
+
+
+class JaxEpochs:
+    def __init__(self, X, T, layers, B, lr):
+        import jax
+        import jax.numpy as jnp
+        from jax import lax
+
+        self.jax = jax
+        n, whole = X.shape[0], _splits(X.shape[0], B)[0]
+
+        def loss(params, x, t):  # the mean over the batch (one sample: x is a vector) of E_n
+            h = x
+            for W, b in params[:-1]:
+                h = jnp.tanh(h @ W + b)
+            W, b = params[-1]
+            e = -jnp.sum(t * jax.nn.log_softmax(h @ W + b))
+            return e / x.shape[0] if x.ndim == 2 else e
+
+        grad = jax.grad(loss)
+
+        def step(params, xt):
+            g = grad(params, *xt)
+            return jax.tree_util.tree_map(lambda p, d: p - lr * d, params, g), None
+
+        def epoch(params, Xb, Tb, Xr, Tr):
+            params, _ = lax.scan(step, params, (Xb, Tb))
+            if Xr.shape[0]:
+                params, _ = step(params, (Xr, Tr))
+            return params
+
+        self.epoch = jax.jit(epoch)
+        if B == 1:
+            Xb, Tb, Xr, Tr = X, T, X[:0], T[:0]
+        else:
+            Xb, Tb = X[: whole * B].reshape(whole, B, -1), T[: whole * B].reshape(whole, B, -1)
+            Xr, Tr = X[whole * B :], T[whole * B :]
+        self.data = tuple(jnp.asarray(a) for a in (Xb, Tb, Xr, Tr))
+        self.params = [(jnp.asarray(W), jnp.asarray(b)) for W, b in layers]
+        self.n = n
+
+    def run(self, epochs):
+        params = self.params
+        t0 = time.perf_counter()
+        for _ in range(epochs):
+            params = self.epoch(params, *self.data)
+        self.jax.block_until_ready(params)
+        seconds = time.perf_counter() - t0
+        self.params = params
+        return seconds
+
+    def weights(self):
+        return [(np.asarray(W), np.asarray(b)) for W, b in self.params]
+
+
+class TorchEpochs:
+    def __init__(self, X, T, layers, B, lr):
+        import torch
+
+        torch.set_num_threads(1)
+        modules = []
+        for l, (W, b) in enumerate(layers):
+            lin = torch.nn.Linear(W.shape[0], W.shape[1], dtype=getattr(torch, str(W.dtype)))
+            with torch.no_grad():
+                lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
+                lin.bias.copy_(torch.from_numpy(b))
+            modules.append(lin)
+            if l < len(layers) - 1:
+                modules.append(torch.nn.Tanh())
+        self.model = torch.nn.Sequential(*modules)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=lr)
+        self.loss = torch.nn.CrossEntropyLoss()  # the batch mean
+        self.X, self.y = torch.from_numpy(X), torch.from_numpy(T.argmax(axis=1))
+        self.B, self.n = B, X.shape[0]
+
+    def run(self, epochs):
+        model, opt, loss, X, y, B, n = self.model, self.opt, self.loss, self.X, self.y, self.B, self.n
+        t0 = time.perf_counter()
+        for _ in range(epochs):
+            for i in range(0, n, B):
+                opt.zero_grad(set_to_none=True)
+                loss(model(X[i : i + B]), y[i : i + B]).backward()
+                opt.step()
+        return time.perf_counter() - t0
+
+    def weights(self):
+        lins = [m for m in self.model if hasattr(m, "weight")]
+        return [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()) for m in lins]
+
+
+class ReferenceEpochs:
+    def __init__(self, X, T, layers, B, lr):
+        self.X, self.T, self.B, self.n = X, T, B, X.shape[0]
+        self.lr = X.dtype.type(lr)
+        self.layers = [(W.copy(), b.copy()) for W, b in layers]
+
+    def _batch(self, x, t):
+        zs = [x]
+        for W, b in self.layers[:-1]:
+            zs.append(np.tanh(zs[-1] @ W + b))
+        W, b = self.layers[-1]
+        a = zs[-1] @ W + b
+        y = np.exp(a - a.max(axis=1, keepdims=True))
+        delta = y / y.sum(axis=1, keepdims=True) - t
+        grads = []
+        for l in range(len(self.layers) - 1, -1, -1):
+            grads.append((zs[l].T @ delta, delta.sum(axis=0)))
+            if l:
+                delta = (delta @ self.layers[l][0].T) * (1 - zs[l] ** 2)
+        scale = self.lr / self.X.dtype.type(x.shape[0])
+        for (W, b), (gW, gb) in zip(self.layers, grads[::-1]):
+            W -= scale * gW
+            b -= scale * gb
+
+    def run(self, epochs):
+        t0 = time.perf_counter()
+        for _ in range(epochs):
+            for i in range(0, self.n, self.B):
+                self._batch(self.X[i : i + self.B], self.T[i : i + self.B])
+        return time.perf_counter() - t0
+
+    def weights(self):
+        return self.layers
+
+
+EPOCHS = {"jax": JaxEpochs, "torch": TorchEpochs, "reference": ReferenceEpochs}
+
+
+def _cpus():
+    """The CPUs the threads of this process may run on (all threads, not only the main one)."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    cpus = set(os.sched_getaffinity(0))
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                cpus |= os.sched_getaffinity(int(tid))
+            except OSError:  # the thread ended meanwhile
+                pass
+    except OSError:
+        pass
+    return sorted(cpus)
+
+
+def hello():
+    versions, missing = {"reference": np.__version__}, {}
+    for name in ("jax", "torch"):
+        try:
+            versions[name] = __import__(name).__version__
+        except Exception as exc:  # ImportError, or a broken install
+            missing[name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return {"python": sys.version.split()[0], "executable": sys.executable, "numpy": np.__version__,
+            "versions": versions, "missing": missing, "cpus": _cpus(),
+            "xla_flags": os.environ.get("XLA_FLAGS", "")}
+
+
+def serve(inp, out):
+    tasks = {}
+    for line in inp:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        op = req.get("op")
+        try:
+            if op == "quit":
+                break
+            if op == "hello":
+                reply = hello()
+            elif op == "setup":
+                X, T, layers = load(req["data"])
+                task = EPOCHS[req["library"]](X, T, layers, int(req["batch_size"]), float(req["lr"]))
+                task.run(1)  # warm-up (compilation) and the check: one epoch from the given weights
+                save(req["check_out"], task.weights())
+                tasks[req["name"]] = task
+                reply = {"samples_per_epoch": int(task.n), "cpus": _cpus()}
+            elif op == "run":
+                reply = {"seconds": tasks[req["name"]].run(int(req["epochs"]))}
+            else:
+                reply = {"error": f"unknown op {op!r}"}
+        except Exception as exc:
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
+
+
+def main(argv):
+    if argv != ["--serve"]:
+        print(__doc__, file=sys.stderr)
+        return 2
+    out = os.fdopen(os.dup(1), "w")  # the replies; anything else printed goes to stderr
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    serve(sys.stdin, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
