@@ -10,16 +10,19 @@ checks each member's header and size before reading its data and never unpickles
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import os
 from dataclasses import dataclass
+from importlib.util import find_spec
 from typing import Optional
 
 import numpy as np
 
 from .modelfile import Member, atomic_write, read_npz
 
-__all__ = ["BUILTIN", "Dataset", "load_data", "infer_task", "write_csv", "prediction_rows", "label_text"]
+__all__ = ["BUILTIN", "Dataset", "load_data", "DaskData", "read_dask", "infer_task", "decide_task", "write_csv",
+           "prediction_rows", "label_text"]
 
 BUILTIN = {  # name -> (loader in sklearn.datasets, task)
     "digits": ("load_digits", "classification"),
@@ -71,6 +74,104 @@ def load_data(spec, target=None, need_target=True, n_features=None, model_target
     return _load_csv(spec, target, need_target, n_features, model_target)
 
 
+@dataclass
+class DaskData:
+    """DATA as a lazy dask DataFrame: the feature columns, then the target column."""
+
+    frame: object
+    feature_names: list
+    target_name: str
+    numeric: bool
+    source: str
+    task: Optional[str] = None
+    target_index: Optional[int] = None
+
+
+#: the file name endings read as Parquet (a directory is read as Parquet too)
+PARQUET = (".parquet", ".pq")
+
+
+def read_dask(spec, target=None):
+    """DATA for ``train --scheduler / --dask-workers`` as a :class:`DaskData`.
+
+    A CSV or Parquet file (a Parquet directory, a glob, or a URL that dask reads) becomes a
+    ``dask.dataframe`` whose partitions the workers read; only the column names and types (and
+    CSV's first block, for the header and the types) are read here. CSV follows
+    :func:`load_data`'s rules (the header, ``--target``); every feature is read as float64. An
+    ``.npz`` file or a built-in data set is loaded here by :func:`load_data`, as one partition.
+    """
+    if find_spec("dask") is None:
+        raise ImportError("training on a Dask cluster needs dask: pip install 'deltaprop[dask]'")
+    if find_spec("pyarrow") is None:  # Parquet, and dask.dataframe's strings
+        raise ImportError("reading data with dask.dataframe needs pyarrow: pip install pyarrow")
+    import dask.dataframe as dd
+
+    local = "://" not in spec
+    matches = sorted(glob.glob(spec)) if local and glob.has_magic(spec) else [spec]
+    if not matches:
+        raise ValueError(f"{spec}: no file matches")
+    first = matches[0]
+    if spec.lower().endswith(".npz") or (local and not os.path.exists(first)):
+        ds = load_data(spec, target, need_target=True)  # a built-in data set, an .npz, or the error
+        import pandas as pd
+
+        df = pd.DataFrame(ds.X, columns=ds.feature_names).assign(**{ds.target_name: ds.y})
+        return DaskData(dd.from_pandas(df, npartitions=1, sort=False), list(ds.feature_names),
+                        ds.target_name, ds.y.dtype.kind in "biuf", ds.source, ds.task, ds.target_index)
+    parquet = spec.lower().endswith(PARQUET) or (local and os.path.isdir(first))
+    if not parquet:
+        rows = _first_rows(first)
+        header = [f.strip() for f in rows[0]] if len(rows) > 1 and _is_header(*rows) else None
+        options = dict(header=0 if header else None, skipinitialspace=True,
+                       names=header or [f"x{i}" for i in range(len(rows[0]))])
+    try:
+        frame = dd.read_parquet(spec) if parquet else dd.read_csv(spec, **options)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{spec}: not a readable {'Parquet' if parquet else 'CSV'} file "
+                         f"({_first_line(exc)})") from None
+    names = list(frame.columns)
+    t = _target_column(spec, names, names, target, True, None, ("", -1))
+    features = [c for j, c in enumerate(names) if j != t]
+    from pandas.api.types import is_numeric_dtype
+
+    for c in features:
+        if not is_numeric_dtype(frame.dtypes[c]):
+            raise ValueError(f"{spec}: non-numeric values in column {c!r} (a feature; --target names "
+                             "the target column)")
+    numeric = is_numeric_dtype(frame.dtypes[names[t]])
+    if not parquet:  # every block parsed as the first (a block's own guess may differ)
+        types = {c: "float64" for c in features} | {names[t]: "float64" if numeric else "string"}
+        frame = dd.read_csv(spec, **options, dtype=types)
+    return DaskData(frame[features + [names[t]]], features, names[t], numeric, spec, target_index=t)
+
+
+def _first_line(exc):
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _first_rows(path, count=2):
+    """The first ``count`` non-blank rows of a CSV file (a local path or a URL)."""
+    import fsspec
+
+    rows = []
+    try:
+        with fsspec.open(path, "rt", encoding="utf-8", newline="") as fh:
+            for row in csv.reader(fh):
+                if any(f.strip() for f in row):
+                    rows.append(row)
+                    if len(rows) == count:
+                        break
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text (UTF-8) CSV file") from None
+    except csv.Error as exc:
+        raise ValueError(f"{path}: not a readable CSV file ({exc})") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: {_first_line(exc)}") from None
+    if not rows:
+        raise ValueError(f"{path}: the file is empty")
+    return rows
+
+
 def _load_builtin(name):
     import sklearn.datasets
 
@@ -120,10 +221,7 @@ def _read_rows(path):
     if not rows:
         raise ValueError(f"{path}: the file is empty")
     header = None
-    first = [not _is_number(f) for f in rows[0][1]]
-    second = [not _is_number(f) for f in rows[1][1]] if len(rows) > 1 else []
-    # the first row is a header if it is all text, or has text above a number in the next row
-    if len(rows) > 1 and (all(first) or any(a and not b for a, b in zip(first, second))):
+    if len(rows) > 1 and _is_header(rows[0][1], rows[1][1]):
         header = [f.strip() for f in rows[0][1]]
         rows = rows[1:]
     width = len(header) if header else len(rows[0][1])
@@ -133,6 +231,12 @@ def _read_rows(path):
     if not rows:
         raise ValueError(f"{path}: no data rows after the header")
     return header, rows
+
+
+def _is_header(first, second):
+    """The first row is a header if it is all text, or has text above a number in the next row."""
+    first, second = [not _is_number(f) for f in first], [not _is_number(f) for f in second]
+    return all(first) or any(a and not b for a, b in zip(first, second))
 
 
 def _target_column(path, header, names, target, need_target, n_features, model_target):
@@ -195,14 +299,21 @@ def _load_csv(path, target, need_target, n_features, model_target=("", -1)):
 def infer_task(y, requested="auto"):
     """``classification`` for text labels or few distinct integers, else ``regression``."""
     numeric = y.dtype.kind in "biuf"
+    if requested != "auto" or not numeric:
+        return decide_task(numeric, requested)
+    return decide_task(numeric, requested, y.size, np.unique(y).size, bool(np.all(y == np.round(y))))
+
+
+def decide_task(numeric, requested, n=0, n_unique=0, integral=False):
+    """:func:`infer_task`'s rule on a summary of the target: ``n`` values, ``n_unique`` of them
+    distinct (any count above :data:`MAX_INFERRED_CLASSES` decides alike), all integers or not."""
     if requested == "regression":
         if not numeric:
             raise ValueError("--task regression needs a numeric target; the target column holds text labels")
         return "regression"
     if requested == "classification" or not numeric:
         return "classification"
-    n_unique = np.unique(y).size
-    if np.all(y == np.round(y)) and n_unique <= MAX_INFERRED_CLASSES and n_unique < max(3, y.size // 2):
+    if integral and n_unique <= MAX_INFERRED_CLASSES and n_unique < max(3, n // 2):
         return "classification"
     return "regression"
 
