@@ -1,0 +1,118 @@
+"""How fast can a mini-batch epoch be on this core? The arithmetic bound, measured.
+
+A mini-batch epoch of an MLP is dominated by its GEMM-shaped products: per batch of n samples
+and each layer (D_in -> D_out), the forward sum A = Z W (n D_in D_out multiply-adds), the
+gradient Z^T Delta (the same count) and, above the first layer, the δ-recursion Delta W^T
+(the same count again). This script measures, one thread, pinned to one CPU:
+
+- the attainable GEMM rate: a large square product through NumPy's BLAS (OpenBLAS), GFLOP/s;
+- for each configuration of the mini-batch table (``deltaprop bench --minibatch``), the time of
+  exactly those products on the configuration's shapes, through the same BLAS, per batch,
+  which is the epoch's floor if nothing else cost anything: a ceiling in samples/s;
+- for ``MLPClassifier()``'s defaults on digits, that floor over a 30-epoch fit, against
+  scikit-learn's fit time: the largest speed-up over scikit-learn any implementation that does
+  the same arithmetic through the same BLAS can reach.
+
+Run:
+
+    python benchmarks/roofline.py [--repeats 7]
+
+A script, not an asv benchmark: it measures the machine, not deltaprop.
+"""
+
+import argparse
+import os
+import time
+
+#: (name, layer sizes, batch, dtype): the mini-batch table's configurations
+CONFIGS = [
+    ("784-128-10 float32, batch 32", [784, 128, 10], 32, "float32"),
+    ("784-128-10 float32, batch 200", [784, 128, 10], 200, "float32"),
+    ("64-100-10 float64, batch 200 (MLPClassifier() on digits)", [64, 100, 10], 200, "float64"),
+]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args(argv)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+    import numpy as np
+
+    from deltaprop.bench import pin_threads, pin_to_one_cpu
+
+    pin_threads(1)
+    with pin_to_one_cpu() as cpu:
+        measure(args, np, cpu)
+
+
+def measure(args, np, cpu):
+
+    def best_rate(fn, flop, repeats=args.repeats, inner=1):
+        fn()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            times.append((time.perf_counter() - t0) / inner)
+        return float(np.median(times)), flop / float(np.median(times)) / 1e9
+
+    print(f"one thread, pinned to CPU {cpu}; medians of {args.repeats}")
+    rng = np.random.RandomState(0)
+    peak = {}
+    for dt in ("float32", "float64"):
+        a = rng.rand(2048, 2048).astype(dt)
+        b = rng.rand(2048, 2048).astype(dt)
+        c = np.empty_like(a)
+        _, peak[dt] = best_rate(lambda: np.dot(a, b, c), 2 * 2048**3)
+        print(f"attainable GEMM rate, {dt}: {peak[dt]:.1f} GFLOP/s (2048^3 through NumPy's BLAS)")
+
+    print()
+    print(f"{'configuration':58s} {'MFLOP/batch':>11s} {'GEMMs [us]':>10s} {'GFLOP/s':>8s} "
+          f"{'ceiling [samples/s]':>20s}")
+    floors = {}
+    for name, sizes, n, dt in CONFIGS:
+        products = []  # (left, right, out) of every GEMM of one batch
+        for l, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            Z = rng.rand(n, d_in).astype(dt)
+            W = rng.rand(d_in, d_out).astype(dt)
+            Dl = rng.rand(n, d_out).astype(dt)
+            products.append((Z, W, np.empty((n, d_out), dt)))  # forward
+            products.append((Z.T, Dl, np.empty((d_in, d_out), dt)))  # gradient
+            if l > 0:
+                products.append((Dl, W.T, np.empty((n, d_in), dt)))  # δ-recursion
+        flop = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b, _ in products)
+
+        def batch():
+            for a, b, out in products:
+                np.dot(a, b, out)
+
+        t, rate = best_rate(batch, flop, inner=200)
+        floors[name] = t
+        print(f"{name:58s} {flop / 1e6:11.2f} {t * 1e6:10.1f} {rate:8.1f} {n / t:20,.0f}")
+
+    from sklearn.datasets import load_digits
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import train_test_split
+    from sklearn.neural_network import MLPClassifier
+    import warnings
+
+    X, y = load_digits(return_X_y=True)
+    X_tr, _, y_tr, _ = train_test_split(X / 16.0, y, test_size=0.25, stratify=y, random_state=0)
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    name = CONFIGS[2][0]
+    batches = -(-X_tr.shape[0] // 200)
+    full, last = divmod(X_tr.shape[0], 200)
+    floor = 30 * floors[name] * (full + last / 200)
+    sk, _ = best_rate(lambda: MLPClassifier(max_iter=30, random_state=0).fit(X_tr, y_tr), 1,
+                      repeats=max(3, args.repeats // 2))
+    print()
+    print(f"MLPClassifier() defaults, 30 epochs on {X_tr.shape[0]} digits ({batches} batches "
+          f"an epoch): GEMMs alone {floor * 1e3:.1f} ms; scikit-learn's fit {sk * 1e3:.1f} ms; "
+          f"largest possible speed-up with the same arithmetic {sk / floor:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
