@@ -15,8 +15,11 @@ written atomically.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
+import signal
 import sys
 
 import numpy as np
@@ -89,6 +92,8 @@ def cmd_train(args):
         raise ValueError("--plot draws the loss per epoch; lbfgs has no epochs (use --solver sgd or adam)")
     _check_out(args.plot, plot=True)
     _check_out(args.out)
+    if args.scheduler is not None or args.dask_workers is not None:
+        return _train_on_cluster(args)
     ds = dataio.load_data(args.data, args.target, need_target=True)
     X, y = ds.X, ds.y
     task = dataio.infer_task(y, args.task if args.task != "auto" else (ds.task or "auto"))
@@ -103,24 +108,109 @@ def cmd_train(args):
     print(f"data {ds.source}: {X.shape[0]} samples, {X.shape[1]} features, {task}"
           + (f" ({classes.size} classes)" if classes is not None else "")
           + f"; {len(tr)} train / {len(va)} held out", file=sys.stderr)
-    params = dict(hidden_layer_sizes=tuple(args.hidden), activation=args.activation, solver=args.solver,
-                  alpha=args.alpha, batch_size=args.batch_size, learning_rate_init=args.lr,
-                  momentum=args.momentum, nesterovs_momentum=False, max_iter=args.epochs, shuffle=True,
-                  random_state=args.seed, tol=0.0, n_iter_no_change=args.epochs + 1, backend=args.backend)
-    model, est, progress = training.fit(X, y, tr, va, task, params, args.dtype, args.quiet)
-    shape = "-".join(str(s) for s in [X.shape[1], *args.hidden, est.n_outputs_])
+    model, est, progress = training.fit(X, y, tr, va, task, _params(args), args.dtype, args.quiet)
+    score = (lambda: model.score(X[va], y[va])) if len(va) else (lambda: model.score(X[tr], y[tr]))
+    _report(args, ds, task, model, est, progress, len(tr), len(va), score)
+    return 0
+
+
+def _train_on_cluster(args):
+    """``train --scheduler / --dask-workers``: train's steps with deltaprop.dask's estimators; the
+    workers read DATA's partitions, split, standardise and score them where they are."""
+    ds = dataio.read_dask(args.data, args.target)  # before any cluster: the file's columns and types
+    requested = args.task if args.task != "auto" else (ds.task or "auto")
+    task = None if requested == "auto" and ds.numeric else dataio.decide_task(ds.numeric, requested)
+    with _dask_client(args.scheduler, args.dask_workers) as client:
+        threads = client.nthreads()
+        print(f"dask cluster {client.scheduler.address}: {len(threads)} workers, "
+              f"{sum(threads.values())} threads", file=sys.stderr)
+        data = training.ClusterData(ds, args.validation_split, args.seed, task, client, sum(threads.values()))
+        task = task or dataio.decide_task(ds.numeric, requested, data.n, data.n_unique, data.integral)
+        if data.n < 2:
+            raise ValueError(f"{ds.source}: needs at least 2 samples; got {data.n}")
+        if task == "classification" and data.classes is None:
+            raise ValueError(f"{ds.source}: the target has more than {training.MAX_CLUSTER_CLASSES} distinct "
+                             "values, too many classes to train on a cluster")
+        if task == "classification" and data.n_unique < 2:
+            raise ValueError(f"{ds.source}: the target has a single class ({data.classes[0]}); nothing to learn")
+        if args.validation_split and not (data.n_val and data.n_train):
+            raise ValueError(f"--validation-split {args.validation_split} leaves an empty split for {data.n} samples")
+        print(f"data {ds.source}: {data.n} samples, {len(ds.feature_names)} features, {task}"
+              + (f" ({data.n_unique} classes)" if task == "classification" else "")
+              + f"; {data.n_train} train / {data.n_val} held out, {len(data.parts)} partitions", file=sys.stderr)
+        model, est, progress = training.fit_dask(data, task, _params(args), args.dtype, args.quiet, client)
+        X, y = data.rows(data.n_val > 0, task, args.dtype)
+        _report(args, ds, task, model, est, progress, data.n_train, data.n_val,
+                lambda: float(client.compute(est.score(X, y), sync=True)))
+    return 0
+
+
+@contextlib.contextmanager
+def _dask_client(scheduler=None, n_workers=None):
+    """A ``distributed.Client`` of the scheduler at ``scheduler``, or of a LocalCluster of
+    ``n_workers`` processes (one thread each) that lives as long as the block, whatever ends it.
+
+    Ctrl-C is this process's to handle: the workers start with SIGINT ignored (a terminal's
+    Ctrl-C reaches the whole process group), and the tasks it abandons are not reported.
+    """
+    try:
+        import distributed
+    except ImportError:
+        raise ImportError("--scheduler and --dask-workers need dask: pip install 'deltaprop[dask]'") from None
+    asyncio_log = logging.getLogger("asyncio")
+    level = asyncio_log.level
+    asyncio_log.setLevel(logging.CRITICAL)  # "Task exception was never retrieved" of abandoned tasks
+    try:
+        if scheduler is not None:
+            try:
+                client = distributed.Client(scheduler)
+            except OSError as exc:
+                raise OSError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+            except ValueError as exc:  # not an address
+                raise ValueError(f"--scheduler {scheduler}: {exc}") from None
+            with client:
+                yield client
+            return
+        try:
+            handler = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the worker processes
+        except ValueError:  # not the main thread, which alone handles signals
+            handler = None
+        try:
+            cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                               dashboard_address=":0", silence_logs=logging.ERROR)
+        finally:
+            if handler is not None:
+                signal.signal(signal.SIGINT, handler)
+        with cluster, distributed.Client(cluster) as client:
+            yield client
+    finally:
+        asyncio_log.setLevel(level)
+
+
+def _params(args):
+    """The estimator's constructor parameters from train's options."""
+    return dict(hidden_layer_sizes=tuple(args.hidden), activation=args.activation, solver=args.solver,
+                alpha=args.alpha, batch_size=args.batch_size, learning_rate_init=args.lr,
+                momentum=args.momentum, nesterovs_momentum=False, max_iter=args.epochs, shuffle=True,
+                random_state=args.seed, tol=0.0, n_iter_no_change=args.epochs + 1, backend=args.backend)
+
+
+def _report(args, ds, task, model, est, progress, n_train, n_val, score):
+    """After train's fit: the network, ``score()`` (held out, else on the training rows), the
+    throughput; then --out and --plot."""
+    shape = "-".join(str(s) for s in [est.n_features_in_, *args.hidden, est.n_outputs_])
     print(f"network {shape}, {args.activation} hidden, {est.out_activation_} output; backend {est.backend_}, "
           f"{np.dtype(args.dtype).name}, solver {args.solver}"
           + ("" if args.solver == "lbfgs" else f", lr {args.lr:g}, batch {args.batch_size}"), file=sys.stderr)
     metric = "accuracy" if task == "classification" else "R^2"
-    if len(va):
-        print(f"held-out {metric}: {model.score(X[va], y[va]):.4f} ({len(va)} samples)")
+    if n_val:
+        print(f"held-out {metric}: {score():.4f} ({n_val} samples)")
     else:
-        print(f"training {metric}: {model.score(X[tr], y[tr]):.4f} (no held-out split: --validation-split 0)")
+        print(f"training {metric}: {score():.4f} (no held-out split: --validation-split 0)")
     seconds = progress.fit_seconds  # the fit, less the progress bar's time
-    rate = est.n_iter_ * len(tr) / seconds if seconds > 0 else float("inf")
+    rate = est.n_iter_ * n_train / seconds if seconds > 0 else float("inf")
     what = f"{est.n_iter_} L-BFGS iterations" if args.solver == "lbfgs" else f"{est.n_iter_} epochs"
-    print(f"training throughput: {rate:,.0f} samples/s ({what} x {len(tr)} samples in {seconds:.2f} s, "
+    print(f"training throughput: {rate:,.0f} samples/s ({what} x {n_train} samples in {seconds:.2f} s, "
           f"backend {est.backend_})")
     if args.out:
         savedmodel.save(args.out, model, ds.feature_names, ds.target_name, ds.target_index)
@@ -130,7 +220,6 @@ def cmd_train(args):
         plots.learning_curve(args.plot, progress.train_curve, progress.val_curve, ylabel,
                              f"deltaprop train {ds.source}: {shape}, {args.solver}")
         print(f"learning curve saved to {args.plot}", file=sys.stderr)
-    return 0
 
 
 def cmd_predict(args):
@@ -147,26 +236,62 @@ def cmd_predict(args):
 
 
 def cmd_bench(args):
+    from contextlib import nullcontext
+
     from . import bench
 
+    if args.minibatch:
+        return _bench_minibatch(args, bench)
+    if args.peer_python:
+        raise ValueError("--peer-python runs the peers of --minibatch; add --minibatch")
+    if args.cpu is not None and args.jobs > 1:
+        raise ValueError("--cpu pins the one-thread measurement; it does not go with --jobs N > 1")
     _check_out(args.plot, plot=True)
     shapes = _csv_list(args.shapes) if args.shapes else list(bench.SHAPES)
     dtypes = _csv_list(args.dtypes)
     repeats, min_time = (1, 0.0) if args.quick else (args.repeats, args.min_time)
     log = None if (args.json or args.quiet) else (lambda msg: print(msg, file=sys.stderr))
-    rows, skipped = bench.run(_csv_list(args.backends) if args.backends else available_backends(), dtypes,
-                              shapes, () if args.no_peers else ("sklearn", "torch"), repeats, min_time, log,
-                              args.jobs, args.parallel)
-    info = bench.machine_info()
+    with bench.pin_to_one_cpu(args.cpu) if args.jobs == 1 else nullcontext() as cpu:  # --jobs N: N cores
+        rows, skipped = bench.run(_csv_list(args.backends) if args.backends else available_backends(), dtypes,
+                                  shapes, () if args.no_peers else ("sklearn", "torch"), repeats, min_time, log,
+                                  args.jobs, args.parallel)
+    info = dict(bench.machine_info(), pinned_cpu=cpu)
     if args.json:
+        threads = "one thread" + (f" and {args.jobs} threads" if args.jobs > 1 else "")
         print(json.dumps({"unit": "samples/s", "method": "per-sample SGD (MLP.fit, batch_size=1), "
-                          f"median of {repeats} rounds, one thread", "machine": info,
+                          f"median of {repeats} rounds, {threads}, {bench._pinning(info)}", "machine": info,
                           "skipped_peers": skipped, "results": rows}, indent=1))
     else:
         print(bench.table(rows, repeats, info, skipped))
     if args.plot:
         plots.bench_bars(rows, shapes, dtypes, args.plot)
         print(f"bar chart saved to {args.plot}", file=sys.stderr)
+    return 0
+
+
+def _bench_minibatch(args, bench):
+    """``deltaprop bench --minibatch``: :func:`deltaprop.bench.run_minibatch`, pinned to one CPU."""
+    given = [option for option, on in (("--shapes", args.shapes), ("--dtypes", args.dtypes != ",".join(DTYPE_NAMES)),
+                                       ("--jobs", args.jobs != 1), ("--parallel", args.parallel != "average"),
+                                       ("--plot", args.plot)) if on]
+    if given:
+        raise ValueError(f"{', '.join(given)} apply to the per-sample table; --minibatch times its own fixed "
+                         "work (float32 epochs, float64 fits) on one thread")
+    if args.no_peers and args.peer_python:
+        raise ValueError("--no-peers skips the peers that --peer-python would run")
+    repeats, min_time = (1, 0.0) if args.quick else (args.repeats, args.min_time)
+    log = None if (args.json or args.quiet) else (lambda msg: print(msg, file=sys.stderr))
+    peers = () if args.no_peers else ("sklearn", *bench.REMOTE_PEERS)
+    with bench.pin_to_one_cpu(args.cpu) as cpu:  # the peers python inherits the pinning
+        rows, skipped = bench.run_minibatch(_csv_list(args.backends) if args.backends else available_backends(),
+                                            repeats, min_time, args.peer_python, log, peers=peers)
+    info = dict(bench.machine_info(), pinned_cpu=cpu)
+    if args.json:
+        print(json.dumps({"method": f"median of {repeats} interleaved rounds, one thread, {bench._pinning(info)}; "
+                          "unit per row: samples/s, or s/fit", "machine": info, "skipped_peers": skipped,
+                          "results": rows}, indent=1))
+    else:
+        print(bench.minibatch_table(rows, repeats, info))
     return 0
 
 
@@ -210,7 +335,8 @@ def _add_train(sub):
                     "are standardised with the training split's mean and standard deviation, "
                     "stored in the model file.")
     p.add_argument("data", nargs="?", default="digits", metavar="DATA",
-                   help=f"a CSV file, an .npz file with arrays X and y, or a built-in data set: {', '.join(dataio.BUILTIN)}")
+                   help=f"a CSV file, an .npz file with arrays X and y, or a built-in data set: {', '.join(dataio.BUILTIN)}; "
+                        "with --scheduler or --dask-workers also a Parquet file or directory, or a glob")
     p.add_argument("--target", metavar="COLUMN",
                    help="CSV target column, by header name or 0-based index (default: the last column)")
     p.add_argument("--task", choices=("auto", "classification", "regression"), default="auto",
@@ -234,6 +360,14 @@ def _add_train(sub):
     p.add_argument("--out", metavar="MODEL.npz", help="save the trained model (written atomically)")
     p.add_argument("--plot", metavar="CURVE.png", help="draw the learning curve (training and validation loss); needs matplotlib")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    dask = p.add_argument_group(
+        "on a Dask cluster", "Train deltaprop.dask.MLPClassifier / MLPRegressor instead: the workers read DATA "
+        "with dask.dataframe (a path every worker can read), hold out --validation-split of each partition's "
+        "rows (not stratified), standardise and score them where they are. Needs pip install 'deltaprop[dask]'.")
+    where = dask.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="the Dask scheduler to connect to (tcp://host:8786)")
+    where.add_argument("--dask-workers", type=_positive_int, metavar="N",
+                       help="start a LocalCluster of N worker processes, one thread each, for this run")
     p.set_defaults(func=cmd_train)
 
 
@@ -257,7 +391,12 @@ def _add_bench(sub):
         description="Measure per-sample SGD throughput (samples/s: whole epochs of on-line gradient descent "
                     "after a warm-up, one thread, the median of interleaved rounds) of every available "
                     "backend on the standard shapes of deltaprop.bench, with ratios to the NumPy backend "
-                    "and to scikit-learn's and PyTorch's per-sample SGD when they are installed.")
+                    "and to scikit-learn's and PyTorch's per-sample SGD when they are installed. "
+                    "--minibatch: mini-batch epochs (784-128-10, batch 32 and 200), per-sample epochs "
+                    "and MLPClassifier() fits against the NumPy backend, scikit-learn and, run by "
+                    "--peer-python in its own process, JAX and PyTorch. One thread is measured pinned "
+                    "to one CPU (every thread of the process, and the peers python), so that no "
+                    "thread pool borrows a second core.")
     p.add_argument("--backends", metavar="LIST", help="comma-separated backends (default: every available one)")
     p.add_argument("--dtypes", metavar="LIST", default=",".join(DTYPE_NAMES), help="comma-separated dtypes")
     p.add_argument("--shapes", metavar="LIST", help="comma-separated standard shapes (default: all of deltaprop.bench.SHAPES)")
@@ -270,6 +409,14 @@ def _add_bench(sub):
                    help="also time each compiled backend on N threads (MLP.fit's n_jobs; -1: all cores)")
     p.add_argument("--parallel", choices=("average", "hogwild"), default="average",
                    help="how the --jobs threads share the weights")
+    p.add_argument("--minibatch", action="store_true",
+                   help="the mini-batch table instead: batch_epoch, sgd_epoch and MLPClassifier() against "
+                        "NumPy, scikit-learn, JAX and PyTorch")
+    p.add_argument("--peer-python", metavar="PATH",
+                   help="--minibatch: a Python with jax and/or torch and numpy (e.g. peers/bin/python); "
+                        "its peers run in their own process on the same CPU")
+    p.add_argument("--cpu", type=_number(int, "a CPU number (an integer >= 0)", lambda v: v >= 0), metavar="K",
+                   help="pin to CPU K (default: the highest-numbered CPU this process may run on)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")
     p.add_argument("--plot", metavar="BARS.png", help="draw a bar chart; needs matplotlib")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
