@@ -30,8 +30,11 @@ def digits():
 def test_n_jobs_follows_scikit_learn():
     import os
 
+    # -1: every CPU this process may run on (joblib's count follows taskset / affinity)
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert effective_n_jobs(None) == 1 and effective_n_jobs(1) == 1 and effective_n_jobs(3) == 3
-    assert effective_n_jobs(-1) == os.cpu_count()
+    assert effective_n_jobs(-1) == usable
+    assert effective_n_jobs(-2) == max(1, usable - 1)
     for bad in (0, 1.5, "2", True):
         with pytest.raises(ValueError, match="n_jobs"):
             effective_n_jobs(bad)
