@@ -60,7 +60,7 @@ import warnings
 import numpy as np
 
 __all__ = ["SHAPES", "pin_threads", "pin_to_one_cpu", "make_data", "Task", "StreamProbe", "PeerTask",
-           "FitTask", "RemoteTask", "measure", "compare", "run", "run_minibatch", "machine_info", "table",
+           "FitTask", "RemoteTask", "measure", "compare", "run", "run_minibatch", "machine_info", "blas_info", "table",
            "minibatch_table", "MINIBATCH_WORKS"]
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
@@ -407,12 +407,29 @@ def machine_info() -> dict:
         with open("/proc/cpuinfo") as fh:
             cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
     return {"cpu": cpu, "cores": os.cpu_count(), "system": f"{platform.system()} {platform.release()}",
-            "python": platform.python_version(), "numpy": np.__version__, "deltaprop": __version__}
+            "python": platform.python_version(), "numpy": np.__version__, "deltaprop": __version__,
+            "blas": blas_info()}
+
+
+def blas_info() -> list:
+    """threadpoolctl's view of the BLAS and OpenMP libraries loaded now, with their current
+    thread counts: ``[{"library", "api", "version", "threads"}, ...]`` (the batch kernels'
+    GEMMs run on SciPy's BLAS with as many threads as it has, except inside ``n_jobs`` > 1)."""
+    from threadpoolctl import threadpool_info  # a dependency of scikit-learn
+
+    return [{"library": os.path.basename(d.get("filepath", "")), "api": d.get("internal_api"),
+             "version": d.get("version"), "threads": d.get("num_threads")}
+            for d in threadpool_info()]
 
 
 def _machine_line(info) -> str:
-    return (f"machine: {info['cpu']}, {info['cores']} cores, {info['system']}, Python {info['python']}, "
+    line = (f"machine: {info['cpu']}, {info['cores']} cores, {info['system']}, Python {info['python']}, "
             f"NumPy {info['numpy']}, deltaprop {info['deltaprop']}")
+    if info.get("blas"):
+        line += "\nthread pools: " + ", ".join(
+            f"{b['api']} {b['version'] or ''} ({b['threads']} thread{'s' if b['threads'] != 1 else ''})".replace("  ", " ")
+            for b in info["blas"])
+    return line
 
 
 def _pinning(info) -> str:
