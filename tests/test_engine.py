@@ -331,6 +331,13 @@ def test_weights_start_on_a_64_byte_boundary(backend):
         a = aligned_zeros(n, dt)
         assert a.shape == (n,) and a.dtype == dt and a.flags.c_contiguous and a.flags.writeable
         assert a.ctypes.data % 64 == 0 and not a.any()
+        # the cache lines a touches belong to its own allocation: no other array shares them
+        # (threads write such buffers for every sample)
+        owner = a.base
+        while owner.base is not None:
+            owner = owner.base
+        last_line_end = -(-(a.ctypes.data + a.nbytes) // 64) * 64
+        assert owner.ctypes.data <= a.ctypes.data and last_line_end <= owner.ctypes.data + owner.nbytes
 
 
 def test_loading_a_model_leaves_numpys_global_random_state_alone(tmp_path):

@@ -86,6 +86,22 @@ def test_average_is_the_mean_of_the_shards_trained_from_the_same_weights(backend
 
 
 @pytest.mark.parametrize("backend", COMPILED)
+def test_shards_one_sample_apart_meet_once_per_epoch(backend):
+    """41 samples on two threads: shards of 20 and 21, one round (not a second round for the
+    21st sample), so w is the mean of the two copies trained on their whole shards."""
+    rng = np.random.RandomState(1)
+    X, T = rng.randn(41, 5), rng.randn(41, 2)
+    net = MLP([5, 6, 2], backend=backend, random_state=0)
+    halves = []
+    for rows in (np.arange(0, 20), np.arange(20, 41)):
+        twin = MLP([5, 6, 2], backend=backend, random_state=0)
+        twin.sgd_epoch(X, T, 0.05, order=rows)
+        halves.append(twin.w)
+    net.fit(X, T, epochs=1, lr=0.05, shuffle=False, n_jobs=2)
+    np.testing.assert_allclose(net.w, (halves[0] + halves[1]) / 2, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
 def test_average_is_deterministic_for_a_given_n_jobs(backend, digits, monkeypatch):
     X, y, _, _ = digits
     T = np.eye(10)[y]
