@@ -184,3 +184,31 @@ def test_epochs_on_blas_sized_layers_match_reference(name, batch_size, solver, a
     want = run_epoch(REF, *args)
     for g_arr, w_arr in zip(got, want):
         assert_close(g_arr, w_arr, dtype, EPOCH_TOL)
+
+
+@pytest.mark.parametrize("name", COMPILED)
+def test_dense_inputs_are_told_by_the_first_samples_of_the_call(name):
+    """Per-sample plain sgd lists the non-zero inputs of each sample unless the call's first 16
+    samples (in the order) are at least 90 % non-zero: then every row is visited (the same
+    bits; the list costs more than it saves on dense inputs)."""
+    import sys
+
+    k = get_backend(name)
+    rule = sys.modules[k.sgd_epoch.__module__].mostly_nonzero
+    rng = np.random.RandomState(0)
+    X = rng.uniform(0.5, 1.0, (40, 10))
+    order = np.arange(40, dtype=np.intp)[None, :]
+    assert rule(X, order)
+    sparse = X.copy()
+    sparse[rng.uniform(size=X.shape) < 0.5] = 0
+    assert not rule(sparse, order)
+    # 16 samples of 10 inputs: 144 non-zeros are 90 %, 143 are not
+    edge = X.copy()
+    edge[:16].flat[:16] = 0
+    assert rule(edge, order)
+    edge[:16].flat[16] = 0
+    assert not rule(edge, order)
+    # only the order's first 16 samples count: dense ones first, then sparse ones
+    mixed = np.vstack([X[:16], sparse[16:]])
+    assert rule(mixed, order) and not rule(mixed, order[:, ::-1].copy())
+    assert not rule(X, np.empty((1, 0), dtype=np.intp))
