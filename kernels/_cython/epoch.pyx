@@ -110,7 +110,7 @@ def sgd_epoch(floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, int 
         losses[e, 1] = 0
     if n_epochs == 0 or m == 0:
         return
-    if mode > 0 and mostly_nonzero(X, order):
+    if mode > 0 and solver == SGD and mostly_nonzero(X, order):
         mode = 0  # dense inputs: listing the non-zero rows costs more than it saves
     cdef Py_ssize_t* active = <Py_ssize_t*>PyMem_Malloc(X.shape[1] * sizeof(Py_ssize_t))
     cdef floating* raw = <floating*>PyMem_Malloc(layout[0, N_OUT] * sizeof(floating) + 1)

@@ -49,7 +49,7 @@ def sgd_epoch(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, st
     of one never waits for the others' compilation. Zero inputs skip their rows unless the
     inputs are dense (:func:`mostly_nonzero`).
     """
-    skip = not mostly_nonzero(X, order)
+    skip = solver == SGD and not mostly_nonzero(X, order)
     if solver == SGD and hyper[ALPHA] == 0:
         sgd_plain(w, layout, hidden, output, loss, X, T, s, order, hyper[ETA], a, z, delta, losses, skip)
     elif solver == SGD:
