@@ -348,3 +348,35 @@ def test_loading_a_model_leaves_numpys_global_random_state_alone(tmp_path):
     np.random.seed(123)
     MLP.load(path)
     np.testing.assert_array_equal(np.random.random_sample(3), expected)
+
+
+def test_reuse_buffers_keeps_one_set_per_shard_for_the_block_only(backend, rng):
+    """Inside reuse_buffers, repeated loss_and_gradient calls reuse their unit buffers (one set
+    per row shard) and give the same sums as fresh buffers; after the block none is kept."""
+    net = MLP([5, 7, 3], hidden="relu", output="softmax", loss="cross_entropy", backend=backend,
+              random_state=0)
+    X, T = rng.rand(300, 5), np.eye(3)[rng.randint(0, 3, 300)]
+    g_fresh, g_kept = np.empty(net.w.shape[0]), np.empty(net.w.shape[0])
+    E_fresh, _ = net.loss_and_gradient(X, T, out=g_fresh)
+    seen = []
+    original = MLP._buffers
+
+    def spy(self, n, slot=0):
+        bufs = original(self, n, slot)
+        seen.append((slot, bufs[0].__array_interface__["data"][0]))
+        return bufs
+
+    with net.reuse_buffers():
+        MLP._buffers = spy
+        try:
+            for _ in range(3):
+                E_kept, _ = net.loss_and_gradient(X, T, out=g_kept)
+            net.loss_and_gradient(X, T, out=np.empty_like(g_kept), n_jobs=2)
+        finally:
+            MLP._buffers = original
+        assert "_kept_buffers" in net.__dict__ and "_kept_buffers" not in net._replica().__dict__
+    assert E_kept == E_fresh and np.array_equal(g_kept, g_fresh)
+    one_thread = {address for slot, address in seen[:3]}
+    assert len(one_thread) == 1  # the same memory every call
+    assert {slot for slot, _ in seen[3:]} == {0, 1}  # two shards, a set each
+    assert "_kept_buffers" not in net.__dict__

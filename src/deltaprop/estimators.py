@@ -236,10 +236,11 @@ class _BaseMLP(BaseEstimator):
             s = np.ones(n_samples, dtype=dtype)
         else:
             s = np.ascontiguousarray(sample_weight, dtype=dtype)
-        if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, Y, s, sample_weight is not None, incremental, stratify)
-        else:
-            self._fit_lbfgs(X, Y, s)
+        with self._mlp.reuse_buffers():  # L-BFGS's evaluations, early stopping's scores
+            if self.solver in _STOCHASTIC_SOLVERS:
+                self._fit_stochastic(X, Y, s, sample_weight is not None, incremental, stratify)
+            else:
+                self._fit_lbfgs(X, Y, s)
         if not np.isfinite(self._mlp.w).all():
             raise ValueError(_NON_FINITE)
         return self
