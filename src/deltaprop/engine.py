@@ -53,6 +53,11 @@ _STATEFUL_PER_SAMPLE = 4
 
 #: at most this many values in each unit buffer (A, Z, D) and densified chunk of a sparse X
 UNIT_ELEMENTS = 1 << 22
+#: the unit buffers of one chunk of rows should hold about this many values (three buffers of
+#: 0.5 MB in float64: the forward pass's A and Z are still in cache when δ-backprop and the
+#: gradient read them back), but at least :data:`MIN_CHUNK_ROWS` rows, for the matrix products
+CACHE_ELEMENTS = 1 << 16
+MIN_CHUNK_ROWS = 256
 
 #: :math:`\partial y_k / \partial a_{k'}` of each output activation, as an (n, K, K) array
 #: from the outputs y (n, K) and the identity matrix (the Jacobian's output error vectors)
@@ -300,10 +305,13 @@ class MLP:
 
     def chunk_rows(self, X) -> int:
         """Rows of X per kernel call in :meth:`forward`, :meth:`loss` and
-        :meth:`loss_and_gradient`: unit buffers of at most :data:`UNIT_ELEMENTS` values, at most
-        :data:`WORK_PER_CALL` weight visits (at least 256 rows, for the matrix products), and for
-        a sparse X at most :data:`UNIT_ELEMENTS` densified inputs."""
-        rows = min(max(1, UNIT_ELEMENTS // n_units(self.layout)), max(256, work_rows(self.w.shape[0])))
+        :meth:`loss_and_gradient`: unit buffers of about :data:`CACHE_ELEMENTS` values (at least
+        :data:`MIN_CHUNK_ROWS` rows) and at most :data:`UNIT_ELEMENTS`, at most
+        :data:`WORK_PER_CALL` weight visits (at least :data:`MIN_CHUNK_ROWS` rows), and for a
+        sparse X at most :data:`UNIT_ELEMENTS` densified inputs."""
+        U = n_units(self.layout)
+        rows = min(max(1, UNIT_ELEMENTS // U), max(MIN_CHUNK_ROWS, CACHE_ELEMENTS // U),
+                   max(MIN_CHUNK_ROWS, work_rows(self.w.shape[0])))
         if sp.issparse(X):
             rows = min(rows, max(1, UNIT_ELEMENTS // max(1, X.shape[1])))
         return rows
