@@ -380,3 +380,31 @@ def test_reuse_buffers_keeps_one_set_per_shard_for_the_block_only(backend, rng):
     assert len(one_thread) == 1  # the same memory every call
     assert {slot for slot, _ in seen[3:]} == {0, 1}  # two shards, a set each
     assert "_kept_buffers" not in net.__dict__
+
+
+def test_reuse_buffers_keeps_one_thread_pool_for_the_block(rng, monkeypatch):
+    """n_jobs=2 sweeps inside reuse_buffers start their pool once and give the sums of
+    pools started per call; the pool's threads are gone after the block."""
+    import threading
+
+    from deltaprop import engine
+
+    net = MLP([5, 7, 3], hidden="tanh", output="softmax", loss="cross_entropy", random_state=0)
+    X, T = rng.rand(400, 5), np.eye(3)[rng.randint(0, 3, 400)]
+    want = [np.empty(net.w.shape[0]) for _ in range(3)]
+    E_want = [net.loss_and_gradient(X, T, out=g, n_jobs=2)[0] for g in want]
+    started = []
+
+    class Counted(engine.Threads):
+        def __enter__(self):
+            started.append(self)
+            return super().__enter__()
+
+    monkeypatch.setattr(engine, "Threads", Counted)
+    before = threading.active_count()
+    got = [np.empty(net.w.shape[0]) for _ in range(3)]
+    with net.reuse_buffers():
+        E_got = [net.loss_and_gradient(X, T, out=g, n_jobs=2)[0] for g in got]
+    assert len(started) == 1
+    assert E_got == E_want and all(np.array_equal(a, b) for a, b in zip(got, want))
+    assert threading.active_count() == before
