@@ -23,6 +23,7 @@ A script, not an asv benchmark: it measures the machine, not deltaprop.
 import argparse
 import os
 import time
+import warnings
 
 #: (name, layer sizes, batch, dtype): the mini-batch table's configurations
 CONFIGS = [
@@ -38,16 +39,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
-    import numpy as np
-
     from deltaprop.bench import pin_threads, pin_to_one_cpu
 
     pin_threads(1)
     with pin_to_one_cpu() as cpu:
-        measure(args, np, cpu)
+        measure(args, cpu)
 
 
-def measure(args, np, cpu):
+def measure(args, cpu):
+    import numpy as np
+
 
     def best_rate(fn, flop, repeats=args.repeats, inner=1):
         fn()
@@ -97,7 +98,6 @@ def measure(args, np, cpu):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier
-    import warnings
 
     X, y = load_digits(return_X_y=True)
     X_tr, _, y_tr, _ = train_test_split(X / 16.0, y, test_size=0.25, stratify=y, random_state=0)

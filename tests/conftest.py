@@ -65,3 +65,14 @@ def sparse_problem(dtype, sizes=(30, 12, 7, 5), n=9, seed=0):
 
 __all__ = ["BACKENDS", "COMPILED", "TOL", "GRADCHECK_TOL", "PAIRS", "CANONICAL_PAIRS",
            "HIDDEN_ACTIVATIONS", "targets", "sparse_problem"]
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A two-worker LocalCluster (processes, one thread each) and its client, one per test
+    module (a module may kill a worker)."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0", silence_logs=50) as cluster:
+        with distributed.Client(cluster) as c:
+            yield c

@@ -32,14 +32,6 @@ from deltaprop import dataio, savedmodel, training  # noqa: E402
 from test_cli import assert_one_line_error, run  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0", silence_logs=50) as cluster:
-        with distributed.Client(cluster) as c:
-            yield c
-
-
 @pytest.fixture
 def no_cluster(monkeypatch):
     """Fail the test if a LocalCluster is started."""

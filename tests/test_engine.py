@@ -374,12 +374,12 @@ def test_reuse_buffers_keeps_one_set_per_shard_for_the_block_only(backend, rng):
             net.loss_and_gradient(X, T, out=np.empty_like(g_kept), n_jobs=2)
         finally:
             MLP._buffers = original
-        assert "_kept_buffers" in net.__dict__ and "_kept_buffers" not in net._replica().__dict__
+        assert "_kept" in net.__dict__ and "_kept" not in net._replica().__dict__
     assert E_kept == E_fresh and np.array_equal(g_kept, g_fresh)
     one_thread = {address for slot, address in seen[:3]}
     assert len(one_thread) == 1  # the same memory every call
     assert {slot for slot, _ in seen[3:]} == {0, 1}  # two shards, a set each
-    assert "_kept_buffers" not in net.__dict__
+    assert "_kept" not in net.__dict__
 
 
 def test_reuse_buffers_keeps_one_thread_pool_for_the_block(rng, monkeypatch):

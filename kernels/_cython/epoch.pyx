@@ -51,33 +51,18 @@ from .forward cimport forward_batch
 from .rows cimport (backprop_rows, dot_decay1, dot_decay4, dot_update1, dot_update4,
                     forward_rows, next_sample, nonzero_rows, rows4, scale_norm, upper_forward)
 from .update cimport adam_rate, batch_step, update, update_rows
+from deltaprop.contract import mostly_nonzero
+
 from ._checks import check_epoch
 
 # How the per-sample epochs treat zero inputs; set by set_skip_zeros (tests only).
 cdef int skip_zeros = 1
 
 
-#: the first samples of a call that :func:`mostly_nonzero` looks at, and the fraction of
-#: non-zero inputs from which every row of W_0 is visited without listing the non-zero ones
-DENSE_PROBE = 16
-DENSE_FRACTION = 0.9
-
-
-def mostly_nonzero(X, order):
-    """Whether the call's first :data:`DENSE_PROBE` samples have at least
-    :data:`DENSE_FRACTION` non-zero inputs. Then the per-sample list of non-zero rows costs more
-    than the rows it skips (6 % of a dense 784-128-10 float32 epoch), and every row is visited:
-    the same results, bit for bit (numba's ``epoch.mostly_nonzero`` is the same rule)."""
-    import numpy as np
-
-    rows = np.asarray(order).ravel()[:DENSE_PROBE]
-    probe = np.asarray(X)[rows]
-    return probe.size > 0 and np.count_nonzero(probe) >= DENSE_FRACTION * probe.size
-
-
 def set_skip_zeros(int mode):
     """Test hook: how :func:`sgd_epoch` runs plain sgd. 1 (the default): zero inputs skip their
-    rows of W_0 unless the inputs are dense (:func:`mostly_nonzero`); 0: every row is visited (the same results, bit for bit); -1: the general path
+    rows of W_0 unless the inputs are dense (``contract.mostly_nonzero``); 0: every row is
+    visited (the same results, bit for bit); -1: the general path
     (``sgd_general``) instead of the fast ones. Returns the previous mode."""
     global skip_zeros
     if mode not in (-1, 0, 1):

@@ -11,9 +11,7 @@ pieces are in ``rows``. :func:`batch_epoch` composes the batch kernels (BLAS) wi
 ``update.update``.
 """
 
-import numpy as np
-
-from deltaprop.contract import ALPHA, ETA, SGD
+from deltaprop.contract import ALPHA, ETA, SGD, mostly_nonzero
 
 from ._jit import kernel
 from .backprop import backprop, gradient, output_delta
@@ -24,21 +22,6 @@ from .sgd_plain import sgd_plain
 from .update import batch_step
 
 
-#: the first samples of a call that :func:`mostly_nonzero` looks at, and the fraction of
-#: non-zero inputs from which every row of W_0 is visited without listing the non-zero ones
-DENSE_PROBE = 16
-DENSE_FRACTION = 0.9
-
-
-def mostly_nonzero(X, order):
-    """Whether the call's first :data:`DENSE_PROBE` samples have at least
-    :data:`DENSE_FRACTION` non-zero inputs. Then the per-sample list of non-zero rows costs more
-    than the rows it skips (6 % of a dense 784-128-10 float32 epoch), and ``sgd_plain`` /
-    ``sgd_decay`` visit every row: the same results, bit for bit."""
-    probe = X[order.ravel()[:DENSE_PROBE]]
-    return probe.size > 0 and np.count_nonzero(probe) >= DENSE_FRACTION * probe.size
-
-
 def sgd_epoch(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, state, t, a, z, delta, losses):
     r"""On-line gradient descent, :math:`w \leftarrow w - \eta \nabla E_n(w)`, one sample at a
     time, for every epoch of ``order`` (n_epochs, m), in one compiled call.
@@ -47,7 +30,7 @@ def sgd_epoch(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, st
     function only picks the compiled kernel, ``sgd_plain`` (solver sgd, α = 0), ``sgd_decay``
     (solver sgd, α > 0) or ``sgd_general``, so that each compiles on its own first use: a user
     of one never waits for the others' compilation. Zero inputs skip their rows unless the
-    inputs are dense (:func:`mostly_nonzero`).
+    inputs are dense (``contract.mostly_nonzero``).
     """
     skip = solver == SGD and not mostly_nonzero(X, order)
     if solver == SGD and hyper[ALPHA] == 0:

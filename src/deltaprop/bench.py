@@ -427,8 +427,8 @@ def _machine_line(info) -> str:
             f"NumPy {info['numpy']}, deltaprop {info['deltaprop']}")
     if info.get("blas"):
         line += "\nthread pools: " + ", ".join(
-            f"{b['api']} {b['version'] or ''} ({b['threads']} thread{'s' if b['threads'] != 1 else ''})".replace("  ", " ")
-            for b in info["blas"])
+            " ".join(filter(None, (b["api"], b["version"])))
+            + f" ({b['threads']} thread{'s' if b['threads'] != 1 else ''})" for b in info["blas"])
     return line
 
 

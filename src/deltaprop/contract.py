@@ -176,6 +176,7 @@ __all__ = [
     "n_params",
     "n_units",
     "check_pair",
+    "mostly_nonzero",
     "pack",
     "unpack",
     "unit_buffers",
@@ -364,6 +365,21 @@ def check_pair(output: str, loss: str) -> None:
             f"output activation {output!r} cannot be paired with loss {loss!r}; "
             f"allowed pairs: {allowed}"
         )
+
+
+#: the first samples of a per-sample call that :func:`mostly_nonzero` looks at, and the
+#: fraction of non-zero inputs from which they count as dense
+DENSE_PROBE = 16
+DENSE_FRACTION = 0.9
+
+
+def mostly_nonzero(X, order) -> bool:
+    """Whether the first :data:`DENSE_PROBE` samples of ``order`` have at least
+    :data:`DENSE_FRACTION` non-zero inputs. The compiled backends' plain per-sample sgd then
+    visits every row of W_0 instead of listing each sample's non-zero inputs (the list costs
+    more than the zero rows it skips on dense inputs); the results are the same bits."""
+    probe = np.asarray(X)[np.asarray(order).ravel()[:DENSE_PROBE]]
+    return probe.size > 0 and np.count_nonzero(probe) >= DENSE_FRACTION * probe.size
 
 
 # --------------------------------------------------------------------------- users' own arrays

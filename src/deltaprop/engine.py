@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import types
 
 import numpy as np
 import scipy.sparse as sp
@@ -81,8 +82,7 @@ def aligned_zeros(n: int, dtype, alignment: int = ALIGNMENT) -> np.ndarray:
 
     The allocation is padded to whole ``alignment``-byte blocks, so the array shares no cache
     line with any other: a buffer one thread writes for every sample (units, δ, the epoch's
-    loss sums, Adam's step count) is never false-shared with another thread's (64-32-10
-    per-sample SGD on two threads ran ~1.5x slower per sample with adjacent small buffers)."""
+    loss sums, Adam's step count) is never false-shared with another thread's."""
     dtype = np.dtype(dtype)
     nbytes = -(-n * dtype.itemsize // alignment) * alignment
     buf = np.zeros(nbytes + alignment, dtype=np.uint8)
@@ -225,8 +225,7 @@ class MLP:
     def _replica(self) -> "MLP":
         """The same network (configuration, backend) with its own copy of ``w``."""
         twin = copy.copy(self)
-        for kept in ("_kept_buffers", "_kept_pools", "_kept_stack"):
-            twin.__dict__.pop(kept, None)
+        twin.__dict__.pop("_kept", None)
         twin.w = aligned_zeros(self.w.shape[0], self.dtype)
         twin.w[...] = self.w
         twin.loss_curve_ = []
@@ -272,44 +271,42 @@ class MLP:
         :meth:`reuse_buffers` the kept ones of ``slot`` (one per concurrent shard; grown when
         too small)."""
         size = n * n_units(self.layout)
-        kept = self.__dict__.get("_kept_buffers")
+        kept = self.__dict__.get("_kept")
         if kept is None:
             return tuple(np.empty(size, dtype=self.dtype) for _ in range(3))
-        bufs = kept.get(slot)
+        bufs = kept.buffers.get(slot)
         if bufs is None or bufs[0].shape[0] < size or bufs[0].dtype != self.dtype:
-            bufs = kept[slot] = tuple(np.empty(size, dtype=self.dtype) for _ in range(3))
+            bufs = kept.buffers[slot] = tuple(np.empty(size, dtype=self.dtype) for _ in range(3))
         return tuple(b[:size] for b in bufs)
 
     @contextlib.contextmanager
     def reuse_buffers(self):
         """While the block runs, :meth:`forward`, :meth:`loss` and :meth:`loss_and_gradient` keep
         their unit buffers between calls (one set per row shard) instead of allocating them anew:
-        for callers that evaluate many times, as L-BFGS does. Buffers of a few hundred KB come
-        back from the allocator as fresh pages every time, and touching them cost as much as the
-        arithmetic (an L-BFGS evaluation on 1347 digits, 64-64-10: 1.8 ms fresh, 0.84 ms kept).
+        for callers that evaluate many times, as L-BFGS does (buffers of a few hundred KB come
+        back from the allocator as fresh pages, which must be touched in anew at every call).
         With ``n_jobs`` > 1 the block also keeps its thread pools (:meth:`_threads`). Buffers
         and pools are released when the block ends."""
-        if "_kept_buffers" in self.__dict__:  # nested: the outer block keeps them
+        if "_kept" in self.__dict__:  # nested: the outer block keeps them
             yield self
             return
-        self._kept_buffers, self._kept_pools = {}, {}
         try:
-            with contextlib.ExitStack() as self._kept_stack:
+            with contextlib.ExitStack() as stack:
+                self._kept = types.SimpleNamespace(buffers={}, pools={}, stack=stack)
                 yield self
         finally:
-            del self._kept_buffers, self._kept_pools, self._kept_stack
+            self.__dict__.pop("_kept", None)
 
     def _threads(self, n):
         """A context giving a :class:`Threads` pool of ``n``: a new one, or inside
-        :meth:`reuse_buffers` the block's (started once: a pool takes ~0.2 ms to start and stop,
-        a fifth of an L-BFGS evaluation on two threads at digits size)."""
-        kept = self.__dict__.get("_kept_pools")
+        :meth:`reuse_buffers` the block's, started once for all its calls."""
+        kept = self.__dict__.get("_kept")
         if kept is None:
             return Threads(n)
-        if n not in kept:
-            kept[n] = self._kept_stack.enter_context(Threads(n))
-        kept[n].stop.clear()
-        return contextlib.nullcontext(kept[n])
+        if n not in kept.pools:
+            kept.pools[n] = kept.stack.enter_context(Threads(n))
+        kept.pools[n].stop.clear()
+        return contextlib.nullcontext(kept.pools[n])
 
     def _check_XT(self, X, T, sample_weight=None):
         X = check_X(X, self.layer_sizes[0], self.dtype)
@@ -773,7 +770,12 @@ class ParallelEpochs:
         self.n_jobs = effective_n_jobs(n_jobs)
         nets = [net] * self.n_jobs if mode == "hogwild" else [net._replica() for _ in range(self.n_jobs)]
         self.epochs = [Epochs(r, n_features, n_outputs, batch_size) for r in nets]
-
+        # each thread's optimizer state (2, P), step count and loss sums (the contract's shapes),
+        # in cache lines of their own: the kernels write them for every sample
+        P, J = net.w.shape[0], len(self.epochs)
+        self.states = [aligned_zeros(2 * P, net.dtype).reshape(2, P) for _ in range(J)]
+        self.steps = [aligned_zeros(1, np.int64) for _ in range(J)]
+        self.parts = [aligned_zeros(2, np.float64).reshape(1, 2) for _ in range(J)]
         self._threads = None
 
     def __enter__(self):
@@ -811,11 +813,8 @@ class ParallelEpochs:
     def _average(self, threads, X, T, s, order, bounds, per_call, solver, hyper, state, t, loss):
         w = self.net.w
         stateful = solver != SGD  # plain sgd keeps no optimizer state: nothing to mix
-        # each thread's state, step count and loss sums in cache lines of its own (the kernels
-        # write them for every sample)
-        states, steps, parts = self._thread_buffers(state, t)
-        if not stateful:
-            states = [state] * len(states)
+        states = self.states if stateful else [state] * len(self.states)
+        steps, parts = self.steps, self.parts
         done = [a for a, _ in bounds]
         # rounds of about per_call samples, of equal length (no short last round); the longest
         # shard sets the length, so shards one sample apart end in the same round
@@ -847,21 +846,8 @@ class ParallelEpochs:
             for j in worked:
                 loss += parts[j][0]
 
-    def _thread_buffers(self, state, t):
-        """Each thread's optimizer state, step count and loss sums, ``(states, steps, parts)``,
-        in cache lines of their own (the kernels write them for every sample), allocated once
-        per state shape and reused by every round."""
-        key = (state.shape, state.dtype, t.shape, t.dtype)
-        if getattr(self, "_buffers_key", None) != key:
-            self._buffers = ([aligned_zeros(state.size, state.dtype).reshape(state.shape)
-                              for _ in self.epochs],
-                             [aligned_zeros(t.size, t.dtype).reshape(t.shape) for _ in self.epochs],
-                             [aligned_zeros(2, np.float64).reshape(1, 2) for _ in self.epochs])
-            self._buffers_key = key
-        return self._buffers
-
     def _hogwild(self, threads, X, T, s, order, bounds, per_call, solver, hyper, state, t, loss):
-        _, _, parts = self._thread_buffers(state, t)
+        parts = self.parts
         sums = [np.zeros(2) for _ in bounds]
 
         def shard(j):
