@@ -126,6 +126,24 @@ def test_mixed_dtypes_and_short_buffers_are_clear_errors():
         k.sgd_epoch(*bad)
 
 
+@pytestmark_cython
+def test_loss_gradient_rejects_short_buffers():
+    layout = make_layout([5, 4, 3])
+    k, U, P = get_backend("cython"), n_units(layout), n_params(layout)
+    X, T, s = np.zeros((6, 5)), np.zeros((6, 3)), np.ones(6)
+    codes = (ACTIVATIONS["tanh"], ACTIVATIONS["softmax"], LOSSES["cross_entropy"])
+    A, Z, D = (np.zeros(2 * U) for _ in range(3))
+    w, g, grad = np.zeros(P), np.zeros(P), np.zeros(P)
+    with pytest.raises(ValueError, match="A has length 3, needs at least"):
+        k.loss_gradient(w, layout, *codes, X, T, s, A[:3], Z, D, g, grad)
+    with pytest.raises(ValueError, match="D has length"):
+        k.loss_gradient(w, layout, *codes, X, T, s, A, Z, D[: U + 1], g, grad)
+    with pytest.raises(ValueError, match="grad has length"):
+        k.loss_gradient(w, layout, *codes, X, T, s, A, Z, D, g, grad[:-1])
+    with pytest.raises(ValueError, match="T must have shape"):
+        k.loss_gradient(w, layout, *codes, X, T[:5], s, A, Z, D, g, grad)
+
+
 def _fit(sizes, seed, X, T, dtype="float64"):
     net = MLP(sizes, hidden="tanh", output="softmax", loss="cross_entropy", backend="cython",
               dtype=dtype, random_state=seed)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from deltaprop.backends import get_backend
 from deltaprop.contract import ACTIVATIONS, LOSSES, SOLVERS, make_layout, n_params, n_units
 
-from conftest import COMPILED, HIDDEN_ACTIVATIONS, PAIRS, TOL
+from conftest import BACKENDS, COMPILED, HIDDEN_ACTIVATIONS, PAIRS, TOL
 
 pytestmark = pytest.mark.skipif(not COMPILED, reason="no compiled backend is available")
 
@@ -93,6 +93,62 @@ def test_forward_loss_and_gradient_match_reference(name, problem):
         assert g_arr.dtype == dtype
         assert_close(g_arr, w_arr, dtype)
     assert_close(np.float64(got[4]), np.float64(want[4]), dtype)
+
+
+def chunked_sweep(k, layout, codes, w, X, T, s, rows, grad):
+    """``loss_gradient`` spelled out: the four kernels called chunk by chunk from Python."""
+    h, f, e = codes
+    U = n_units(layout)
+    E = 0.0
+    for start in range(0, X.shape[0], rows):
+        Xc, Tc, sc = X[start : start + rows], T[start : start + rows], s[start : start + rows]
+        A, Z, D = (np.zeros(Xc.shape[0] * U, dtype=w.dtype) for _ in range(3))
+        g = np.zeros_like(w)
+        k.forward(w, layout, h, f, Xc, A, Z)
+        E += float(k.output_delta(layout, f, e, A, Z, Tc, sc, D))
+        k.backprop(w, layout, h, A, Z, D)
+        k.gradient(layout, Xc, Z, D, g)
+        grad += g
+    return E
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+@SETTINGS
+@given(problem=problems(), rows=st.integers(1, 9), spare=st.integers(0, 5))
+def test_loss_gradient_is_the_chunked_sweep(name, problem, rows, spare):
+    """One ``loss_gradient`` call equals the four kernels over chunks of ``len(A) // U`` rows
+    (``spare`` values beyond whole rows are ignored), added into a float64 ``grad`` that
+    already holds a sum; in float64 bit for bit on the NumPy reference."""
+    layout, codes, w, X, T, dtype = problem
+    k, U = get_backend(name), n_units(layout)
+    s = np.linspace(0.5, 1.5, X.shape[0]).astype(dtype)
+    start = np.linspace(-1.0, 1.0, w.shape[0])  # a sum from other rows, added to
+    A, Z, D = (np.full(rows * U + spare, np.nan, dtype=dtype) for _ in range(3))
+    grad = start.copy()
+    E = k.loss_gradient(w, layout, *codes, X, T, s, A, Z, D, np.zeros_like(w), grad)
+    want_grad = start.copy()
+    want_E = chunked_sweep(REF, layout, codes, w, X, T, s, rows, want_grad)
+    assert grad.dtype == np.float64
+    if name == "numpy" and dtype == np.float64:
+        assert E == want_E and np.array_equal(grad, want_grad)
+    assert_close(grad, want_grad, dtype)
+    assert_close(np.float64(E), np.float64(want_E), dtype)
+    own_grad = start.copy()
+    own_E = chunked_sweep(k, layout, codes, w, X, T, s, rows, own_grad)
+    assert_close(grad, own_grad, dtype)
+    assert_close(np.float64(E), np.float64(own_E), dtype)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_loss_gradient_of_no_rows_adds_nothing(name):
+    layout = make_layout([3, 4, 2])
+    k, U = get_backend(name), n_units(layout)
+    w = np.ones(n_params(layout))
+    grad = np.arange(w.shape[0], dtype=np.float64)
+    E = k.loss_gradient(w, layout, ACTIVATIONS["tanh"], ACTIVATIONS["identity"], LOSSES["squared_error"],
+                        np.zeros((0, 3)), np.zeros((0, 2)), np.zeros(0), *(np.zeros(U) for _ in range(3)),
+                        np.zeros_like(w), grad)
+    assert E == 0 and np.array_equal(grad, np.arange(w.shape[0]))
 
 
 def run_epoch(k, layout, codes, w, X, T, order, batch_size, solver, alpha):

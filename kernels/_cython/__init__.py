@@ -45,9 +45,10 @@ activations          tanh_units, logistic,          ``activations.pxd``
                      scale_by_derivative
 backprop             sample_delta                   ``backprop.pxd``
 forward, backprop    forward, output_delta,         the same ``def`` functions; their ``nogil``
-                     backprop, gradient             bodies are ``forward_batch``,
-                                                    ``output_delta_batch``, ``backprop_batch``,
-                                                    ``gradient_batch``
+                     backprop, gradient,            bodies are ``forward_batch``,
+                     loss_gradient                  ``output_delta_batch``, ``backprop_batch``,
+                                                    ``gradient_batch`` (``loss_gradient`` loops
+                                                    over the four)
 (none)               (none)                         ``gradient_step`` (``backprop.pyx``): batch
                                                     sgd without a gradient buffer
 update               update, adam_rate              ``update.pyx``; ``update`` gets ``g``
@@ -87,7 +88,7 @@ import importlib
 import os
 
 from ._codes import codes
-from .backprop import backprop, gradient, output_delta
+from .backprop import backprop, gradient, loss_gradient, output_delta
 from .forward import forward
 
 

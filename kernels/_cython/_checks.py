@@ -10,7 +10,8 @@ import numpy as np
 
 from deltaprop.contract import HYPER, LAYOUT_COLUMNS, SOLVERS
 
-__all__ = ["check_forward", "check_units", "check_output_delta", "check_gradient", "check_epoch"]
+__all__ = ["check_forward", "check_units", "check_output_delta", "check_gradient", "check_loss_gradient",
+           "check_epoch"]
 
 
 def _layout(layout, P):
@@ -74,6 +75,25 @@ def check_gradient(layout, X, Z, D, g):
         raise ValueError(f"X has {X.shape[1]} columns, the layout's first layer has {Din} inputs")
     _need("Z", Z, n * U)
     _need("D", D, n * U)
+
+
+def check_loss_gradient(w, layout, X, T, s, A, Z, D, g, grad):
+    """loss_gradient: the rows per chunk, len(A) // U (at least one row's units)."""
+    P = w.shape[0]
+    Din, K, U = _layout(layout, P)
+    n = X.shape[0]
+    if X.shape[1] != Din:
+        raise ValueError(f"X has {X.shape[1]} columns, the layout's first layer has {Din} inputs")
+    if T.shape[0] != n or T.shape[1] != K:
+        raise ValueError(f"T must have shape ({n}, {K}); got ({T.shape[0]}, {T.shape[1]})")
+    _need("s", s, n)
+    _need("A", A, U)
+    rows = A.shape[0] // U
+    _need("Z", Z, rows * U)
+    _need("D", D, rows * U)
+    _need("g", g, P)
+    _need("grad", grad, P)
+    return rows
 
 
 def check_epoch(w, layout, X, T, s, order, batch_size, solver, hyper, state, t, A, Z, D, losses,

@@ -14,8 +14,9 @@ from ._blas cimport matmul_at, matmul_bt
 from ._core cimport (B_OFF, CROSS_ENTROPY, N_IN, N_OUT, SOFTMAX, U_OFF, W_OFF, axpy, col,
                      f_log)
 from .activations cimport scale_by_derivative
+from .forward cimport forward_batch
 from .rows cimport backprop_rows
-from ._checks import check_gradient, check_output_delta, check_units
+from ._checks import check_gradient, check_loss_gradient, check_output_delta, check_units
 
 cdef Py_ssize_t BLAS_MIN_FLOPS = 4096
 
@@ -199,3 +200,32 @@ def gradient(const Py_ssize_t[:, ::1] layout, const floating[:, ::1] X, const fl
     with nogil:
         gradient_batch(&layout[0, 0], layout.shape[0], n, &X[0, 0] if n > 0 else NULL,
                        &Z[0] if n > 0 else NULL, &D[0] if n > 0 else NULL, &g[0])
+
+
+def loss_gradient(const floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, int output,
+                  int loss, const floating[:, ::1] X, const floating[:, ::1] T,
+                  const floating[::1] s, floating[::1] A, floating[::1] Z, floating[::1] D,
+                  floating[::1] g, double[::1] grad):
+    r"""``forward``, ``output_delta``, ``backprop`` and ``gradient`` over all rows of X in one
+    call, in chunks of :math:`|A| / U` rows: E returned, :math:`\sum_n s_n \nabla E_n` added
+    into ``grad`` (P,) float64 (see ``deltaprop.contract``). The whole sweep runs without the
+    GIL, so threads calling it on their own rows never wait for each other."""
+    cdef Py_ssize_t n = X.shape[0], P = w.shape[0], L = layout.shape[0]
+    cdef Py_ssize_t rows = check_loss_gradient(w, layout, X, T, s, A, Z, D, g, grad)
+    cdef Py_ssize_t start, m, p
+    cdef double E = 0
+    if n == 0:
+        return 0.0
+    start = 0
+    with nogil:
+        while start < n:
+            m = min(rows, n - start)
+            forward_batch(&w[0], &layout[0, 0], L, hidden, output, &X[start, 0], m, &A[0], &Z[0])
+            E += output_delta_batch(&layout[0, 0], L, output, loss, m, &A[0], &Z[0], &T[start, 0],
+                                    &s[start], &D[0])
+            backprop_batch(&w[0], &layout[0, 0], L, hidden, m, &A[0], &Z[0], &D[0])
+            gradient_batch(&layout[0, 0], L, m, &X[start, 0], &Z[0], &D[0], &g[0])
+            for p in range(P):
+                grad[p] += g[p]
+            start += m
+    return E

@@ -16,7 +16,7 @@ from deltaprop.contract import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOGISTIC, N
 
 from ._jit import helper, kernel
 from .activations import log1pexp, scale_by_derivative
-from .forward import units, weights
+from .forward import forward, units, weights
 
 
 @helper
@@ -159,3 +159,26 @@ def gradient(layout, X, Z, D, g):
             for j in range(n_out):
                 gb[j] += delta[r, j]
         z_prev = units(Z, layout, l, n)
+
+
+@kernel
+def loss_gradient(w, layout, hidden, output, loss, X, T, s, A, Z, D, g, grad):
+    r"""``forward``, ``output_delta``, ``backprop`` and ``gradient`` over all rows of X in one
+    call, in chunks of :math:`|A| / U` rows: E returned, :math:`\sum_n s_n \nabla E_n` added
+    into ``grad`` (P,) float64 (see ``deltaprop.contract``). No Python between chunks, so
+    threads calling it on their own rows never wait for the GIL mid-sweep."""
+    n = X.shape[0]
+    U = layout[-1, U_OFF] + layout[-1, N_OUT]
+    rows = A.shape[0] // U
+    E = 0.0
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        size = (stop - start) * U
+        a, z, d = A[:size], Z[:size], D[:size]
+        forward(w, layout, hidden, output, X[start:stop], a, z)
+        E += output_delta(layout, output, loss, a, z, T[start:stop], s[start:stop], d)
+        backprop(w, layout, hidden, a, z, d)
+        gradient(layout, X[start:stop], z, d, g)
+        for p in range(grad.shape[0]):
+            grad[p] += g[p]
+    return E

@@ -7,11 +7,12 @@ see ``deltaprop.contract`` for the arrays and their layout.
 from deltaprop import contract
 
 from . import activations, backprop as _backprop, epoch as _epoch, forward as _forward, update
-from .backprop import backprop, gradient, output_delta
+from .backprop import backprop, gradient, loss_gradient, output_delta
 from .epoch import batch_epoch, sgd_epoch
 from .forward import forward
 
-__all__ = ["forward", "output_delta", "backprop", "gradient", "sgd_epoch", "batch_epoch", "codes"]
+__all__ = ["forward", "output_delta", "backprop", "gradient", "loss_gradient", "sgd_epoch", "batch_epoch",
+           "codes"]
 
 
 def codes():

@@ -6,6 +6,7 @@ from deltaprop.contract import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, IDENTITY, L
                                 SOFTMAX, SQUARED_ERROR, U_OFF, layer_params, layer_units)
 
 from .activations import derivative, log1pexp
+from .forward import forward
 
 
 def output_delta(layout, output, loss, A, Z, T, s, D):
@@ -90,3 +91,29 @@ def gradient(layout, X, Z, D, g):
         gW[...] = z_prev.T @ delta
         gb[...] = delta.sum(axis=0)
         z_prev = layer_units(Z, layout, l, n)
+
+
+def loss_gradient(w, layout, hidden, output, loss, X, T, s, A, Z, D, g, grad):
+    r"""``forward``, ``output_delta``, ``backprop`` and ``gradient`` over all rows of X in one
+    call: :math:`E = \sum_n s_n E_n` (returned) and :math:`\sum_n s_n \nabla E_n` added into
+    ``grad`` (P,) float64.
+
+    The rows go in chunks of as many as the unit buffers hold, :math:`n_c = |A| / U`; each
+    chunk's gradient is formed in ``g`` (P,) and added to ``grad``, and E is the float64 sum of
+    the chunks' errors: the same sums, in the same order, as calling the four functions chunk
+    by chunk.
+    """
+    n = X.shape[0]
+    U = layout[-1, U_OFF] + layout[-1, N_OUT]
+    rows = A.shape[0] // U
+    E = 0.0
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        size = (stop - start) * U
+        a, z, d = A[:size], Z[:size], D[:size]
+        forward(w, layout, hidden, output, X[start:stop], a, z)
+        E += float(output_delta(layout, output, loss, a, z, T[start:stop], s[start:stop], d))
+        backprop(w, layout, hidden, a, z, d)
+        gradient(layout, X[start:stop], z, d, g)
+        grad += g
+    return E

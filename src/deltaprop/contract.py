@@ -82,6 +82,14 @@ Each backend module defines all of them under these names and parameter names
     :math:`\partial E / \partial w_{ji} = \sum_n \delta_j z_i` and
     :math:`\partial E / \partial w_{j0} = \sum_n \delta_j` into ``g`` (P,), the same layout as
     ``w`` (matrix form :math:`\partial L / \partial W = Z^T \Delta`).
+``loss_gradient(w, layout, hidden, output, loss, X, T, s, A, Z, D, g, grad) -> E``
+    The four above over all rows of X in one call (:meth:`deltaprop.MLP.loss_and_gradient`'s
+    sweep): the rows go in chunks of as many as the unit buffers hold,
+    :math:`n_c = \lfloor |A| / U \rfloor` (at least one); for each chunk ``forward``,
+    ``output_delta``, ``backprop`` and ``gradient`` into ``g`` (P,), which is added into
+    ``grad`` (P,) float64. Returns :math:`E = \sum_n s_n E_n`, the float64 sum of the chunks'
+    errors. The same sums in the same order as the four calls chunk by chunk, but with no
+    Python between chunks (threads sweeping their own rows never wait for the GIL).
 ``batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, solver, hyper, state, t, Xb, Tb, sb, A, Z, D, g, losses)``
     Mini-batch gradient descent. Batches B are consecutive runs of ``order`` (n_epochs, m)
     intp (the last one of an epoch may be shorter). For each batch, with sample weights
@@ -294,6 +302,7 @@ SIGNATURES = {
     "output_delta": ("layout", "output", "loss", "A", "Z", "T", "s", "D"),
     "backprop": ("w", "layout", "hidden", "A", "Z", "D"),
     "gradient": ("layout", "X", "Z", "D", "g"),
+    "loss_gradient": ("w", "layout", "hidden", "output", "loss", "X", "T", "s", "A", "Z", "D", "g", "grad"),
     "batch_epoch": ("w", "layout", "hidden", "output", "loss", "X", "T", "s", "order", "batch_size",
                     "solver", "hyper", "state", "t", "Xb", "Tb", "sb", "A", "Z", "D", "g", "losses"),
     "sgd_epoch": ("w", "layout", "hidden", "output", "loss", "X", "T", "s", "order", "solver", "hyper",
@@ -309,6 +318,7 @@ class Kernels(NamedTuple):
     output_delta: Callable
     backprop: Callable
     gradient: Callable
+    loss_gradient: Callable
     sgd_epoch: Callable
     batch_epoch: Callable
 

@@ -266,17 +266,17 @@ class MLP:
     def _codes(self):
         return ACTIVATIONS[self.hidden], ACTIVATIONS[self.output], LOSSES[self.loss_function]
 
-    def _buffers(self, n, slot=0):
-        """Unit buffers ``(A, Z, D)`` for a batch of ``n``: fresh ones, or inside
-        :meth:`reuse_buffers` the kept ones of ``slot`` (one per concurrent shard; grown when
-        too small)."""
-        size = n * n_units(self.layout)
+    def _buffers(self, n, slot=0, size=None, count=3):
+        """Unit buffers ``(A, Z, D)`` for a batch of ``n`` (or ``count`` buffers of ``size``
+        values): fresh ones, or inside :meth:`reuse_buffers` the kept ones of ``slot`` (one per
+        concurrent shard and use; grown when too small)."""
+        size = n * n_units(self.layout) if size is None else size
         kept = self.__dict__.get("_kept")
         if kept is None:
-            return tuple(np.empty(size, dtype=self.dtype) for _ in range(3))
+            return tuple(np.empty(size, dtype=self.dtype) for _ in range(count))
         bufs = kept.buffers.get(slot)
         if bufs is None or bufs[0].shape[0] < size or bufs[0].dtype != self.dtype:
-            bufs = kept.buffers[slot] = tuple(np.empty(size, dtype=self.dtype) for _ in range(3))
+            bufs = kept.buffers[slot] = tuple(np.empty(size, dtype=self.dtype) for _ in range(count))
         return tuple(b[:size] for b in bufs)
 
     @contextlib.contextmanager
@@ -334,7 +334,9 @@ class MLP:
         Forward always; ``outputs`` / ``pre_activation`` (n, K) receive y and the output layer's
         a. With targets T also the output δ and :math:`E = \sum_n s_n E_n` (returned); with
         ``grad`` (P,) also δ-backprop and :math:`\sum_n s_n \nabla E_n` into ``grad``. Every
-        sum is over the chunks, so sums over other rows (threads, machines) add to them.
+        sum is over the chunks, so sums over other rows (threads, machines) add to them. The
+        gradient sweep of a dense X is one ``loss_gradient`` call (the chunks in compiled
+        code; ``grad`` summed in float64).
         """
         n = X.shape[0]
         rows = min(n, self.chunk_rows(X))
@@ -343,6 +345,15 @@ class MLP:
         A, Z, D = self._buffers(max(rows, 1), slot)
         if T is not None and s is None:
             s = np.ones(n, dtype=self.dtype)
+        if grad is not None and outputs is None and pre_activation is None and not sp.issparse(X):
+            # the whole sweep in one compiled call (no Python, so no GIL, between chunks)
+            acc = grad if grad.dtype == np.float64 else np.empty(grad.shape[0])
+            acc[...] = 0
+            g = self._buffers(1, ("g", slot), size=self.w.shape[0], count=1)[0]
+            E = float(self.kernels.loss_gradient(self.w, self.layout, h, f, e, X, T, s, A, Z, D, g, acc))
+            if acc is not grad:
+                grad[...] = acc
+            return E
         g = None
         if grad is not None:
             grad[...] = 0
