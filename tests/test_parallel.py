@@ -185,6 +185,8 @@ def test_a_failing_thread_stops_the_fit_and_leaves_the_model_as_it_was(digits, m
         return real(self, X, T, s, orders, *args)
 
     monkeypatch.setattr(engine.Epochs, "_kernel", kernel)
+    # several rounds per epoch: the Python rounds (Epochs' kernel calls), not average_epochs
+    monkeypatch.setattr(engine, "WORK_PER_CALL", 200 * (engine.SAMPLE_OVERHEAD + 64 * 8 + 8 * 11))
     with pytest.raises(MemoryError, match="worker"):
         net.fit(X, T, epochs=10, lr=0.01, n_jobs=2)
     assert net.w.tobytes() == w.tobytes() and net.loss_curve_ == curve
@@ -194,6 +196,124 @@ def test_a_failing_thread_stops_the_fit_and_leaves_the_model_as_it_was(digits, m
     with pytest.raises(FloatingPointError, match="restored"):  # each sample doubles the error
         line.fit(np.full((16, 1), 2.0), np.ones(16), epochs=1000, lr=0.6, n_jobs=2)
     assert line.w.tobytes() == w.tobytes()
+
+
+def _solver_hyper(dtype, solver, alpha):
+    from deltaprop.contract import HYPER_INDEX, SOLVERS
+
+    hyper = np.zeros(len(HYPER_INDEX), dtype=dtype)
+    for name, value in dict(eta=0.02, alpha=alpha, momentum=0.9, beta_1=0.9, beta_2=0.999,
+                            epsilon=1e-8).items():
+        hyper[HYPER_INDEX[name]] = value
+    return SOLVERS[solver], hyper
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("solver, alpha", [("sgd", 0.0), ("sgd", 1e-3), ("momentum", 0.0), ("adam", 1e-4)])
+@pytest.mark.parametrize("n_jobs", [2, 3])
+def test_average_epochs_in_one_call_equal_the_python_rounds(backend, dtype, solver, alpha, n_jobs):
+    """ParallelEpochs' compiled rounds (average_epochs, a barrier in compiled code) give the
+    Python rounds' weights, optimizer state, step count and losses, bit for bit: the same
+    kernels on the same shards, averaged in the same order."""
+    rng = np.random.RandomState(0)
+    X = (rng.rand(61, 7) * (rng.rand(61, 7) < 0.6)).astype(dtype)  # some zero inputs
+    T = np.eye(3, dtype=dtype)[rng.randint(0, 3, 61)]
+    s = np.ones(61, dtype=dtype)
+    orders = np.stack([rng.permutation(61) for _ in range(3)]).astype(np.intp)
+    code, hyper = _solver_hyper(dtype, solver, alpha)
+    results = []
+    for compiled in (True, False):
+        net = MLP([7, 5, 3], "tanh", "softmax", "cross_entropy", backend=backend, dtype=dtype,
+                  random_state=0)
+        state, t, losses = np.zeros((2, net.w.shape[0]), dtype=dtype), np.zeros(1, np.int64), np.zeros((3, 2))
+        runner = engine.ParallelEpochs(net, 7, 3, 1, n_jobs)
+        per_call = 10**9 if compiled else 61  # one round per epoch either way
+        runner.samples_per_call = lambda solver, n=per_call: n
+        if not compiled:
+            runner._mixed = None  # would fail if called
+            runner.batch_size_for_rounds = 1
+        with runner:
+            if compiled:
+                runner(X, T, s, orders, code, hyper, state, t, losses)
+            else:
+                bounds = engine.shard_bounds(61, n_jobs)
+                for e in range(3):
+                    runner._average(runner._threads, X, T, s, orders[e : e + 1], bounds, 61, code,
+                                    hyper, state, t, losses[e])
+        results.append((net.w, state, t, losses))
+    for got, want in zip(*results):
+        assert got.tobytes() == want.tobytes()
+    assert results[0][3][:, 0].min() > 0 and not np.array_equal(results[0][0], MLP(
+        [7, 5, 3], "tanh", "softmax", "cross_entropy", backend=backend, dtype=dtype, random_state=0).w)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+def test_average_epochs_match_the_reference(backend):
+    """The compiled average_epochs against the NumPy reference's (its Python barrier), on
+    three threads, adam: the same weights up to float64 rounding."""
+    rng = np.random.RandomState(2)
+    X, T = rng.randn(50, 6), rng.randn(50, 2)
+    code, hyper = _solver_hyper(np.float64, "adam", 1e-4)
+    orders = np.stack([rng.permutation(50) for _ in range(2)]).astype(np.intp)
+    ws = []
+    for name in ("numpy", backend):
+        net = MLP([6, 4, 2], backend=name, random_state=0)
+        runner = engine.ParallelEpochs(net, 6, 2, 1, 3)
+        runner.samples_per_call = lambda solver: 10**9
+        with runner:
+            runner(X, T, np.ones(50), orders, code, hyper, np.zeros((2, net.w.shape[0])),
+                   np.zeros(1, np.int64), np.zeros((2, 2)))
+        ws.append(net.w)
+    np.testing.assert_allclose(ws[1], ws[0], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_thread_that_never_arrives_cannot_hang_the_barrier(backend):
+    """Thread 0 of two waits at the barrier for thread 1, which never comes; setting the abort
+    row of ``sync`` lets it return (no timing asserted: the join would hang without it)."""
+    import threading
+
+    net = MLP([4, 3, 2], backend=backend, random_state=0)
+    P, U = net.w.shape[0], 5
+    X, T = np.random.RandomState(0).randn(10, 4), np.zeros((10, 2))
+    code, hyper = _solver_hyper(np.float64, "sgd", 0.0)
+    sync = np.zeros((3, 8), np.int64)
+    args = (net.w, np.zeros((2, P)), net.layout, *net._codes, X, T, np.ones(10),
+            np.arange(10, dtype=np.intp)[None, :], np.array([[0, 5], [5, 10]], dtype=np.intp), code,
+            hyper, np.zeros((2, P)), np.zeros((2, 2 * P)), np.zeros(1, np.int64),
+            np.zeros((2, 1), np.int64), *(np.zeros((2, U)) for _ in range(3)), np.zeros((2, 1, 2)), sync)
+    worker = threading.Thread(target=net.kernels.average_epochs, args=(0, *args), daemon=True)
+    worker.start()
+    while sync[0, 0] == 0:  # thread 0 has arrived
+        worker.join(0.001)
+    sync[2, 0] = 1
+    worker.join(60)
+    assert not worker.is_alive()
+
+
+@pytest.mark.parametrize("failing", [0, 1])
+def test_a_thread_failing_before_the_barrier_stops_the_others(digits, monkeypatch, failing):
+    """average_epochs on two threads, one of which fails before it reaches the kernel: the
+    other is released from the barrier, the error propagates and the model is as it was."""
+    X, y, _, _ = digits
+    T = np.eye(10)[y]
+    net = MLP([64, 8, 10], "tanh", "softmax", "cross_entropy", backend=COMPILED[0], random_state=0)
+    net.fit(X, T, epochs=1, lr=0.01)
+    w, curve = net.w.copy(), list(net.loss_curve_)
+    real = net.kernels.average_epochs
+    calls = []
+
+    def average_epochs(j, *args):
+        calls.append(j)
+        if j == failing and len(calls) > 4:
+            raise MemoryError("out of memory in a worker")
+        return real(j, *args)
+
+    monkeypatch.setattr(net, "kernels", net.kernels._replace(average_epochs=average_epochs))
+    with pytest.raises(MemoryError, match="worker"):
+        net.fit(X, T, epochs=200, lr=0.01, n_jobs=2)
+    assert net.w.tobytes() == w.tobytes() and net.loss_curve_ == curve
 
 
 def test_blas_runs_one_thread_inside_the_parallel_region(digits, monkeypatch):

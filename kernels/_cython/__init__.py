@@ -132,7 +132,9 @@ def _epoch_module():
 _epoch = _epoch_module()
 sgd_epoch = _epoch.sgd_epoch
 batch_epoch = _epoch.batch_epoch
+average_epochs = _epoch.average_epochs
 #: the module the epoch kernels come from ("epoch" or "epoch_avx2")
 EPOCH_MODULE = _epoch.__name__.rsplit(".", 1)[-1]
 
-__all__ = ["forward", "output_delta", "backprop", "gradient", "sgd_epoch", "batch_epoch", "codes"]
+__all__ = ["forward", "output_delta", "backprop", "gradient", "loss_gradient", "sgd_epoch", "batch_epoch",
+           "average_epochs", "codes"]

@@ -11,7 +11,7 @@ import numpy as np
 from deltaprop.contract import HYPER, LAYOUT_COLUMNS, SOLVERS
 
 __all__ = ["check_forward", "check_units", "check_output_delta", "check_gradient", "check_loss_gradient",
-           "check_epoch"]
+           "check_epoch", "check_average"]
 
 
 def _layout(layout, P):
@@ -127,3 +127,26 @@ def check_epoch(w, layout, X, T, s, order, batch_size, solver, hyper, state, t, 
             raise ValueError(f"Xb, Tb must have shapes ({B}, {Din}), ({B}, {K})")
         _need("sb", sb, B)
         _need("g", g, w.shape[0])
+
+
+def check_average(j, w, W, layout, X, T, s, order, bounds, solver, hyper, state, S, t, steps, a, z,
+                  delta, losses, sync):
+    """average_epochs: thread j of J = len(bounds); every per-thread array has J rows."""
+    P, J = w.shape[0], bounds.shape[0]
+    _, _, U = _layout(layout, P)
+    if bounds.shape[1] != 2 or not 0 <= j < J:
+        raise ValueError(f"bounds must have shape (J, 2) and 0 <= j < J; got {tuple(bounds.shape)}, j={j}")
+    m = order.shape[1]
+    b = np.asarray(bounds)
+    if J and (b.min() < 0 or b.max() > m or (b[:, 1] < b[:, 0]).any()):
+        raise ValueError(f"bounds must be ranges within [0, {m}]")
+    check_epoch(w, layout, X, T, s, order, 1, solver, hyper, state, t, a[0], z[0], delta[0],
+                losses[0])
+    for name, arr, size in (("W", W, P), ("S", S, 2 * P), ("steps", steps, 1), ("a", a, U),
+                            ("z", z, U), ("delta", delta, U)):
+        if arr.shape[0] != J or arr.shape[1] < size:
+            raise ValueError(f"{name} must have {J} rows of at least {size}; got {tuple(arr.shape)}")
+    if losses.shape[0] != J or losses.shape[1] < order.shape[0] or losses.shape[2] != 2:
+        raise ValueError(f"losses must have shape ({J}, {order.shape[0]}, 2)")
+    if sync.shape[0] != 3 or sync.shape[1] < 1:
+        raise ValueError("sync must have 3 rows (arrivals, generation, abort)")

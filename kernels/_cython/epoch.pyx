@@ -53,7 +53,7 @@ from .rows cimport (backprop_rows, dot_decay1, dot_decay4, dot_update1, dot_upda
 from .update cimport adam_rate, batch_step, update, update_rows
 from deltaprop.contract import mostly_nonzero
 
-from ._checks import check_epoch
+from ._checks import check_average, check_epoch
 
 # How the per-sample epochs treat zero inputs; set by set_skip_zeros (tests only).
 cdef int skip_zeros = 1
@@ -75,6 +75,7 @@ def set_skip_zeros(int mode):
 include "sgd_plain.pxi"
 include "sgd_decay.pxi"
 include "sgd_general.pxi"
+include "mixing.pxi"
 
 
 def sgd_epoch(floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, int output, int loss,

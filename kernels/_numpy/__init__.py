@@ -9,10 +9,11 @@ from deltaprop import contract
 from . import activations, backprop as _backprop, epoch as _epoch, forward as _forward, update
 from .backprop import backprop, gradient, loss_gradient, output_delta
 from .epoch import batch_epoch, sgd_epoch
+from .mixing import average_epochs
 from .forward import forward
 
 __all__ = ["forward", "output_delta", "backprop", "gradient", "loss_gradient", "sgd_epoch", "batch_epoch",
-           "codes"]
+           "average_epochs", "codes"]
 
 
 def codes():

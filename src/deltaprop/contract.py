@@ -119,6 +119,23 @@ Each backend module defines all of them under these names and parameter names
     :math:`w \leftarrow w - \eta \nabla E_n(w)`, one sample at a time — fused: forward, δ and
     the update of each weight in one pass per sample, no gradient buffer. ``a``, ``z``, ``delta``
     are (U,) buffers. It equals ``batch_epoch`` with ``batch_size=1``.
+``average_epochs(j, w, W, layout, hidden, output, loss, X, T, s, order, bounds, solver, hyper, state, S, t, steps, a, z, delta, losses, sync)``
+    Iterative parameter mixing (local SGD) on J threads: the J threads call it at once, thread
+    j with its own ``j``; ``bounds`` (J, 2) intp gives thread j's shard ``[bounds[j, 0],
+    bounds[j, 1])`` of every epoch's order. For each epoch (row of ``order``) thread j copies
+    ``w`` (and, for solvers other than sgd, ``state``; and ``t``) into its row of ``W`` (J, ≥P)
+    (``S`` (J, ≥2P), the rows of ``state``; ``steps`` (J, ≥1) int64), runs ``sgd_epoch`` on
+    that copy over its shard with its own buffers ``a``, ``z``, ``delta`` (J, ≥U) and losses
+    ``losses[j, e]`` (``losses`` (J, n_epochs, 2) float64), and waits for the others; then
+
+    .. math:: w \leftarrow \frac{1}{J} \sum_{j} w_j
+
+    summed in thread order (each thread writes its 1/J slice of the parameters), the same
+    for ``state``, and ``t`` becomes the largest of the threads' step counts; and they wait for
+    each other again. ``sync`` (3, ≥1) int64, zeros at the call, holds the barrier's counters
+    (row 0 arrivals, row 1 generation, row 2 abort; a row per cache line in practice): a
+    non-zero ``sync[2, 0]`` makes every waiting thread return at once, so a thread that fails
+    before it arrives cannot hang the others (the weights are then unspecified).
 
 Rounding
 --------
@@ -307,6 +324,8 @@ SIGNATURES = {
                     "solver", "hyper", "state", "t", "Xb", "Tb", "sb", "A", "Z", "D", "g", "losses"),
     "sgd_epoch": ("w", "layout", "hidden", "output", "loss", "X", "T", "s", "order", "solver", "hyper",
                   "state", "t", "a", "z", "delta", "losses"),
+    "average_epochs": ("j", "w", "W", "layout", "hidden", "output", "loss", "X", "T", "s", "order", "bounds",
+                       "solver", "hyper", "state", "S", "t", "steps", "a", "z", "delta", "losses", "sync"),
 }
 
 
@@ -321,6 +340,7 @@ class Kernels(NamedTuple):
     loss_gradient: Callable
     sgd_epoch: Callable
     batch_epoch: Callable
+    average_epochs: Callable
 
 
 #: The function names every backend module must define.

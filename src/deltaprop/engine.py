@@ -764,7 +764,10 @@ class ParallelEpochs:
         copy, and the copies are averaged, :math:`w \leftarrow \frac{1}{J} \sum_j w_j`
         (the optimizer state likewise; Adam's step counter advances by one thread's steps).
         Rounds repeat until the epoch is done, so the copies meet at least once per epoch and
-        every ~10-40 ms of work. Deterministic for a given ``n_jobs``.
+        every ~10-40 ms of work. Deterministic for a given ``n_jobs``. Per-sample epochs whose
+        shards fit in one round run as one ``average_epochs`` call per thread instead: the
+        threads meet at a barrier in compiled code, so an epoch costs no Python and no thread
+        wake-up (the same rounds; equal to the Python rounds up to the compilers' rounding).
     ``"hogwild"`` (Niu et al. 2011)
         Every thread updates the one shared ``w`` without locks, a call at a time; it pays off
         when updates touch few weights (inputs that are mostly zero, whose rows the kernels
@@ -788,6 +791,7 @@ class ParallelEpochs:
         self.steps = [aligned_zeros(1, np.int64) for _ in range(J)]
         self.parts = [aligned_zeros(2, np.float64).reshape(1, 2) for _ in range(J)]
         self._threads = None
+        self._mix = None  # average_epochs' buffers, allocated at their first use
 
     def __enter__(self):
         """Keep the threads (and BLAS's one-thread limit) until :meth:`__exit__`."""
@@ -816,10 +820,38 @@ class ParallelEpochs:
             solver, hyper = MOMENTUM, hyper.copy()
             hyper[MU] = 0
         self._threads.stop.clear()
+        longest = max(b - a for a, b in bounds)
+        if (self.mode == "average" and self.batch_size == 1 and len(bounds) > 1
+                and not sp.issparse(X) and round(longest / per_call) <= 1):
+            self._mixed(self._threads, X, T, s, orders, bounds, solver, hyper, state, t, losses)
+            return losses
         for e in range(n_epochs):
             run(self._threads, X, T, s, orders[e : e + 1], bounds, per_call, solver, hyper, state, t,
                 losses[e])
         return losses
+
+    def _mixed(self, threads, X, T, s, orders, bounds, solver, hyper, state, t, losses):
+        """Every epoch of ``orders`` as one round each, in one ``average_epochs`` call per
+        thread. A thread that fails (or a Ctrl-C before the main thread's call) sets the abort
+        flag, so no thread waits at the barrier for it."""
+        net, J, n_epochs = self.net, len(bounds), orders.shape[0]
+        if self._mix is None:
+            self._mix = _mixing_buffers(net, self.n_jobs)
+        mix = self._mix
+        mix.sync[...] = 0
+        parts = np.zeros((J, n_epochs, 2))
+        edges = np.asarray(bounds, dtype=np.intp)
+        codes = net._codes
+
+        def part(j):
+            net.kernels.average_epochs(j, net.w, mix.W[:J], net.layout, *codes, X, T, s, orders, edges,
+                                       solver, hyper, state, mix.S[:J], t, mix.steps[:J], mix.a[:J],
+                                       mix.z[:J], mix.delta[:J], parts, mix.sync)
+
+        threads.run(part, range(J), abort=lambda: mix.sync.__setitem__((2, 0), 1))
+        for e in range(n_epochs):
+            for j in range(J):
+                losses[e] += parts[j, e]
 
     def _average(self, threads, X, T, s, order, bounds, per_call, solver, hyper, state, t, loss):
         w = self.net.w
@@ -873,6 +905,21 @@ class ParallelEpochs:
         threads.run(shard, range(len(bounds)))
         for part in sums:
             loss += part
+
+
+def _mixing_buffers(net, J):
+    """``average_epochs``' per-thread arrays for J threads: copies of w (W) and of the optimizer
+    state (S), step counts and unit buffers, each thread's row in cache lines of its own; and
+    the barrier's counters, a cache line per row."""
+    dt, P, U = net.dtype, net.w.shape[0], n_units(net.layout)
+
+    def rows(width, dtype=dt):
+        line = ALIGNMENT // np.dtype(dtype).itemsize
+        width = -(-width // line) * line
+        return aligned_zeros(J * width, dtype).reshape(J, width)
+
+    return types.SimpleNamespace(W=rows(P), S=rows(2 * P), steps=rows(1, np.int64), a=rows(U),
+                                 z=rows(U), delta=rows(U), sync=aligned_zeros(3 * 8, np.int64).reshape(3, 8))
 
 
 def _mean(arrays, out):

@@ -80,14 +80,21 @@ class Threads:
         self._limits.close()
         return False
 
-    def run(self, fn, items):
+    def run(self, fn, items, abort=None):
+        """``abort()``, if given, is called with ``stop`` set: for calls that wait for each
+        other inside compiled code (a barrier), so that none waits for a call that failed."""
+        def stop():
+            self.stop.set()
+            if abort is not None:
+                abort()
+
         def call(item):
             if self.stop.is_set():
                 return None
             try:
                 return fn(item)
             except BaseException:
-                self.stop.set()
+                stop()
                 raise
 
         items = list(items)
@@ -98,7 +105,7 @@ class Threads:
             first = call(items[0])  # the calling thread takes the first item: one handoff fewer
             wait(futures)
         except BaseException:  # failed or interrupted: let the threads finish their call
-            self.stop.set()
+            stop()
             wait(futures)
             raise
         for f in futures:
