@@ -19,10 +19,11 @@ numba                       Cython
 ``backprop.py``             ``backprop.pyx``; ``sample_delta`` inline in ``backprop.pxd``
 ``update.py``               ``update.pyx``; ``update_rows`` inline in ``update.pxd``
 ``epoch.py``                ``epoch.pyx`` (``sgd_epoch``, ``batch_epoch``), which includes
-                            the three ``.pxi`` below (textually: one extension module, built
+                            the four ``.pxi`` below (textually: one extension module, built
                             twice, as ``epoch`` and ``epoch_avx2``)
 ``sgd_plain.py``            ``sgd_plain.pxi``
 ``sgd_decay.py``            ``sgd_decay.pxi``
+``mixing.py``               ``mixing.pxi`` (included by ``epoch.pyx``; atomics in ``_sync.h``)
 ``sgd_general.py``          ``sgd_general.pxi`` (its ``backprop_rows`` is in ``rows.pxd``:
                             the batch kernels' small-layer loop uses it too)
 ``rows.py``                 ``rows.pxd`` (cdef inline; the C row loops in ``_rows.h``)
@@ -70,6 +71,9 @@ sgd_decay            backprop_decay_rows,           ``sgd_decay.pxi``; ``first_l
 sgd_general          sgd_general                    ``sgd_general.pxi``
 epoch                sgd_epoch, batch_epoch         ``epoch.pyx``; the body of ``batch_epoch`` is
                                                     ``batch_run``
+mixing               average_epochs, barrier,       ``mixing.pxi``, the same names; numba's
+                     mean_slice, _average_run       ``_average_run`` is ``average_run``; the
+                                                    atomics are ``_sync.h``'s
 sgd_plain,           the ``skip_zeros`` argument    ``epoch.set_skip_zeros(mode)``, a test hook
 sgd_decay                                           (not in the public signature)
 (written inline)     (none)                         the C loops of ``_rows.h`` behind
