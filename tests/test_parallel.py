@@ -228,15 +228,12 @@ def test_average_epochs_in_one_call_equal_the_python_rounds(backend, dtype, solv
                   random_state=0)
         state, t, losses = np.zeros((2, net.w.shape[0]), dtype=dtype), np.zeros(1, np.int64), np.zeros((3, 2))
         runner = engine.ParallelEpochs(net, 7, 3, 1, n_jobs)
-        per_call = 10**9 if compiled else 61  # one round per epoch either way
-        runner.samples_per_call = lambda solver, n=per_call: n
-        if not compiled:
-            runner._mixed = None  # would fail if called
-            runner.batch_size_for_rounds = 1
+        runner.samples_per_call = lambda solver: 10**9  # every epoch one round
         with runner:
             if compiled:
                 runner(X, T, s, orders, code, hyper, state, t, losses)
-            else:
+                assert runner._mix is not None  # the compiled rounds ran (their buffers exist)
+            else:  # the same rounds through Python, an epoch at a time
                 bounds = engine.shard_bounds(61, n_jobs)
                 for e in range(3):
                     runner._average(runner._threads, X, T, s, orders[e : e + 1], bounds, 61, code,

@@ -35,6 +35,11 @@ def _layout(layout, P):
     return rows[0][0], rows[-1][1], U
 
 
+def _inputs(X, Din):
+    if X.shape[1] != Din:
+        raise ValueError(f"X has {X.shape[1]} columns, the layout's first layer has {Din} inputs")
+
+
 def _need(name, arr, size):
     if arr.shape[0] < size:
         raise ValueError(f"{name} has length {arr.shape[0]}, needs at least {size}")
@@ -42,8 +47,7 @@ def _need(name, arr, size):
 
 def check_forward(w, layout, hidden, output, X, A, Z):
     D, K, U = _layout(layout, w.shape[0])
-    if X.shape[1] != D:
-        raise ValueError(f"X has {X.shape[1]} columns, the layout's first layer has {D} inputs")
+    _inputs(X, D)
     n = X.shape[0]
     _need("A", A, n * U)
     _need("Z", Z, n * U)
@@ -71,22 +75,26 @@ def check_output_delta(layout, A, Z, T, s, D):
 def check_gradient(layout, X, Z, D, g):
     Din, _, U = _layout(layout, g.shape[0])
     n = X.shape[0]
-    if X.shape[1] != Din:
-        raise ValueError(f"X has {X.shape[1]} columns, the layout's first layer has {Din} inputs")
+    _inputs(X, Din)
     _need("Z", Z, n * U)
     _need("D", D, n * U)
+
+
+def _samples(X, T, s, Din, K):
+    """X (n, Din), T (n, K) and sample weights s (n,) agree with the layout and each other."""
+    n = X.shape[0]
+    _inputs(X, Din)
+    if T.shape[0] != n or T.shape[1] != K:
+        raise ValueError(f"T must have shape ({n}, {K}); got ({T.shape[0]}, {T.shape[1]})")
+    _need("s", s, n)
+    return n
 
 
 def check_loss_gradient(w, layout, X, T, s, A, Z, D, g, grad):
     """loss_gradient: the rows per chunk, len(A) // U (at least one row's units)."""
     P = w.shape[0]
     Din, K, U = _layout(layout, P)
-    n = X.shape[0]
-    if X.shape[1] != Din:
-        raise ValueError(f"X has {X.shape[1]} columns, the layout's first layer has {Din} inputs")
-    if T.shape[0] != n or T.shape[1] != K:
-        raise ValueError(f"T must have shape ({n}, {K}); got ({T.shape[0]}, {T.shape[1]})")
-    _need("s", s, n)
+    _samples(X, T, s, Din, K)
     _need("A", A, U)
     rows = A.shape[0] // U
     _need("Z", Z, rows * U)
@@ -99,12 +107,7 @@ def check_loss_gradient(w, layout, X, T, s, A, Z, D, g, grad):
 def check_epoch(w, layout, X, T, s, order, batch_size, solver, hyper, state, t, A, Z, D, losses,
                 Xb=None, Tb=None, sb=None, g=None):
     Din, K, U = _layout(layout, w.shape[0])
-    n = X.shape[0]
-    if X.shape[1] != Din:
-        raise ValueError(f"X has {X.shape[1]} columns, the layout's first layer has {Din} inputs")
-    if T.shape[0] != n or T.shape[1] != K:
-        raise ValueError(f"T must have shape ({n}, {K}); got ({T.shape[0]}, {T.shape[1]})")
-    _need("s", s, n)
+    n = _samples(X, T, s, Din, K)
     if order.shape[0] and order.shape[1]:
         o = np.asarray(order)
         if o.min() < 0 or o.max() >= n:

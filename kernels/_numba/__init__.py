@@ -53,7 +53,8 @@ def _drop_stale_cache(here=None, extra=None):
 _drop_stale_cache()
 
 from . import activations, backprop as _backprop, epoch as _epoch, forward as _forward, rows  # noqa: E402
-from . import sgd_decay as _sgd_decay, sgd_general as _sgd_general, sgd_plain as _sgd_plain, update  # noqa: E402
+from . import mixing as _mixing, sgd_decay as _sgd_decay, sgd_general as _sgd_general, sgd_plain as _sgd_plain  # noqa: E402
+from . import update  # noqa: E402
 from .backprop import backprop, gradient, loss_gradient, output_delta  # noqa: E402
 from .epoch import batch_epoch, sgd_epoch  # noqa: E402
 from .mixing import average_epochs  # noqa: E402
@@ -63,7 +64,8 @@ __all__ = ["forward", "output_delta", "backprop", "gradient", "loss_gradient", "
            "average_epochs", "codes"]
 
 #: every module whose functions read a code
-MODULES = (activations, _forward, _backprop, update, rows, _sgd_plain, _sgd_decay, _sgd_general, _epoch)
+MODULES = (activations, _forward, _backprop, update, rows, _sgd_plain, _sgd_decay, _sgd_general, _epoch,
+           _mixing)
 
 
 def codes():

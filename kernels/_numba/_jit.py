@@ -47,6 +47,11 @@ kernel = functools.partial(numba.njit, cache=True, nogil=True, error_model="nump
 exact_kernel = functools.partial(numba.njit, cache=True, nogil=True, error_model="numpy",
                                  fastmath=set(FASTMATH - {"reassoc"}))
 
+#: ``@strict_kernel``: no fastmath at all, for arithmetic that must equal NumPy's bit for bit (the
+#: parameter mixing's mean, divided by J as NumPy divides). Its callers must be strict too: a
+#: fast-math caller into which LLVM inlines it may turn ``x / J`` into ``x * (1 / J)``.
+strict_kernel = functools.partial(numba.njit, cache=True, nogil=True, error_model="numpy")
+
 #: ``@helper`` and ``@exact_helper``: ``kernel`` and ``exact_kernel`` without numba's reference
 #: counting (``_nrt=False``), for the helpers a per-sample epoch calls for every sample. Such a
 #: helper borrows the arrays it receives and may not allocate one. With reference counting, every
@@ -56,4 +61,4 @@ exact_kernel = functools.partial(numba.njit, cache=True, nogil=True, error_model
 helper = functools.partial(kernel, _nrt=False)
 exact_helper = functools.partial(exact_kernel, _nrt=False)
 
-__all__ = ["kernel", "exact_kernel", "helper", "exact_helper", "FASTMATH"]
+__all__ = ["kernel", "exact_kernel", "strict_kernel", "helper", "exact_helper", "FASTMATH"]

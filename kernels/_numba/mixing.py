@@ -7,16 +7,13 @@ sleeping thread. The barrier counts through two atomic instructions, which numba
 offer on arrays: :func:`_fetch_add` and :func:`_load_acquire` emit them through llvmlite.
 """
 
-import functools
-
-import numba
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
 from deltaprop.contract import ALPHA, ETA, N_OUT, SGD, U_OFF, mostly_nonzero
 
-from ._jit import kernel
+from ._jit import kernel, strict_kernel
 from .sgd_decay import sgd_decay
 from .sgd_general import sgd_general
 from .sgd_plain import sgd_plain
@@ -51,12 +48,7 @@ def _load_acquire(typingctx, sync, row):
 ARRIVED, GENERATION, ABORT = 0, 1, 2
 
 
-#: no fastmath: the mean must be the engine's ``_mean``, bit for bit (a fast-math caller would
-#: let LLVM divide by J as a multiplication by 1/J), so neither it nor its caller has fastmath
-exact_division = functools.partial(numba.njit, cache=True, nogil=True, error_model="numpy")
-
-
-@exact_division
+@strict_kernel
 def mean_slice(copies, offset, J, lo, hi, out):
     """``out[p] = (copies[0, offset + p] + copies[1, offset + p] + ...) / J`` for p in [lo, hi),
     summed in thread order and divided (not multiplied by 1/J) as NumPy does."""
@@ -96,7 +88,7 @@ def average_epochs(j, w, W, layout, hidden, output, loss, X, T, s, order, bounds
                  hyper, state, S, t, steps, a, z, delta, losses, sync)
 
 
-@exact_division
+@strict_kernel  # it calls mean_slice
 def _average_run(j, kind, skip, w, W, layout, hidden, output, loss, X, T, s, order, bounds,
                  solver, hyper, state, S, t, steps, a, z, delta, losses, sync):
     """The compiled body of :func:`average_epochs`: per epoch, copy the mean in, train, meet,

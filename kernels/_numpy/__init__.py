@@ -6,7 +6,7 @@ see ``deltaprop.contract`` for the arrays and their layout.
 
 from deltaprop import contract
 
-from . import activations, backprop as _backprop, epoch as _epoch, forward as _forward, update
+from . import activations, backprop as _backprop, epoch as _epoch, forward as _forward, mixing as _mixing, update
 from .backprop import backprop, gradient, loss_gradient, output_delta
 from .epoch import batch_epoch, sgd_epoch
 from .mixing import average_epochs
@@ -23,4 +23,4 @@ def codes():
     so the contract module is one of the modules read."""
     from deltaprop.kernels import codes_read_by
 
-    return codes_read_by(activations, _forward, _backprop, update, _epoch, contract)
+    return codes_read_by(activations, _forward, _backprop, update, _epoch, _mixing, contract)

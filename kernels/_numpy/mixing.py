@@ -46,14 +46,15 @@ def average_epochs(j, w, W, layout, hidden, output, loss, X, T, s, order, bounds
     wj, sj, tj = W[j, :P], S[j, : 2 * P].reshape(2, P), steps[j, :1]
     for e in range(order.shape[0]):
         wj[...] = w
-        sj[...] = state
+        if solver != SGD:  # plain sgd keeps no optimizer state
+            sj[...] = state
         tj[...] = t
         sgd_epoch(wj, layout, hidden, output, loss, X, T, s, order[e : e + 1, first:last], solver, hyper,
                   sj, tj, a[j, :U], z[j, :U], delta[j, :U], losses[j, e : e + 1])
         if not barrier(sync, J):
             return
         w[lo:hi] = _mean(W[:, lo:hi], J)
-        if solver != SGD:  # plain sgd keeps no optimizer state
+        if solver != SGD:
             state[:, lo:hi] = _mean(S[:, : 2 * P].reshape(J, 2, P)[:, :, lo:hi], J)
         if j == 0:
             t[0] = steps[:, 0].max()

@@ -767,7 +767,7 @@ class ParallelEpochs:
         every ~10-40 ms of work. Deterministic for a given ``n_jobs``. Per-sample epochs whose
         shards fit in one round run as one ``average_epochs`` call per thread instead: the
         threads meet at a barrier in compiled code, so an epoch costs no Python and no thread
-        wake-up (the same rounds; equal to the Python rounds up to the compilers' rounding).
+        wake-up (the same rounds, with the Python rounds' results bit for bit).
     ``"hogwild"`` (Niu et al. 2011)
         Every thread updates the one shared ``w`` without locks, a call at a time; it pays off
         when updates touch few weights (inputs that are mostly zero, whose rows the kernels
@@ -820,9 +820,8 @@ class ParallelEpochs:
             solver, hyper = MOMENTUM, hyper.copy()
             hyper[MU] = 0
         self._threads.stop.clear()
-        longest = max(b - a for a, b in bounds)
         if (self.mode == "average" and self.batch_size == 1 and len(bounds) > 1
-                and not sp.issparse(X) and round(longest / per_call) <= 1):
+                and not sp.issparse(X) and _rounds(bounds, per_call) == 1):
             self._mixed(self._threads, X, T, s, orders, bounds, solver, hyper, state, t, losses)
             return losses
         for e in range(n_epochs):
@@ -859,10 +858,8 @@ class ParallelEpochs:
         states = self.states if stateful else [state] * len(self.states)
         steps, parts = self.steps, self.parts
         done = [a for a, _ in bounds]
-        # rounds of about per_call samples, of equal length (no short last round); the longest
-        # shard sets the length, so shards one sample apart end in the same round
         longest = max(b - a for a, b in bounds)
-        rounds = max(1, round(longest / per_call))
+        rounds = _rounds(bounds, per_call)
         B = self.batch_size
         step = -(-longest // rounds)
         step = -(-step // B) * B
@@ -905,6 +902,13 @@ class ParallelEpochs:
         threads.run(shard, range(len(bounds)))
         for part in sums:
             loss += part
+
+
+def _rounds(bounds, per_call) -> int:
+    """Rounds per epoch in parameter mixing: of about ``per_call`` samples, of equal length (no
+    short last round); the longest shard sets the length, so shards one sample apart end in the
+    same round."""
+    return max(1, round(max(b - a for a, b in bounds) / per_call))
 
 
 def _mixing_buffers(net, J):
