@@ -13,7 +13,7 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
 from deltaprop import MLP, MLPClassifier, MLPRegressor, engine
-from deltaprop.parallel import effective_n_jobs, shard_bounds
+from deltaprop.parallel import Threads, effective_n_jobs, piece_bounds, shard_bounds
 
 from conftest import BACKENDS
 
@@ -47,6 +47,69 @@ def test_shards_are_contiguous_balanced_whole_batches():
     bounds = shard_bounds(1000, 7, multiple=32)
     assert bounds[0][0] == 0 and bounds[-1][1] == 1000
     assert all(b0 == a1 and a1 % 32 == 0 for (_, b0), (a1, _) in zip(bounds, bounds[1:]))
+
+
+def test_pieces_are_contiguous_shrinking_and_bounded():
+    # 1/(2J) of what is left, at least 1/(16J) of all: 20000 rows, 2 threads
+    assert [b - a for a, b in piece_bounds(20000, 2, 64)] == [5000, 3750, 2813, 2110, 1582, 1187,
+                                                                890, 667, 625, 625, 751]
+    for n, J, min_rows, most in [(1, 2, 64, 0), (130, 2, 64, 0), (10**6, 64, 64, 0), (10**6, 64, 64, 100),
+                                 (999, 3, 1, 4)]:
+        pieces = piece_bounds(n, J, min_rows, most)
+        assert pieces[0][0] == 0 and pieces[-1][1] == n
+        assert all(b0 == a1 for (_, b0), (a1, _) in zip(pieces, pieces[1:]))
+        sizes = [b - a for a, b in pieces]
+        assert all(x >= y for x, y in zip(sizes[:-2], sizes[1:-1]))  # shrinking, but the last
+        assert min(sizes) >= min(n, min_rows)
+        assert not most or len(pieces) <= most
+
+
+def test_dynamic_scheduling_gives_a_slow_thread_fewer_items_and_keeps_their_order():
+    import time
+
+    taken = []
+
+    def item(i, j):
+        taken.append(j)
+        if j == 1:
+            time.sleep(0.05)  # thread 1 on a "slow core"
+        return i * i
+
+    with Threads(2) as threads:
+        assert threads.run_dynamic(item, 12) == [i * i for i in range(12)]
+    assert taken.count(0) >= 9  # static halves would give each thread 6
+
+    def failing(i, j):
+        if i == 3:
+            raise ValueError("piece 3")
+        return i
+
+    with Threads(2) as threads, pytest.raises(ValueError, match="piece 3"):
+        threads.run_dynamic(failing, 50)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+def test_sharded_gradient_does_not_depend_on_which_thread_takes_a_piece(backend, monkeypatch):
+    import time
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(4000, 8)
+    T = rng.randn(4000, 2)
+    net = MLP([8, 16, 2], backend=backend, random_state=0)
+    E, g = net.loss_and_gradient(X, T, out=np.empty(net.w.shape[0]), n_jobs=2)
+    real = engine.MLP._sweep
+    slots = []
+
+    def slow_thread_one(self, *args, slot=0, **kw):
+        slots.append(slot)
+        if slot == 1:
+            time.sleep(0.02)
+        return real(self, *args, slot=slot, **kw)
+
+    monkeypatch.setattr(engine.MLP, "_sweep", slow_thread_one)
+    E2, g2 = net.loss_and_gradient(X, T, out=np.empty(net.w.shape[0]), n_jobs=2)
+    assert slots.count(0) > slots.count(1)  # the pieces went another way than unhindered...
+    assert E2 == E and g2.tobytes() == g.tobytes()  # ...and the sums are the same, bit for bit
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -27,7 +27,7 @@ from .backends import get_backend
 from .contract import (ACTIVATIONS, ALPHA, LOSSES, MOMENTUM, MU, SGD, SOLVERS, layer_params,
                        layer_units, make_layout, n_params, n_units)
 from .modelfile import Member, atomic_write, read_npz
-from .parallel import Threads, effective_n_jobs, shard_bounds
+from .parallel import Threads, effective_n_jobs, piece_bounds, shard_bounds
 from .validation import (check_config, check_lr, check_order, check_positive_int, check_sample_weight,
                          check_T, check_X)
 
@@ -46,6 +46,9 @@ FORMAT_VERSION = 1
 WORK_PER_CALL = 100_000_000
 #: fewer rows than this per thread are not worth a thread (forward, loss, gradient)
 _MIN_SHARD_ROWS = 64
+#: at most this many bytes of float64 gradients of pieces of rows, one per piece, in a sharded
+#: gradient sweep (this many pieces at least: 2 per thread)
+_PIECE_BYTES = 32 << 20
 #: per-sample work that does not scale with the number of weights, in weight visits
 SAMPLE_OVERHEAD = 500
 #: cost factor of the per-sample rules that keep optimizer state (momentum, Nesterov, Adam)
@@ -266,17 +269,19 @@ class MLP:
     def _codes(self):
         return ACTIVATIONS[self.hidden], ACTIVATIONS[self.output], LOSSES[self.loss_function]
 
-    def _buffers(self, n, slot=0, size=None, count=3):
+    def _buffers(self, n, slot=0, size=None, count=3, dtype=None):
         """Unit buffers ``(A, Z, D)`` for a batch of ``n`` (or ``count`` buffers of ``size``
-        values): fresh ones, or inside :meth:`reuse_buffers` the kept ones of ``slot`` (one per
-        concurrent shard and use; grown when too small)."""
+        values, of ``dtype`` if not the network's): fresh ones, or inside
+        :meth:`reuse_buffers` the kept ones of ``slot`` (one per concurrent shard and use; grown
+        when too small)."""
         size = n * n_units(self.layout) if size is None else size
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
         kept = self.__dict__.get("_kept")
         if kept is None:
-            return tuple(np.empty(size, dtype=self.dtype) for _ in range(count))
+            return tuple(np.empty(size, dtype=dtype) for _ in range(count))
         bufs = kept.buffers.get(slot)
-        if bufs is None or bufs[0].shape[0] < size or bufs[0].dtype != self.dtype:
-            bufs = kept.buffers[slot] = tuple(np.empty(size, dtype=self.dtype) for _ in range(count))
+        if bufs is None or bufs[0].shape[0] < size or bufs[0].dtype != dtype:
+            bufs = kept.buffers[slot] = tuple(np.empty(size, dtype=dtype) for _ in range(count))
         return tuple(b[:size] for b in bufs)
 
     @contextlib.contextmanager
@@ -380,27 +385,31 @@ class MLP:
         return E
 
     def _sharded(self, X, T, s, n_jobs, outputs=None, pre_activation=None, grad=None) -> float:
-        """:meth:`_sweep` over ``n_jobs`` contiguous row shards on threads, reduced in shard
-        order: outputs by rows, E and the gradient as sums (each shard's gradient in its own
-        float64 buffer), so the result is deterministic for a given ``n_jobs``."""
+        """:meth:`_sweep` over ``n_jobs`` threads: the rows cut into contiguous pieces
+        (:func:`~deltaprop.parallel.piece_bounds`, which depend on n and ``n_jobs`` only) that
+        the threads take in turn as each becomes free, so a slower core takes fewer of them.
+        Outputs go by rows; E and the gradient are summed in piece order (each piece's gradient
+        in its own float64 buffer), so the result is deterministic for a given ``n_jobs``."""
         n = X.shape[0]
         J = min(effective_n_jobs(n_jobs), n // _MIN_SHARD_ROWS)
-        bounds = shard_bounds(n, J) if J > 1 else []
-        if len(bounds) < 2:
+        if J < 2:
             return self._sweep(X, T, s, outputs, pre_activation, grad)
         if T is not None and s is None:
             s = np.ones(n, dtype=self.dtype)
-        grads = [np.empty(self.w.shape[0]) for _ in bounds] if grad is not None else None
+        P = self.w.shape[0]
+        pieces = piece_bounds(n, J, _MIN_SHARD_ROWS, max(2 * J, _PIECE_BYTES // (8 * P)))
+        grads = None if grad is None else self._buffers(
+            1, "pieces", size=len(pieces) * P, count=1, dtype=np.float64)[0].reshape(len(pieces), P)
 
-        def shard(j):
-            a, b = bounds[j]
+        def piece(k, j):
+            a, b = pieces[k]
             return self._sweep(X[a:b], None if T is None else T[a:b], None if s is None else s[a:b],
                                None if outputs is None else outputs[a:b],
                                None if pre_activation is None else pre_activation[a:b],
-                               None if grad is None else grads[j], slot=j)
+                               None if grad is None else grads[k], slot=j)
 
-        with self._threads(len(bounds)) as threads:
-            E = threads.run(shard, range(len(bounds)))
+        with self._threads(J) as threads:
+            E = threads.run_dynamic(piece, len(pieces))
         if grad is not None:
             total = grads[0]
             for g in grads[1:]:

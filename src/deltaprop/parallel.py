@@ -14,12 +14,13 @@ cores, ``-2`` all but one.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
 from joblib import effective_n_jobs as _joblib_n_jobs
 
-__all__ = ["effective_n_jobs", "shard_bounds", "Threads"]
+__all__ = ["effective_n_jobs", "shard_bounds", "piece_bounds", "Threads"]
 
 
 _CONTROLLER = []
@@ -51,6 +52,26 @@ def shard_bounds(n: int, n_shards: int, multiple: int = 1) -> list:
     n_shards = max(1, min(n_shards, units))
     cuts = [min(n, (units * j // n_shards) * multiple) for j in range(n_shards + 1)]
     return [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+
+
+def piece_bounds(n: int, n_threads: int, min_rows: int = 1, max_pieces: int = 0) -> list:
+    """``[(start, stop), ...]``: ``n`` items in contiguous pieces of decreasing size, for
+    ``n_threads`` threads that take them in turn (guided self-scheduling, Polychronopoulos &
+    Kuck 1987). Each piece is 1/(2J) of the items still left, but at least 1/(16J) of all of
+    them and ``min_rows``; there are at most ``max_pieces`` (if > 0), and the last takes what is
+    left. The large first pieces keep the hand-overs few; the small last ones let a thread on a
+    faster core take more of them, so the threads finish close together even when one core is
+    slower (a VM's often is). The pieces depend on ``n`` and the arguments only."""
+    J = max(1, n_threads)
+    floor = max(1, min_rows, n // (16 * J), -(-n // max_pieces) if max_pieces > 0 else 1)
+    pieces, a = [], 0
+    while a < n:
+        b = min(n, a + max(floor, -(-(n - a) // (2 * J))))
+        if n - b < floor:  # no piece smaller than the floor at the end
+            b = n
+        pieces.append((a, b))
+        a = b
+    return pieces
 
 
 class Threads:
@@ -112,3 +133,21 @@ class Threads:
             if f.exception() is not None:
                 raise f.exception()
         return [first] + [f.result() for f in futures]
+
+    def run_dynamic(self, fn, n_items):
+        """``[fn(i, j) for i in range(n_items)]``, the items taken in order by whichever of the
+        threads is free (dynamic scheduling), ``j`` the taking thread's index (0 to n - 1, for
+        buffers of its own). Which thread computes an item varies from call to call, so ``fn``'s
+        result must not depend on ``j``. Errors and Ctrl-C as in :meth:`run`."""
+        results = [None] * n_items
+        take = itertools.count().__next__  # one C call: atomic under the GIL
+
+        def worker(j):
+            while not self.stop.is_set():
+                i = take()
+                if i >= n_items:
+                    return
+                results[i] = fn(i, j)
+
+        self.run(worker, range(min(self.n, n_items)))
+        return results
