@@ -130,8 +130,7 @@ def test_one_job_is_the_sequential_algorithm_bit_for_bit(backend, digits):
 
 
 @pytest.mark.parametrize("backend", COMPILED)
-@pytest.mark.parametrize("batch_size", [1, 7])
-def test_average_is_the_mean_of_the_shards_trained_from_the_same_weights(backend, batch_size):
+def test_average_is_the_mean_of_the_shards_trained_from_the_same_weights(backend):
     """One round (an epoch smaller than a call): thread j trains a copy on shard j of the order
     from the common w, and w becomes the mean of the copies."""
     rng = np.random.RandomState(0)
@@ -139,13 +138,34 @@ def test_average_is_the_mean_of_the_shards_trained_from_the_same_weights(backend
     net = MLP([5, 6, 2], backend=backend, random_state=0)
     w0 = net.w.copy()
     halves = []
-    for rows in (np.arange(0, 21 if batch_size == 7 else 20), np.arange(21 if batch_size == 7 else 20, 40)):
+    for rows in (np.arange(0, 20), np.arange(20, 40)):
         twin = MLP([5, 6, 2], backend=backend, random_state=0)
-        twin.batch_epoch(X, T, 0.05, batch_size, order=rows)
+        twin.sgd_epoch(X, T, 0.05, order=rows)
         halves.append(twin.w)
-    net.fit(X, T, epochs=1, lr=0.05, batch_size=batch_size, shuffle=False, n_jobs=2)
+    net.fit(X, T, epochs=1, lr=0.05, shuffle=False, n_jobs=2)
     assert not np.array_equal(net.w, w0)
     np.testing.assert_allclose(net.w, (halves[0] + halves[1]) / 2, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("n_jobs", [2, 3])
+def test_mini_batches_on_threads_are_the_one_thread_epochs(backend, n_jobs, digits):
+    """batch_size > 1: each batch's rows are split between the threads (split_epochs), so the
+    weights and the loss curve are the one-thread ones up to the order of summation."""
+    rng = np.random.RandomState(0)
+    X, T = rng.randn(61, 5), rng.randn(61, 2)
+    fits = [MLP([5, 6, 2], backend=backend, random_state=0).fit(X, T, epochs=3, lr=0.05, batch_size=7,
+                                                                n_jobs=jobs) for jobs in (1, n_jobs)]
+    assert not np.array_equal(fits[0].w, MLP([5, 6, 2], backend=backend, random_state=0).w)
+    np.testing.assert_allclose(fits[1].w, fits[0].w, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(fits[1].loss_curve_, fits[0].loss_curve_, rtol=1e-12)
+    X, y, Xt, yt = digits  # scikit-learn's default path: adam, batches of 200
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clfs = [MLPClassifier((16,), max_iter=5, random_state=0, backend=backend, n_jobs=jobs).fit(X, y)
+                for jobs in (1, n_jobs)]
+    np.testing.assert_allclose(clfs[1]._mlp.w, clfs[0]._mlp.w, rtol=1e-9, atol=1e-12)
+    assert clfs[1].score(Xt, yt) == clfs[0].score(Xt, yt)
 
 
 @pytest.mark.parametrize("backend", COMPILED)
@@ -328,12 +348,23 @@ def test_average_epochs_match_the_reference(backend):
     np.testing.assert_allclose(ws[1], ws[0], rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_a_thread_that_never_arrives_cannot_hang_the_barrier(backend):
-    """Thread 0 of two waits at the barrier for thread 1, which never comes; setting the abort
-    row of ``sync`` lets it return (no timing asserted: the join would hang without it)."""
+def _released_by_the_abort_row(kernel, args, sync):
+    """Thread 0 of two runs ``kernel``, arrives at the barrier and waits for thread 1, which
+    never comes; setting the abort row of ``sync`` lets it return (no timing asserted: the join
+    would hang without it)."""
     import threading
 
+    worker = threading.Thread(target=kernel, args=(0, *args), daemon=True)
+    worker.start()
+    while sync[0, 0] == 0:  # thread 0 has arrived
+        worker.join(0.001)
+    sync[2, 0] = 1
+    worker.join(60)
+    assert not worker.is_alive()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_thread_that_never_arrives_cannot_hang_the_barrier(backend):
     net = MLP([4, 3, 2], backend=backend, random_state=0)
     P, U = net.w.shape[0], 5
     X, T = np.random.RandomState(0).randn(10, 4), np.zeros((10, 2))
@@ -343,36 +374,118 @@ def test_a_thread_that_never_arrives_cannot_hang_the_barrier(backend):
             np.arange(10, dtype=np.intp)[None, :], np.array([[0, 5], [5, 10]], dtype=np.intp), code,
             hyper, np.zeros((2, P)), np.zeros((2, 2 * P)), np.zeros(1, np.int64),
             np.zeros((2, 1), np.int64), *(np.zeros((2, U)) for _ in range(3)), np.zeros((2, 1, 2)), sync)
-    worker = threading.Thread(target=net.kernels.average_epochs, args=(0, *args), daemon=True)
-    worker.start()
-    while sync[0, 0] == 0:  # thread 0 has arrived
-        worker.join(0.001)
-    sync[2, 0] = 1
-    worker.join(60)
-    assert not worker.is_alive()
+    _released_by_the_abort_row(net.kernels.average_epochs, args, sync)
+
+
+def _split_epochs(net, J, X, T, s, orders, B, code, hyper):
+    """``split_epochs`` on J threads with fresh buffers: (w, state, t, the threads' losses summed)."""
+    from deltaprop.contract import n_units
+
+    dt, P, U, b = net.dtype, net.w.shape[0], n_units(net.layout), -(-B // J)
+    state, t = np.zeros((2, P), dt), np.zeros(1, np.int64)
+    losses, sync = np.zeros((J, orders.shape[0], 2)), np.zeros((3, 8), np.int64)
+    buffers = (np.zeros((J, 1), np.int64), np.zeros((J, b, X.shape[1]), dt), np.zeros((J, b, T.shape[1]), dt),
+               np.zeros((J, b), dt), *(np.zeros((J, b * U), dt) for _ in range(3)), np.zeros((J, P), dt),
+               np.zeros(P, dt))
+    with Threads(J) as threads:
+        threads.run(lambda j: net.kernels.split_epochs(j, net.w, net.layout, *net._codes, X, T, s, orders, B,
+                                                       code, hyper, state, t, *buffers, losses, sync), range(J))
+    return net.w, state, t, losses.sum(axis=0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("solver, alpha", [("sgd", 0.0), ("sgd", 1e-3), ("nesterov", 0.0), ("adam", 1e-4)])
+@pytest.mark.parametrize("J, B", [(1, 8), (2, 8), (3, 8), (3, 2)])
+def test_split_epochs_are_batch_epoch_up_to_the_order_of_summation(backend, dtype, solver, alpha, J, B):
+    """split_epochs on J threads against one thread's batch_epoch: the same weights, optimizer
+    state, step count and losses up to rounding (batches of 8 and 5 rows on 3 threads; batches of
+    2 leave one thread without rows; the first batch weighs nothing and is skipped), and the
+    same bits run to run."""
+    rng = np.random.RandomState(0)
+    X = (rng.rand(61, 7) * (rng.rand(61, 7) < 0.6)).astype(dtype)
+    T = np.eye(3, dtype=dtype)[rng.randint(0, 3, 61)]
+    orders = np.stack([rng.permutation(61) for _ in range(3)]).astype(np.intp)
+    s = rng.uniform(0.5, 2, 61).astype(dtype)
+    s[orders[0, :B]] = 0
+    code, hyper = _solver_hyper(dtype, solver, alpha)
+
+    def net():
+        return MLP([7, 5, 3], "tanh", "softmax", "cross_entropy", backend=backend, dtype=dtype, random_state=0)
+
+    one = net()
+    P, U = one.w.shape[0], 8
+    state, t, losses = np.zeros((2, P), dtype), np.zeros(1, np.int64), np.zeros((3, 2))
+    one.kernels.batch_epoch(one.w, one.layout, *one._codes, X, T, s, orders, B, code, hyper, state, t,
+                            np.zeros((B, 7), dtype), np.zeros((B, 3), dtype), np.zeros(B, dtype),
+                            *(np.zeros(B * U, dtype) for _ in range(3)), np.zeros(P, dtype), losses)
+    runs = [_split_epochs(net(), J, X, T, s, orders, B, code, hyper) for _ in range(2)]
+    for got, again in zip(*runs):
+        assert got.tobytes() == again.tobytes()  # deterministic for a given J
+    w, st, steps, parts = runs[0]
+    tol = dict(rtol=1e-12, atol=1e-14) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(w, one.w, **tol)
+    np.testing.assert_allclose(st, state, **tol)
+    np.testing.assert_allclose(parts, losses, **tol)
+    assert steps[0] == t[0] and (solver != "adam" or t[0] == 3 * -(-61 // B) - 1)
+    assert not np.array_equal(w, net().w)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+def test_split_epochs_match_the_reference(backend):
+    """The compiled split_epochs against the NumPy reference's on three threads (adam, L2):
+    the same sums in the same order, so the same weights up to float64 rounding."""
+    rng = np.random.RandomState(2)
+    X, T = rng.randn(50, 6), rng.randn(50, 2)
+    code, hyper = _solver_hyper(np.float64, "adam", 1e-4)
+    orders = np.stack([rng.permutation(50) for _ in range(2)]).astype(np.intp)
+    runs = [_split_epochs(MLP([6, 4, 2], backend=name, random_state=0), 3, X, T, np.ones(50), orders, 10,
+                          code, hyper) for name in ("numpy", backend)]
+    for got, want in zip(runs[1], runs[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_split_epochs_thread_that_never_arrives_cannot_hang_the_barrier(backend):
+    net = MLP([4, 3, 2], backend=backend, random_state=0)
+    P, U = net.w.shape[0], 5
+    X, T = np.random.RandomState(0).randn(10, 4), np.zeros((10, 2))
+    code, hyper = _solver_hyper(np.float64, "sgd", 0.0)
+    sync = np.zeros((3, 8), np.int64)
+    args = (net.w, net.layout, *net._codes, X, T, np.ones(10), np.arange(10, dtype=np.intp)[None, :], 4,
+            code, hyper, np.zeros((2, P)), np.zeros(1, np.int64), np.zeros((2, 1), np.int64),
+            np.zeros((2, 2, 4)), np.zeros((2, 2, 2)), np.zeros((2, 2)), *(np.zeros((2, 2 * U)) for _ in range(3)),
+            np.zeros((2, P)), np.zeros(P), np.zeros((2, 1, 2)), sync)
+    _released_by_the_abort_row(net.kernels.split_epochs, args, sync)
 
 
 @pytest.mark.parametrize("failing", [0, 1])
-def test_a_thread_failing_before_the_barrier_stops_the_others(digits, monkeypatch, failing):
-    """average_epochs on two threads, one of which fails before it reaches the kernel: the
-    other is released from the barrier, the error propagates and the model is as it was."""
+@pytest.mark.parametrize("kernel, batch_size", [("average_epochs", 1), ("split_epochs", 16)])
+def test_a_thread_failing_before_the_barrier_stops_the_others(digits, monkeypatch, failing, kernel,
+                                                              batch_size):
+    """average_epochs / split_epochs on two threads, one of which fails before it reaches the
+    kernel: the other is released from the barrier, the error propagates and the model is as
+    it was."""
     X, y, _, _ = digits
     T = np.eye(10)[y]
     net = MLP([64, 8, 10], "tanh", "softmax", "cross_entropy", backend=COMPILED[0], random_state=0)
-    net.fit(X, T, epochs=1, lr=0.01)
+    net.fit(X, T, epochs=1, lr=0.01, batch_size=batch_size)
     w, curve = net.w.copy(), list(net.loss_curve_)
-    real = net.kernels.average_epochs
+    real = getattr(net.kernels, kernel)
     calls = []
 
-    def average_epochs(j, *args):
+    def failing_kernel(j, *args):
         calls.append(j)
         if j == failing and len(calls) > 4:
             raise MemoryError("out of memory in a worker")
         return real(j, *args)
 
-    monkeypatch.setattr(net, "kernels", net.kernels._replace(average_epochs=average_epochs))
+    monkeypatch.setattr(net, "kernels", net.kernels._replace(**{kernel: failing_kernel}))
+    if kernel == "split_epochs":  # several calls per epoch (per-sample epochs stay one round)
+        monkeypatch.setattr(engine, "WORK_PER_CALL", 300 * (engine.SAMPLE_OVERHEAD + 64 * 8 + 8 * 11))
     with pytest.raises(MemoryError, match="worker"):
-        net.fit(X, T, epochs=200, lr=0.01, n_jobs=2)
+        net.fit(X, T, epochs=200 // batch_size, lr=0.01, batch_size=batch_size, n_jobs=2)
+    assert len(calls) > 4
     assert net.w.tobytes() == w.tobytes() and net.loss_curve_ == curve
 
 
@@ -380,18 +493,25 @@ def test_blas_runs_one_thread_inside_the_parallel_region(digits, monkeypatch):
     from threadpoolctl import threadpool_info
 
     X, y, _, _ = digits
-    seen = []
-    real = engine.Epochs._kernel
+    seen = {}
 
-    def kernel(self, *args):
-        seen.extend(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
-        return real(self, *args)
+    def spy(cls, name):
+        real = getattr(cls, name)
 
-    monkeypatch.setattr(engine.Epochs, "_kernel", kernel)
+        def kernel(self, *args):
+            seen.setdefault(cls.__name__, set()).update(
+                lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+            return real(self, *args)
+
+        monkeypatch.setattr(cls, name, kernel)
+
+    spy(engine.ParallelEpochs, "_mixed")  # per-sample parameter mixing, compiled rounds
+    spy(engine.SplitEpochs, "_kernel")  # mini-batches split between the threads
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         MLPClassifier((8,), batch_size=64, max_iter=1, random_state=0, n_jobs=2).fit(X, y)
-    assert seen and set(seen) == {1}
+        MLPClassifier((8,), solver="sgd", batch_size=1, max_iter=1, random_state=0, n_jobs=2).fit(X, y)
+    assert seen == {"ParallelEpochs": {1}, "SplitEpochs": {1}}
 
 
 def test_bad_parallel_mode_is_a_clear_error(digits):

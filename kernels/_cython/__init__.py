@@ -74,6 +74,10 @@ epoch                sgd_epoch, batch_epoch         ``epoch.pyx``; the body of `
 mixing               average_epochs, barrier,       ``mixing.pxi``, the same names; numba's
                      mean_slice, _average_run       ``_average_run`` is ``average_run``; the
                                                     atomics are ``_sync.h``'s
+split                split_epochs, param_slice,     ``split.pxi``; ``param_slice`` is
+                     sum_rows, squares              ``slice_start``, ``sum_rows`` and
+                                                    ``squares`` are written inline (a loop,
+                                                    ``dot``)
 sgd_plain,           the ``skip_zeros`` argument    ``epoch.set_skip_zeros(mode)``, a test hook
 sgd_decay                                           (not in the public signature)
 (written inline)     (none)                         the C loops of ``_rows.h`` behind
@@ -137,8 +141,9 @@ _epoch = _epoch_module()
 sgd_epoch = _epoch.sgd_epoch
 batch_epoch = _epoch.batch_epoch
 average_epochs = _epoch.average_epochs
+split_epochs = _epoch.split_epochs
 #: the module the epoch kernels come from ("epoch" or "epoch_avx2")
 EPOCH_MODULE = _epoch.__name__.rsplit(".", 1)[-1]
 
 __all__ = ["forward", "output_delta", "backprop", "gradient", "loss_gradient", "sgd_epoch", "batch_epoch",
-           "average_epochs", "codes"]
+           "average_epochs", "split_epochs", "codes"]

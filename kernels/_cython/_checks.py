@@ -11,7 +11,7 @@ import numpy as np
 from deltaprop.contract import HYPER, LAYOUT_COLUMNS, SOLVERS
 
 __all__ = ["check_forward", "check_units", "check_output_delta", "check_gradient", "check_loss_gradient",
-           "check_epoch", "check_average"]
+           "check_epoch", "check_average", "check_split"]
 
 
 def _layout(layout, P):
@@ -149,6 +149,32 @@ def check_average(j, w, W, layout, X, T, s, order, bounds, solver, hyper, state,
                             ("z", z, U), ("delta", delta, U)):
         if arr.shape[0] != J or arr.shape[1] < size:
             raise ValueError(f"{name} must have {J} rows of at least {size}; got {tuple(arr.shape)}")
+    if losses.shape[0] != J or losses.shape[1] < order.shape[0] or losses.shape[2] != 2:
+        raise ValueError(f"losses must have shape ({J}, {order.shape[0]}, 2)")
+    if sync.shape[0] != 3 or sync.shape[1] < 1:
+        raise ValueError("sync must have 3 rows (arrivals, generation, abort)")
+
+
+def check_split(j, w, layout, X, T, s, order, batch_size, solver, hyper, state, t, steps, Xb, Tb, sb,
+                A, Z, D, G, g, losses, sync):
+    """split_epochs: thread j of J = len(G); every per-thread array has J rows, each for
+    b = ceil(batch_size / J) samples."""
+    P, J = w.shape[0], G.shape[0]
+    Din, K, U = _layout(layout, P)
+    if not 0 <= j < J:
+        raise ValueError(f"j must be in [0, {J}) (G has {J} rows); got {j}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+    b = -(-batch_size // J)
+    check_epoch(w, layout, X, T, s, order, 1, solver, hyper, state, t, A[0], Z[0], D[0], losses[0])
+    for name, arr, size in (("G", G, P), ("steps", steps, 1), ("sb", sb, b), ("A", A, b * U),
+                            ("Z", Z, b * U), ("D", D, b * U)):
+        if arr.shape[0] != J or arr.shape[1] < size:
+            raise ValueError(f"{name} must have {J} rows of at least {size}; got {tuple(arr.shape)}")
+    for name, arr, width in (("Xb", Xb, Din), ("Tb", Tb, K)):
+        if arr.shape[0] != J or arr.shape[1] < b or arr.shape[2] != width:
+            raise ValueError(f"{name} must have shape ({J}, >= {b}, {width}); got {tuple(arr.shape)}")
+    _need("g", g, P)
     if losses.shape[0] != J or losses.shape[1] < order.shape[0] or losses.shape[2] != 2:
         raise ValueError(f"losses must have shape ({J}, {order.shape[0]}, 2)")
     if sync.shape[0] != 3 or sync.shape[1] < 1:

@@ -42,18 +42,18 @@ from cython cimport floating
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from ._core cimport (ADAM, ALPHA, B_OFF, ETA, N_IN, N_OUT, SGD, U_OFF, W_OFF, axpy, axpy_axpy,
-                     col)
+from ._core cimport (ADAM, ALPHA, B_OFF, BETA_1, BETA_2, EPSILON, ETA, MU, N_IN, N_OUT, SGD, U_OFF,
+                     W_OFF, axpy, axpy_axpy, col)
 from .activations cimport derivative
 from .backprop cimport (backprop_batch, gradient_batch, gradient_step, output_delta_batch,
                         sample_delta)
 from .forward cimport forward_batch
-from .rows cimport (backprop_rows, dot_decay1, dot_decay4, dot_update1, dot_update4,
+from .rows cimport (backprop_rows, dot, dot_decay1, dot_decay4, dot_update1, dot_update4,
                     forward_rows, next_sample, nonzero_rows, rows4, scale_norm, upper_forward)
-from .update cimport adam_rate, batch_step, update, update_rows
+from .update cimport adam_rate, adam_rate_inline, batch_step, step_range, update, update_rows
 from deltaprop.contract import mostly_nonzero
 
-from ._checks import check_average, check_epoch
+from ._checks import check_average, check_epoch, check_split
 
 # How the per-sample epochs treat zero inputs; set by set_skip_zeros (tests only).
 cdef int skip_zeros = 1
@@ -76,6 +76,7 @@ include "sgd_plain.pxi"
 include "sgd_decay.pxi"
 include "sgd_general.pxi"
 include "mixing.pxi"
+include "split.pxi"
 
 
 def sgd_epoch(floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, int output, int loss,

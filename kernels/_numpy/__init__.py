@@ -7,13 +7,15 @@ see ``deltaprop.contract`` for the arrays and their layout.
 from deltaprop import contract
 
 from . import activations, backprop as _backprop, epoch as _epoch, forward as _forward, mixing as _mixing, update
+from . import split as _split
 from .backprop import backprop, gradient, loss_gradient, output_delta
 from .epoch import batch_epoch, sgd_epoch
 from .mixing import average_epochs
+from .split import split_epochs
 from .forward import forward
 
 __all__ = ["forward", "output_delta", "backprop", "gradient", "loss_gradient", "sgd_epoch", "batch_epoch",
-           "average_epochs", "codes"]
+           "average_epochs", "split_epochs", "codes"]
 
 
 def codes():
@@ -23,4 +25,4 @@ def codes():
     so the contract module is one of the modules read."""
     from deltaprop.kernels import codes_read_by
 
-    return codes_read_by(activations, _forward, _backprop, update, _epoch, _mixing, contract)
+    return codes_read_by(activations, _forward, _backprop, update, _epoch, _mixing, _split, contract)

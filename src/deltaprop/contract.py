@@ -136,6 +136,25 @@ Each backend module defines all of them under these names and parameter names
     (row 0 arrivals, row 1 generation, row 2 abort; a row per cache line in practice): a
     non-zero ``sync[2, 0]`` makes every waiting thread return at once, so a thread that fails
     before it arrives cannot hang the others (the weights are then unspecified).
+``split_epochs(j, w, layout, hidden, output, loss, X, T, s, order, batch_size, solver, hyper, state, t, steps, Xb, Tb, sb, A, Z, D, G, g, losses, sync)``
+    ``batch_epoch`` on J threads, each batch's rows split between them (data parallelism):
+    the J threads call it at once, thread j with its own ``j``, J = ``len(G)``. Of a batch of
+    :math:`n_B` consecutive entries of ``order`` starting at ``start``, thread j takes
+    ``[start + n_B j // J, start + n_B (j + 1) // J)``, and puts
+    :math:`g_j = \sum_{n \in B_j} s_n \nabla E_n` into its row of ``G`` (J, ≥P) (zeros if it
+    has no rows), using its own buffers ``Xb`` (J, ≥b, D), ``Tb`` (J, ≥b, K), ``sb`` (J, ≥b),
+    ``A``, ``Z``, ``D`` (J, ≥bU), with :math:`b = \lceil` ``batch_size`` / J :math:`\rceil`. At
+    a barrier (``sync`` as in ``average_epochs``) the threads meet; then thread j sums its slice
+    of the parameters, ``g[p] = G[0, p] + G[1, p] + ... + G[J-1, p]`` in thread order into
+    ``g`` (P,), and applies ``batch_epoch``'s update to that slice of ``w`` and ``state`` (the
+    rules are elementwise; ``t`` advances by one per batch through each thread's own copy in
+    ``steps`` (J, ≥1) int64); they meet again before the next batch. Thread j's slice is
+    ``[lo_j, lo_{j+1})`` with :math:`lo_j = 16 \lfloor \lfloor P j / J \rfloor / 16 \rfloor`
+    (:math:`lo_0 = 0`, :math:`lo_J = P`: no two threads write one cache line). ``losses``
+    (J, n_epochs, 2) float64 receives each thread's part of ``batch_epoch``'s losses (its
+    rows' errors, its slice's penalty; their sums over j are the epoch's). The result is
+    ``batch_epoch``'s up to the order in which a batch's gradient is summed; deterministic
+    for a given J.
 
 Rounding
 --------
@@ -326,6 +345,9 @@ SIGNATURES = {
                   "state", "t", "a", "z", "delta", "losses"),
     "average_epochs": ("j", "w", "W", "layout", "hidden", "output", "loss", "X", "T", "s", "order", "bounds",
                        "solver", "hyper", "state", "S", "t", "steps", "a", "z", "delta", "losses", "sync"),
+    "split_epochs": ("j", "w", "layout", "hidden", "output", "loss", "X", "T", "s", "order", "batch_size",
+                     "solver", "hyper", "state", "t", "steps", "Xb", "Tb", "sb", "A", "Z", "D", "G", "g",
+                     "losses", "sync"),
 }
 
 
@@ -341,6 +363,7 @@ class Kernels(NamedTuple):
     sgd_epoch: Callable
     batch_epoch: Callable
     average_epochs: Callable
+    split_epochs: Callable
 
 
 #: The function names every backend module must define.

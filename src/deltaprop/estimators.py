@@ -541,13 +541,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     n_jobs : int or None, default=None
         Threads (scikit-learn's convention: None is 1, -1 all cores). ``lbfgs`` sums its
         full-batch loss and gradient over row shards in a fixed order (deterministic, equal to
-        one thread's up to rounding); ``sgd`` / ``adam`` train on shards of each epoch as
-        ``parallel`` says; prediction splits the rows. ``n_jobs=1`` is the one-thread algorithm.
+        one thread's up to rounding); ``sgd`` / ``adam`` train as ``parallel`` says; prediction
+        splits the rows. ``n_jobs=1`` is the one-thread algorithm.
     parallel : {"average", "hogwild"}, default="average"
-        How threads share the weights in ``sgd`` / ``adam``: ``"average"`` gives each its own
-        copy, averaged every work-sized call and at least once per epoch (parameter mixing;
-        deterministic), ``"hogwild"`` lets them update one shared copy without locks (for
-        mostly-zero inputs; not deterministic).
+        How threads share the weights in ``sgd`` / ``adam``. ``"average"`` (deterministic): with
+        mini-batches, each batch's rows are split between the threads and their gradients
+        summed, so the fit is the one-thread fit up to rounding; with ``batch_size=1`` each
+        thread trains its own copy on a shard of the epoch, and the copies are averaged every
+        work-sized call and at least once per epoch (parameter mixing). ``"hogwild"`` lets
+        them update one shared copy without locks (for mostly-zero inputs; not deterministic).
 
     Attributes
     ----------
