@@ -1,7 +1,8 @@
-/* The two atomic instructions of average_epochs' barrier (mixing.pxi), as gcc and clang spell
-   them, and the spin-wait hint. */
+/* The two atomic instructions of the threads' barrier (mixing.pxi), as gcc and clang spell
+   them, the spin-wait hint, and giving the core away. */
 #ifndef DELTAPROP_SYNC_H
 #define DELTAPROP_SYNC_H
+#include <sched.h>
 #include <stdint.h>
 
 /* *p += v as one instruction, sequentially consistent; the value before the addition. */
@@ -19,5 +20,10 @@ static inline void sync_pause(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
+}
+
+/* Let another runnable thread have this core (sched_yield(2)). */
+static inline void sync_yield(void) {
+    sched_yield();
 }
 #endif

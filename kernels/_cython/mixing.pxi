@@ -7,12 +7,19 @@ cdef extern from "_sync.h" nogil:
     int64_t sync_fetch_add(int64_t* p, int64_t v)
     int64_t sync_load(const int64_t* p)
     void sync_pause()
+    void sync_yield()
+
+cdef enum:
+    SPINS = 2000  # spins at the barrier before a waiting thread gives its core away
 
 
 cdef bint barrier(int64_t* arrived, int64_t* generation, const int64_t* abort,
                   Py_ssize_t J) noexcept nogil:
-    """Wait until all J threads have arrived; False if the call was aborted (``*abort`` != 0)."""
+    """Wait until all J threads have arrived; False if the call was aborted (``*abort`` != 0).
+    A waiting thread spins, and after ``SPINS`` rounds yields its core at every round: with
+    more threads than cores, the thread it waits for may be waiting for that core."""
     cdef int64_t seen = sync_load(generation)
+    cdef Py_ssize_t spins = 0
     if sync_fetch_add(arrived, 1) == J - 1:  # the last to arrive opens the barrier
         sync_fetch_add(arrived, -J)
         sync_fetch_add(generation, 1)
@@ -20,7 +27,11 @@ cdef bint barrier(int64_t* arrived, int64_t* generation, const int64_t* abort,
         while sync_load(generation) == seen:
             if sync_load(abort) != 0:
                 return False
-            sync_pause()
+            if spins < SPINS:
+                spins += 1
+                sync_pause()
+            else:
+                sync_yield()
     return sync_load(abort) == 0
 
 

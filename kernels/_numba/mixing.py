@@ -7,6 +7,7 @@ sleeping thread. The barrier counts through two atomic instructions, which numba
 offer on arrays: :func:`_fetch_add` and :func:`_load_acquire` emit them through llvmlite.
 """
 
+from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -45,7 +46,21 @@ def _load_acquire(typingctx, sync, row):
     return types.int64(sync, row), codegen
 
 
+@intrinsic
+def _sched_yield(typingctx):
+    """``sched_yield()`` (libc): let another runnable thread have this core."""
+    def codegen(context, builder, sig, args):
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []),
+                                            "sched_yield")
+        builder.call(fn, [])
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
 ARRIVED, GENERATION, ABORT = 0, 1, 2
+#: spins at the barrier before a waiting thread starts to give its core away
+SPINS = 2000
 
 
 @strict_kernel
@@ -64,8 +79,11 @@ def mean_slice(copies, offset, J, lo, hi, out):
 def barrier(sync, J):
     """Wait until all J threads have arrived (``sync`` rows: arrivals, generation, abort, each in
     a cache line of its own). False if the call was aborted: a thread spinning here leaves as
-    soon as ``sync[2, 0]`` is non-zero, so one that never arrives cannot hang the others."""
+    soon as ``sync[2, 0]`` is non-zero, so one that never arrives cannot hang the others. After
+    :data:`SPINS` rounds a waiting thread yields its core at every round, so more threads than
+    cores slow down instead of spinning away the time slices of the threads they wait for."""
     generation = _load_acquire(sync, GENERATION)
+    spins = 0
     if _fetch_add(sync, ARRIVED, 1) == J - 1:  # the last to arrive opens the barrier
         _fetch_add(sync, ARRIVED, -J)
         _fetch_add(sync, GENERATION, 1)
@@ -73,6 +91,10 @@ def barrier(sync, J):
         while _load_acquire(sync, GENERATION) == generation:
             if _load_acquire(sync, ABORT) != 0:
                 return False
+            if spins < SPINS:
+                spins += 1
+            else:  # more threads than cores: the one awaited may be waiting for this core
+                _sched_yield()
     return _load_acquire(sync, ABORT) == 0
 
 
