@@ -5,7 +5,9 @@
 Fits ``MLPClassifier(solver="lbfgs", hidden_layer_sizes=(64,), max_iter=50)`` on 20,000 x 64
 rows (digits, standardised, with noisy copies), interleaving n_jobs=1 and n_jobs=N, and prints
 median fit times, their ratio, and the largest relative weight difference between the two fits
-(summation order only); then ``predict_proba`` on 200,000 rows. Per-sample SGD scaling is ``deltaprop bench --jobs N``. Not an asv
+(summation order only); then ``predict_proba`` on 200,000 rows, and scikit-learn's default
+path, ``MLPClassifier((64,))`` (adam, batches of 200), for 10 epochs on 20,000 and on 1,347
+rows. Per-sample SGD scaling is ``deltaprop bench --jobs N``. Not an asv
 benchmark (asv imports this module; everything runs under ``__main__``).
 """
 
@@ -60,6 +62,25 @@ def main():
           f"{fits[args.jobs].n_iter_}")
     print(f"predict_proba, 200000 x 64: n_jobs=1 {p1 * 1e3:.1f} ms, n_jobs={args.jobs} {pn * 1e3:.1f} ms, "
           f"speed-up {p1 / pn:.2f}x")
+    # scikit-learn's default path: adam, batches of 200, each batch's rows split between threads
+    for rows in (20000, 1347):
+        adam = {1: [], args.jobs: []}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for _ in range(args.repeats):
+                for jobs in adam:
+                    est = MLPClassifier((64,), max_iter=10, tol=0, n_iter_no_change=1000, random_state=0,
+                                        backend=args.backend, n_jobs=jobs)
+                    t0 = time.perf_counter()
+                    est.fit(X[:rows], y[:rows])
+                    adam[jobs].append(time.perf_counter() - t0)
+                    fits[jobs] = est
+        a1, an = (statistics.median(adam[j]) for j in adam)
+        w1, wn = fits[1]._mlp.w, fits[args.jobs]._mlp.w
+        rel = float(np.max(np.abs(wn - w1)) / np.max(np.abs(w1)))
+        print(f"adam fit (batch 200), {rows} x 64, 10 epochs: n_jobs=1 {a1 * 1e3:.1f} ms, "
+              f"n_jobs={args.jobs} {an * 1e3:.1f} ms, speed-up {a1 / an:.2f}x; "
+              f"max |w_{args.jobs} - w_1| / max |w_1| = {rel:.1e}")
 
 
 if __name__ == "__main__":
