@@ -1,4 +1,5 @@
-"""n_jobs: per-sample SGD on threads (parameter mixing, Hogwild) and L-BFGS gradient evaluations.
+"""n_jobs: per-sample SGD on threads (parameter mixing, Hogwild), mini-batches split between
+threads, and L-BFGS gradient evaluations.
 
 Every class asks one question: how does throughput change from ``n_jobs=1`` to 2 (and all
 cores)? BLAS stays at one thread (common.py); the threads are deltaprop's own.
@@ -44,6 +45,36 @@ class ParallelSGD:
         self.net.fit(self.X, self.T, **self.kw)
 
     def track_samples_per_second(self, backend, parallel, shape, jobs):
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            self.net.fit(self.X, self.T, **self.kw)
+            times.append(time.perf_counter() - t0)
+        return self.X.shape[0] / float(np.median(times))
+
+    track_samples_per_second.unit = "samples/s"
+
+
+class ParallelMiniBatch:
+    """One epoch of mini-batch SGD (``MLP.fit(epochs=1, batch_size=B, n_jobs=...)``), float32:
+    each batch's rows split between the threads (``split_epochs``)."""
+
+    params = (["cython", "numba"], ["64-32-10", "784-128-10"], ["32", "200"], JOBS)
+    param_names = ["backend", "shape", "batch_size", "n_jobs"]
+    timeout = 300
+
+    def setup(self, backend, shape, batch_size, jobs):
+        require_backend(backend)
+        single_thread()
+        self.X, self.T = sgd_data(shape, "float32", N_PARALLEL[shape])
+        self.net = make_net(shape, backend, "float32")
+        self.kw = dict(epochs=1, lr=LR, batch_size=int(batch_size), n_jobs=n_jobs(jobs))
+        self.net.fit(self.X, self.T, **self.kw)  # warm-up
+
+    def time_epoch(self, backend, shape, batch_size, jobs):
+        self.net.fit(self.X, self.T, **self.kw)
+
+    def track_samples_per_second(self, backend, shape, batch_size, jobs):
         times = []
         for _ in range(5):
             t0 = time.perf_counter()
