@@ -413,11 +413,13 @@ class MLP:
 
         with self._threads(J) as threads:
             E = threads.run_dynamic(piece, len(pieces))
-        if grad is not None:
-            total = grads[0]
-            for g in grads[1:]:
+        if grad is not None:  # ((g_0 + g_1) + g_2) + ..., into grad (float64, or rounded once)
+            total = grad if grad.dtype == np.float64 else grads[0]
+            np.add(grads[0], grads[1], out=total) if len(pieces) > 1 else np.copyto(total, grads[0])
+            for g in grads[2:]:
                 total += g
-            grad[...] = total
+            if total is not grad:
+                grad[...] = total
         return float(sum(E))
 
     # ----------------------------------------------------------------- the maths
