@@ -159,6 +159,12 @@ def test_mini_batches_on_threads_are_the_one_thread_epochs(backend, n_jobs, digi
     assert not np.array_equal(fits[0].w, MLP([5, 6, 2], backend=backend, random_state=0).w)
     np.testing.assert_allclose(fits[1].w, fits[0].w, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(fits[1].loss_curve_, fits[0].loss_curve_, rtol=1e-12)
+    import scipy.sparse as sp
+
+    X[np.abs(X) < 1] = 0  # CSR rows: densified a chunk of the order at a time, then split
+    fits = [MLP([5, 6, 2], backend=backend, random_state=0).fit(sp.csr_matrix(X), T, epochs=3, lr=0.05,
+                                                                batch_size=7, n_jobs=jobs) for jobs in (1, n_jobs)]
+    np.testing.assert_allclose(fits[1].w, fits[0].w, rtol=1e-12, atol=1e-14)
     X, y, Xt, yt = digits  # scikit-learn's default path: adam, batches of 200
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
