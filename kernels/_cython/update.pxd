@@ -21,7 +21,7 @@ cdef inline void update_row(int solver, floating* w, floating* m, floating* v, P
     entries of ``state``'s rows (v of momentum and Nesterov in ``m``). No reduction in these
     loops, so they vectorise."""
     cdef Py_ssize_t j
-    cdef floating g, wj, et
+    cdef floating g, wj, et, c1, c2
     cdef floating eta = hyper[ETA], mu = hyper[MU], b1 = hyper[BETA_1], b2 = hyper[BETA_2]
     cdef floating eps = hyper[EPSILON]
     if solver == SGD:
@@ -41,11 +41,12 @@ cdef inline void update_row(int solver, floating* w, floating* m, floating* v, P
             w[j] = wj + (mu * m[j] - eta * g)
     elif solver == ADAM:
         et = <floating>eta_t  # in the arrays' dtype: float32 stays float32 (vectorised)
+        c1, c2 = 1 - b1, 1 - b2  # floating: a literal 1 in the loop would make it double
         for j in range(n):
             wj = w[j]
             g = zi * delta[j] + c * wj
-            m[j] = b1 * m[j] + (1 - b1) * g
-            v[j] = b2 * v[j] + (1 - b2) * (g * g)
+            m[j] = b1 * m[j] + c1 * g
+            v[j] = b2 * v[j] + c2 * (g * g)
             w[j] = wj - et * m[j] / (f_sqrt(v[j]) + eps)
 
 
@@ -80,7 +81,7 @@ cdef inline void step_range(int solver, floating* w, const floating* g, floating
     scaling, the L2 term and the update cost one sweep over w, g and the state, and no
     reduction sits in the loop, so it vectorises."""
     cdef Py_ssize_t p
-    cdef floating gp, wp
+    cdef floating gp, wp, c1, c2
     if solver == SGD:
         for p in range(n):
             wp = w[p]
@@ -97,11 +98,12 @@ cdef inline void step_range(int solver, floating* w, const floating* g, floating
             m[p] = mu * m[p] - eta * gp
             w[p] = wp + (mu * m[p] - eta * gp)
     elif solver == ADAM:
+        c1, c2 = 1 - b1, 1 - b2  # floating: a literal 1 in the loop would make it double
         for p in range(n):
             wp = w[p]
             gp = (g[p] + c * wp) * inv_S
-            m[p] = b1 * m[p] + (1 - b1) * gp
-            v[p] = b2 * v[p] + (1 - b2) * (gp * gp)
+            m[p] = b1 * m[p] + c1 * gp
+            v[p] = b2 * v[p] + c2 * (gp * gp)
             w[p] = wp - et * m[p] / (f_sqrt(v[p]) + eps)
 
 

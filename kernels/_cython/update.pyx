@@ -33,7 +33,7 @@ cdef void update(floating* w, const floating* g, Py_ssize_t P, int solver, const
     cdef floating eps = hyper[EPSILON]
     cdef floating* s0 = state      # v (momentum, nesterov) or Adam's m
     cdef floating* s1 = state + P  # Adam's v
-    cdef floating et
+    cdef floating et, c1, c2
     if solver == SGD:
         for p in range(P):
             w[p] -= eta * g[p]
@@ -47,7 +47,8 @@ cdef void update(floating* w, const floating* g, Py_ssize_t P, int solver, const
             w[p] += mu * s0[p] - eta * g[p]
     elif solver == ADAM:
         et = <floating>adam_rate(hyper, t)  # in the arrays' dtype (vectorised in float32)
+        c1, c2 = 1 - b1, 1 - b2  # floating: a literal 1 in the loop would make it double
         for p in range(P):
-            s0[p] = b1 * s0[p] + (1 - b1) * g[p]
-            s1[p] = b2 * s1[p] + (1 - b2) * (g[p] * g[p])
+            s0[p] = b1 * s0[p] + c1 * g[p]
+            s1[p] = b2 * s1[p] + c2 * (g[p] * g[p])
             w[p] = w[p] - et * s0[p] / (f_sqrt(s1[p]) + eps)
