@@ -48,8 +48,9 @@ from .activations cimport derivative
 from .backprop cimport (backprop_batch, gradient_batch, gradient_step, output_delta_batch,
                         sample_delta)
 from .forward cimport forward_batch
-from .rows cimport (backprop_rows, dot, dot_decay1, dot_decay4, dot_update1, dot_update4,
-                    forward_rows, next_sample, nonzero_rows, rows4, scale_norm, upper_forward)
+from .rows cimport (backprop_rows, dot_decay1, dot_decay4, dot_update1, dot_update4,
+                    forward_rows, next_sample, nonzero_rows, rows4, scale_norm, sum_squares,
+                    upper_forward)
 from .update cimport adam_rate, adam_rate_inline, batch_step, step_range, update, update_rows
 from deltaprop.contract import mostly_nonzero
 

@@ -47,6 +47,8 @@ cdef extern from "_rows.h":
     double deltaprop_dot_update1(Py_ssize_t n, const double* d, double* r, double c) noexcept nogil
     float deltaprop_dotf(Py_ssize_t n, const float* x, const float* y) noexcept nogil
     double deltaprop_dot(Py_ssize_t n, const double* x, const double* y) noexcept nogil
+    double deltaprop_sum_squaresf(Py_ssize_t n, const float* x) noexcept nogil
+    double deltaprop_sum_squares(Py_ssize_t n, const double* x) noexcept nogil
     void deltaprop_dot_decay4f(Py_ssize_t n, const float* d, float* r0, float* r1, float* r2,
                                float* r3, float c0, float c1, float c2, float c3, float rd,
                                float* out) noexcept nogil
@@ -149,6 +151,15 @@ cdef inline floating dot(Py_ssize_t n, const floating* x, const floating* y) noe
         return deltaprop_dotf(n, x, y)
     else:
         return deltaprop_dot(n, x, y)
+
+
+cdef inline double sum_squares(Py_ssize_t n, const floating* x) noexcept nogil:
+    """x · x in double, with four vector accumulators: for long sums (a layer's weights, the L2
+    penalty), where one accumulator's add latency would bound the loop."""
+    if floating is float:
+        return deltaprop_sum_squaresf(n, x)
+    else:
+        return deltaprop_sum_squares(n, x)
 
 
 # --------------------------------------------------------------------------- one sample

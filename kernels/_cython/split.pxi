@@ -92,7 +92,7 @@ cdef void split_run(Py_ssize_t j, floating* w, const Py_ssize_t* layout, Py_ssiz
                 a1 = bo if bo < hi else hi
                 if a1 > a0:
                     if alpha != 0:
-                        sq += dot(a1 - a0, w + a0, w + a0)
+                        sq += sum_squares(a1 - a0, w + a0)
                     step_range(solver, w + a0, g + a0, mv + a0, vv + a0, a1 - a0, alpha, inv_S,
                                eta, mu, b1, b2, eps, <floating>et)
                 c0 = bo if bo > lo else lo  # and its biases

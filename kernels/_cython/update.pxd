@@ -6,7 +6,7 @@ from libc.math cimport pow, sqrt
 
 from ._core cimport (ADAM, ALPHA, B_OFF, BETA_1, BETA_2, EPSILON, ETA, MOMENTUM, MU, N_IN, N_OUT,
                      NESTEROV, SGD, W_OFF, col, f_sqrt)
-from .rows cimport dot
+from .rows cimport sum_squares
 
 cdef void update(floating* w, const floating* g, Py_ssize_t P, int solver, const floating* hyper,
                  floating* state, int64_t* t) noexcept nogil
@@ -60,15 +60,16 @@ cdef inline double update_rows(int solver, floating* w, floating* m, floating* v
     ``m``, ``v`` are ``state``'s rows, at the same offsets. The inputs are ``z`` (n_in,), the
     layer's unweighted δ ``delta`` (n_out,), and :math:`c = \alpha / s_n` (numba's
     ``update_rows`` takes δ times :math:`s_n` and divides by it). Returns :math:`\sum w_{ji}^2`
-    of the weights before the update when ``alpha`` is not 0 (the L2 penalty), taken row by row
-    by a vectorised dot product before the row's update."""
+    of the weights before the update when ``alpha`` is not 0 (the L2 penalty), summed over the
+    whole layer before any row changes (``sum_squares``: a dot product per row waited on one
+    accumulator's latency and took as long as the updates themselves)."""
     cdef Py_ssize_t i, ro
     cdef double sq = 0
+    if alpha != 0:
+        sq = sum_squares(n_in * n_out, w + wo)
     update_row(solver, w + bo, m + bo, v + bo, n_out, 1, delta, 0, hyper, eta_t)
     for i in range(n_in):
         ro = wo + i * n_out
-        if alpha != 0:
-            sq += dot(n_out, w + ro, w + ro)
         update_row(solver, w + ro, m + ro, v + ro, n_out, z[i], delta, c, hyper, eta_t)
     return sq
 
@@ -134,7 +135,7 @@ cdef inline double batch_step(const Py_ssize_t* layout, Py_ssize_t L, int solver
         bo = col(layout, l, B_OFF)
         size = col(layout, l, N_IN) * col(layout, l, N_OUT)
         if alpha != 0:
-            sq += dot(size, w + wo, w + wo)
+            sq += sum_squares(size, w + wo)
         step_range(solver, w + wo, g + wo, m + wo, v + wo, size, alpha, inv_S, hyper[ETA],
                    hyper[MU], hyper[BETA_1], hyper[BETA_2], hyper[EPSILON], <floating>et)
         step_range(solver, w + bo, g + bo, m + bo, v + bo, col(layout, l, N_OUT), 0, inv_S,

@@ -172,8 +172,11 @@ sum or factor                    ``_numpy``  ``_numba``        ``_cython``
 :math:`E_n` over the K outputs   dtype       dtype             double
 :math:`\sum_n s_n E_n`, a batch  dtype       double            double
 epoch totals in ``losses``       dtype       double            double
-L2 :math:`\sum w^2`, per sample  dtype       dtype             dtype within rows, double across
-L2 :math:`\sum w^2`, a batch     dtype       double            double
+L2 :math:`\sum w^2`, per sample  dtype       dtype             dtype within rows (sgd) or
+                                                               quarters of a layer, double
+                                                               across
+L2 :math:`\sum w^2`, a batch     dtype       double            dtype within quarters of a
+                                                               layer, double across
 Adam's :math:`\eta_t`            double      double → dtype    double → dtype
 Adam's step                      double      dtype             dtype
 ===============================  ==========  ================  =================================
