@@ -22,6 +22,16 @@ def n_jobs(jobs):
     return os.cpu_count() if jobs == "all" else int(jobs)
 
 
+def epoch_samples_per_second(bench) -> float:
+    """samples/s of one epoch of ``bench.net.fit(bench.X, bench.T, **bench.kw)``, median of 5."""
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        bench.net.fit(bench.X, bench.T, **bench.kw)
+        times.append(time.perf_counter() - t0)
+    return bench.X.shape[0] / float(np.median(times))
+
+
 class ParallelSGD:
     """One epoch of per-sample SGD (``MLP.fit(epochs=1, n_jobs=...)``), float32."""
 
@@ -45,12 +55,7 @@ class ParallelSGD:
         self.net.fit(self.X, self.T, **self.kw)
 
     def track_samples_per_second(self, backend, parallel, shape, jobs):
-        times = []
-        for _ in range(5):
-            t0 = time.perf_counter()
-            self.net.fit(self.X, self.T, **self.kw)
-            times.append(time.perf_counter() - t0)
-        return self.X.shape[0] / float(np.median(times))
+        return epoch_samples_per_second(self)
 
     track_samples_per_second.unit = "samples/s"
 
@@ -75,12 +80,7 @@ class ParallelMiniBatch:
         self.net.fit(self.X, self.T, **self.kw)
 
     def track_samples_per_second(self, backend, shape, batch_size, jobs):
-        times = []
-        for _ in range(5):
-            t0 = time.perf_counter()
-            self.net.fit(self.X, self.T, **self.kw)
-            times.append(time.perf_counter() - t0)
-        return self.X.shape[0] / float(np.median(times))
+        return epoch_samples_per_second(self)
 
     track_samples_per_second.unit = "samples/s"
 

@@ -60,9 +60,9 @@ cdef inline double update_rows(int solver, floating* w, floating* m, floating* v
     ``m``, ``v`` are ``state``'s rows, at the same offsets. The inputs are ``z`` (n_in,), the
     layer's unweighted δ ``delta`` (n_out,), and :math:`c = \alpha / s_n` (numba's
     ``update_rows`` takes δ times :math:`s_n` and divides by it). Returns :math:`\sum w_{ji}^2`
-    of the weights before the update when ``alpha`` is not 0 (the L2 penalty), summed over the
-    whole layer before any row changes (``sum_squares``: a dot product per row waited on one
-    accumulator's latency and took as long as the updates themselves)."""
+    of the weights before the update when ``alpha`` is not 0 (the L2 penalty), one
+    ``sum_squares`` over the whole layer before any row changes: a long sum with four
+    accumulators, not a short one per row bound by one accumulator's add latency."""
     cdef Py_ssize_t i, ro
     cdef double sq = 0
     if alpha != 0:

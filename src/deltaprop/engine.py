@@ -413,9 +413,9 @@ class MLP:
 
         with self._threads(J) as threads:
             E = threads.run_dynamic(piece, len(pieces))
-        if grad is not None:  # ((g_0 + g_1) + g_2) + ..., into grad (float64, or rounded once)
+        if grad is not None:  # ((g_0 + g_1) + g_2) + ... (J >= 2 makes two pieces at least)
             total = grad if grad.dtype == np.float64 else grads[0]
-            np.add(grads[0], grads[1], out=total) if len(pieces) > 1 else np.copyto(total, grads[0])
+            np.add(grads[0], grads[1], out=total)
             for g in grads[2:]:
                 total += g
             if total is not grad:
@@ -823,9 +823,8 @@ class ParallelEpochs:
     ``"average"``, mini-batches (``batch_size`` > 1): the threads average their gradients
         Each batch's rows are split between the threads and their gradients summed, every
         batch (:class:`SplitEpochs`): the one-thread algorithm, with each batch's gradient
-        summed in another order. (Averaging parameters instead, a round of several batches
-        per thread, lost accuracy per epoch: 4.7 points on digits with adam, batch 200, after
-        30 epochs; and on small data it was no faster.)
+        summed in another order, so ``n_jobs`` changes neither the steps per epoch nor the
+        accuracy (averaging parameters after rounds of several batches would halve the steps).
     ``"average"``, per-sample SGD: iterative parameter mixing, local SGD
         Each epoch's order is cut into ``n_jobs`` contiguous shards, shard j visited by thread
         j in its order. Every thread starts a round from the same ``w`` (and optimizer

@@ -42,7 +42,7 @@ def effective_n_jobs(n_jobs) -> int:
         return 1
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0:
         raise ValueError(f"n_jobs must be None or a non-zero integer; got {n_jobs!r}")
-    if n_jobs > 0:  # joblib's answer for a positive count, without its ~5-40 µs of asking
+    if n_jobs > 0:  # joblib's answer for a positive count, without asking its active backend
         return n_jobs
     return max(1, int(_joblib_n_jobs(n_jobs)))
 
