@@ -208,6 +208,10 @@ __all__ = [
     "SOLVERS",
     "HYPER",
     "HYPER_INDEX",
+    "HYPER_DEFAULTS",
+    "DEFAULT_ETA",
+    "PARALLEL_MODES",
+    "make_hyper",
     "PAIRS",
     "CANONICAL_PAIRS",
     "DTYPES",
@@ -273,6 +277,19 @@ HYPER_INDEX = {name: i for i, name in enumerate(HYPER)}
 #: Columns of the layout table.
 LAYOUT_COLUMNS = ("n_in", "n_out", "w_off", "b_off", "u_off")
 
+#: How ``n_jobs`` threads share the weights (``MLP.fit``'s and the estimators' ``parallel``):
+#: ``average`` is deterministic (mini-batches split between the threads, per-sample epochs
+#: by parameter mixing), ``hogwild`` updates one shared ``w`` without locks.
+PARALLEL_MODES = ("average", "hogwild")
+
+#: Defaults of the engine's and the command line's training: the learning rate η, and the
+#: values the ``hyper`` slots take when a solver does not set them (Adam's β₁, β₂, ε are
+#: Kingma & Ba's, which scikit-learn uses too; the estimators write scikit-learn's defaults in
+#: their own signatures, as scikit-learn does).
+DEFAULT_ETA = 0.01
+HYPER_DEFAULTS = {"eta": DEFAULT_ETA, "alpha": 0.0, "momentum": 0.0,
+                  "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8}
+
 DTYPES = (np.float32, np.float64)
 
 # --------------------------------------------------------------------------- the constants
@@ -317,6 +334,19 @@ CONSTANTS = {
     "hyper": {name: "MU" if name == "momentum" else name.upper() for name in HYPER},
     "layout": {name: name.upper() for name in LAYOUT_COLUMNS},
 }
+
+
+def make_hyper(dtype, **values: float) -> np.ndarray:
+    """The ``hyper`` array of the epoch kernels: one value per slot of :data:`HYPER`, in order,
+    each taken from ``values`` or else from :data:`HYPER_DEFAULTS`.
+
+    >>> make_hyper(np.float64, eta=0.1, momentum=0.9)
+    array([1.00e-01, 0.00e+00, 9.00e-01, 9.00e-01, 9.99e-01, 1.00e-08])
+    """
+    unknown = sorted(set(values) - set(HYPER))
+    if unknown:
+        raise ValueError(f"unknown hyper-parameter slot(s) {unknown}; the slots are {list(HYPER)}")
+    return np.array([values.get(name, HYPER_DEFAULTS[name]) for name in HYPER], dtype=dtype)
 
 
 def codes() -> dict:
