@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 #: Backends an asv parameter may name; those not importable at a commit are skipped.
 BACKENDS = ["numpy", "numba", "cython"]
 DTYPES = ["float32", "float64"]
-#: The standard shapes: the seed's 1-3-1 (Fig. 5.3), a digits-sized net and MNIST-sized nets.
+#: The standard shapes: Bishop's 1-3-1 (Fig. 5.3), a digits-sized net and MNIST-sized nets.
 SHAPES = ["1-3-1", "64-32-10", "784-128-10", "784-256-128-10"]
 #: Samples per epoch for each shape (a measured epoch takes milliseconds, not seconds, on numpy).
 N_SAMPLES = {"1-3-1": 4000, "64-32-10": 2000, "784-128-10": 500, "784-256-128-10": 300}

@@ -1,5 +1,5 @@
 """``deltaprop bench --minibatch`` and the machinery under it: pinning to one CPU, the peers
-python (deltaprop/_peer_minibatch.py in a subprocess) and its check against deltaprop's epoch.
+python (deltaprop/bench/peers/epoch_server.py in a subprocess) and its check against deltaprop's epoch.
 
 No timing is asserted. The JAX / PyTorch peers are tested against deltaprop only where
 ``DELTAPROP_PEER_PYTHON`` names a Python that has them (e.g. ``peers/bin/python``); the
@@ -18,6 +18,7 @@ import threading
 import pytest
 
 from deltaprop import available_backends, bench
+from deltaprop.bench import minibatch, pinning, remote
 from deltaprop.cli import main
 
 needs_affinity = pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no sched_setaffinity here")
@@ -35,7 +36,7 @@ def run(capsys, *argv):
 
 def thread_cpus():
     """tid -> the CPUs that thread of this process may run on."""
-    return {tid: os.sched_getaffinity(tid) for tid in bench._thread_ids()}
+    return {tid: os.sched_getaffinity(tid) for tid in pinning.thread_ids()}
 
 
 @needs_affinity
@@ -87,11 +88,11 @@ def test_bench_pins_itself_to_one_cpu_for_one_thread_only(capsys, monkeypatch, j
     assert ("pinned to CPU" if jobs == 1 else "not pinned to a CPU") in out.splitlines()[0]
 
 
-#: one work of each kind (a whole --quick run takes ~15 s, mostly NumPy and scikit-learn per-sample epochs)
+#: one work of each kind (the whole --quick run spends most of its time in NumPy and scikit-learn per-sample epochs)
 QUICK_WORKS = ("batch-32", "defaults-digits", "sgd-64-32-10")
 
 
-def test_the_minibatch_works_are_the_table_of_issue_11():
+def test_the_minibatch_works_are_the_table_in_order_on_standard_shapes():
     works = bench.MINIBATCH_WORKS
     assert list(works) == ["batch-32", "batch-200", "defaults-digits", "defaults-digits-x10", "sgd-784-128-10",
                            "sgd-64-32-10", "sgd-784-256-128-10"]
@@ -106,7 +107,7 @@ def quick_report():
     """``deltaprop bench --minibatch --quick --json`` (every backend, :data:`QUICK_WORKS`), run once."""
     out = io.StringIO()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(bench, "MINIBATCH_WORKS", {k: bench.MINIBATCH_WORKS[k] for k in QUICK_WORKS})
+        mp.setattr(minibatch, "MINIBATCH_WORKS", {k: bench.MINIBATCH_WORKS[k] for k in QUICK_WORKS})
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
             code = main(["bench", "--minibatch", "--quick", "--json"])
     assert code == 0
@@ -149,7 +150,7 @@ def test_minibatch_fits_run_the_same_iterations_in_deltaprop_and_sklearn(quick_r
 def test_minibatch_quick_prints_the_table(capsys, monkeypatch):
     """The text table through the command line (two of the works, to stay quick)."""
     works = {k: bench.MINIBATCH_WORKS[k] for k in ("batch-32", "defaults-digits")}
-    monkeypatch.setattr(bench, "MINIBATCH_WORKS", works)
+    monkeypatch.setattr(minibatch, "MINIBATCH_WORKS", works)
     code, out, err = run(capsys, "bench", "--minibatch", "--quick")
     assert code == 0, err
     assert "warming up" in err
@@ -222,14 +223,14 @@ def test_jax_and_torch_run_the_same_epoch_as_deltaprop(tmp_path, shape, batch_si
     """One JAX (PyTorch) epoch from deltaprop's initial weights ends at deltaprop's weights to
     float32 rounding: the peers compute the same algorithm."""
     backend = available_backends()[-1]
-    peer = bench._PeerProcess(PEER_PYTHON, str(tmp_path))
+    peer = remote.PeerProcess(PEER_PYTHON, str(tmp_path))
     try:
         libraries = [lib for lib in bench.REMOTE_PEERS if lib in peer.info["versions"]]
         assert libraries, f"{PEER_PYTHON} has neither jax nor torch"
         task = bench.Task(backend, "float32", shape, "epoch", batch_size)
         for lib in libraries:
-            remote = bench.RemoteTask(peer, lib, task)
-            assert remote.check["ok"], (lib, remote.check)
-            assert remote.run() > 0
+            timed = bench.RemoteTask(peer, lib, task)
+            assert timed.check["ok"], (lib, timed.check)
+            assert timed.run() > 0
     finally:
         peer.close()

@@ -9,6 +9,7 @@ import os
 import pkgutil
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -20,16 +21,10 @@ def _module_names():
 
 
 def _modules():
-    """Every module of benchmarks/ that imports (one that does not fails its own test below)."""
+    """Every module of benchmarks/; one that does not import fails the collection of this file."""
     if ROOT not in sys.path:
         sys.path.insert(0, ROOT)
-    modules = []
-    for name in _module_names():
-        try:
-            modules.append(importlib.import_module(f"benchmarks.{name}"))
-        except Exception:
-            pass
-    return modules
+    return [importlib.import_module(f"benchmarks.{name}") for name in _module_names()]
 
 
 @pytest.mark.parametrize("name", _module_names())
@@ -103,6 +98,91 @@ def small_data(monkeypatch):
             monkeypatch.setattr(module, "_SCRIPT", module._SCRIPT.replace('backend="numba"', 'backend="numpy"'))
 
 
+# --- what each time_ benchmark's call does, checked on the benchmark after the call ------------
+# A check is (prepare, verify): prepare(bench) runs after setup and returns what verify(bench,
+# prepared) needs to tell that the timed call did the work it names.
+
+
+def _weights_before(bench):
+    return bench.net.w.copy()
+
+
+def _weights_moved(bench, before):
+    """An epoch of gradient descent ran: every weight finite, and the weights moved."""
+    assert np.isfinite(bench.net.w).all()
+    assert not np.array_equal(bench.net.w, before), "the timed call left the weights unchanged"
+
+
+def _spy(obj, name):
+    """Record what ``obj.name(...)`` returns, each call, in the returned list."""
+    original, returned = getattr(obj, name), []
+
+    def spy(*args, **kwargs):
+        returned.append(original(*args, **kwargs))
+        return returned[-1]
+
+    setattr(obj, name, spy)
+    return returned
+
+
+def _forward_prepare(bench):
+    return bench.net.w.copy(), _spy(bench.net, "forward")
+
+
+def _forward_ran(bench, prepared):
+    """One forward pass over every sample: outputs (n, K), finite; the weights untouched."""
+    before, returned = prepared
+    assert len(returned) == 1
+    Y = returned[0]
+    assert Y.shape == (bench.X.shape[0], bench.net.coefs_[-1].shape[1]) and np.isfinite(Y).all()
+    assert np.array_equal(bench.net.w, before)
+
+
+def _gradient_prepare(bench):
+    bench.g[:] = np.nan
+    return None
+
+
+def _gradient_filled(bench, _):
+    """The full-batch gradient on n_jobs threads: the one-thread gradient, up to summation order."""
+    _, g = bench.net.loss_and_gradient(bench.X, bench.T, n_jobs=1)
+    np.testing.assert_allclose(bench.g, g, rtol=1e-9, atol=1e-9)
+
+
+def _estimator_fitted(bench, _):
+    """A whole fit: as many epochs as configured, and predictions for the held-out digits."""
+    module = sys.modules[type(bench).__module__]
+    if hasattr(bench.est, "n_iter_"):
+        assert bench.est.n_iter_ == module.EPOCHS
+    assert bench.est.predict(bench.X_test).shape == bench.y_test.shape
+
+
+def _default_fit_ran(bench, returned):
+    """One ``MLPClassifier()`` fit: n_iter_ epochs, each with a finite loss."""
+    assert len(returned) == 1
+    est = returned[0]
+    assert 1 <= est.n_iter_ <= sys.modules[type(bench).__module__].EPOCHS
+    assert len(est.loss_curve_) == est.n_iter_ and np.isfinite(est.loss_curve_).all()
+
+
+TIMED_WORK = {
+    "PerSampleSGD.time_sgd_epoch": (_weights_before, _weights_moved),
+    "MiniBatchEpoch.time_batch_epoch": (_weights_before, _weights_moved),
+    "BatchEpoch.time_batch_epoch": (_weights_before, _weights_moved),
+    "ParallelSGD.time_epoch": (_weights_before, _weights_moved),
+    "ParallelMiniBatch.time_epoch": (_weights_before, _weights_moved),
+    "Forward.time_forward": (_forward_prepare, _forward_ran),
+    "ParallelLossGradient.time_loss_and_gradient": (_gradient_prepare, _gradient_filled),
+    "DigitsFit.time_fit": (lambda bench: None, _estimator_fitted),
+    "DefaultClassifier.time_fit": (lambda bench: _spy(bench, "_fit"), _default_fit_ran),
+}
+
+
+def test_every_time_benchmark_says_what_work_it_times():
+    timed = {f"{c.__name__}.{a}" for _, c, a in BENCHMARKS if a.startswith("time_")}
+    assert timed == set(TIMED_WORK)
+
+
 @pytest.mark.parametrize("module, cls, attr", BENCHMARKS, ids=IDS)
 def test_benchmark_runs_once_on_its_smallest_parameters(module, cls, attr, small_data):
     params = getattr(cls, "params", [])
@@ -115,9 +195,14 @@ def test_benchmark_runs_once_on_its_smallest_parameters(module, cls, attr, small
                 bench.setup(*combo)
         except NotImplementedError:
             continue
+        if attr.startswith("time_"):
+            prepare, verify = TIMED_WORK[f"{cls.__name__}.{attr}"]
+            prepared = prepare(bench)
         result = getattr(bench, attr)(*combo)
         if attr.startswith("track_"):
             assert isinstance(result, float) and result > 0
+        if attr.startswith("time_"):
+            verify(bench, prepared)
         if hasattr(bench, "teardown"):
             bench.teardown(*combo)
         return

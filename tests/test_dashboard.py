@@ -1,25 +1,24 @@
-"""benchmarks/dashboard.py: the published asv site loads no script or stylesheet from the
+"""tools/dashboard.py: the published asv site loads no script or stylesheet from the
 network, opens rates on a log axis, links commits only to a real web view, and is served on
 127.0.0.1 only.
 
 The vendoring step is tested on a hand-made site (CI installs the test extra, without asv); the
 whole publish-and-vendor step runs on a tiny results directory when asv is installed."""
 
-import importlib
+import importlib.util
 import json
 import os
 import re
 import subprocess
-import sys
 import threading
 import urllib.request
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-dashboard = importlib.import_module("benchmarks.dashboard")
+_spec = importlib.util.spec_from_file_location("dashboard", os.path.join(ROOT, "tools", "dashboard.py"))
+dashboard = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(dashboard)
 
 # Any tag that makes the browser fetch a script or a stylesheet from the network (independent
 # of the module's own regular expressions).
@@ -115,7 +114,7 @@ def test_rates_open_on_a_log_axis_and_commit_links_follow_the_remote(tmp_path):
 
 
 def test_vendored_files_carry_their_licences():
-    vendor_dir = os.path.join(ROOT, "benchmarks", "vendor")
+    vendor_dir = os.path.join(ROOT, "tools", "vendor")
     assert os.path.isfile(os.path.join(vendor_dir, "README.md"))
     licences = open(os.path.join(vendor_dir, "LICENSES.txt"), encoding="utf-8").read()
     assert licences.count("Permission is hereby granted, free of charge") >= 5

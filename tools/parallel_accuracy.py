@@ -1,12 +1,11 @@
 """Held-out accuracy after the same number of epochs: n_jobs=1 against n_jobs=2 (average, hogwild).
 
-    python benchmarks/parallel_accuracy.py
+    python tools/parallel_accuracy.py
 
 Digits (1,797 x 64) and digits scaled to 28 x 28 (784 features, three copies with noise on
 the lit pixels), 75/25 split, ``MLPClassifier((64,), activation="tanh", max_iter=20)`` with
 per-sample sgd, adam at batch 32 and scikit-learn's default (adam, batch 200, rate 0.001), the
-mean over three seeds. Not an asv benchmark (asv
-imports this module; everything runs under ``__main__``).
+mean over three seeds.
 """
 
 

@@ -1,13 +1,12 @@
 """Seconds from Ctrl-C (SIGINT) to KeyboardInterrupt during ``MLP.fit``, per backend.
 
-    python benchmarks/sigint_latency.py [--n 30000] [--hidden 1024] [--repeats 5] [--per-call SAMPLES]
+    python tools/sigint_latency.py [--n 30000] [--hidden 1024] [--repeats 5] [--per-call SAMPLES]
 
 A child process fits a 784-H-10 tanh/softmax network (float64, per-sample SGD) on n random
 samples; the parent sends SIGINT at a random moment 0.2-0.7 s into the fit and reads the child's
 monotonic clock when KeyboardInterrupt reaches it. Prints the median and the maximum latency.
 ``--per-call SAMPLES`` sizes the compiled calls by samples instead of by work (e.g. 20000), to
-compare the two ways of cutting the work in one run. Not an asv benchmark (asv imports
-this module; everything runs under ``__main__``).
+compare the two ways of cutting the work in one run.
 """
 
 import argparse

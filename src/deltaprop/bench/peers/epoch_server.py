@@ -1,20 +1,23 @@
-"""The peer side of ``deltaprop bench --minibatch``: JAX and PyTorch, in their own Python.
+"""The peer side of ``deltaprop bench --minibatch``: JAX and PyTorch epochs, served in their own Python.
 
-A self-contained script: it imports only the standard library, NumPy and the peer library
-(never deltaprop), so it runs in any environment that has them, e.g. a "peers" venv made with
-``python3 -m venv peers && peers/bin/pip install jax numpy``. ``deltaprop.bench`` copies it to a
-temporary directory and starts ``PYTHON _peer_minibatch.py --serve`` there, pinned to the CPU
-the benchmark runs on, and talks to it in JSON lines on stdin / stdout:
+A script for a Python without deltaprop: it imports only the standard library, NumPy and the
+peer library, and loads the benchmarks' data definitions (``deltaprop/bench/data.py``: the
+problem file's layout) by their file path, so it runs in any environment that has those, e.g. a
+"peers" venv made with ``python3 -m venv peers && peers/bin/pip install jax numpy``.
+``deltaprop.bench.remote.PeerProcess`` starts ``PYTHON epoch_server.py --serve`` where it lies
+(this folder holds only the peers' scripts, so nothing of deltaprop is on that Python's path),
+pinned to the CPU the benchmark runs on, and talks to it in JSON lines on stdin / stdout:
 
 ``{"op": "hello"}``
     -> versions, which libraries import (or why not), and the CPUs its threads may run on.
 ``{"op": "setup", "name": N, "library": "jax" | "torch" | "reference", "data": PATH.npz,
 "batch_size": B, "lr": ETA, "check_out": PATH.npz}``
     loads X (n, D), T (n, K) one-hot and the initial weights ``W0, b0, W1, b1, ...``
-    (``W_l`` of shape (n_in, n_out), as ``x @ W + b``) from PATH.npz, builds one epoch of
-    gradient descent and runs it once from those weights (the warm-up: JIT compilation), writing
-    the weights it ends with to ``check_out`` so that the caller can compare them with
-    deltaprop's epoch from the same weights -> ``{"samples_per_epoch": n}``.
+    (``W_l`` of shape (n_in, n_out), as ``x @ W + b``) from PATH.npz (``data.load_problem``),
+    builds one epoch of gradient descent and runs it once from those weights (the warm-up: JIT
+    compilation), writing the weights it ends with to ``check_out`` (``data.save_layers``) so
+    that the caller can compare them with deltaprop's epoch from the same weights
+    -> ``{"samples_per_epoch": n}``.
 ``{"op": "run", "name": N, "epochs": E}``
     -> ``{"seconds": s}``: E more epochs, timed here (``time.perf_counter``, JAX's results
     waited for), the weights carried on from epoch to epoch.
@@ -35,6 +38,7 @@ consecutive samples (the last one possibly shorter)
 - ``reference``: the same epoch in plain NumPy (a test double that needs no peer library).
 """
 
+import importlib.util
 import json
 import os
 import sys
@@ -50,19 +54,18 @@ import numpy as np  # noqa: E402
 LIBRARIES = ("jax", "torch", "reference")
 
 
-def load(path):
-    """X, T and the list of (W, b) per layer from a file written by deltaprop.bench."""
-    with np.load(path, allow_pickle=False) as f:
-        n_layers = sum(1 for k in f.files if k.startswith("W"))
-        layers = [(f[f"W{l}"], f[f"b{l}"]) for l in range(n_layers)]
-        return f["X"], f["T"], layers
+def _load_data_module():
+    """``deltaprop/bench/data.py``, the folder above this one, loaded by its file path."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data.py")
+    spec = importlib.util.spec_from_file_location("deltaprop_bench_data", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
-def save(path, layers):
-    arrays = {}
-    for l, (W, b) in enumerate(layers):
-        arrays[f"W{l}"], arrays[f"b{l}"] = np.asarray(W), np.asarray(b)
-    np.savez(path, **arrays)
+sys.dont_write_bytecode = True  # the peers python writes nothing into deltaprop's folders
+data = _load_data_module()
 
 
 def _splits(n, B):
@@ -129,13 +132,13 @@ class TorchEpochs:
 
         torch.set_num_threads(1)
         modules = []
-        for l, (W, b) in enumerate(layers):
+        for i, (W, b) in enumerate(layers):
             lin = torch.nn.Linear(W.shape[0], W.shape[1], dtype=getattr(torch, str(W.dtype)))
             with torch.no_grad():
                 lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
                 lin.bias.copy_(torch.from_numpy(b))
             modules.append(lin)
-            if l < len(layers) - 1:
+            if i < len(layers) - 1:
                 modules.append(torch.nn.Tanh())
         self.model = torch.nn.Sequential(*modules)
         self.opt = torch.optim.SGD(self.model.parameters(), lr=lr)
@@ -173,12 +176,12 @@ class ReferenceEpochs:
         y = np.exp(a - a.max(axis=1, keepdims=True))
         delta = y / y.sum(axis=1, keepdims=True) - t
         grads = []
-        for l in range(len(self.layers) - 1, -1, -1):
-            grads.append((zs[l].T @ delta, delta.sum(axis=0)))
-            if l:
-                delta = (delta @ self.layers[l][0].T) * (1 - zs[l] ** 2)
+        for i in range(len(self.layers) - 1, -1, -1):
+            grads.append((zs[i].T @ delta, delta.sum(axis=0)))
+            if i:
+                delta = (delta @ self.layers[i][0].T) * (1 - zs[i] ** 2)
         scale = self.lr / self.X.dtype.type(x.shape[0])
-        for (W, b), (gW, gb) in zip(self.layers, grads[::-1]):
+        for (W, b), (gW, gb) in zip(self.layers, grads[::-1], strict=True):
             W -= scale * gW
             b -= scale * gb
 
@@ -237,10 +240,10 @@ def serve(inp, out):
             if op == "hello":
                 reply = hello()
             elif op == "setup":
-                X, T, layers = load(req["data"])
+                X, T, layers = data.load_problem(req["data"])
                 task = EPOCHS[req["library"]](X, T, layers, int(req["batch_size"]), float(req["lr"]))
                 task.run(1)  # warm-up (compilation) and the check: one epoch from the given weights
-                save(req["check_out"], task.weights())
+                data.save_layers(req["check_out"], task.weights())
                 tasks[req["name"]] = task
                 reply = {"samples_per_epoch": int(task.n), "cpus": _cpus()}
             elif op == "run":

@@ -1,20 +1,23 @@
 """PyTorch CPU per-sample SGD throughput on deltaprop's standard shapes (a peer, not a dependency).
 
-Standalone: never imports deltaprop; run it in its own environment::
+Run it from a checkout of the repository, with a Python that has torch and NumPy (and
+scikit-learn, for the digits of 64-32-10); deltaprop need not be installed there::
 
-    python3 -m venv /work/peers && /work/peers/bin/pip install torch==2.13.0 numpy scikit-learn
-    /work/peers/bin/python benchmarks/peer_torch.py [--repeats 5] [--min-time 0.2]
+    python3 -m venv peers && peers/bin/pip install torch numpy scikit-learn
+    peers/bin/python tools/peer_torch.py [--repeats 5] [--min-time 0.2] [--shapes 1-3-1,64-32-10]
 
-The data generators copy ``deltaprop.bench.make_data`` (same seeds, same arrays). The loop is
-the idiomatic one: for each sample, ``model(x)``, the loss, ``backward()``, ``optimizer.step()``
-(plain SGD, lr 0.01) and ``zero_grad``; one thread. Prints JSON: samples/s (median of
-interleaved repeats) per ``"<shape> <dtype> torch"``.
+The shapes, η and data are deltaprop's own (``src/deltaprop/bench/data.py``, loaded by its file
+path: same seeds, same arrays). The loop is the idiomatic one: for each sample, ``model(x)``,
+the loss, ``backward()``, ``optimizer.step()`` (plain SGD) and ``zero_grad``; one thread.
+Prints JSON: samples/s (median of interleaved repeats) per ``"<shape> <dtype> torch"``.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
+import sys
 import time
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -22,53 +25,41 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-torch = None  # imported by main(): asv imports every module of benchmarks/, torch or not
+#: deltaprop's benchmark data definitions, beside this folder in the repository
+DATA_PY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       "src", "deltaprop", "bench", "data.py")
 
-SHAPES = {
-    "1-3-1": ([1, 3, 1], "tanh", "identity", "squared_error"),
-    "64-32-10": ([64, 32, 10], "tanh", "softmax", "cross_entropy"),
-    "784-128-10": ([784, 128, 10], "tanh", "softmax", "cross_entropy"),
-    "784-128-10-sparse": ([784, 128, 10], "tanh", "softmax", "cross_entropy"),
-    "784-256-128-10": ([784, 256, 128, 10], "tanh", "softmax", "cross_entropy"),
-}
-N_RANDOM = 2000
-LR = 0.01
+torch = None  # imported by main(), so that this module imports without torch
 
 
-def make_data(shape, dtype="float32", seed=0):
-    """A copy of ``deltaprop.bench.make_data``."""
-    rng = np.random.RandomState(seed)
-    if shape == "1-3-1":
-        X = rng.uniform(-1, 1, (50, 1))
-        T = X**2
-    elif shape == "64-32-10":
-        from sklearn.datasets import load_digits
+def load_data_module():
+    """``src/deltaprop/bench/data.py`` loaded by its file path (deltaprop need not be installed)."""
+    spec = importlib.util.spec_from_file_location("deltaprop_bench_data", DATA_PY)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
-        digits = load_digits()
-        X = digits.data / 16.0
-        T = np.eye(10)[digits.target]
-    else:
-        X = rng.uniform(0, 1, (N_RANDOM, 784))
-        if shape.endswith("-sparse"):
-            X[rng.uniform(0, 1, X.shape) < 0.8] = 0.0
-        T = np.eye(10)[rng.randint(0, 10, N_RANDOM)]
-    return np.ascontiguousarray(X, dtype=dtype), np.ascontiguousarray(T, dtype=dtype)
+
+data = load_data_module()
 
 
 class Task:
+    """Per-sample SGD of one standard shape and dtype in PyTorch, timed over whole epochs."""
+
     def __init__(self, shape, dtype):
-        sizes, hidden, output, loss = SHAPES[shape]
+        sizes, hidden, output, loss = data.SHAPES[shape]
         self.name = f"{shape} {dtype} torch"
         torch.manual_seed(0)
         tdt = getattr(torch, dtype)
         layers = []
-        for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
             layers.append(torch.nn.Linear(n_in, n_out, dtype=tdt))
-            if l < len(sizes) - 2:
+            if i < len(sizes) - 2:
                 layers.append(torch.nn.Tanh())
         self.model = torch.nn.Sequential(*layers)
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=LR)
-        X, T = make_data(shape, dtype)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=data.ETA)
+        X, T = data.make_data(shape, dtype)
         self.X = torch.from_numpy(X)
         if loss == "cross_entropy":  # softmax + cross-entropy on the logits, summed over the sample
             self.T = torch.from_numpy(T.argmax(axis=1))
@@ -95,16 +86,16 @@ class Task:
         return time.perf_counter() - t0
 
 
-def main():
+def main(argv=None):
     global torch
     import torch
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--min-time", type=float, default=0.2)
-    parser.add_argument("--shapes", default=",".join(SHAPES))
+    parser.add_argument("--shapes", default=",".join(data.SHAPES))
     parser.add_argument("--dtypes", default="float32,float64")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     tasks = [Task(s, d) for s in args.shapes.split(",") for d in args.dtypes.split(",")]
     for task in tasks:

@@ -1,14 +1,13 @@
 """n_jobs scaling of the estimators: L-BFGS fit and prediction, n_jobs=1 vs N, in one run.
 
-    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/parallel_scaling.py [--jobs 2] [--repeats 5]
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python tools/parallel_scaling.py [--jobs 2] [--repeats 5]
 
 Fits ``MLPClassifier(solver="lbfgs", hidden_layer_sizes=(64,), max_iter=50)`` on 20,000 x 64
 rows (digits, standardised, with noisy copies), interleaving n_jobs=1 and n_jobs=N, and prints
 median fit times, their ratio, and the largest relative weight difference between the two fits
 (summation order only); then ``predict_proba`` on 200,000 rows, and scikit-learn's default
 path, ``MLPClassifier((64,))`` (adam, batches of 200), for 10 epochs on 20,000 and on 1,347
-rows. Per-sample SGD scaling is ``deltaprop bench --jobs N``. Not an asv
-benchmark (asv imports this module; everything runs under ``__main__``).
+rows. Per-sample SGD scaling is ``deltaprop bench --jobs N``.
 """
 
 import argparse

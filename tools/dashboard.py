@@ -1,8 +1,8 @@
 """The benchmark dashboard in one command: publish, vendor, serve on 127.0.0.1.
 
-    python benchmarks/dashboard.py                # publish .asv/results, serve http://127.0.0.1:8765/
-    python benchmarks/dashboard.py --port 9000    # another port (0: any free one)
-    python benchmarks/dashboard.py --no-serve     # publish and vendor only: a static site in .asv/html
+    python tools/dashboard.py                # publish .asv/results, serve http://127.0.0.1:8765/
+    python tools/dashboard.py --port 9000    # another port (0: any free one)
+    python tools/dashboard.py --no-serve     # publish and vendor only: a static site in .asv/html
 
 Three steps, each repeatable (running the script again gives the same site) and offline:
 
@@ -10,7 +10,7 @@ Three steps, each repeatable (running the script again gives the same site) and 
    ``show_commit_url`` are filled in for this clone: the web view of ``git remote get-url origin``
    (credentials stripped) when there is one, empty otherwise. asv.conf.json itself stays static.
 2. The scripts and styles asv's pages load from CDNs are served from copies vendored in
-   ``benchmarks/vendor/`` (their licences are there): each CDN ``src``/``href`` in the published
+   ``tools/vendor/`` (their licences are there): each CDN ``src``/``href`` in the published
    HTML is rewritten to ``vendor/<file>`` and its ``integrity``/``crossorigin`` attributes are
    dropped (the vendored flot is the unminified build of the same version). A CDN URL without a
    vendored copy is an error, never left behind. A small script, ``deltaprop_dashboard.js``, is
@@ -36,7 +36,7 @@ import tempfile
 import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VENDOR_DIR = os.path.join(ROOT, "benchmarks", "vendor")
+VENDOR_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vendor")
 DEFAULT_PORT = 8765
 
 #: Every CDN URL asv's pages load (asv 0.6.4 to 0.6.6: the same list) -> its vendored copy.
@@ -192,7 +192,7 @@ def log_scale_benchmarks(html_dir):
 def dashboard_script(log_scale, commit_links):
     """``deltaprop_dashboard.js``: loaded before asv's scripts, so its hashchange listener runs
     before asv's and its first call edits the address before asv reads it."""
-    return f"""/* deltaprop's defaults for asv's dashboard, written by benchmarks/dashboard.py at publish time.
+    return f"""/* deltaprop's defaults for asv's dashboard, written by tools/dashboard.py at publish time.
  * 1. Rates (units .../s) open on a log y axis: a graph page reached without asv's y-axis-scale
  *    parameter gets y-axis-scale=log. asv's "log scale" button still turns it off on that page.
  * 2. Without a web view of the repository's history (no git remote), commit links are plain text:
@@ -272,11 +272,11 @@ def vendor(html_dir, commit_links=None):
         with open(os.path.join(html_dir, page), encoding="utf-8") as fh:
             text = fh.read()
         missing = []
-        new = _TAG.sub(lambda m: _localize_tag(m, missing), text)
+        new = _TAG.sub(lambda m, missing=missing: _localize_tag(m, missing), text)
         if missing:
             raise DashboardError(
-                f"{page} loads {', '.join(missing)}, which benchmarks/vendor/ has no copy of "
-                "(a newer asv?): add the file there (with its licence) and to ASSETS in benchmarks/dashboard.py")
+                f"{page} loads {', '.join(missing)}, which tools/vendor/ has no copy of "
+                "(a newer asv?): add the file there (with its licence) and to ASSETS in tools/dashboard.py")
         if page == "index.html" and SCRIPT_NAME not in new:
             tag = f'<script type="text/javascript" src="{SCRIPT_NAME}"></script>\n    '
             asv_js = _ASV_JS.search(new)
@@ -345,7 +345,7 @@ def main(argv=None):
         return 1
     with open(os.path.join(html_dir, "index.json"), encoding="utf-8") as fh:
         project_url = json.load(fh)["project_url"]
-    print(f"published {os.path.relpath(html_dir, ROOT)} (assets from benchmarks/vendor; rewrote "
+    print(f"published {os.path.relpath(html_dir, ROOT)} (assets from tools/vendor; rewrote "
           f"{', '.join(changed) or 'nothing'}; commit links: {project_url or 'none, no git remote'})")
     if server is None:
         return 0

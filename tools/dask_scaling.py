@@ -1,10 +1,10 @@
 """deltaprop.dask on a LocalCluster: L-BFGS scaling, per-iteration overhead, bytes, local SGD.
 
-A standalone script (asv imports every module here, so everything runs under ``__main__``)::
+A standalone script::
 
     pip install -e '.[dask]'
-    python benchmarks/dask_scaling.py            # the figures of the README (a few minutes)
-    python benchmarks/dask_scaling.py --quick    # 10x less data, for a smoke run
+    python tools/dask_scaling.py            # the figures of the README (a few minutes)
+    python tools/dask_scaling.py --quick    # 10x less data, for a smoke run
 
 It prints four measurements:
 
@@ -83,7 +83,7 @@ def lbfgs_scaling(n, chunk, iters, rounds):
 
     X, y = _problem(n, chunk)
     times = {1: [], 2: []}
-    for r in range(rounds):  # 1 and 2 workers interleaved: a shared machine drifts
+    for _ in range(rounds):  # 1 and 2 workers interleaved: a shared machine drifts
         for workers in (1, 2):
             cluster, client = _cluster(workers)
             try:
@@ -171,8 +171,9 @@ def bytes_per_evaluation(n_partitions=8):
         print(f"    weights out: {payload} bytes per evaluation (inside {n_workers} tasks)")
         print(f"    sums back (transfer logs): {out / evals:.0f} bytes per evaluation")
         total = payload + out / evals
-        print(f"    total {total:.0f} bytes = {total / (P * 8):.2f} x P x 8; the issue's bound "
-              f"(2 + n_partitions) x P x 8 = {(2 + n_partitions) * P * 8}")
+        print(f"    total {total:.0f} bytes = {total / (P * 8):.2f} x P x 8; the bound, the weights to each of "
+              f"the 2 workers and one gradient back per partition, (2 + n_partitions) x P x 8 = "
+              f"{(2 + n_partitions) * P * 8}")
         other = {k: v for k, v in by_name.items() if k not in ("gradient", "sum")}
         print(f"    other transfers during the fit (loading, placing): {other}")
     finally:

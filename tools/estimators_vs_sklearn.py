@@ -3,9 +3,9 @@
 Digits (scaled to [0, 1]), a stratified 75/25 split, one thread. Each configuration fits
 scikit-learn and every compiled deltaprop backend in turn, ``--repeats`` times interleaved,
 and reports median fit times, the speed-up (sklearn / deltaprop) and held-out accuracy.
-A script, not an asv benchmark: run it as
+Run it as
 
-    python benchmarks/estimators_vs_sklearn.py [--repeats 5] [--backends numba,cython]
+    python tools/estimators_vs_sklearn.py [--repeats 5] [--backends numba,cython]
         [--copies 10] [--only defaults]
 
 ``--only`` runs the configurations whose name contains it.
@@ -39,14 +39,12 @@ def main(argv=None):
     import time
     import warnings
 
-    import numpy as np
-    from sklearn.datasets import load_digits
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier as SkMLP
 
     import deltaprop
-    from deltaprop.bench import pin_threads
+    from deltaprop.bench import digits_data, pin_threads
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -57,12 +55,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     backends = args.backends.split(",")
 
-    X, y = load_digits(return_X_y=True)
-    X = X / 16.0
-    if args.copies > 1:
-        noise = np.random.RandomState(0)
-        X = np.vstack([X] + [X + noise.normal(0, 0.05, X.shape) for _ in range(args.copies - 1)])
-        y = np.tile(y, args.copies)
+    X, y = digits_data(args.copies)
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
     warnings.simplefilter("ignore", ConvergenceWarning)
     pin_threads(1)
@@ -103,8 +96,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    # one thread everywhere, set before numpy / numba load (here, not at import: asv imports
-    # every module of benchmarks/ while discovering its suite)
+    # one thread everywhere, set before numpy / numba load
     for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[_var] = "1"
     main()

@@ -15,9 +15,9 @@ gradient Z^T Delta (the same count) and, above the first layer, the δ-recursion
 
 Run:
 
-    python benchmarks/roofline.py [--repeats 7]
+    python tools/roofline.py [--repeats 7]
 
-A script, not an asv benchmark: it measures the machine, not deltaprop.
+It measures the machine, not deltaprop.
 """
 
 import argparse
@@ -67,7 +67,7 @@ def measure(args, cpu):
         a = rng.rand(2048, 2048).astype(dt)
         b = rng.rand(2048, 2048).astype(dt)
         c = np.empty_like(a)
-        _, peak[dt] = best_rate(lambda: np.dot(a, b, c), 2 * 2048**3)
+        _, peak[dt] = best_rate(lambda a=a, b=b, c=c: np.dot(a, b, c), 2 * 2048**3)
         print(f"attainable GEMM rate, {dt}: {peak[dt]:.1f} GFLOP/s (2048^3 through NumPy's BLAS)")
 
     print()
@@ -76,17 +76,17 @@ def measure(args, cpu):
     floors = {}
     for name, sizes, n, dt in CONFIGS:
         products = []  # (left, right, out) of every GEMM of one batch
-        for l, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
             Z = rng.rand(n, d_in).astype(dt)
             W = rng.rand(d_in, d_out).astype(dt)
             Dl = rng.rand(n, d_out).astype(dt)
             products.append((Z, W, np.empty((n, d_out), dt)))  # forward
             products.append((Z.T, Dl, np.empty((d_in, d_out), dt)))  # gradient
-            if l > 0:
+            if i > 0:
                 products.append((Dl, W.T, np.empty((n, d_in), dt)))  # δ-recursion
         flop = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b, _ in products)
 
-        def batch():
+        def batch(products=products):
             for a, b, out in products:
                 np.dot(a, b, out)
 
