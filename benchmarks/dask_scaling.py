@@ -53,7 +53,7 @@ class _Timed:
     """Record the wall time of every distributed loss-and-gradient evaluation."""
 
     def __init__(self):
-        from deltaprop.dask import _estimators
+        from deltaprop.dask import estimators as _estimators
 
         self.cls = _estimators._LossGradient
         self.original = self.cls.sums

@@ -606,7 +606,7 @@ def test_predict_log_proba_is_finite_for_large_logits():
 
 
 def test_lbfgs_gradient_is_right_for_multiple_outputs():
-    from deltaprop._optim import LossGradient, Objective
+    from deltaprop.estimators.solvers import LossGradient, Objective
 
     X, y = reg_data(n=30, k=3)
     est = MLPRegressor(**BASE, solver="lbfgs", alpha=0.3).fit(X, y)

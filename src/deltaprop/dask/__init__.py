@@ -19,6 +19,6 @@ dataframes (or NumPy arrays, which it scatters) and trains on the workers that h
 (``map_blocks``); ``to_local()`` gives the plain single-machine estimator.
 """
 
-from ._estimators import MLPClassifier, MLPRegressor, WorkerLostError
+from .estimators import MLPClassifier, MLPRegressor, WorkerLostError
 
 __all__ = ["MLPClassifier", "MLPRegressor", "WorkerLostError"]

@@ -54,11 +54,12 @@ import distributed
 from distributed.comm.core import CommClosedError
 from distributed.scheduler import KilledWorker
 
-from .. import _optim, estimators
+from .. import estimators
+from ..estimators import solvers as _optim
 from ..contract import SOLVERS
 from ..engine import rollback
-from ..estimators import _NON_FINITE
-from . import _shards
+from ..estimators.base import _NON_FINITE
+from . import shards as _shards
 
 __all__ = ["MLPClassifier", "MLPRegressor", "WorkerLostError"]
 

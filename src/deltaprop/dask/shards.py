@@ -34,7 +34,7 @@ import scipy.sparse as sp
 
 from dask.sizeof import sizeof
 
-from .._optim import Objective
+from ..estimators.solvers import Objective
 from ..engine import MLP, Epochs, kernel_input
 from ..parallel import Threads
 

@@ -49,9 +49,9 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from . import _optim
-from .contract import ALPHA, HIDDEN_ACTIVATIONS, OUTPUT_LOSS
-from .engine import MLP, kernel_input
+from . import solvers as _optim
+from ..contract import ALPHA, HIDDEN_ACTIVATIONS, OUTPUT_LOSS
+from ..engine import MLP, kernel_input
 
 try:  # scipy < 1.15 prints L-BFGS-B progress unless told not to
     from sklearn.utils.fixes import _get_additional_lbfgs_options_dict

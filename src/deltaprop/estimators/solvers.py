@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import xlogy
 
-from .contract import ETA, SOLVERS
-from .engine import rollback
+from ..contract import ETA, SOLVERS
+from ..engine import rollback
 
 __all__ = ["Objective", "Optimizer", "EpochRunner", "LossGradient", "squared_weights",
            "weight_slices"]
