@@ -53,9 +53,9 @@ class _Timed:
     """Record the wall time of every distributed loss-and-gradient evaluation."""
 
     def __init__(self):
-        from deltaprop.dask import estimators as _estimators
+        from deltaprop.dask.base import ClusterLossGradient
 
-        self.cls = _estimators._LossGradient
+        self.cls = ClusterLossGradient
         self.original = self.cls.sums
         self.times = []
 
@@ -83,7 +83,7 @@ def lbfgs_scaling(n, chunk, iters, rounds):
 
     X, y = _problem(n, chunk)
     times = {1: [], 2: []}
-    for r in range(rounds):  # 1 and 2 workers interleaved: a shared machine drifts
+    for _ in range(rounds):  # 1 and 2 workers interleaved: a shared machine drifts
         for workers in (1, 2):
             cluster, client = _cluster(workers)
             try:

@@ -159,7 +159,7 @@ def test_options_match_sklearn(task, params):
     if params["solver"] != "lbfgs":
         np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
     if params["solver"] == "sgd":
-        assert ours._optimizer.learning_rate == pytest.approx(theirs._optimizer.learning_rate)
+        assert ours._optimizer.eta == pytest.approx(theirs._optimizer.learning_rate)
     if params.get("early_stopping"):
         np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_)
         assert ours.best_validation_score_ == theirs.best_validation_score_
@@ -175,7 +175,7 @@ def test_adaptive_learning_rate_divides_by_five_then_stops():
     # the first epoch improves on best_loss_ = inf; from then on every second stalled epoch
     # (count > n_iter_no_change = 1) divides eta by 5, 8 times (0.1 / 5**8 <= 1e-6), and the
     # 9th trigger stops: epochs 3, 5, ..., 19
-    assert est._optimizer.learning_rate == pytest.approx(0.1 / 5**8)
+    assert est._optimizer.eta == pytest.approx(0.1 / 5**8)
     assert est.n_iter_ == 19
 
 
@@ -606,13 +606,13 @@ def test_predict_log_proba_is_finite_for_large_logits():
 
 
 def test_lbfgs_gradient_is_right_for_multiple_outputs():
-    from deltaprop.estimators.solvers import LossGradient, Objective
+    from deltaprop.estimators.objective import BatchLossGradient, SklearnLoss
 
     X, y = reg_data(n=30, k=3)
     est = MLPRegressor(**BASE, solver="lbfgs", alpha=0.3).fit(X, y)
     net = est._mlp
     s = np.ones(30)
-    fun = LossGradient(net, X, y, s, 0.3, Objective("squared_error", y))
+    fun = BatchLossGradient(net, X, y, s, 0.3, SklearnLoss("squared_error", y))
     x0 = net.w.copy()
     F, g = fun(x0)
     eps = 1e-6

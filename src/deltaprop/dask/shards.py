@@ -31,11 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-
 from dask.sizeof import sizeof
 
-from ..estimators.solvers import Objective
 from ..engine import MLP, Epochs, kernel_input
+from ..estimators.objective import SklearnLoss
 from ..parallel import Threads
 
 __all__ = ["NetSpec", "Targets", "Part", "Shard", "load", "labels", "merge_labels", "finalize",
@@ -93,7 +92,8 @@ def partitions(fn, reducer, payload, shards, args, threads=1, n_jobs=None):
     pool = max(1, min(int(threads), len(shards)))
     inner = n_jobs if n_jobs is not None else max(1, int(threads) // pool)
     if pool == 1:
-        results = [fn(shard, payload, *a, n_jobs=inner) for shard, a in zip(shards, args)]
+        results = [fn(shard, payload, *a, n_jobs=inner)
+                   for shard, a in zip(shards, args, strict=True)]
     else:
         with Threads(pool) as th:
             results = th.run(lambda k: fn(shards[k], payload, *args[k], n_jobs=inner),
@@ -245,12 +245,12 @@ def summary(shard: Shard, loss: str, spec_backend: str):
     from ..backends import get_backend
 
     out = [shard.n, float(shard.s.sum(dtype=np.float64)),
-           Objective(loss, shard.T).batch_const(shard.s)]
+           SklearnLoss(loss, shard.T).batch_const(shard.s)]
     if shard.Xv is None:
         out += [0, 0.0, 0.0]
     else:
         out += [shard.n_val, float(shard.sv.sum(dtype=np.float64)),
-                Objective(loss, shard.Tv).batch_const(shard.sv)]
+                SklearnLoss(loss, shard.Tv).batch_const(shard.sv)]
     return (*out, get_backend(spec_backend).name)
 
 
@@ -292,9 +292,10 @@ class Acc:
 
 def _reduce(parts, ops):
     """Position-wise reduction of tuples: ``"sum"`` (as :class:`Acc`), ``"max"`` or ``"all"``."""
-    total = [Acc(p) if op == "sum" and not isinstance(p, Acc) else p for p, op in zip(parts[0], ops)]
+    total = [Acc(p) if op == "sum" and not isinstance(p, Acc) else p
+             for p, op in zip(parts[0], ops, strict=True)]
     for part in parts[1:]:
-        for i, (p, op) in enumerate(zip(part, ops)):
+        for i, (p, op) in enumerate(zip(part, ops, strict=True)):
             total[i] = total[i] + p if op == "sum" else (max(total[i], p) if op == "max"
                                                           else total[i] and p)
     return tuple(total)
@@ -323,7 +324,7 @@ def local_epoch(shard: Shard, params, j: int, spec: NetSpec, batch_size: int, se
                 epoch: int, shuffle: bool, start: int, stop: int, n_jobs=None):
     r"""Local SGD on one partition: from the broadcast ``params = (w, state, t, hyper, code)``
     (weights, optimizer state or None for plain sgd, step counter, hyper-parameters and rule of
-    :class:`deltaprop._optim.Optimizer`), run the compiled epoch kernel
+    :class:`deltaprop.estimators.solvers.Optimizer`), run the compiled epoch kernel
     (:class:`deltaprop.engine.Epochs`) over ``order[start:stop]`` of this epoch's order, and
     return what :func:`mix` averages.
 
@@ -348,7 +349,7 @@ def local_epoch(shard: Shard, params, j: int, spec: NetSpec, batch_size: int, se
                                                losses)
         finite = bool(np.isfinite(net.w).all() and np.isfinite(losses).all())
         mw = m * net.w.astype(np.float64)
-    const = Objective(spec.loss, T).epoch_const(s, visit, B)
+    const = SklearnLoss(spec.loss, T).epoch_const(s, visit, B)
     return (mw, 0.0 if stateless else m * state.astype(np.float64), int(t[0]), float(losses[0, 0]),
             float(losses[0, 1]), const, m, finite)
 
