@@ -73,6 +73,8 @@ class DaskMLP:
             sample_weight: da.Array | ArrayLike | None = None) -> Self:
         """Fit on the cluster: X, y, sample_weight as dask arrays / dataframes, or NumPy.
 
+        A transaction: whatever it raises, the estimator is as it was before the call.
+
         Parameters
         ----------
         X : dask array or dask DataFrame of shape (n_samples, n_features), or array-like
@@ -94,8 +96,6 @@ class DaskMLP:
             A parameter or the data is invalid, or the weights became non-finite.
         WorkerLostError
             A worker was lost and the fit could not go on.
-
-        In every error the estimator is as it was before the call.
         """
         return self._transaction(self._fit_dask, X, y, sample_weight)
 

@@ -29,12 +29,14 @@ from .solvers import STOCHASTIC_SOLVERS
 from .stochastic import StochasticFit
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     import scipy.sparse as sp
     from numpy.typing import ArrayLike
     from typing_extensions import Self
 
     #: what ``X`` may be: anything ``np.asarray`` takes, or a scipy sparse matrix
-    MatrixLike = ArrayLike | sp.spmatrix | sp.sparray
+    MatrixLike: TypeAlias = ArrayLike | sp.spmatrix | sp.sparray
 
 __all__ = ["BaseMLP"]
 

@@ -210,10 +210,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
 
         Returns
         -------
-        y : ndarray, shape (n_samples,) or (n_samples, n_classes)
+        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The predicted classes (a 0/1 indicator matrix for multilabel targets).
         """
         out = self._forward(X)
         if self.n_outputs_ == 1:
@@ -226,10 +228,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
 
         Returns
         -------
         y_prob : ndarray of shape (n_samples, n_classes)
+            The probability of each class (of each label, for multilabel targets).
         """
         out = self._forward(X)
         if self.n_outputs_ == 1:
@@ -249,10 +253,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
 
         Returns
         -------
         log_y_prob : ndarray of shape (n_samples, n_classes)
+            The log-probability of each class.
         """
         out, a = self._forward(X, pre_activation=True)
         if self.out_activation_ == "softmax":
@@ -275,17 +281,30 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                     classes: ArrayLike | None = None) -> Self:
         """Update the model with a single iteration over the given data.
 
+        Only for the stochastic solvers (``sgd``, ``adam``); the optimizer state carries over
+        from one call to the next.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
+            The input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            The target classes (a 0/1 indicator matrix for multilabel targets).
         sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights :math:`s_n` (None: all 1).
         classes : array of shape (n_classes,), default=None
             Classes across all calls to partial_fit; required on the first call.
 
         Returns
         -------
         self
+            The updated estimator.
+
+        Raises
+        ------
+        ValueError
+            The data or the classes are invalid, or the weights became non-finite; the
+            estimator is then as it was before the call.
         """
         return self._transaction(self._partial_fit, X, y, sample_weight, classes)
 

@@ -233,7 +233,7 @@ class LossGradient:
         self.net, self.alpha = net, alpha
         self.S, self.const, self.scale = S, const, scale
         self.wslices = weight_slices(net.layout)
-        self.last = None  # (x, E, ||W||^2) of the latest evaluation
+        self.last: tuple[np.ndarray, float, float] | None = None  # (x, E, ||W||^2), latest evaluation
 
     def sums(self, w: np.ndarray) -> tuple[float, np.ndarray]:
         r""":math:`(\sum_n s_n E_n, \sum_n s_n \nabla E_n)` at ``w`` (the gradient in float64,

@@ -125,10 +125,12 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
 
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predicted values.
         """
         out = self._forward(X)
         return out.ravel() if out.shape[1] == 1 else out
@@ -138,15 +140,28 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     def partial_fit(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Self:
         """Update the model with a single iteration over the given data.
 
+        Only for the stochastic solvers (``sgd``, ``adam``); the optimizer state carries over
+        from one call to the next.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        y : ndarray of shape (n_samples,)
+            The input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values.
         sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights :math:`s_n` (None: all 1).
 
         Returns
         -------
         self
+            The updated estimator.
+
+        Raises
+        ------
+        ValueError
+            The data is invalid, or the weights became non-finite; the estimator is then as it
+            was before the call.
         """
         return self._transaction(self._fit, X, y, sample_weight, True)
 

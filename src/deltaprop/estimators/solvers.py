@@ -168,16 +168,18 @@ class EpochRunner:
         The loss convention of T.
     weighted : bool
         Whether ``s`` holds sample weights (then the Poisson constant follows each shuffle).
-    random_state : numpy.random.RandomState or None, default=None
+    random_state : numpy.random.RandomState or None
         Shuffles the order before each epoch (None: no shuffling).
-    n_jobs : int or None, default=None
-    parallel : {"average", "hogwild"}, default="average"
+    n_jobs : int or None
+        Threads (scikit-learn's convention: None is 1).
+    parallel : {"average", "hogwild"}
+        How threads share the weights (``deltaprop.contract.PARALLEL_MODES``).
     """
 
     def __init__(self, net: MLP, X: np.ndarray | sp.csr_matrix, T: np.ndarray, s: np.ndarray,
                  batch_size: int, loss: SklearnLoss, weighted: bool,
-                 random_state: np.random.RandomState | None = None, n_jobs: int | None = None,
-                 parallel: str = "average") -> None:
+                 random_state: np.random.RandomState | None, n_jobs: int | None,
+                 parallel: str) -> None:
         self.net, self.X, self.T, self.s = net, X, T, s
         self.batch_size, self.loss = batch_size, loss
         self.weighted, self.random_state = weighted, random_state
