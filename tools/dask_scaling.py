@@ -53,9 +53,9 @@ class _Timed:
     """Record the wall time of every distributed loss-and-gradient evaluation."""
 
     def __init__(self):
-        from deltaprop.dask import _estimators
+        from deltaprop.dask.base import ClusterLossGradient
 
-        self.cls = _estimators._LossGradient
+        self.cls = ClusterLossGradient
         self.original = self.cls.sums
         self.times = []
 

@@ -5,7 +5,7 @@ r"""deltaprop on a Dask cluster: the estimators, trained where the data is.
 ``MLPRegressor`` plus ``client`` and ``average_every``; ``fit`` takes dask arrays or dask
 dataframes (or NumPy arrays, which it scatters) and trains on the workers that hold them:
 
-- the partitions are loaded and persisted once on the workers (:mod:`._shards`), and every
+- the partitions are loaded and persisted once on the workers (:mod:`.shards`), and every
   iteration moves only the weights out and the per-partition sums back;
 - ``lbfgs``: SciPy's L-BFGS-B on the client, with the exact full-batch loss and gradient summed
   over the partitions (compiled kernels on each worker, a fixed reduction tree on the cluster);
@@ -17,8 +17,13 @@ dataframes (or NumPy arrays, which it scatters) and trains on the workers that h
 
 ``predict``, ``predict_proba`` and ``score`` of a dask collection are lazy dask arrays
 (``map_blocks``); ``to_local()`` gives the plain single-machine estimator.
+
+Modules: :mod:`.estimators` (the two estimators), :mod:`.base` (fit on the cluster, its
+solvers, lazy prediction), :mod:`.cluster` (rounds of tasks, retries), :mod:`.inputs` (X, y and
+sample_weight as row partitions), :mod:`.shards` (what a task does to one partition, on a worker).
 """
 
-from ._estimators import MLPClassifier, MLPRegressor, WorkerLostError
+from .cluster import WorkerLostError
+from .estimators import MLPClassifier, MLPRegressor
 
 __all__ = ["MLPClassifier", "MLPRegressor", "WorkerLostError"]

@@ -28,14 +28,14 @@ from __future__ import annotations
 import contextlib
 import threading
 from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import scipy.sparse as sp
-
 from dask.sizeof import sizeof
 
-from .._optim import Objective
 from ..engine import MLP, Epochs, kernel_input
+from ..estimators.objective import SklearnLoss
 from ..parallel import Threads
 
 __all__ = ["NetSpec", "Targets", "Part", "Shard", "load", "labels", "merge_labels", "finalize",
@@ -56,7 +56,8 @@ class NetSpec:
     dtype: str
 
     @classmethod
-    def of(cls, net: MLP, backend: str) -> "NetSpec":
+    def of(cls, net: MLP, backend: str) -> NetSpec:
+        """The spec of ``net``, rebuilt on the workers with ``backend``."""
         return cls(tuple(net.layer_sizes), net.hidden, net.output, net.loss_function, backend,
                    net.dtype.name)
 
@@ -66,7 +67,7 @@ _LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def network(spec: NetSpec, w):
+def network(spec: NetSpec, w: np.ndarray) -> Iterator[MLP]:
     """A network for ``spec`` with weights ``w``, this task's alone while the block runs (built
     once per worker and reused: tasks on several threads each borrow their own)."""
     with _LOCK:
@@ -83,7 +84,8 @@ def network(spec: NetSpec, w):
             free.append(net)
 
 
-def partitions(fn, reducer, payload, shards, args, threads=1, n_jobs=None):
+def partitions(fn: Callable[..., Any], reducer: Callable[..., Any], payload: Any, shards: Sequence[Shard],
+               args: Sequence[tuple], threads: int = 1, n_jobs: int | None = None) -> tuple:
     """One worker's share of a round: ``fn(shard, payload, *a, n_jobs=...)`` for each of its
     shards, on up to ``threads`` threads (:class:`deltaprop.parallel.Threads`: the kernels
     release the GIL), the results reduced in shard order.
@@ -93,7 +95,8 @@ def partitions(fn, reducer, payload, shards, args, threads=1, n_jobs=None):
     pool = max(1, min(int(threads), len(shards)))
     inner = n_jobs if n_jobs is not None else max(1, int(threads) // pool)
     if pool == 1:
-        results = [fn(shard, payload, *a, n_jobs=inner) for shard, a in zip(shards, args)]
+        results = [fn(shard, payload, *a, n_jobs=inner)
+                   for shard, a in zip(shards, args, strict=True)]
     else:
         with Threads(pool) as th:
             results = th.run(lambda k: fn(shards[k], payload, *args[k], n_jobs=inner),
@@ -113,7 +116,8 @@ class Targets:
     binarizer: object = None
     class_weight: np.ndarray = None
 
-    def encode(self, y, dtype) -> np.ndarray:
+    def encode(self, y: np.ndarray, dtype: str | np.dtype) -> np.ndarray:
+        """T (n, K) of the network's dtype: y binarised (classifier) or as it is (regressor)."""
         if self.binarizer is None:
             T = y.reshape(-1, 1) if y.ndim == 1 else y
         else:
@@ -121,7 +125,8 @@ class Targets:
             T = T.reshape(-1, 1) if T.ndim == 1 else T
         return np.ascontiguousarray(T, dtype=dtype)
 
-    def weights(self, y) -> np.ndarray | None:
+    def weights(self, y: np.ndarray) -> np.ndarray | None:
+        """Each sample's class weight (None when there are none)."""
         if self.class_weight is None:
             return None
         return self.class_weight[np.searchsorted(self.binarizer.classes_, y)]
@@ -148,7 +153,7 @@ class Shard:
     sv: np.ndarray = None
     yv: np.ndarray = None
 
-    def rows(self, dtype, validation=False):
+    def rows(self, dtype: str | np.dtype, validation: bool = False) -> tuple:
         """``(X, T, s)`` (or the validation rows) as the kernels take them: a shard that came
         over the network may hold read-only buffers, copied here (never otherwise)."""
         X, T, s = (self.Xv, self.Tv, self.sv) if validation else (self.X, self.T, self.s)
@@ -164,14 +169,14 @@ class Shard:
         return 0 if self.Xv is None else self.Xv.shape[0]
 
 
-def _values(a):
+def _values(a: Any) -> Any:
     """A block as a NumPy array (pandas partitions included); scipy sparse stays sparse."""
     if sp.issparse(a):
         return a
     return np.asarray(a.to_numpy() if hasattr(a, "to_numpy") else a)
 
 
-def load(X, y, s, dtype: str, nonnegative: bool = False) -> Part:
+def load(X: Any, y: Any, s: Any, dtype: str, nonnegative: bool = False) -> Part:
     """Partition ``(X, y, s)`` as the kernels take it; ValueError for what the estimators reject."""
     X, y = _values(X), _values(y)
     s = None if s is None else _values(s)
@@ -202,13 +207,13 @@ def load(X, y, s, dtype: str, nonnegative: bool = False) -> Part:
     return Part(X, y, s)
 
 
-def labels(part: Part):
+def labels(part: Part) -> tuple[np.ndarray, np.ndarray, int]:
     """``(values, counts, n_columns)`` of the partition's targets (n_columns 0 for a 1-D y)."""
     values, counts = np.unique(part.y, return_counts=True)
     return values, counts, (part.y.shape[1] if part.y.ndim == 2 else 0)
 
 
-def merge_labels(*results):
+def merge_labels(*results: tuple) -> tuple[np.ndarray, np.ndarray, int]:
     """The union of :func:`labels` results, counts added (one step of the tree)."""
     values = np.unique(np.concatenate([v for v, _, _ in results]))
     counts = np.zeros(values.shape[0], dtype=np.int64)
@@ -239,23 +244,24 @@ def finalize(part: Part, j: int, targets: Targets, dtype: str, validation_fracti
                  s[val], part.y[val])
 
 
-def summary(shard: Shard, loss: str, spec_backend: str):
+def summary(shard: Shard, loss: str, spec_backend: str) -> tuple:
     """``(n, S, C, n_val, S_val, C_val, backend)``: rows, sums of weights and Poisson constants
     :math:`\\sum_n s_n c_n` of the training and validation rows, and the backend used here."""
     from ..backends import get_backend
 
     out = [shard.n, float(shard.s.sum(dtype=np.float64)),
-           Objective(loss, shard.T).batch_const(shard.s)]
+           SklearnLoss(loss, shard.T).batch_const(shard.s)]
     if shard.Xv is None:
         out += [0, 0.0, 0.0]
     else:
         out += [shard.n_val, float(shard.sv.sum(dtype=np.float64)),
-                Objective(loss, shard.Tv).batch_const(shard.sv)]
+                SklearnLoss(loss, shard.Tv).batch_const(shard.sv)]
     return (*out, get_backend(spec_backend).name)
 
 
 # --------------------------------------------------------------------------- L-BFGS
-def loss_and_gradient(shard: Shard, w, spec: NetSpec, n_jobs=None):
+def loss_and_gradient(shard: Shard, w: np.ndarray, spec: NetSpec,
+                      n_jobs: int | None = None) -> tuple[float, np.ndarray]:
     r"""``(E_j, g_j)``: :math:`\sum_n s_n E_n` and :math:`\sum_n s_n \nabla E_n` over the
     shard's rows at weights ``w``, the gradient in float64 (the engine's sums, unchanged)."""
     g = np.empty(len(w), dtype=np.float64)
@@ -277,35 +283,37 @@ class Acc:
 
     __slots__ = ("hi", "lo")
 
-    def __init__(self, hi, lo=0.0):
+    def __init__(self, hi: Any, lo: Any = 0.0) -> None:
         self.hi, self.lo = hi, lo
 
-    def __add__(self, other):
+    def __add__(self, other: Any) -> Acc:
         b, lo = (other.hi, other.lo) if isinstance(other, Acc) else (other, 0.0)
         s = self.hi + b
         bb = s - self.hi
         return Acc(s, self.lo + lo + ((self.hi - (s - bb)) + (b - bb)))
 
-    def value(self):
+    def value(self) -> Any:
+        """hi + lo: the sum, rounded once."""
         return self.hi + self.lo
 
 
-def _reduce(parts, ops):
+def _reduce(parts: Sequence[tuple], ops: Sequence[str]) -> tuple:
     """Position-wise reduction of tuples: ``"sum"`` (as :class:`Acc`), ``"max"`` or ``"all"``."""
-    total = [Acc(p) if op == "sum" and not isinstance(p, Acc) else p for p, op in zip(parts[0], ops)]
+    total = [Acc(p) if op == "sum" and not isinstance(p, Acc) else p
+             for p, op in zip(parts[0], ops, strict=True)]
     for part in parts[1:]:
-        for i, (p, op) in enumerate(zip(part, ops)):
+        for i, (p, op) in enumerate(zip(part, ops, strict=True)):
             total[i] = total[i] + p if op == "sum" else (max(total[i], p) if op == "max"
                                                           else total[i] and p)
     return tuple(total)
 
 
-def add(*parts):
+def add(*parts: tuple) -> tuple:
     """Position-wise sums of tuples of numbers and arrays (each an :class:`Acc`)."""
     return _reduce(parts, ("sum",) * len(parts[0]))
 
 
-def value(result):
+def value(result: tuple) -> tuple:
     """A reduced tuple with every :class:`Acc` rounded to its value."""
     return tuple(v.value() if isinstance(v, Acc) else v for v in result)
 
@@ -319,11 +327,11 @@ def order(n: int, seed: int, j: int, epoch: int, shuffle: bool) -> np.ndarray:
     return np.random.default_rng((seed, j, epoch)).permutation(n).astype(np.intp)
 
 
-def local_epoch(shard: Shard, params, j: int, spec: NetSpec, batch_size: int, seed: int,
-                epoch: int, shuffle: bool, start: int, stop: int, n_jobs=None):
+def local_epoch(shard: Shard, params: tuple, j: int, spec: NetSpec, batch_size: int, seed: int,
+                epoch: int, shuffle: bool, start: int, stop: int, n_jobs: int | None = None) -> tuple:
     r"""Local SGD on one partition: from the broadcast ``params = (w, state, t, hyper, code)``
     (weights, optimizer state or None for plain sgd, step counter, hyper-parameters and rule of
-    :class:`deltaprop._optim.Optimizer`), run the compiled epoch kernel
+    :class:`deltaprop.estimators.solvers.Optimizer`), run the compiled epoch kernel
     (:class:`deltaprop.engine.Epochs`) over ``order[start:stop]`` of this epoch's order, and
     return what :func:`mix` averages.
 
@@ -348,18 +356,19 @@ def local_epoch(shard: Shard, params, j: int, spec: NetSpec, batch_size: int, se
                                                losses)
         finite = bool(np.isfinite(net.w).all() and np.isfinite(losses).all())
         mw = m * net.w.astype(np.float64)
-    const = Objective(spec.loss, T).epoch_const(s, visit, B)
+    const = SklearnLoss(spec.loss, T).epoch_const(s, visit, B)
     return (mw, 0.0 if stateless else m * state.astype(np.float64), int(t[0]), float(losses[0, 0]),
             float(losses[0, 1]), const, m, finite)
 
 
-def mix(*parts):
+def mix(*parts: tuple) -> tuple:
     """Sum :func:`local_epoch` results (the step counter: the largest; finite: all)."""
     return _reduce(parts, ("sum", "sum", "max", "sum", "sum", "sum", "sum", "all"))
 
 
 # --------------------------------------------------------------------------- early stopping
-def validation(shard: Shard, w, spec: NetSpec, targets: Targets, weighted: bool, n_jobs=None):
+def validation(shard: Shard, w: np.ndarray, spec: NetSpec, targets: Targets, weighted: bool,
+               n_jobs: int | None = None) -> tuple[float, np.ndarray]:
     r"""Sums for the validation score and loss on the shard's validation rows at ``w``.
 
     ``(E, stats)``: :math:`E = \sum s_n E_n` and, for a classifier, ``[Σ u, Σ u·correct]``,
@@ -390,17 +399,17 @@ def validation(shard: Shard, w, spec: NetSpec, targets: Targets, weighted: bool,
 # What Dask counts for these objects (worker memory limits, spilling, the transfer logs):
 # their arrays' bytes, not the few bytes of a Python object it would count otherwise.
 @sizeof.register(Acc)
-def _sizeof_acc(a):
+def _sizeof_acc(a: Acc) -> int:
     return sizeof(a.hi) + sizeof(a.lo)
 
 
 @sizeof.register(Part)
 @sizeof.register(Shard)
-def _sizeof_rows(p):
+def _sizeof_rows(p: Part | Shard) -> int:
     return sum(sizeof(v) for v in vars(p).values() if v is not None)
 
 
 # --------------------------------------------------------------------------- prediction
-def predict_block(X, model, method: str):
+def predict_block(X: Any, model: Any, method: str) -> np.ndarray:
     """``model.<method>(X)`` on one block of rows (``model``: a plain deltaprop estimator)."""
     return getattr(model, method)(_values(X))

@@ -1,0 +1,263 @@
+"""The Dask estimators: :class:`MLPClassifier` and :class:`MLPRegressor`, deltaprop's trained on a cluster.
+
+Each is :class:`~deltaprop.dask.base.DaskMLP` placed before the single-machine estimator:
+the constructor is the single-machine one plus ``client`` and ``average_every``; what is
+particular to a classifier or a regressor on a cluster is here (the classes found in one
+distributed pass, lazy prediction and scores of dask collections).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any, Callable
+
+import dask
+import dask.array as da
+import numpy as np
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.metaestimators import available_if
+
+from .. import estimators
+from . import shards
+from .base import DaskMLP
+from .inputs import known_rows, like_rows
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+    from numpy.typing import ArrayLike
+
+    from ..estimators.base import MatrixLike
+    from .cluster import Cluster
+    from .inputs import Inputs
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+
+def _dask_init(base: type) -> Callable[..., None]:
+    """``__init__`` taking ``base``'s parameters plus ``client`` and ``average_every``.
+
+    Its signature is ``base.__init__``'s with the two added (what scikit-learn's get_params
+    reads), so a parameter added to the single-machine estimators is a parameter here too.
+    """
+    sig = inspect.signature(base.__init__)
+    extra = [inspect.Parameter("client", inspect.Parameter.KEYWORD_ONLY, default=None),
+             inspect.Parameter("average_every", inspect.Parameter.KEYWORD_ONLY, default=None)]
+
+    def __init__(self, *args: Any, client: Any = None, average_every: int | None = None,
+                 **params: Any) -> None:
+        base.__init__(self, *args, **params)
+        self.client = client
+        self.average_every = average_every
+
+    __init__.__signature__ = sig.replace(parameters=[*sig.parameters.values(), *extra])
+    return __init__
+
+
+def _no_partial_fit(est: Any) -> bool:
+    raise AttributeError("partial_fit is not available on deltaprop.dask estimators: fit trains on "
+                         "the whole distributed data set (to_local() gives a single-machine "
+                         "estimator that has partial_fit)")
+
+
+_EXTRA_DOC = """
+    Trains on a dask.distributed cluster (see :mod:`deltaprop.dask`); the other parameters and
+    the fitted attributes are those of the single-machine estimator.
+
+    Parameters
+    ----------
+    client : distributed.Client or None, default=None
+        The cluster to train on (None: the current client).
+    average_every : int or None, default=None
+        ``sgd`` / ``adam``: samples each partition visits between two averagings of the
+        weights (rounded down to whole batches; None: one local epoch, the most).
+    n_jobs : int or None, default=None
+        Threads inside one partition's sums on a worker (``lbfgs``, validation, prediction);
+        None: the worker's threads that its partitions leave free (each partition of a worker
+        runs on a thread of its own).
+    """
+
+
+class MLPClassifier(DaskMLP, estimators.MLPClassifier):
+    __doc__ = "Multi-layer perceptron classifier on a Dask cluster.\n" + _EXTRA_DOC
+    _local_class = estimators.MLPClassifier
+    _parameter_constraints = {**estimators.MLPClassifier._parameter_constraints,
+                              **DaskMLP._dask_constraints}
+    __init__ = _dask_init(estimators.MLPClassifier)
+
+    @available_if(_no_partial_fit)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> None:
+        """Not available (see :meth:`to_local`)."""
+
+    def _targets(self, cluster: Cluster, parts: list, data: Inputs,
+                 first_pass: bool) -> tuple[shards.Targets, int]:
+        """Classes from one distributed pass over the loaded partitions (``deltaprop-labels``:
+        ``np.unique`` per partition, merged in the tree), the binarizer and class weights."""
+        values, counts, n_columns = cluster.reduce(
+            "labels", shards.merge_labels, cluster.map("labels", shards.labels, parts))[0].result()
+        if n_columns:
+            if not set(values.tolist()) <= {0, 1}:
+                raise ValueError("Multioutput target data is not supported with label "
+                                 "binarization")
+            sample = np.vstack([np.eye(n_columns, dtype=int), np.zeros(n_columns, dtype=int)])
+            binarizer = LabelBinarizer().fit(sample)
+        else:
+            binarizer = LabelBinarizer().fit(values)
+        if first_pass or "classes_" not in self.__dict__:
+            self._label_binarizer = binarizer
+            self.classes_ = binarizer.classes_
+        elif set(binarizer.classes_.tolist()) != set(self.classes_.tolist()):
+            raise ValueError(
+                "warm_start can only be used where `y` has the same classes as in the previous "
+                f"call to fit. Previously got {self.classes_}, `y` has {binarizer.classes_}")
+        weights = None
+        if self.class_weight is not None:
+            if n_columns:
+                raise ValueError("class_weight is not supported for multilabel targets; pass "
+                                 "sample_weight instead")
+            if isinstance(self.class_weight, str):  # "balanced": n / (K n_k)
+                weights = counts.sum() / (len(values) * counts.astype(np.float64))
+            else:
+                weights = compute_class_weight(self.class_weight, classes=self.classes_,
+                                               y=self.classes_)
+        lb = self._label_binarizer
+        K = 1 if lb.y_type_ == "binary" else len(lb.classes_)
+        return shards.Targets(lb, weights), K
+
+    def predict(self, X: da.Array | dd.DataFrame | MatrixLike) -> da.Array | np.ndarray:
+        """Class labels: a lazy dask array for a dask X, else an ndarray (as deltaprop's).
+
+        Parameters
+        ----------
+        X : dask array or dask DataFrame of shape (n_samples, n_features), or array-like
+
+        Returns
+        -------
+        y : dask array or ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
+        if not dask.is_dask_collection(X):
+            return super().predict(X)
+        multilabel = self._label_binarizer.y_type_.startswith("multilabel")
+        return self._lazy(X, "predict", self.n_outputs_ if multilabel else None,
+                          self._label_binarizer.transform(self.classes_[:1]).dtype
+                          if multilabel else self.classes_.dtype)
+
+    def predict_proba(self, X: da.Array | dd.DataFrame | MatrixLike) -> da.Array | np.ndarray:
+        """Probabilities, classes ordered as in ``classes_``: lazy for a dask X.
+
+        Parameters
+        ----------
+        X : dask array or dask DataFrame of shape (n_samples, n_features), or array-like
+
+        Returns
+        -------
+        y_prob : dask array or ndarray of shape (n_samples, n_classes)
+        """
+        if not dask.is_dask_collection(X):
+            return super().predict_proba(X)
+        return self._lazy(X, "predict_proba", max(2, self.n_outputs_), self._mlp.dtype)
+
+    def predict_log_proba(self, X: da.Array | dd.DataFrame | MatrixLike) -> da.Array | np.ndarray:
+        """Log-probabilities (``deltaprop.MLPClassifier.predict_log_proba``): lazy for a dask X.
+
+        Parameters
+        ----------
+        X : dask array or dask DataFrame of shape (n_samples, n_features), or array-like
+
+        Returns
+        -------
+        log_y_prob : dask array or ndarray of shape (n_samples, n_classes)
+        """
+        if not dask.is_dask_collection(X):
+            return super().predict_log_proba(X)
+        return self._lazy(X, "predict_log_proba", max(2, self.n_outputs_), self._mlp.dtype)
+
+    def score(self, X: da.Array | dd.DataFrame | MatrixLike, y: da.Array | dd.Series | ArrayLike,
+              sample_weight: da.Array | ArrayLike | None = None) -> da.Array | float:
+        """Accuracy (a sample is right when all its labels are); lazy for a dask X.
+
+        Parameters
+        ----------
+        X : dask array or dask DataFrame of shape (n_samples, n_features), or array-like
+        y : dask array or Series, or array-like, of n_samples rows
+            The true labels.
+        sample_weight : dask array or array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : 0-d dask array or float
+            For a dask X a lazy 0-d dask array (``float()`` computes it).
+        """
+        if not dask.is_dask_collection(X):
+            return super().score(X, y, sample_weight)
+        pred = known_rows(self.predict(X), y, sample_weight)
+        y = like_rows(y, pred, "y")
+        hit = pred == y
+        if hit.ndim == 2:
+            hit = hit.all(axis=1)
+        if sample_weight is None:
+            return hit.mean()
+        u = like_rows(sample_weight, pred, "sample_weight")
+        return (hit * u).sum() / u.sum()
+
+
+class MLPRegressor(DaskMLP, estimators.MLPRegressor):
+    __doc__ = "Multi-layer perceptron regressor on a Dask cluster.\n" + _EXTRA_DOC
+    _local_class = estimators.MLPRegressor
+    _parameter_constraints = {**estimators.MLPRegressor._parameter_constraints,
+                              **DaskMLP._dask_constraints}
+    __init__ = _dask_init(estimators.MLPRegressor)
+
+    @available_if(_no_partial_fit)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> None:
+        """Not available (see :meth:`to_local`)."""
+
+    def _targets(self, cluster: Cluster, parts: list, data: Inputs,
+                 first_pass: bool) -> tuple[shards.Targets, int]:
+        return shards.Targets(), max(1, data.n_targets)
+
+    def predict(self, X: da.Array | dd.DataFrame | MatrixLike) -> da.Array | np.ndarray:
+        """Predictions: a lazy dask array for a dask X, else an ndarray (as deltaprop's).
+
+        Parameters
+        ----------
+        X : dask array or dask DataFrame of shape (n_samples, n_features), or array-like
+
+        Returns
+        -------
+        y : dask array or ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        if not dask.is_dask_collection(X):
+            return super().predict(X)
+        return self._lazy(X, "predict", None if self.n_outputs_ == 1 else self.n_outputs_,
+                          self._mlp.dtype)
+
+    def score(self, X: da.Array | dd.DataFrame | MatrixLike, y: da.Array | dd.Series | ArrayLike,
+              sample_weight: da.Array | ArrayLike | None = None) -> da.Array | float:
+        """R², averaged over the outputs; lazy for a dask X.
+
+        Parameters
+        ----------
+        X : dask array or dask DataFrame of shape (n_samples, n_features), or array-like
+        y : dask array or Series, or array-like, of n_samples rows
+            The true targets.
+        sample_weight : dask array or array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : 0-d dask array or float
+            For a dask X a lazy 0-d dask array (``float()`` computes it).
+        """
+        if not dask.is_dask_collection(X):
+            return super().score(X, y, sample_weight)
+        pred = known_rows(self.predict(X), y, sample_weight)
+        y = like_rows(y, pred, "y").astype(np.float64)
+        if pred.ndim == 1:
+            pred, y = pred[:, None], (y[:, None] if y.ndim == 1 else y)
+        u = (da.ones_like(pred[:, 0], dtype=np.float64) if sample_weight is None
+             else like_rows(sample_weight, pred, "sample_weight").astype(np.float64))[:, None]
+        mean = (u * y).sum(axis=0) / u.sum()
+        num = (u * (y - pred) ** 2).sum(axis=0)
+        den = (u * (y - mean) ** 2).sum(axis=0)
+        r2 = da.where(den > 0, 1 - num / da.where(den > 0, den, 1), da.where(num == 0, 1.0, 0.0))
+        return r2.mean()
