@@ -35,7 +35,7 @@ import scipy.sparse as sp
 from dask.sizeof import sizeof
 
 from .._optim import Objective
-from ..engine import MLP, Epochs, kernel_input
+from ..engine import MLP, kernel_input
 from ..parallel import Threads
 
 __all__ = ["NetSpec", "Targets", "Part", "Shard", "load", "labels", "merge_labels", "finalize",
@@ -344,8 +344,7 @@ def local_epoch(shard: Shard, params, j: int, spec: NetSpec, batch_size: int, se
     m = float(visit.shape[0])
     with network(spec, w) as net:
         X, T, s = shard.rows(net.dtype)
-        Epochs(net, X.shape[1], T.shape[1], B)(X, T, s, visit[None, :], code, hyper, state, t,
-                                               losses)
+        net.epoch_runner(X, T, B)(X, T, s, visit[None, :], code, hyper, state, t, losses)
         finite = bool(np.isfinite(net.w).all() and np.isfinite(losses).all())
         mw = m * net.w.astype(np.float64)
     const = Objective(spec.loss, T).epoch_const(s, visit, B)
