@@ -1,6 +1,8 @@
-r"""Work buffers and work sizes: aligned arrays, arrays and thread pools kept between calls,
-samples per compiled call, row chunks, inputs as the kernels take them, and the rollback that
-makes a training call a transaction.
+r"""Work buffers and work sizes: aligned and kept buffers, samples per call, row chunks, rollback.
+
+Aligned arrays, arrays and thread pools kept between calls, samples per compiled call, row
+chunks, inputs as the kernels take them, and the rollback that makes a training call a
+transaction.
 
 The kernels run without the GIL and never look for signals, so Ctrl-C (KeyboardInterrupt) is
 seen only when a compiled call returns. Every size here bounds the work of one call, counted in

@@ -1,6 +1,8 @@
-r"""Training an :class:`~deltaprop.engine.MLP` by gradient descent: its methods ``sgd_epoch``,
-``batch_epoch`` and ``fit``, transactions over the epoch runners, and ``epoch_runner``, the runner
-the estimators' solvers drive.
+r"""MLP's training by gradient descent: ``sgd_epoch``, ``batch_epoch``, ``fit`` and ``epoch_runner``.
+
+:class:`GradientDescentMixin` gives :class:`~deltaprop.engine.MLP` its training methods:
+``sgd_epoch``, ``batch_epoch`` and ``fit``, transactions over the epoch runners, and
+``epoch_runner``, the runner the estimators' solvers drive.
 
 On-line gradient descent updates the weights after each sample,
 :math:`w \leftarrow w - \eta \nabla E_n(w)` (Bishop 5.43); batch gradient descent after the whole

@@ -45,7 +45,7 @@ __all__ = ["Epochs", "OneThreadEpochs"]
 
 
 class Epochs:
-    """The interface of every epoch runner; a runner is made by :func:`choose_runner`.
+    """The interface of every epoch runner; ``MLP.epoch_runner`` makes the one a task needs.
 
     Attributes
     ----------

@@ -1,5 +1,6 @@
-r"""The multilayer perceptron :class:`MLP`: its parameters, forward pass, error, gradient and
-Jacobian (its training methods come from :mod:`.descent`, its model file from :mod:`.modelfile`).
+r"""The multilayer perceptron :class:`MLP`: parameters, forward pass, error, gradient and Jacobian.
+
+Its training methods come from :mod:`.descent`, its model-file methods from :mod:`.modelfile`.
 
 The network with layer sizes ``[D, M_1, ..., K]`` computes (Bishop 5.7, any depth)
 

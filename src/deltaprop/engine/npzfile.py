@@ -1,5 +1,4 @@
-"""Untrusted ``.npz`` files (model files, data files): reading the members a format needs, safely;
-and the one atomic-write helper.
+"""Untrusted ``.npz`` files read safely (model files, data files), and the one atomic-write helper.
 
 An ``.npz`` file is untrusted input: a few kilobytes can claim terabytes. :func:`read_npz` reads
 only the members a spec names (a dict of name -> :class:`Member`), by name, in the spec's order,

@@ -1,5 +1,7 @@
-r"""Epoch runners on ``n_jobs`` threads: each batch split between the threads, parameter mixing,
-and Hogwild; and the table that picks the runner for ``n_jobs``, ``batch_size`` and ``parallel``.
+r"""Epoch runners on ``n_jobs`` threads (split batches, parameter mixing, Hogwild) and their table.
+
+:data:`RUNNERS` and :func:`choose_runner` pick the runner for ``n_jobs``, ``batch_size`` and
+``parallel``.
 
 The public ``parallel="average"`` names two algorithms, both deterministic for a given
 ``n_jobs``: :class:`SplitBatchEpochs` for mini-batches (data parallelism, the one-thread result

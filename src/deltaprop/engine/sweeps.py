@@ -1,5 +1,4 @@
-r"""Sweeps over the rows of X: forward pass, error and gradient in row chunks and on threads, and
-the Jacobian by backpropagation.
+r"""Sweeps over the rows of X: forward pass, error and gradient in chunks and on threads; the Jacobian.
 
 A sweep computes, over the rows of X, the forward pass (Bishop 5.48, 5.49), the error
 :math:`E = \sum_n s_n E_n` and, by δ-backprop (5.56), the gradient
