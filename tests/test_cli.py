@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import deltaprop
-from deltaprop import dataio, demo, modelfile, savedmodel, training
+from deltaprop import dataio, demo, savedmodel, training
+from deltaprop.engine import npzfile
 from deltaprop.cli import main
 
 
@@ -190,7 +191,7 @@ def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path):
     target = tmp_path / "model.npz"
     target.write_bytes(b"old")
     with pytest.raises(RuntimeError):
-        with modelfile.atomic_write(target) as fh:
+        with npzfile.atomic_write(target) as fh:
             fh.write(b"half a mod")
             raise RuntimeError("interrupted")
     assert target.read_bytes() == b"old"

@@ -220,6 +220,21 @@ def test_bad_configuration_is_a_clear_error(kwargs, message):
         MLP(**config)
 
 
+@pytest.mark.parametrize("seed", [1.5, -1, 2**32, "1", np.random.default_rng(0)])
+def test_bad_random_state_is_a_clear_error_that_names_it(seed):
+    with pytest.raises(ValueError, match=r"random_state must be None, an integer in \[0, 2\*\*32\) or a "
+                                         r"numpy.random.RandomState; got "):
+        MLP([2, 3, 1], random_state=seed)
+
+
+def test_random_state_takes_none_an_integer_or_a_random_state():
+    w = MLP([2, 3, 1], random_state=7).w
+    assert MLP([2, 3, 1], random_state=np.int64(7)).w.tobytes() == w.tobytes()
+    assert MLP([2, 3, 1], random_state=np.random.RandomState(7)).w.tobytes() == w.tobytes()
+    assert MLP([2, 3, 1], random_state=2**32 - 1).w.shape == w.shape
+    assert MLP([2, 3, 1], random_state=None).w.shape == w.shape
+
+
 def test_divergence_restores_the_weights_and_raises(backend):
     X = np.array([[1e3, -1e3]])
     net = MLP([2, 3, 1], hidden="identity", backend=backend, random_state=0)
@@ -277,15 +292,15 @@ def test_loss_and_gradient_are_weighted_sums_of_per_sample_terms(backend, dtype,
 
 
 def test_chunked_sweeps_equal_one_chunk(backend, dtype, rng, monkeypatch):
-    from deltaprop import engine
+    from deltaprop.engine import buffers
 
     net, X, T, s, Xs = chunked_problem(rng, dtype)
     net = MLP(net.layer_sizes, net.hidden, net.output, net.loss_function, backend=backend,
               dtype=net.dtype.name, random_state=0)
     y1 = net.forward(X)
     E1, g1 = net.loss_and_gradient(X, T, s)
-    monkeypatch.setattr(engine, "UNIT_ELEMENTS", 12 * 5)  # 5 rows per chunk: 5 chunks
-    monkeypatch.setattr(engine, "WORK_PER_CALL", 1)
+    monkeypatch.setattr(buffers, "UNIT_ELEMENTS", 12 * 5)  # 5 rows per chunk: 5 chunks
+    monkeypatch.setattr(buffers, "WORK_PER_CALL", 1)
     assert net.chunk_rows(X) == 5 and net.chunk_rows(Xs) == 5
     rtol = 1e-5 if dtype == np.float32 else 1e-13
     for data in (X, Xs):
@@ -322,7 +337,7 @@ def test_bad_sample_weight_is_a_clear_error(rng):
 
 def test_weights_start_on_a_64_byte_boundary(backend):
     """The per-sample kernels' vector loads over the first layer's rows; NumPy alone aligns 16."""
-    from deltaprop.engine import aligned_zeros
+    from deltaprop.engine.buffers import aligned_zeros
 
     for sizes in ([784, 128, 10], [3, 5, 1], [1, 1]):
         net = MLP(sizes, backend=backend, dtype="float32", random_state=0)
@@ -397,7 +412,7 @@ def test_reuse_buffers_keeps_one_thread_pool_for_the_block(rng, monkeypatch):
     pools started per call; the pool's threads are gone after the block."""
     import threading
 
-    from deltaprop import engine
+    from deltaprop.engine import buffers
 
     net = MLP([5, 7, 3], hidden="tanh", output="softmax", loss="cross_entropy", random_state=0)
     X, T = rng.rand(400, 5), np.eye(3)[rng.randint(0, 3, 400)]
@@ -405,12 +420,12 @@ def test_reuse_buffers_keeps_one_thread_pool_for_the_block(rng, monkeypatch):
     E_want = [net.loss_and_gradient(X, T, out=g, n_jobs=2)[0] for g in want]
     started = []
 
-    class Counted(engine.Threads):
+    class Counted(buffers.Threads):
         def __enter__(self):
             started.append(self)
             return super().__enter__()
 
-    monkeypatch.setattr(engine, "Threads", Counted)
+    monkeypatch.setattr(buffers, "Threads", Counted)
     before = threading.active_count()
     got = [np.empty(net.w.shape[0]) for _ in range(3)]
     with net.reuse_buffers():

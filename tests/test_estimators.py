@@ -554,9 +554,9 @@ def test_float32_input_keeps_float32_weights():
 
 @pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
 def test_sparse_csr_fits_like_dense(solver, monkeypatch):
-    from deltaprop import engine
+    from deltaprop.engine import buffers
 
-    monkeypatch.setattr(engine, "UNIT_ELEMENTS", 6 * 20)  # force several chunks
+    monkeypatch.setattr(buffers, "UNIT_ELEMENTS", 6 * 20)  # force several chunks
     X, y = clf_data()
     X[np.abs(X) < 0.8] = 0.0
     params = dict(**BASE, solver=solver, batch_size=10, learning_rate_init=0.05)

@@ -2,7 +2,7 @@
 
 The compiled kernels run without the GIL and never look at signals; Python raises
 KeyboardInterrupt only when a compiled call returns. The engine therefore cuts training into
-calls of ``engine.WORK_PER_CALL`` weight visits (tens of milliseconds). The network here,
+calls of ``deltaprop.engine.buffers.WORK_PER_CALL`` weight visits (tens of milliseconds). The network here,
 784-1024-10 in float64, is one whose single epoch of 3,000 samples takes several seconds per
 call when the work is cut by samples instead (one call per epoch, or per 20,000 samples).
 

@@ -12,7 +12,11 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
-from deltaprop import MLP, MLPClassifier, MLPRegressor, engine
+from deltaprop import MLP, MLPClassifier, MLPRegressor
+from deltaprop.backends import get_backend
+from deltaprop.engine import buffers, sweeps
+from deltaprop.engine.epochs import OneThreadEpochs
+from deltaprop.engine.parallel_epochs import MixingEpochs, SplitBatchEpochs
 from deltaprop.parallel import Threads, effective_n_jobs, piece_bounds, shard_bounds
 
 from conftest import BACKENDS
@@ -65,19 +69,22 @@ def test_pieces_are_contiguous_shrinking_and_bounded():
 
 
 def test_dynamic_scheduling_gives_a_slow_thread_fewer_items_and_keeps_their_order():
-    import time
+    import threading
 
     taken = []
+    all_taken = threading.Condition()
 
     def item(i, j):
-        taken.append(j)
-        if j == 1:
-            time.sleep(0.05)  # thread 1 on a "slow core"
+        with all_taken:
+            taken.append(j)
+            all_taken.notify_all()
+            if j == 1:  # thread 1 on a "slow core": its item lasts until every item is taken
+                assert all_taken.wait_for(lambda: len(taken) == 12, timeout=60)
         return i * i
 
     with Threads(2) as threads:
         assert threads.run_dynamic(item, 12) == [i * i for i in range(12)]
-    assert taken.count(0) >= 9  # static halves would give each thread 6
+    assert taken.count(1) <= 1 and taken.count(0) >= 11  # static halves would give each thread 6
 
     def failing(i, j):
         if i == 3:
@@ -97,7 +104,7 @@ def test_sharded_gradient_does_not_depend_on_which_thread_takes_a_piece(backend,
     T = rng.randn(4000, 2)
     net = MLP([8, 16, 2], backend=backend, random_state=0)
     E, g = net.loss_and_gradient(X, T, out=np.empty(net.w.shape[0]), n_jobs=2)
-    real = engine.MLP._sweep
+    real = sweeps.sweep
     slots = []
 
     def slow_thread_one(self, *args, slot=0, **kw):
@@ -106,7 +113,7 @@ def test_sharded_gradient_does_not_depend_on_which_thread_takes_a_piece(backend,
             time.sleep(0.02)
         return real(self, *args, slot=slot, **kw)
 
-    monkeypatch.setattr(engine.MLP, "_sweep", slow_thread_one)
+    monkeypatch.setattr(sweeps, "sweep", slow_thread_one)
     E2, g2 = net.loss_and_gradient(X, T, out=np.empty(net.w.shape[0]), n_jobs=2)
     assert slots.count(0) > slots.count(1)  # the pieces went another way than unhindered...
     assert E2 == E and g2.tobytes() == g.tobytes()  # ...and the sums are the same, bit for bit
@@ -194,7 +201,7 @@ def test_shards_one_sample_apart_meet_once_per_epoch(backend):
 def test_average_is_deterministic_for_a_given_n_jobs(backend, digits, monkeypatch):
     X, y, _, _ = digits
     T = np.eye(10)[y]
-    monkeypatch.setattr(engine, "WORK_PER_CALL", 200 * (engine.SAMPLE_OVERHEAD + 64 * 16 + 16 * 11))
+    monkeypatch.setattr(buffers, "WORK_PER_CALL", 200 * (buffers.SAMPLE_OVERHEAD + 64 * 16 + 16 * 11))
     runs = []
     for _ in range(2):
         net = MLP([64, 16, 10], "tanh", "softmax", "cross_entropy", backend=backend, random_state=0)
@@ -264,7 +271,7 @@ def test_a_failing_thread_stops_the_fit_and_leaves_the_model_as_it_was(digits, m
     net = MLP([64, 8, 10], "tanh", "softmax", "cross_entropy", backend=COMPILED[0], random_state=0)
     net.fit(X, T, epochs=1, lr=0.01)
     w, curve = net.w.copy(), list(net.loss_curve_)
-    real = engine.Epochs._kernel
+    real = OneThreadEpochs._kernel
     calls = []
 
     def kernel(self, X, T, s, orders, *args):
@@ -273,13 +280,13 @@ def test_a_failing_thread_stops_the_fit_and_leaves_the_model_as_it_was(digits, m
             raise MemoryError("out of memory in a worker")
         return real(self, X, T, s, orders, *args)
 
-    monkeypatch.setattr(engine.Epochs, "_kernel", kernel)
-    # several rounds per epoch: the Python rounds (Epochs' kernel calls), not average_epochs
-    monkeypatch.setattr(engine, "WORK_PER_CALL", 200 * (engine.SAMPLE_OVERHEAD + 64 * 8 + 8 * 11))
+    monkeypatch.setattr(OneThreadEpochs, "_kernel", kernel)
+    # several rounds per epoch: the Python rounds (OneThreadEpochs' kernel calls), not average_epochs
+    monkeypatch.setattr(buffers, "WORK_PER_CALL", 200 * (buffers.SAMPLE_OVERHEAD + 64 * 8 + 8 * 11))
     with pytest.raises(MemoryError, match="worker"):
         net.fit(X, T, epochs=10, lr=0.01, n_jobs=2)
     assert net.w.tobytes() == w.tobytes() and net.loss_curve_ == curve
-    monkeypatch.setattr(engine.Epochs, "_kernel", real)
+    monkeypatch.setattr(OneThreadEpochs, "_kernel", real)
     line = MLP([1, 1], hidden="identity", backend=COMPILED[0], random_state=0)
     w = line.w.copy()
     with pytest.raises(FloatingPointError, match="restored"):  # each sample doubles the error
@@ -302,7 +309,7 @@ def _solver_hyper(dtype, solver, alpha):
 @pytest.mark.parametrize("solver, alpha", [("sgd", 0.0), ("sgd", 1e-3), ("momentum", 0.0), ("adam", 1e-4)])
 @pytest.mark.parametrize("n_jobs", [2, 3])
 def test_average_epochs_in_one_call_equal_the_python_rounds(backend, dtype, solver, alpha, n_jobs):
-    """ParallelEpochs' compiled rounds (average_epochs, a barrier in compiled code) give the
+    """MixingEpochs' compiled rounds (average_epochs, a barrier in compiled code) give the
     Python rounds' weights, optimizer state, step count and losses, bit for bit: the same
     kernels on the same shards, averaged in the same order."""
     rng = np.random.RandomState(0)
@@ -316,16 +323,16 @@ def test_average_epochs_in_one_call_equal_the_python_rounds(backend, dtype, solv
         net = MLP([7, 5, 3], "tanh", "softmax", "cross_entropy", backend=backend, dtype=dtype,
                   random_state=0)
         state, t, losses = np.zeros((2, net.w.shape[0]), dtype=dtype), np.zeros(1, np.int64), np.zeros((3, 2))
-        runner = engine.ParallelEpochs(net, 7, 3, 1, n_jobs)
+        runner = MixingEpochs(net, 7, 3, 1, n_jobs)
         runner.samples_per_call = lambda solver: 10**9  # every epoch one round
         with runner:
             if compiled:
                 runner(X, T, s, orders, code, hyper, state, t, losses)
                 assert runner._mix is not None  # the compiled rounds ran (their buffers exist)
             else:  # the same rounds through Python, an epoch at a time
-                bounds = engine.shard_bounds(61, n_jobs)
+                bounds = shard_bounds(61, n_jobs)
                 for e in range(3):
-                    runner._average(runner._threads, X, T, s, orders[e : e + 1], bounds, 61, code,
+                    runner._epoch(runner._threads, X, T, s, orders[e : e + 1], bounds, 61, code,
                                     hyper, state, t, losses[e])
         results.append((net.w, state, t, losses))
     for got, want in zip(*results):
@@ -345,7 +352,7 @@ def test_average_epochs_match_the_reference(backend):
     ws = []
     for name in ("numpy", backend):
         net = MLP([6, 4, 2], backend=name, random_state=0)
-        runner = engine.ParallelEpochs(net, 6, 2, 1, 3)
+        runner = MixingEpochs(net, 6, 2, 1, 3)
         runner.samples_per_call = lambda solver: 10**9
         with runner:
             runner(X, T, np.ones(50), orders, code, hyper, np.zeros((2, net.w.shape[0])),
@@ -380,7 +387,7 @@ def test_a_thread_that_never_arrives_cannot_hang_the_barrier(backend):
             np.arange(10, dtype=np.intp)[None, :], np.array([[0, 5], [5, 10]], dtype=np.intp), code,
             hyper, np.zeros((2, P)), np.zeros((2, 2 * P)), np.zeros(1, np.int64),
             np.zeros((2, 1), np.int64), *(np.zeros((2, U)) for _ in range(3)), np.zeros((2, 1, 2)), sync)
-    _released_by_the_abort_row(net.kernels.average_epochs, args, sync)
+    _released_by_the_abort_row(get_backend(backend).average_epochs, args, sync)
 
 
 def _split_epochs(net, J, X, T, s, orders, B, code, hyper):
@@ -394,8 +401,8 @@ def _split_epochs(net, J, X, T, s, orders, B, code, hyper):
                np.zeros((J, b), dt), *(np.zeros((J, b * U), dt) for _ in range(3)), np.zeros((J, P), dt),
                np.zeros(P, dt))
     with Threads(J) as threads:
-        threads.run(lambda j: net.kernels.split_epochs(j, net.w, net.layout, *net._codes, X, T, s, orders, B,
-                                                       code, hyper, state, t, *buffers, losses, sync), range(J))
+        threads.run(lambda j: get_backend(net.backend).split_epochs(j, net.w, net.layout, *net._codes, X, T, s,
+                                                                    orders, B, code, hyper, state, t, *buffers, losses, sync), range(J))
     return net.w, state, t, losses.sum(axis=0)
 
 
@@ -422,9 +429,9 @@ def test_split_epochs_are_batch_epoch_up_to_the_order_of_summation(backend, dtyp
     one = net()
     P, U = one.w.shape[0], 8
     state, t, losses = np.zeros((2, P), dtype), np.zeros(1, np.int64), np.zeros((3, 2))
-    one.kernels.batch_epoch(one.w, one.layout, *one._codes, X, T, s, orders, B, code, hyper, state, t,
-                            np.zeros((B, 7), dtype), np.zeros((B, 3), dtype), np.zeros(B, dtype),
-                            *(np.zeros(B * U, dtype) for _ in range(3)), np.zeros(P, dtype), losses)
+    get_backend(backend).batch_epoch(one.w, one.layout, *one._codes, X, T, s, orders, B, code, hyper, state, t,
+                                     np.zeros((B, 7), dtype), np.zeros((B, 3), dtype), np.zeros(B, dtype),
+                                     *(np.zeros(B * U, dtype) for _ in range(3)), np.zeros(P, dtype), losses)
     runs = [_split_epochs(net(), J, X, T, s, orders, B, code, hyper) for _ in range(2)]
     for got, again in zip(*runs):
         assert got.tobytes() == again.tobytes()  # deterministic for a given J
@@ -462,7 +469,7 @@ def test_split_epochs_thread_that_never_arrives_cannot_hang_the_barrier(backend)
             code, hyper, np.zeros((2, P)), np.zeros(1, np.int64), np.zeros((2, 1), np.int64),
             np.zeros((2, 2, 4)), np.zeros((2, 2, 2)), np.zeros((2, 2)), *(np.zeros((2, 2 * U)) for _ in range(3)),
             np.zeros((2, P)), np.zeros(P), np.zeros((2, 1, 2)), sync)
-    _released_by_the_abort_row(net.kernels.split_epochs, args, sync)
+    _released_by_the_abort_row(get_backend(backend).split_epochs, args, sync)
 
 
 @pytest.mark.parametrize("failing", [0, 1])
@@ -477,7 +484,7 @@ def test_a_thread_failing_before_the_barrier_stops_the_others(digits, monkeypatc
     net = MLP([64, 8, 10], "tanh", "softmax", "cross_entropy", backend=COMPILED[0], random_state=0)
     net.fit(X, T, epochs=1, lr=0.01, batch_size=batch_size)
     w, curve = net.w.copy(), list(net.loss_curve_)
-    real = getattr(net.kernels, kernel)
+    real = getattr(net._kernels, kernel)
     calls = []
 
     def failing_kernel(j, *args):
@@ -486,9 +493,9 @@ def test_a_thread_failing_before_the_barrier_stops_the_others(digits, monkeypatc
             raise MemoryError("out of memory in a worker")
         return real(j, *args)
 
-    monkeypatch.setattr(net, "kernels", net.kernels._replace(**{kernel: failing_kernel}))
+    monkeypatch.setattr(net, "_kernels", net._kernels._replace(**{kernel: failing_kernel}))
     if kernel == "split_epochs":  # several calls per epoch (per-sample epochs stay one round)
-        monkeypatch.setattr(engine, "WORK_PER_CALL", 300 * (engine.SAMPLE_OVERHEAD + 64 * 8 + 8 * 11))
+        monkeypatch.setattr(buffers, "WORK_PER_CALL", 300 * (buffers.SAMPLE_OVERHEAD + 64 * 8 + 8 * 11))
     with pytest.raises(MemoryError, match="worker"):
         net.fit(X, T, epochs=200 // batch_size, lr=0.01, batch_size=batch_size, n_jobs=2)
     assert len(calls) > 4
@@ -511,13 +518,29 @@ def test_blas_runs_one_thread_inside_the_parallel_region(digits, monkeypatch):
 
         monkeypatch.setattr(cls, name, kernel)
 
-    spy(engine.ParallelEpochs, "_mixed")  # per-sample parameter mixing, compiled rounds
-    spy(engine.SplitEpochs, "_kernel")  # mini-batches split between the threads
+    spy(MixingEpochs, "_compiled_rounds")  # per-sample parameter mixing, compiled rounds
+    spy(SplitBatchEpochs, "_kernel")  # mini-batches split between the threads
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         MLPClassifier((8,), batch_size=64, max_iter=1, random_state=0, n_jobs=2).fit(X, y)
         MLPClassifier((8,), solver="sgd", batch_size=1, max_iter=1, random_state=0, n_jobs=2).fit(X, y)
-    assert seen == {"ParallelEpochs": {1}, "SplitEpochs": {1}}
+    assert seen == {"MixingEpochs": {1}, "SplitBatchEpochs": {1}}
+
+
+def test_every_parallel_mode_has_a_runner_for_samples_and_for_batches():
+    from deltaprop.contract import PARALLEL_MODES
+    from deltaprop.engine.parallel_epochs import RUNNERS, HogwildEpochs
+
+    assert tuple(RUNNERS) == PARALLEL_MODES
+    # "average" is two algorithms: parameter mixing per sample, split batches for mini-batches
+    assert RUNNERS["average"] == (MixingEpochs, SplitBatchEpochs)
+    assert RUNNERS["hogwild"] == (HogwildEpochs, HogwildEpochs)
+    net = MLP([3, 2])
+    X, T = np.zeros((10, 3)), np.zeros((10, 2))
+    assert type(net.epoch_runner(X, T, 1)) is OneThreadEpochs
+    assert type(net.epoch_runner(X, T, 4, n_jobs=2)) is SplitBatchEpochs
+    assert type(net.epoch_runner(X, T, 1, n_jobs=2)) is MixingEpochs
+    assert type(net.epoch_runner(X, T, 4, n_jobs=2, parallel="hogwild")) is HogwildEpochs
 
 
 def test_bad_parallel_mode_is_a_clear_error(digits):

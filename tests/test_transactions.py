@@ -1,7 +1,7 @@
 """Training calls are transactions: on any error the model is exactly what it was before.
 
 ``MLP.fit``, ``sgd_epoch`` and ``batch_epoch`` cut their work into compiled calls of
-``engine.WORK_PER_CALL`` weight visits (so Ctrl-C is seen between calls, see
+``buffers.WORK_PER_CALL`` weight visits (so Ctrl-C is seen between calls, see
 ``test_interrupt.py``). These tests shrink that size so that a fit makes many calls, then make a
 late one fail — by divergence, by KeyboardInterrupt, by an exception from the progress callback —
 and compare the weights, ``loss_curve_`` and the random state bit for bit with a copy taken
@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 import deltaprop
-from deltaprop import MLP, engine
+from deltaprop import MLP
+from deltaprop.engine import buffers
+from deltaprop.engine.epochs import OneThreadEpochs
 from deltaprop.contract import SOLVERS
 
 #: y = w x + b with x = 2 and η = 0.6: each sample multiplies the error by 1 - η (x² + 1) = -2,
@@ -26,7 +28,7 @@ LR_DIVERGE = 0.6
 
 def samples_per_call(monkeypatch, net, rows):
     """Make every compiled call of ``net`` process ``rows`` samples."""
-    monkeypatch.setattr(engine, "WORK_PER_CALL", rows * (engine.SAMPLE_OVERHEAD + net.w.shape[0]))
+    monkeypatch.setattr(buffers, "WORK_PER_CALL", rows * (buffers.SAMPLE_OVERHEAD + net.w.shape[0]))
 
 
 def snapshot(net):
@@ -82,12 +84,12 @@ def test_epoch_that_diverges_mid_epoch_restores_w(backend, dtype, method, monkey
 
 
 class Interrupt:
-    """Wrap ``Epochs._kernel``: run the real kernel, then raise ``exc`` after call ``at``."""
+    """Wrap ``OneThreadEpochs._kernel``: run the real kernel, then raise ``exc`` after call ``at``."""
 
     def __init__(self, monkeypatch, at, exc=KeyboardInterrupt):
         self.calls, self.at, self.exc = 0, at, exc
-        self.kernel = engine.Epochs._kernel
-        monkeypatch.setattr(engine.Epochs, "_kernel", self)
+        self.kernel = OneThreadEpochs._kernel
+        monkeypatch.setattr(OneThreadEpochs, "_kernel", self)
 
     def __get__(self, obj, cls):
         return lambda *args: self(obj, *args)
@@ -157,7 +159,7 @@ def test_epochs_cut_into_calls_equal_one_call(backend, dtype, solver, batch_size
         state = np.zeros((2, net.w.shape[0]), dtype=dtype)
         t = np.zeros(1, dtype=np.int64)
         losses = np.zeros((2, 2))
-        epochs = engine.Epochs(net, 4, 3, batch_size)
+        epochs = OneThreadEpochs(net, 4, 3, batch_size)
         assert epochs.samples_per_call(SOLVERS[solver]) < 37 or not rows
         epochs(X, T, np.ones(37, dtype=dtype), orders, SOLVERS[solver], hyper, state, t, losses)
         results.append((net.w.copy(), state.copy(), t.copy(), losses.copy()))
@@ -201,9 +203,9 @@ def test_estimator_interrupted_mid_epoch_keeps_its_last_whole_epoch(backend, sol
         warnings.simplefilter("ignore")
         two = deltaprop.MLPClassifier(max_iter=2, **kw).fit(X, y)
     P = two._mlp.w.shape[0]
-    monkeypatch.setattr(engine, "WORK_PER_CALL", 10 * (engine.SAMPLE_OVERHEAD + P) * 4)
+    monkeypatch.setattr(buffers, "WORK_PER_CALL", 10 * (buffers.SAMPLE_OVERHEAD + P) * 4)
     rule = two._optimizer.code  # sgd with scikit-learn's default momentum: Nesterov
-    calls_per_epoch = -(-60 // engine.Epochs(two._mlp, 4, 1, batch_size).samples_per_call(rule))
+    calls_per_epoch = -(-60 // OneThreadEpochs(two._mlp, 4, 1, batch_size).samples_per_call(rule))
     assert calls_per_epoch >= 2
     Interrupt(monkeypatch, at=2 * calls_per_epoch + 1)  # inside the third epoch
     est = deltaprop.MLPClassifier(max_iter=5, **kw)

@@ -424,13 +424,14 @@ def test_a_trained_model_round_trips_through_train_and_predict(tmp_path, feature
 
 
 def test_one_atomic_write_cleans_up_after_an_interrupt(tmp_path, monkeypatch):
-    from deltaprop import dataio, engine, modelfile, plots, savedmodel
+    from deltaprop import dataio, plots, savedmodel
+    from deltaprop.engine import modelfile, npzfile
 
-    assert all(m.atomic_write is modelfile.atomic_write for m in (dataio, engine, plots, savedmodel))
+    assert all(m.atomic_write is npzfile.atomic_write for m in (dataio, modelfile, plots, savedmodel))
     target = tmp_path / "m.npz"
     target.write_bytes(b"old")
     with pytest.raises(KeyboardInterrupt):
-        with modelfile.atomic_write(target) as fh:
+        with npzfile.atomic_write(target) as fh:
             fh.write(b"half")
             raise KeyboardInterrupt
     assert target.read_bytes() == b"old"

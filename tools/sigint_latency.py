@@ -21,7 +21,8 @@ import time
 CHILD = """
 import sys, time
 import numpy as np
-from deltaprop import MLP, engine
+from deltaprop import MLP
+from deltaprop.engine import buffers
 backend, n, hidden, per_call = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 rng = np.random.RandomState(0)
 X = rng.uniform(0, 1, (n, 784))
@@ -29,7 +30,7 @@ Y = np.eye(10)[rng.randint(0, 10, n)]
 net = MLP([784, hidden, 10], "tanh", "softmax", "cross_entropy", backend=backend, random_state=0)
 net.fit(X[:5], Y[:5], epochs=1, lr=0.01)
 if per_call:
-    engine.WORK_PER_CALL = per_call * (engine.SAMPLE_OVERHEAD + net.w.shape[0])
+    buffers.WORK_PER_CALL = per_call * (buffers.SAMPLE_OVERHEAD + net.w.shape[0])
 print("ready", flush=True)
 try:
     net.fit(X, Y, epochs=1000, lr=0.01)

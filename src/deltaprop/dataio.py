@@ -19,7 +19,7 @@ from typing import Optional
 
 import numpy as np
 
-from .modelfile import Member, atomic_write, read_npz
+from .engine.npzfile import Member, atomic_write, read_npz
 
 __all__ = ["BUILTIN", "Dataset", "load_data", "DaskData", "read_dask", "infer_task", "decide_task", "write_csv",
            "prediction_rows", "label_text"]

@@ -507,7 +507,7 @@ def export_model_file(path_in, path_out, target_opset=None):
         import onnx  # noqa: F401
     except ImportError:
         raise ImportError("exporting to ONNX needs the onnx package: pip install 'deltaprop[onnx]'") from None
-    from .modelfile import atomic_write
+    from .engine.npzfile import atomic_write
     from .savedmodel import load
 
     opset = _check_opset(target_opset)

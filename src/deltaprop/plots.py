@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from .modelfile import atomic_write
+from .engine.npzfile import atomic_write
 
 __all__ = ["PLOT_HINT", "pyplot", "check_path", "learning_curve", "bench_bars", "fig53"]
 

@@ -44,7 +44,8 @@ from sklearn.preprocessing import StandardScaler
 from .contract import OUTPUT_LOSS
 from .engine import MLP
 from .estimators import MLPClassifier, MLPRegressor
-from .modelfile import Member, atomic_write
+from .engine.modelfile import read_model
+from .engine.npzfile import Member, atomic_write
 
 __all__ = ["SavedModel", "assemble", "save", "load"]
 
@@ -131,7 +132,7 @@ def save(path, pipeline, feature_names=(), target_name="", target_index=-1):
     y = final.transformer_ if regression else None
     y_stats = (y.mean_[0], y.scale_[0], y.var_[0]) if regression else (0.0, 1.0, 1.0)
     params = {k: v for k, v in est.get_params().items() if k != "callback"}
-    fields = net._fields()
+    fields = net.to_fields()
     fields.update(
         cli_format=np.str_(CLI_FORMAT), cli_version=np.int64(CLI_VERSION),
         task=np.str_("regression" if regression else "classification"),
@@ -154,7 +155,8 @@ def load(path) -> SavedModel:
         raise ValueError(f"{path}: no such model file")
     if os.path.isdir(path):
         raise ValueError(f"{path}: is a directory, not a model file")
-    net, fields = MLP._load(path, extra=_MEMBERS)
+    fields = read_model(path, extra=_MEMBERS)
+    net = MLP.from_fields(fields)
     D = net.layer_sizes[0]
     if "cli_format" not in fields:
         return SavedModel(net, "outputs", D)

@@ -17,7 +17,7 @@ functions): :meth:`deltaprop.MLP.loss_and_gradient` gives the exact sums
 .. math:: E_j = \sum_{n \in j} s_n E_n, \qquad g_j = \sum_{n \in j} s_n \nabla E_n
 
 whose sum over the partitions j is the full-batch objective (L-BFGS), and
-:class:`deltaprop.engine.Epochs` runs the compiled per-sample or mini-batch epoch on a slice of
+:meth:`deltaprop.MLP.epoch_runner` runs the compiled per-sample or mini-batch epoch on a slice of
 the shard's own shuffled order (local SGD). The reductions (:func:`add`, :func:`mix`) carry
 their sums as :class:`Acc` (value plus rounding error), so the result does not depend on which
 worker added which partitions.
@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 from dask.sizeof import sizeof
 
-from ..engine import MLP, Epochs, kernel_input
+from ..engine import MLP, kernel_input
 from ..estimators.objective import SklearnLoss
 from ..parallel import Threads
 
@@ -332,7 +332,7 @@ def local_epoch(shard: Shard, params: tuple, j: int, spec: NetSpec, batch_size: 
     r"""Local SGD on one partition: from the broadcast ``params = (w, state, t, hyper, code)``
     (weights, optimizer state or None for plain sgd, step counter, hyper-parameters and rule of
     :class:`deltaprop.estimators.solvers.Optimizer`), run the compiled epoch kernel
-    (:class:`deltaprop.engine.Epochs`) over ``order[start:stop]`` of this epoch's order, and
+    (:meth:`deltaprop.MLP.epoch_runner`) over ``order[start:stop]`` of this epoch's order, and
     return what :func:`mix` averages.
 
     Returns ``(m w', m state', t', data, penalty, const, m, finite)`` with m = stop - start
@@ -352,8 +352,7 @@ def local_epoch(shard: Shard, params: tuple, j: int, spec: NetSpec, batch_size: 
     m = float(visit.shape[0])
     with network(spec, w) as net:
         X, T, s = shard.rows(net.dtype)
-        Epochs(net, X.shape[1], T.shape[1], B)(X, T, s, visit[None, :], code, hyper, state, t,
-                                               losses)
+        net.epoch_runner(X, T, B)(X, T, s, visit[None, :], code, hyper, state, t, losses)
         finite = bool(np.isfinite(net.w).all() and np.isfinite(losses).all())
         mw = m * net.w.astype(np.float64)
     const = SklearnLoss(spec.loss, T).epoch_const(s, visit, B)

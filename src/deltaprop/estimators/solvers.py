@@ -183,7 +183,7 @@ class EpochRunner:
         self.net, self.X, self.T, self.s = net, X, T, s
         self.batch_size, self.loss = batch_size, loss
         self.weighted, self.random_state = weighted, random_state
-        self.epochs = net._epochs(X, T, batch_size, n_jobs, parallel)
+        self.epochs = net.epoch_runner(X, T, batch_size, n_jobs, parallel)
         self.losses = np.zeros((1, 2), dtype=np.float64)
         self.order = np.arange(X.shape[0], dtype=np.intp)
         self.const = loss.epoch_const(s, self.order, batch_size)

@@ -1,5 +1,4 @@
-"""Untrusted ``.npz`` files (model files, data files): reading the members a format needs, safely;
-and the one atomic-write helper.
+"""Untrusted ``.npz`` files read safely (model files, data files), and the one atomic-write helper.
 
 An ``.npz`` file is untrusted input: a few kilobytes can claim terabytes. :func:`read_npz` reads
 only the members a spec names (a dict of name -> :class:`Member`), by name, in the spec's order,
@@ -16,7 +15,8 @@ and checks before reading any data:
 
 Only then is the array allocated and filled, chunk by chunk (the zip CRC is checked). Members
 the spec does not name are never opened. Every malformed file raises ValueError naming the path
-and the problem; a path that does not exist raises FileNotFoundError.
+and the problem; a path that does not exist raises FileNotFoundError. Data files use the same
+reader with their own spec; the MLP model file's spec is :mod:`deltaprop.engine.modelfile`'s.
 
 :func:`atomic_write` is how deltaprop writes every output file (models, predictions, figures): a
 temporary file in the same directory, renamed over the target only when the block succeeds.
@@ -34,7 +34,7 @@ import tempfile
 import zipfile
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Optional, Union
+from typing import IO, Callable, Iterator, Mapping, Optional, Union
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -55,14 +55,23 @@ _KIND_NAMES = {"b": "booleans", "i": "integers", "u": "integers", "f": "floats",
 class Member:
     """What one member of an ``.npz`` file may be.
 
-    ``kinds``: allowed dtype kinds (``"f"``, ``"iu"``, ``"U"``, ``"S"``, ...; never ``"O"``).
-    ``ndim``: the rank (0 for a scalar), or a tuple of allowed ranks. ``max_size``: most
-    elements, an int or a function of the members read before (a dict of name -> array).
-    ``shape``: if given, a function of the members read before that returns the exact shape
-    (then ``max_size`` is not used). ``max_chars``: longest string, for kinds ``"U"`` and
-    ``"S"``.
-    ``optional``: a missing member is left out of the result instead of an error. ``check``:
-    ``check(array, members_before)`` raises ValueError with the problem after the member is read.
+    Parameters
+    ----------
+    kinds : str
+        Allowed dtype kinds (``"f"``, ``"iu"``, ``"U"``, ``"S"``, ...; never ``"O"``).
+    ndim : int or tuple of int
+        The rank (0 for a scalar), or the allowed ranks.
+    max_size : int or callable
+        Most elements: an int, or a function of the members read before (a dict of name -> array).
+    shape : callable, optional
+        A function of the members read before that returns the exact shape (then ``max_size``
+        is not used).
+    max_chars : int
+        Longest string, for kinds ``"U"`` and ``"S"``.
+    optional : bool
+        A missing member is left out of the result instead of an error.
+    check : callable, optional
+        ``check(array, members_before)`` raises ValueError with the problem after the member is read.
     """
 
     kinds: str
@@ -79,14 +88,33 @@ def _reason(exc):
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def read_npz(path, spec, what="a deltaprop model file"):
-    """Read the members ``spec`` names from the ``.npz`` file at ``path``; a dict name -> array.
+def read_npz(path: str | os.PathLike, spec: Mapping[str, Member],
+             what: str = "a deltaprop model file") -> dict[str, np.ndarray]:
+    """Read the members ``spec`` names from the ``.npz`` file at ``path``.
 
-    ``spec`` maps member names (without ``.npy``) to :class:`Member`; they are read in its
-    order, each checked as described in the module docstring before its data is read, so a
-    later member's shape can depend on earlier ones. ``what`` names the format in errors
-    ("not a deltaprop model file"). Raises ValueError for any malformed file,
-    FileNotFoundError if ``path`` does not exist.
+    The members are read in the spec's order, each checked as described in the module docstring
+    before its data is read, so a later member's shape can depend on earlier ones.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file (untrusted).
+    spec : mapping of str to Member
+        Member names (without ``.npy``) and what each may be.
+    what : str
+        The format, for errors ("not a deltaprop model file").
+
+    Returns
+    -------
+    dict of str to ndarray
+        Every member read (a missing optional one is left out).
+
+    Raises
+    ------
+    ValueError
+        For any malformed file, naming the path and the problem.
+    FileNotFoundError
+        If ``path`` does not exist.
     """
     name = os.fspath(path)
     try:
@@ -247,13 +275,30 @@ def _check_header(shape, dtype, member, where, max_size, expected_shape):
 
 
 @contextlib.contextmanager
-def atomic_write(path, mode="wb"):
+def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file beside ``path``; rename it to ``path`` only if the block succeeds.
 
     On any exception (KeyboardInterrupt included) the temporary file is removed and ``path`` is
-    left as it was. ``mode`` is ``"wb"`` or a text mode such as ``"w"`` (UTF-8, no newline
-    translation). Raises FileNotFoundError if the directory does not exist and
-    IsADirectoryError if ``path`` is a directory.
+    left as it was.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write.
+    mode : str
+        ``"wb"``, or a text mode such as ``"w"`` (UTF-8, no newline translation).
+
+    Yields
+    ------
+    file object
+        The temporary file, open in ``mode``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the directory does not exist.
+    IsADirectoryError
+        If ``path`` is a directory.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
