@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 
 import deltaprop
-from deltaprop import dataio, demo, modelfile, savedmodel, training
+from deltaprop import demo, modelfile
+from deltaprop.cli import data as dataio
+from deltaprop.cli import pipeline as savedmodel
+from deltaprop.cli import training
 from deltaprop.cli import main
 
 

@@ -1,10 +1,10 @@
-"""The command line's data: built-in scikit-learn data sets, CSV files and ``.npz`` data files.
+"""The command line's data: DATA read into memory or for a Dask cluster, the task it asks for, CSV out.
 
-:func:`load_data` turns a DATA argument into a :class:`Dataset`; :func:`write_csv` writes rows
-atomically. Every problem with a file (missing, unreadable, ragged, non-numeric, an unknown
-column) is a ValueError naming the file, the column and the line. An ``.npz`` data file is
-untrusted input like a model file: it is read by :func:`deltaprop.modelfile.read_npz`, which
-checks each member's header and size before reading its data and never unpickles.
+:func:`load_data` turns a DATA argument (a built-in data set, a CSV or an ``.npz`` file, read by
+:mod:`deltaprop.cli._formats`) into a :class:`Dataset`; :func:`read_dask` into a :class:`DaskData`
+whose partitions Dask workers read; :func:`infer_task` decides classification or regression;
+:func:`write_csv` writes rows atomically. Every problem with a file (missing, unreadable, ragged,
+non-numeric, an unknown column) is a ValueError naming the file, the column and the line.
 """
 
 from __future__ import annotations
@@ -15,34 +15,26 @@ import io
 import os
 from dataclasses import dataclass
 from importlib.util import find_spec
-from typing import Optional
+from typing import Optional, TextIO
 
 import numpy as np
 
-from .modelfile import Member, atomic_write, read_npz
+from ..modelfile import atomic_write
+from ._formats import BUILTIN, first_line, first_rows, is_header, read_builtin, read_csv, read_npz_data, target_column
 
-__all__ = ["BUILTIN", "Dataset", "load_data", "DaskData", "read_dask", "infer_task", "decide_task", "write_csv",
-           "prediction_rows", "label_text"]
+__all__ = ["BUILTIN", "MAX_INFERRED_CLASSES", "PARQUET", "Dataset", "load_data", "DaskData",
+           "read_dask", "infer_task", "decide_task", "write_csv"]
 
-BUILTIN = {  # name -> (loader in sklearn.datasets, task)
-    "digits": ("load_digits", "classification"),
-    "iris": ("load_iris", "classification"),
-    "breast_cancer": ("load_breast_cancer", "classification"),
-    "diabetes": ("load_diabetes", "regression"),
-}
 #: most distinct values a numeric integer target may have and still count as class labels
 MAX_INFERRED_CLASSES = 20
-#: most values an ``.npz`` data file's X may hold (8 GiB of float64)
-MAX_DATA_VALUES = 2**30
-_NPZ_DATA = {
-    "X": Member("biuf", (1, 2), max_size=MAX_DATA_VALUES),
-    "y": Member("biufUS", 1, shape=lambda f: (f["X"].shape[0],), max_chars=1024, optional=True),
-}
 
 
 @dataclass
 class Dataset:
-    """Features X (n, D) float64, target y (n,) or None, and where they came from."""
+    """DATA read into memory: features X (n, D) float64, target y (n,) or None, where they came from.
+
+    ``task`` is a built-in data set's own task; ``target_index`` the target's column in a CSV.
+    """
 
     X: np.ndarray
     y: Optional[np.ndarray]
@@ -53,16 +45,35 @@ class Dataset:
     target_index: Optional[int] = None
 
 
-def load_data(spec, target=None, need_target=True, n_features=None, model_target=("", -1)):
+def load_data(spec: str, target: Optional[str] = None, need_target: bool = True, n_features: Optional[int] = None,
+              model_target: tuple[str, int] = ("", -1)) -> Dataset:
     """Read DATA: a built-in name, a ``.csv`` file or an ``.npz`` file with ``X`` (and ``y``).
 
-    For prediction (``need_target=False``) a CSV with ``n_features + 1`` columns holds the
-    target too: ``model_target`` (name, index) says which column to leave out.
+    Parameters
+    ----------
+    spec : str
+        A name of :data:`BUILTIN` (unless a file has that name) or a file.
+    target : str, optional
+        ``--target``: a CSV's target column, by header name or 0-based index (default: the last).
+    need_target : bool
+        Training: the data must hold a target.
+    n_features, model_target : int and (str, int), optional
+        Prediction: a CSV with ``n_features + 1`` columns holds the target too, the column
+        ``model_target`` (name, index) that is left out.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    ValueError
+        Naming the file and its problem (and for a CSV the column and the line).
     """
     if spec in BUILTIN and not os.path.exists(spec):
         if target is not None:
             raise ValueError(f"--target applies to CSV files, not to the built-in data set {spec!r}")
-        return _load_builtin(spec)
+        return _dataset(spec, read_builtin(spec))
     if not os.path.exists(spec):
         raise ValueError(f"{spec}: no such file, and not a built-in data set (built-in: {', '.join(BUILTIN)})")
     if os.path.isdir(spec):
@@ -70,13 +81,18 @@ def load_data(spec, target=None, need_target=True, n_features=None, model_target
     if spec.lower().endswith(".npz"):
         if target is not None:
             raise ValueError("--target applies to CSV files; an .npz file holds arrays 'X' and 'y'")
-        return _load_npz(spec, need_target)
-    return _load_csv(spec, target, need_target, n_features, model_target)
+        return _dataset(spec, read_npz_data(spec, need_target))
+    return _dataset(spec, read_csv(spec, target, need_target, n_features, model_target))
+
+
+def _dataset(source, parts):
+    X, y, feature_names, target_name, task, target_index = parts  # a reader's, deltaprop.cli._formats
+    return Dataset(X, y, feature_names, target_name, source, task, target_index)
 
 
 @dataclass
 class DaskData:
-    """DATA as a lazy dask DataFrame: the feature columns, then the target column."""
+    """DATA as a lazy dask DataFrame: the feature columns, then the target (``numeric``: numbers)."""
 
     frame: object
     feature_names: list
@@ -91,7 +107,7 @@ class DaskData:
 PARQUET = (".parquet", ".pq")
 
 
-def read_dask(spec, target=None):
+def read_dask(spec: str, target: Optional[str] = None) -> DaskData:
     """DATA for ``train --scheduler / --dask-workers`` as a :class:`DaskData`.
 
     A CSV or Parquet file (a Parquet directory, a glob, or a URL that dask reads) becomes a
@@ -99,6 +115,22 @@ def read_dask(spec, target=None):
     CSV's first block, for the header and the types) are read here. CSV follows
     :func:`load_data`'s rules (the header, ``--target``); every feature is read as float64. An
     ``.npz`` file or a built-in data set is loaded here by :func:`load_data`, as one partition.
+
+    Parameters
+    ----------
+    spec, target : str
+        DATA and ``--target``, as :func:`load_data`'s.
+
+    Returns
+    -------
+    DaskData
+
+    Raises
+    ------
+    ImportError
+        Without dask or pyarrow.
+    ValueError
+        Naming the file and its problem.
     """
     if find_spec("dask") is None:
         raise ImportError("training on a Dask cluster needs dask: pip install 'deltaprop[dask]'")
@@ -120,17 +152,17 @@ def read_dask(spec, target=None):
                         ds.target_name, ds.y.dtype.kind in "biuf", ds.source, ds.task, ds.target_index)
     parquet = spec.lower().endswith(PARQUET) or (local and os.path.isdir(first))
     if not parquet:
-        rows = _first_rows(first)
-        header = [f.strip() for f in rows[0]] if len(rows) > 1 and _is_header(*rows) else None
+        rows = first_rows(first)
+        header = [f.strip() for f in rows[0]] if len(rows) > 1 and is_header(*rows) else None
         options = dict(header=0 if header else None, skipinitialspace=True,
                        names=header or [f"x{i}" for i in range(len(rows[0]))])
     try:
         frame = dd.read_parquet(spec) if parquet else dd.read_csv(spec, **options)
     except (OSError, ValueError) as exc:
         raise ValueError(f"{spec}: not a readable {'Parquet' if parquet else 'CSV'} file "
-                         f"({_first_line(exc)})") from None
+                         f"({first_line(exc)})") from None
     names = list(frame.columns)
-    t = _target_column(spec, names, names, target, True, None, ("", -1))
+    t = target_column(spec, names, names, target, True, None, ("", -1))
     features = [c for j, c in enumerate(names) if j != t]
     from pandas.api.types import is_numeric_dtype
 
@@ -145,168 +177,44 @@ def read_dask(spec, target=None):
     return DaskData(frame[features + [names[t]]], features, names[t], numeric, spec, target_index=t)
 
 
-def _first_line(exc):
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+def infer_task(y: np.ndarray, requested: str = "auto") -> str:
+    """``classification`` for text labels or few distinct integers, else ``regression``.
 
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+    requested : {"auto", "classification", "regression"}
+        ``--task``; anything but auto is kept (regression needs a numeric target).
 
-def _first_rows(path, count=2):
-    """The first ``count`` non-blank rows of a CSV file (a local path or a URL)."""
-    import fsspec
-
-    rows = []
-    try:
-        with fsspec.open(path, "rt", encoding="utf-8", newline="") as fh:
-            for row in csv.reader(fh):
-                if any(f.strip() for f in row):
-                    rows.append(row)
-                    if len(rows) == count:
-                        break
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a text (UTF-8) CSV file") from None
-    except csv.Error as exc:
-        raise ValueError(f"{path}: not a readable CSV file ({exc})") from None
-    except OSError as exc:
-        raise ValueError(f"{path}: {_first_line(exc)}") from None
-    if not rows:
-        raise ValueError(f"{path}: the file is empty")
-    return rows
-
-
-def _load_builtin(name):
-    import sklearn.datasets
-
-    loader, task = BUILTIN[name]
-    bunch = getattr(sklearn.datasets, loader)()
-    names = [str(f) for f in getattr(bunch, "feature_names", [])] or [f"x{i}" for i in range(bunch.data.shape[1])]
-    y = np.asarray(bunch.target)
-    if task == "classification" and getattr(bunch, "target_names", None) is not None and name != "digits":
-        y = np.asarray(bunch.target_names)[y].astype(str)
-    return Dataset(np.asarray(bunch.data, dtype=np.float64), y, names, "target", name, task)
-
-
-def _load_npz(path, need_target):
-    arrays = read_npz(path, _NPZ_DATA, what="an .npz data file")
-    X, y = arrays["X"], arrays.get("y")
-    if X.ndim == 1:
-        X = X.reshape(-1, 1)
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{path}: X must be a non-empty 2-D array; got shape {X.shape}")
-    if need_target and y is None:
-        raise ValueError(f"{path}: training needs an array named 'y' beside 'X'")
-    if y is not None and y.dtype.kind == "S":
-        y = y.astype(str)
-    X = X.astype(np.float64)
-    if not np.isfinite(X).all():
-        raise ValueError(f"{path}: X contains NaN or infinity")
-    return Dataset(X, y, [f"x{i}" for i in range(X.shape[1])], "y", path)
-
-
-def _is_number(text):
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _read_rows(path):
-    """Non-blank rows of a CSV file as ``(header or None, [(line number, fields)])``."""
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = [(i + 1, row) for i, row in enumerate(csv.reader(fh)) if any(f.strip() for f in row)]
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a text (UTF-8) CSV file") from None
-    except csv.Error as exc:
-        raise ValueError(f"{path}: not a readable CSV file ({exc})") from None
-    if not rows:
-        raise ValueError(f"{path}: the file is empty")
-    header = None
-    if len(rows) > 1 and _is_header(rows[0][1], rows[1][1]):
-        header = [f.strip() for f in rows[0][1]]
-        rows = rows[1:]
-    width = len(header) if header else len(rows[0][1])
-    for line, row in rows:
-        if len(row) != width:
-            raise ValueError(f"{path}: line {line} has {len(row)} columns, expected {width}")
-    if not rows:
-        raise ValueError(f"{path}: no data rows after the header")
-    return header, rows
-
-
-def _is_header(first, second):
-    """The first row is a header if it is all text, or has text above a number in the next row."""
-    first, second = [not _is_number(f) for f in first], [not _is_number(f) for f in second]
-    return all(first) or any(a and not b for a, b in zip(first, second))
-
-
-def _target_column(path, header, names, target, need_target, n_features, model_target):
-    """The 0-based index of the target column, or None when the file has none."""
-    width = len(names)
-    t = None
-    if target is not None:
-        if header and target in header:
-            t = header.index(target)
-        else:
-            try:
-                t = int(target)
-            except ValueError:
-                raise ValueError(f"{path}: unknown column {target!r}; columns are: {', '.join(names)}") from None
-            if not -width <= t < width:
-                raise ValueError(f"{path}: column index {t} is out of range (the file has {width} columns)")
-            t %= width
-    elif need_target:
-        t = width - 1
-    elif n_features is not None and width == n_features + 1:
-        name, index = model_target  # the model's own target column, left out
-        t = header.index(name) if header and name in header else index % width
-    if t is not None and width < 2:
-        raise ValueError(f"{path}: needs at least one feature column besides the target")
-    return t
-
-
-def _load_csv(path, target, need_target, n_features, model_target=("", -1)):
-    header, rows = _read_rows(path)
-    names = header or [f"x{i}" for i in range(len(rows[0][1]))]
-    table = [[f.strip() for f in row] for _, row in rows]
-    lines = [line for line, _ in rows]
-    t = _target_column(path, header, names, target, need_target, n_features, model_target)
-
-    def column(j):
-        out = np.empty(len(table))
-        for k, row in enumerate(table):
-            v = row[j]
-            try:
-                out[k] = float(v)
-            except ValueError:
-                what = "missing value" if v == "" else f"non-numeric value {v!r}"
-                raise ValueError(f"{path}: {what} in column {names[j]!r} (line {lines[k]})") from None
-            if not np.isfinite(out[k]):
-                raise ValueError(f"{path}: value {v!r} in column {names[j]!r} (line {lines[k]}) is not finite")
-        return out
-
-    feature_cols = [j for j in range(len(names)) if j != t]
-    X = np.column_stack([column(j) for j in feature_cols]) if feature_cols else np.empty((len(table), 0))
-    y = None
-    if t is not None:
-        raw = [row[t] for row in table]
-        y = column(t) if all(_is_number(v) for v in raw) else np.array(raw, dtype=str)
-        if y.dtype.kind == "U" and "" in raw:
-            raise ValueError(f"{path}: missing value in target column {names[t]!r} (line {lines[raw.index('')]})")
-    return Dataset(X, y, [names[j] for j in feature_cols], names[t] if t is not None else None,
-                   path, target_index=t)
-
-
-def infer_task(y, requested="auto"):
-    """``classification`` for text labels or few distinct integers, else ``regression``."""
+    Returns
+    -------
+    str
+        ``"classification"`` or ``"regression"``.
+    """
     numeric = y.dtype.kind in "biuf"
     if requested != "auto" or not numeric:
         return decide_task(numeric, requested)
     return decide_task(numeric, requested, y.size, np.unique(y).size, bool(np.all(y == np.round(y))))
 
 
-def decide_task(numeric, requested, n=0, n_unique=0, integral=False):
-    """:func:`infer_task`'s rule on a summary of the target: ``n`` values, ``n_unique`` of them
-    distinct (any count above :data:`MAX_INFERRED_CLASSES` decides alike), all integers or not."""
+def decide_task(numeric: bool, requested: str, n: int = 0, n_unique: int = 0, integral: bool = False) -> str:
+    """:func:`infer_task`'s rule on a summary of the target.
+
+    Parameters
+    ----------
+    numeric : bool
+        The target holds numbers, not text labels.
+    requested : {"auto", "classification", "regression"}
+        ``--task``.
+    n, n_unique, integral : int, int, bool
+        The target's values, how many are distinct (any count above :data:`MAX_INFERRED_CLASSES`
+        decides alike), whether all are integers.
+
+    Returns
+    -------
+    str
+        ``"classification"`` or ``"regression"``; ValueError for ``--task regression`` of text labels.
+    """
     if requested == "regression":
         if not numeric:
             raise ValueError("--task regression needs a numeric target; the target column holds text labels")
@@ -318,8 +226,15 @@ def decide_task(numeric, requested, n=0, n_unique=0, integral=False):
     return "regression"
 
 
-def write_csv(rows, path=None, stdout=None):
-    """Write ``rows`` (lists of strings) as CSV to ``path`` atomically, or to ``stdout``."""
+def write_csv(rows: list[list[str]], path: Optional[str] = None, stdout: Optional[TextIO] = None) -> None:
+    """Write ``rows`` (lists of strings) as CSV to ``path`` atomically, or to ``stdout``.
+
+    Parameters
+    ----------
+    rows : list of list of str
+    path, stdout : str and file, optional
+        The file (written to a temporary file, then renamed), else the stream.
+    """
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(rows)
     if path is None:
@@ -327,25 +242,3 @@ def write_csv(rows, path=None, stdout=None):
         return
     with atomic_write(path, "w") as fh:
         fh.write(buf.getvalue())
-
-
-def prediction_rows(saved, X, proba):
-    """CSV rows: a 'prediction' column (and ``p_<class>`` columns), or y0, y1, ... of a plain MLP."""
-    model = saved.model
-    if saved.task == "outputs":
-        out = model.forward(X)
-        return [[f"y{k}" for k in range(out.shape[1])]] + [[repr(float(v)) for v in row] for row in out]
-    if saved.task == "regression":
-        return [["prediction"]] + [[repr(float(v))] for v in model.predict(X)]
-    labels = [label_text(c) for c in model.predict(X)]
-    if not proba:
-        return [["prediction"]] + [[label] for label in labels]
-    rows = [["prediction"] + [f"p_{label_text(c)}" for c in model.classes_]]
-    return rows + [[label] + [f"{float(p):.6g}" for p in row] for label, row in zip(labels, model.predict_proba(X))]
-
-
-def label_text(value):
-    """A class label as CSV text: 3.0 -> '3'."""
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)

@@ -1,5 +1,8 @@
-"""``deltaprop train``'s fit: standardise on the training rows, fit the estimator once with a
-progress bar per epoch, and return the pipeline that predicts (:func:`deltaprop.savedmodel.assemble`).
+"""``deltaprop train``'s fit: split, standardise, fit once with a progress bar, return the pipeline.
+
+:func:`fit` standardises on the training rows, fits the estimator once with a :class:`Progress`
+bar per epoch and returns the pipeline that predicts (:func:`deltaprop.cli.pipeline.assemble`);
+:mod:`deltaprop.cli.cluster` does the same on a Dask cluster.
 
 Ctrl-C is an error here, not a shorter fit: the estimator warns with
 :class:`deltaprop.estimators.TrainingInterrupted` when interrupted, and :func:`fit` turns that
@@ -11,6 +14,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 from sklearn.base import is_classifier
@@ -18,14 +22,34 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from . import dataio, savedmodel
-from .estimators import MLPClassifier, MLPRegressor, TrainingInterrupted
+from ..estimators import MLPClassifier, MLPRegressor, TrainingInterrupted
+from . import pipeline
 
-__all__ = ["split", "Progress", "fit", "ClusterData", "fit_dask"]
+__all__ = ["split", "Progress", "fit"]
 
 
-def split(y, fraction, seed, stratify):
-    """Training and held-out row indices; ``fraction`` of the rows held out (0: none)."""
+def split(y: np.ndarray, fraction: float, seed: int, stratify: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Training and held-out row indices, shuffled.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+        The target (its classes stratify the split when they can).
+    fraction : float in [0, 1)
+        ``--validation-split``: the share of the rows held out (0: none).
+    seed : int
+    stratify : bool
+        Keep each class's share in both parts (when every class has enough rows).
+
+    Returns
+    -------
+    train, held_out : ndarray of int
+
+    Raises
+    ------
+    ValueError
+        A part would be empty.
+    """
     n = len(y)
     if fraction == 0:
         idx = np.random.RandomState(seed).permutation(n)
@@ -46,9 +70,20 @@ class Progress:
     It keeps the learning curves (``train_curve``, ``val_curve``: mean log-loss, or half mean
     squared error of the standardised target) and ``fit_seconds``, the time spent in the fit
     (the block it is entered for) less the time spent in here.
+
+    Parameters
+    ----------
+    total : int
+        The most epochs (``max_iter``), the bar's length.
+    n_train : int
+        Training rows per epoch, for samples/s.
+    X_val, y_val : ndarray
+        The held-out rows, standardised as the estimator sees them (none: no held-out loss).
+    quiet : bool
+        No bar.
     """
 
-    def __init__(self, total, n_train, X_val, y_val, quiet=False):
+    def __init__(self, total: int, n_train: int, X_val: np.ndarray, y_val: np.ndarray, quiet: bool = False) -> None:
         from tqdm import tqdm
 
         self.bar = tqdm(total=total, desc="train", unit="epoch", file=sys.stderr, disable=quiet,
@@ -57,15 +92,16 @@ class Progress:
         self.train_curve, self.val_curve = [], []
         self.fit_seconds = 0.0
 
-    def __enter__(self):
+    def __enter__(self) -> Progress:
         self._since = time.perf_counter()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.fit_seconds += time.perf_counter() - self._since
         self.bar.close()
 
-    def __call__(self, est):
+    def __call__(self, est: Any) -> None:
+        """After an epoch of ``est``: record and show its loss, the held-out loss, samples/s."""
         dt = time.perf_counter() - self._since
         self.fit_seconds += dt
         self.train_curve.append(float(est.loss_))
@@ -83,14 +119,38 @@ class Progress:
         self._since = time.perf_counter()
 
 
-def fit(X, y, tr, va, task, params, dtype="float64", quiet=False):
-    """Fit on the rows ``tr`` of X, y: ``(pipeline, estimator, progress)``.
+def fit(X: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, task: str, params: dict,
+        dtype: str = "float64", quiet: bool = False) -> tuple[Any, Any, Progress]:
+    """Fit on the rows ``tr`` of X, y once, with a progress bar that scores the rows ``va``.
 
     The inputs (and a regression target) are standardised with the training rows' mean and
     standard deviation, cast to ``dtype`` (float32 stays float32 in the estimators), and
     ``MLPClassifier(**params)`` / ``MLPRegressor(**params)`` is fitted once, its ``callback``
-    a :class:`Progress` that scores the rows ``va``. Ctrl-C raises TrainingInterrupted (or
-    KeyboardInterrupt); other warnings (ConvergenceWarning at ``max_iter``) are silenced.
+    a :class:`Progress`. Other warnings (ConvergenceWarning at ``max_iter``) are silenced.
+
+    Parameters
+    ----------
+    X, y : ndarray of shape (n_samples, n_features) and (n_samples,)
+    tr, va : ndarray of int
+        The training and held-out rows (:func:`split`).
+    task : {"classification", "regression"}
+    params : dict
+        The estimator's parameters (:func:`deltaprop.cli.train.estimator_params`).
+    dtype : {"float32", "float64"}
+    quiet : bool
+        No progress bar.
+
+    Returns
+    -------
+    pipeline : sklearn.pipeline.Pipeline
+        :func:`deltaprop.cli.pipeline.assemble`'s, predicting from raw inputs.
+    estimator : MLPClassifier or MLPRegressor
+    progress : Progress
+
+    Raises
+    ------
+    TrainingInterrupted or KeyboardInterrupt
+        Ctrl-C.
     """
     x_scaler = StandardScaler().fit(X[tr])
     Z = x_scaler.transform(X).astype(dtype)
@@ -105,163 +165,4 @@ def fit(X, y, tr, va, task, params, dtype="float64", quiet=False):
         warnings.simplefilter("error", TrainingInterrupted)
         with progress:
             est.fit(Z[tr], y[tr])
-    return savedmodel.assemble(x_scaler, est, y_scaler), est, progress
-
-
-# --------------------------------------------------------------------------- on a Dask cluster
-#: most distinct target values a classification on a cluster may have (the classes are counted
-#: before the fit, each partition sending at most this many values)
-MAX_CLUSTER_CLASSES = 1000
-
-
-def _held_out(n, fraction, seed, j):
-    """Partition ``j``'s held-out rows as a mask: round(fraction * n) rows drawn from (seed, j)."""
-    mask = np.zeros(n, dtype=bool)
-    mask[np.random.default_rng([seed, j]).permutation(n)[: int(round(n * fraction))]] = True
-    return mask
-
-
-def _columns(part, features, target, numeric):
-    """A partition (pandas) as X (n, D) float64 and y: float64, or text labels ``<U``."""
-    X = part[features].to_numpy(dtype=np.float64, na_value=np.nan)
-    finite = np.isfinite(X).all(axis=0)
-    if not finite.all():
-        raise ValueError(f"missing or non-finite value in column {features[int(np.argmin(finite))]!r}")
-    y = part[target]
-    if y.isna().any():
-        raise ValueError(f"missing value in target column {target!r}")
-    y = y.to_numpy(dtype=np.float64) if numeric else y.to_numpy().astype(str)
-    if numeric and not np.isfinite(y).all():
-        raise ValueError(f"non-finite value in target column {target!r}")
-    return X, y
-
-
-def _moments(A):
-    """``(n, mean, M2)``: rows, column means and sums of squared deviations."""
-    mean = A.mean(axis=0) if len(A) else np.zeros(A.shape[1:])
-    return len(A), mean, ((A - mean) ** 2).sum(axis=0)
-
-
-def _summary(part, j, features, target, numeric, fraction, seed, cap):
-    """One partition's rows held out, the training rows' moments of X (and a numeric y), at
-    most ``cap + 1`` distinct target values, and whether every target value is an integer."""
-    X, y = _columns(part, features, target, numeric)
-    val = _held_out(len(y), fraction, seed, j)
-    values = np.unique(y)[: cap + 1]
-    return (len(y), int(val.sum()), _moments(X[~val]), _moments(y[~val]) if numeric else None,
-            values, bool(numeric and np.all(y == np.round(y))))
-
-
-def _merge_moments(moments):
-    """The ``(n, mean, M2)`` of a union of row sets (Chan, Golub and LeVeque's update)."""
-    n, mean, m2 = 0, 0.0, 0.0
-    for nb, mb, m2b in moments:
-        if nb:
-            total = n + nb
-            delta = mb - mean
-            mean, m2, n = mean + delta * (nb / total), m2 + m2b + delta**2 * (n * nb / total), total
-    return n, mean, m2
-
-
-def _scaler(moments):
-    """A StandardScaler fitted to the rows of these moments (scale 1 for a constant column)."""
-    n, mean, m2 = moments
-    mean, var = np.atleast_1d(mean), np.atleast_1d(m2 / n)
-    eps = np.finfo(np.float64).eps
-    constant = var <= n * eps * var + (n * mean * eps) ** 2  # scikit-learn's rule
-    return savedmodel._scaler(mean, np.where(constant, 1.0, np.sqrt(var)), var, n)
-
-
-def _rows(part, j, features, target, numeric, fraction, seed, held_out, x_scaler, y_scaler, dtype):
-    """One partition's training (or held-out) rows, standardised: ``(Z, y)``."""
-    X, y = _columns(part, features, target, numeric)
-    keep = _held_out(len(y), fraction, seed, j)
-    keep = keep if held_out else ~keep
-    Z = x_scaler.transform(X[keep]).astype(dtype)
-    y = y[keep] if y_scaler is None else y_scaler.transform(y[keep].reshape(-1, 1)).ravel()
-    return Z, y
-
-
-class ClusterData:
-    """A :class:`deltaprop.dataio.DaskData` split into training and held-out rows on the workers.
-
-    Each partition holds out round(fraction * n) of its rows, drawn from ``(seed, partition)``
-    (not stratified). One pass over the partitions on the cluster counts them, checks every
-    value, summarises the target (``numeric``, ``n_unique``, ``integral``, ``classes``) and
-    fits the input scaler (and a numeric target's) to the training rows; :meth:`rows` gives
-    them standardised, as dask arrays computed where the partitions are read.
-
-    ``task`` is train's task when known before the pass (None: to be inferred from the
-    summary); ``partitions``, the least number of partitions (the cluster's threads).
-    """
-
-    def __init__(self, data, fraction, seed, task, client, partitions=1):
-        import dask
-
-        np.random.RandomState(seed)  # the seed's range check, before any work
-        frame = data.frame
-        if frame.npartitions < partitions:  # at least one partition per worker thread
-            frame = frame.repartition(npartitions=partitions)
-        self.parts, self.dataset, self.fraction, self.seed = frame.to_delayed(), data, fraction, seed
-        self.numeric = data.numeric
-        cap = MAX_CLUSTER_CLASSES if task == "classification" or not self.numeric else \
-            dataio.MAX_INFERRED_CLASSES
-        summary = dask.delayed(_summary, pure=True)
-        try:
-            sums = client.compute([summary(p, j, data.feature_names, data.target_name, self.numeric,
-                                           fraction, seed, cap) for j, p in enumerate(self.parts)],
-                                  sync=True)
-        except ValueError as exc:
-            raise ValueError(f"{data.source}: {exc}") from None
-        self.sizes = [(n - m, m) for n, m, *_ in sums]
-        self.n = sum(n for n, *_ in sums)
-        self.n_val = sum(m for _, m, *_ in sums)
-        self.n_train = self.n - self.n_val
-        self.x_scaler = _scaler(_merge_moments([s[2] for s in sums])) if self.n_train else None
-        self.y_scaler = _scaler(_merge_moments([s[3] for s in sums])) if self.numeric and self.n_train \
-            else None
-        self.classes = np.unique(np.concatenate([s[4] for s in sums]))[: cap + 1]
-        self.n_unique = len(self.classes)
-        self.integral = all(s[5] for s in sums)
-        if self.n_unique > cap:
-            self.classes = None  # more than cap: too many to list
-
-    def rows(self, held_out, task, dtype="float64"):
-        """``(X, y)`` of the training (or held-out) rows as dask arrays: X standardised and cast
-        to ``dtype``, y the labels (classification) or standardised in float64 (regression)."""
-        import dask
-        import dask.array as da
-
-        rows = dask.delayed(_rows, pure=True, nout=2)
-        y_scaler = self.y_scaler if task == "regression" else None
-        features, target = self.dataset.feature_names, self.dataset.target_name
-        Xs, ys = [], []
-        for j, p in enumerate(self.parts):
-            m = self.sizes[j][1 if held_out else 0]
-            if m:
-                Z, y = rows(p, j, features, target, self.numeric, self.fraction, self.seed, held_out,
-                            self.x_scaler, y_scaler, dtype)
-                Xs.append(da.from_delayed(Z, (m, len(features)), dtype=np.dtype(dtype)))
-                ys.append(da.from_delayed(y, (m,), dtype=np.float64 if self.numeric else np.dtype(str)))
-        return da.concatenate(Xs), da.concatenate(ys)
-
-
-def fit_dask(data, task, params, dtype="float64", quiet=False, client=None):
-    """:func:`fit` on a cluster: ``deltaprop.dask.MLPClassifier(**params)`` / ``MLPRegressor``
-    fitted on a :class:`ClusterData`'s training rows; ``(pipeline, estimator, progress)``, the
-    pipeline holding the plain estimator (``to_local()``), the progress without held-out losses."""
-    from . import dask as ddp
-
-    X, y = data.rows(False, task, dtype)
-    D = len(data.dataset.feature_names)
-    progress = Progress(params.get("max_iter", 200), data.n_train, np.empty((0, D)), np.empty(0), quiet)
-    est = (ddp.MLPClassifier if task == "classification" else ddp.MLPRegressor)(
-        **params, callback=progress, client=client)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        warnings.simplefilter("error", TrainingInterrupted)
-        with progress:
-            est.fit(X, y)
-    est.set_params(callback=None)  # the prediction tasks ship the estimator: no progress bar in it
-    y_scaler = data.y_scaler if task == "regression" else None
-    return savedmodel.assemble(data.x_scaler, est.to_local(), y_scaler), est, progress
+    return pipeline.assemble(x_scaler, est, y_scaler), est, progress
