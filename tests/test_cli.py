@@ -14,9 +14,8 @@ import pytest
 import deltaprop
 from deltaprop import demo, modelfile
 from deltaprop.cli import data as dataio
+from deltaprop.cli import main, training
 from deltaprop.cli import pipeline as savedmodel
-from deltaprop.cli import training
-from deltaprop.cli import main
 
 
 def run(capsys, *argv):

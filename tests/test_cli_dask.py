@@ -27,11 +27,11 @@ pytest.importorskip("pyarrow")
 psutil = pytest.importorskip("psutil")
 
 import dask  # noqa: E402
+from test_cli import assert_one_line_error, run  # noqa: E402
 
 from deltaprop.cli import cluster as training  # noqa: E402
 from deltaprop.cli import data as dataio  # noqa: E402
 from deltaprop.cli import pipeline as savedmodel  # noqa: E402
-from test_cli import assert_one_line_error, run  # noqa: E402
 
 
 @pytest.fixture

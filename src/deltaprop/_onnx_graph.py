@@ -7,6 +7,8 @@ writes in float32 and float64, and why. The ``onnx`` package is imported inside 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 __all__ = ["Graph", "HIDDEN", "OUTPUT", "network", "value_info"]
@@ -28,10 +30,10 @@ class Graph:
 
         self.dtype = np.dtype(dtype)
         self.elem = helper.np_dtype_to_tensor_dtype(self.dtype)
-        self.nodes = []
-        self.initializers = []
-        self._used = set()
-        self._consts = {}
+        self.nodes: list = []
+        self.initializers: list = []
+        self._used: set[str] = set()
+        self._consts: dict[tuple, str] = {}
 
     def name(self, stem: str) -> str:
         """A value name not used yet: ``stem``, else ``stem_1``, ``stem_2``, ..."""
@@ -75,7 +77,7 @@ class Graph:
                                            **attrs))
         return out
 
-    def model(self, inputs: list, outputs: list, opset: int, doc: str) -> object:
+    def model(self, inputs: list, outputs: list, opset: int, doc: str) -> Any:
         """The checked ``ModelProto`` with these graph inputs and outputs (value infos)."""
         import onnx
         from onnx import helper
@@ -203,7 +205,7 @@ OUTPUT = {
 }
 
 
-def network(g: Graph, net: object, x: str, out: str) -> str:
+def network(g: Graph, net: Any, x: str, out: str) -> str:
     r"""Emit the forward pass of ``net`` from the value ``x`` (Bishop 5.48, 5.49).
 
     Parameters
@@ -231,7 +233,7 @@ def network(g: Graph, net: object, x: str, out: str) -> str:
     return x
 
 
-def value_info(name: str, elem: int, shape: list) -> object:
+def value_info(name: str, elem: int, shape: list) -> Any:
     """An ``onnx.ValueInfoProto``: a graph input's or output's name, element type and shape.
 
     Parameters

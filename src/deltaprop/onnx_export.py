@@ -366,6 +366,6 @@ def to_onnx_standardised(model: Exportable, x_mean: ArrayLike, x_scale: ArrayLik
             raise ValueError("y_mean and y_scale standardise a regressor's target: both, and for MLPRegressor only")
         extra = {"y_mean": np.asarray(y_mean).astype(dtype), "y_scale": np.asarray(y_scale).astype(dtype)}
         if any(v.shape not in ((1,), (K,)) for v in extra.values()):
-            raise ValueError(f"y_mean and y_scale must have shape (1,) or ({K},)")
+            raise ValueError("y_mean and y_scale must have shape (1,)" + (f" or ({K},)" if K > 1 else ""))
     doc = repr(model) if source is None else f"{source}, {net!r}"
     return _export(net, head, extra, opset, doc, x_mean=x_mean, x_scale=x_scale)

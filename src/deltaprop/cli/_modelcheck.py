@@ -13,6 +13,7 @@ import json
 
 import numpy as np
 
+from ..engine import MLP
 from ..modelfile import Member
 
 __all__ = ["MAX_PARAMS_CHARS", "MEMBERS", "REQUIRED", "text", "checked_task", "stored_statistics", "stored_params"]
@@ -56,7 +57,7 @@ def text(value: np.ndarray) -> str:
     return str(value[()])
 
 
-def checked_task(net, fields: dict) -> tuple[str, np.ndarray]:
+def checked_task(net: MLP, fields: dict) -> tuple[str, np.ndarray]:
     """``(task, classes)``: the stored task, and its class labels fitting the network's outputs."""
     task, classes = text(fields["task"]), fields["classes"]
     K = net.layer_sizes[-1]
@@ -76,7 +77,7 @@ def checked_task(net, fields: dict) -> tuple[str, np.ndarray]:
     return task, classes
 
 
-def stored_statistics(fields: dict, prefix: str, n_samples_seen=None) -> tuple:
+def stored_statistics(fields: dict, prefix: str, n_samples_seen: np.ndarray | None = None) -> tuple:
     """``(mean, scale, var, n_samples_seen)`` of the StandardScaler ``x_*`` or ``y_*``: finite
     means, positive finite scales, finite variances >= 0 (``scale**2`` when not stored)."""
     mean, scale = (np.atleast_1d(np.asarray(fields[f"{prefix}_{k}"], dtype=np.float64)) for k in ("mean", "scale"))
@@ -89,11 +90,10 @@ def stored_statistics(fields: dict, prefix: str, n_samples_seen=None) -> tuple:
         raise ValueError(f"{prefix}_scale must be positive and finite" + (f"; it is {scale[0]}" if scalar else ""))
     if not (np.isfinite(var).all() and (var >= 0).all()):
         raise ValueError(f"{prefix}_var must be finite and >= 0")
-    if n_samples_seen is not None:
-        n_samples_seen = int(n_samples_seen[()])
-        if n_samples_seen < 1:
-            raise ValueError(f"n_samples_seen must be >= 1; it is {n_samples_seen}")
-    return mean, scale, var, n_samples_seen
+    seen = None if n_samples_seen is None else int(n_samples_seen[()])
+    if seen is not None and seen < 1:
+        raise ValueError(f"n_samples_seen must be >= 1; it is {seen}")
+    return mean, scale, var, seen
 
 
 def stored_params(fields: dict, cls: type) -> dict:

@@ -9,7 +9,10 @@ standardised when the fit asks (:func:`partition_rows`). Only the summaries, cou
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from sklearn.preprocessing import StandardScaler
 
 from .pipeline import fitted_scaler
 
@@ -24,8 +27,8 @@ def held_out_mask(n: int, fraction: float, seed: int, j: int) -> np.ndarray:
     return mask
 
 
-def partition_columns(part, features: list, target: str, numeric: bool) -> tuple[np.ndarray, np.ndarray]:
-    """A partition (pandas) as X (n, D) float64 and y: float64, or text labels ``<U``.
+def partition_columns(part: Any, features: list, target: str, numeric: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A partition (a pandas DataFrame) as X (n, D) float64 and y: float64, or text labels ``<U``.
 
     Raises ValueError naming the column of a missing or non-finite value.
     """
@@ -48,7 +51,7 @@ def column_moments(A: np.ndarray) -> tuple:
     return len(A), mean, ((A - mean) ** 2).sum(axis=0)
 
 
-def partition_summary(part, j: int, features: list, target: str, numeric: bool, fraction: float, seed: int,
+def partition_summary(part: Any, j: int, features: list, target: str, numeric: bool, fraction: float, seed: int,
                       cap: int) -> tuple:
     """One partition's rows and rows held out, the training rows' :func:`column_moments` of X
     (and of a numeric y), at most ``cap + 1`` distinct target values, and whether every target
@@ -71,7 +74,7 @@ def merge_moments(parts: list) -> tuple:
     return n, mean, m2
 
 
-def scaler_from_moments(moments: tuple):
+def scaler_from_moments(moments: tuple) -> StandardScaler:
     """A StandardScaler fitted to the rows of these moments (scale 1 for a constant column)."""
     n, mean, m2 = moments
     mean, var = np.atleast_1d(mean), np.atleast_1d(m2 / n)
@@ -80,8 +83,9 @@ def scaler_from_moments(moments: tuple):
     return fitted_scaler(mean, np.where(constant, 1.0, np.sqrt(var)), var, n)
 
 
-def partition_rows(part, j: int, features: list, target: str, numeric: bool, fraction: float, seed: int,
-                   held_out: bool, x_scaler, y_scaler, dtype) -> tuple[np.ndarray, np.ndarray]:
+def partition_rows(part: Any, j: int, features: list, target: str, numeric: bool, fraction: float, seed: int,
+                   held_out: bool, x_scaler: StandardScaler, y_scaler: StandardScaler | None,
+                   dtype: str) -> tuple[np.ndarray, np.ndarray]:
     """One partition's training (or held-out) rows, standardised: ``(Z, y)``."""
     X, y = partition_columns(part, features, target, numeric)
     keep = held_out_mask(len(y), fraction, seed, j)

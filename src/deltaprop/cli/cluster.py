@@ -85,8 +85,22 @@ class ClusterData:
             self.classes = None  # more than cap: too many to list
 
     def rows(self, held_out: bool, task: str, dtype: str = "float64") -> tuple[Any, Any]:
-        """``(X, y)`` of the training (or held-out) rows as dask arrays: X standardised and cast
-        to ``dtype``, y the labels (classification) or standardised in float64 (regression)."""
+        """The training (or held-out) rows as dask arrays, computed where the partitions are read.
+
+        Parameters
+        ----------
+        held_out : bool
+            The held-out rows, else the training rows.
+        task : {"classification", "regression"}
+        dtype : {"float32", "float64"}
+
+        Returns
+        -------
+        X : dask array of shape (n, D)
+            Standardised, cast to ``dtype``.
+        y : dask array of shape (n,)
+            The labels (classification), or the target standardised in float64 (regression).
+        """
         import dask
         import dask.array as da
 

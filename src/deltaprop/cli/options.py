@@ -54,6 +54,7 @@ def number(kind: Callable[[str], T], what: str, accept: Callable[[T], bool]) -> 
             raise argparse.ArgumentTypeError(f"expected {what}; got {text!r}")
         return value
 
+    convert.__doc__ = f"An option's text as {kind.__name__}: {what}, else argparse.ArgumentTypeError."
     return convert
 
 

@@ -89,7 +89,8 @@ class Progress:
         self.bar = tqdm(total=total, desc="train", unit="epoch", file=sys.stderr, disable=quiet,
                         dynamic_ncols=True)
         self.n_train, self.X_val, self.y_val = n_train, X_val, y_val
-        self.train_curve, self.val_curve = [], []
+        self.train_curve: list[float] = []
+        self.val_curve: list[float] = []
         self.fit_seconds = 0.0
 
     def __enter__(self) -> Progress:
@@ -101,7 +102,13 @@ class Progress:
         self.bar.close()
 
     def __call__(self, est: Any) -> None:
-        """After an epoch of ``est``: record and show its loss, the held-out loss, samples/s."""
+        """After an epoch: record and show the loss, the held-out loss and samples/s.
+
+        Parameters
+        ----------
+        est : MLPClassifier or MLPRegressor
+            The estimator being fitted (its ``loss_``, and its predictions of the held-out rows).
+        """
         dt = time.perf_counter() - self._since
         self.fit_seconds += dt
         self.train_curve.append(float(est.loss_))
