@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 
 import deltaprop
-from deltaprop import dataio, demo, savedmodel, training
+from deltaprop import demo
+from deltaprop.cli import data as dataio
+from deltaprop.cli import main, training
+from deltaprop.cli import pipeline as savedmodel
 from deltaprop.engine import npzfile
-from deltaprop.cli import main
 
 
 def run(capsys, *argv):

@@ -1,7 +1,7 @@
 """``deltaprop train --scheduler / --dask-workers`` through ``deltaprop.cli.main``.
 
 Starting a cluster takes seconds, so few are started: one LocalCluster for the module (the
-``--scheduler`` runs and :class:`deltaprop.training.ClusterData`), one ``--dask-workers 2``
+``--scheduler`` runs and :class:`deltaprop.cli.cluster.ClusterData`), one ``--dask-workers 2``
 run, and one ``--dask-workers 1`` run in a subprocess that is interrupted. The error cases fail
 before any cluster starts (LocalCluster is replaced by a function that fails the test).
 """
@@ -27,9 +27,11 @@ pytest.importorskip("pyarrow")
 psutil = pytest.importorskip("psutil")
 
 import dask  # noqa: E402
-
-from deltaprop import dataio, savedmodel, training  # noqa: E402
 from test_cli import assert_one_line_error, run  # noqa: E402
+
+from deltaprop.cli import cluster as training  # noqa: E402
+from deltaprop.cli import data as dataio  # noqa: E402
+from deltaprop.cli import pipeline as savedmodel  # noqa: E402
 
 
 @pytest.fixture

@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 from numpy.lib import format as npy_format
 
-from deltaprop import MLP, savedmodel
+from deltaprop import MLP
 from deltaprop.cli import main
+from deltaprop.cli import pipeline as savedmodel
 
 # ------------------------------------------------------------------ building files by hand
 
@@ -357,7 +358,7 @@ def test_a_version_1_file_predicts_as_the_version_1_reader_did(task, tmp_path, f
     (X - x_mean) / x_scale, decoded as that reader did, and the rebuilt pipeline's too."""
     from sklearn.pipeline import Pipeline
 
-    from deltaprop import savedmodel
+    from deltaprop.cli import pipeline as savedmodel
 
     x_mean, x_scale = np.array([0.5, -1.0, 2.0]), np.array([2.0, 0.5, 3.0])
     if task == "classification":
@@ -424,7 +425,9 @@ def test_a_trained_model_round_trips_through_train_and_predict(tmp_path, feature
 
 
 def test_one_atomic_write_cleans_up_after_an_interrupt(tmp_path, monkeypatch):
-    from deltaprop import dataio, plots, savedmodel
+    from deltaprop import plots
+    from deltaprop.cli import data as dataio
+    from deltaprop.cli import pipeline as savedmodel
     from deltaprop.engine import modelfile, npzfile
 
     assert all(m.atomic_write is npzfile.atomic_write for m in (dataio, modelfile, plots, savedmodel))

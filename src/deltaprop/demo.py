@@ -1,4 +1,4 @@
-r"""The seed's Fig. 5.3: a 1-3-1 tanh network fitted to :math:`x^2`, :math:`\sin x`, :math:`|x|`, H(x).
+r"""Fig. 5.3 of Bishop's Pattern Recognition and Machine Learning: a 1-3-1 tanh network fitted to four functions.
 
 ``deltaprop approx`` runs :func:`fit_fig53` and draws the result
 (:func:`deltaprop.plots.fig53`).
@@ -14,7 +14,7 @@ from .estimators import MLPRegressor
 
 __all__ = ["APPROX_FUNCTIONS", "fit_fig53"]
 
-#: Fig. 5.3 of the seed: (name, plot label, f, the RMS error each fit must reach (tested)).
+#: Bishop's Fig. 5.3: (name, plot label, f, the RMS error each fit must reach (tested)).
 APPROX_FUNCTIONS = (
     ("x^2", "$f(x) = x^2$", lambda x: x ** 2, 0.01),
     ("sin(x)", r"$f(x) = \sin(x)$", np.sin, 0.01),
@@ -29,7 +29,7 @@ def fit_fig53(seed=0, n=50, restarts=4, maxiter=3000):
     N points uniform on (-1, 1); each network (:class:`deltaprop.MLPRegressor`, 3 tanh hidden
     units, identity output, no L2 penalty) minimises the sum-of-squares error by L-BFGS on
     deltaprop's backprop gradient, and the best of ``restarts`` seeded initialisations is kept
-    (the seed's local minima :math:`w_A`, :math:`w_B`). ``E`` is
+    (the minima :math:`w_A`, :math:`w_B` of Bishop's Fig. 5.5). ``E`` is
     :math:`\frac12 \sum_n (y_n - t_n)^2`; each dict holds name, label, x, t, est, E, rms, bound.
     """
     results = []

@@ -1,4 +1,4 @@
-"""The command line's figures: learning curves, benchmark bars and the seed's Fig. 5.3.
+"""Figures: learning curves, benchmark bars and Fig. 5.3 of Bishop's Pattern Recognition and Machine Learning.
 
 matplotlib is optional (``pip install 'deltaprop[plot]'``): without it every function here
 raises ImportError with that hint. Figures are written atomically (a temporary file, renamed).
@@ -71,7 +71,7 @@ def bench_bars(rows, shapes, dtypes, path):
     names = list(dict.fromkeys(r["backend"] for r in rows))
     fig, axes = pyplot().subplots(1, len(dtypes), figsize=(5 + 2 * len(shapes), 4.5), squeeze=False)
     width = 0.8 / len(names)
-    for ax, dtype in zip(axes[0], dtypes):
+    for ax, dtype in zip(axes[0], dtypes, strict=True):
         for i, name in enumerate(names):
             values = [next((r["samples_per_second"] for r in rows if r["backend"] == name
                             and r["shape"] == s and r["dtype"] == dtype), 0.0) for s in shapes]
@@ -95,7 +95,7 @@ def fig53(results, path):
     """
     fig, axes = pyplot().subplots(2, 2, figsize=(8, 6.5))
     grid = np.linspace(-1, 1, 201)
-    for ax, res in zip(axes.ravel(), results):
+    for ax, res in zip(axes.ravel(), results, strict=False):
         est = res["est"]
         hidden = np.tanh(grid[:, None] @ est.coefs_[0] + est.intercepts_[0])
         ax.plot(res["x"], res["t"], "o", color="tab:blue", ms=4, label="data")
