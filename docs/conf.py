@@ -14,14 +14,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))  # gallery_order
-if (ROOT / "src" / "deltaprop").is_dir() and "deltaprop" not in sys.modules:
-    sys.path.insert(0, str(ROOT / "src"))  # a checkout: document its sources
 
 os.environ.setdefault("MPLBACKEND", "Agg")
-os.environ.setdefault("OMP_NUM_THREADS", "1")  # the gallery shares the machine with the build
 warnings.filterwarnings("ignore", message="Matplotlib is currently using agg")
 
-import deltaprop  # noqa: E402
+try:
+    import deltaprop  # the installed package: pip install -e '.[docs]'
+except ImportError:  # an uninstalled checkout: its sources, with whatever backends import
+    sys.path.insert(0, str(ROOT / "src"))
+    import deltaprop
 
 project = "deltaprop"
 author = "deltaprop developers"
