@@ -1,62 +1,44 @@
 """The kernels as a drop-in backend for a user's own NumPy code: ``contract.pack`` /
-``unpack`` / ``unit_buffers``, and the README section "Use the kernels from your own NumPy
-code", whose two python blocks (a hand-written loop, then the same loop on the kernels) are run
-here on every available backend and must give the same weights."""
+``unpack`` / ``unit_buffers``, and the gallery example ``examples/plot_numpy_kernels.py`` (a
+hand-written loop, then the same loop on the kernels), which is run here on every available
+backend and must give the same weights."""
 
 import pathlib
-import re
+import runpy
 
 import numpy as np
 import pytest
+from conftest import BACKENDS
 
 import deltaprop
 from deltaprop import contract
 from deltaprop.contract import layer_params, make_layout, n_params, n_units, pack, unit_buffers, unpack
 
-from conftest import BACKENDS
-
-README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
-SECTION = "## Use the kernels from your own NumPy code"
-
-
-def section_blocks():
-    """The python blocks of the README section, in order."""
-    text = README.read_text(encoding="utf-8")
-    assert text.count(SECTION + "\n") == 1, f"README has no single section {SECTION!r}"
-    body = text.split(SECTION + "\n", 1)[1]
-    body = re.split(r"^## ", body, maxsplit=1, flags=re.M)[0]
-    return re.findall(r"^```python\n(.*?)^```$", body, flags=re.M | re.S)
+EXAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "plot_numpy_kernels.py"
 
 
 def layers(rng, sizes, dtype=np.float64):
-    coefs = [rng.randn(a, b).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:])]
+    coefs = [rng.randn(a, b).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
     intercepts = [rng.randn(b).astype(dtype) for b in sizes[1:]]
     return coefs, intercepts
 
 
-# --------------------------------------------------------------------------- the README example
-
-def test_readme_section_follows_the_layout_section():
-    headings = re.findall(r"^## (.*)$", README.read_text(encoding="utf-8"), flags=re.M)
-    assert headings[headings.index("How the code is laid out") + 1] == SECTION[3:]
-
+# --------------------------------------------------------------------------- the gallery example
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_readme_example_gives_the_same_weights(backend, monkeypatch, capsys):
-    blocks = section_blocks()
-    assert len(blocks) == 2, "the section shows exactly two python blocks: by hand, then on the kernels"
-    by_hand, on_kernels = blocks
-    assert "get_backend(deltaprop.available_backends()[0])" in on_kernels
+def test_example_gives_the_same_weights(backend, monkeypatch, capsys):
+    source = EXAMPLE.read_text(encoding="utf-8")
+    assert source.index("# By hand") < source.index("# On the kernels"), \
+        "the example shows the loop by hand, then on the kernels"
+    assert "get_backend(deltaprop.available_backends()[0])" in source
     # the example takes the first available backend: make it this one
     monkeypatch.setattr(deltaprop, "available_backends", lambda: [backend])
-    ns = {"__name__": "readme_example"}
-    exec(compile(by_hand, "README.md (by hand)", "exec"), ns)
-    exec(compile(on_kernels, "README.md (kernels)", "exec"), ns)
+    ns = runpy.run_path(str(EXAMPLE), run_name="numpy_users_example")
     assert ns["kernels"].name == backend
     out = capsys.readouterr().out.split()
     assert float(out[0]) > 0.9  # the hand-written loop learns
     assert out[-1] == "True"  # the example's own check
-    for got, want in zip(ns["coefs"] + ns["intercepts"], [ns["W1"], ns["W2"], ns["b1"], ns["b2"]]):
+    for got, want in zip(ns["coefs"] + ns["intercepts"], [ns["W1"], ns["W2"], ns["b1"], ns["b2"]], strict=True):
         assert got.dtype == want.dtype == np.float64
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     # the weights moved: the test compares trained networks, not the starting point
@@ -77,13 +59,13 @@ def test_pack_unpack_round_trip(rng, sizes, dtype):
     assert layout.dtype == np.intp
     back_W, back_b = unpack(w, layout)
     assert len(back_W) == len(back_b) == len(sizes) - 1
-    for got, want in zip(back_W + back_b, coefs + intercepts):
+    for got, want in zip(back_W + back_b, coefs + intercepts, strict=True):
         assert got.shape == want.shape and got.dtype == dtype
         np.testing.assert_array_equal(got, want)
     # the same places as the engine's own views
-    for l in range(len(sizes) - 1):
-        W, b = layer_params(w, layout, l)
-        assert np.shares_memory(W, back_W[l]) and np.shares_memory(b, back_b[l])
+    for layer in range(len(sizes) - 1):
+        W, b = layer_params(w, layout, layer)
+        assert np.shares_memory(W, back_W[layer]) and np.shares_memory(b, back_b[layer])
     # and back again
     w2, layout2 = pack(back_W, back_b)
     np.testing.assert_array_equal(w2, w)
