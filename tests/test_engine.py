@@ -1,4 +1,4 @@
-"""The engine `deltaprop.MLP` on every backend: training, the seed's examples, persistence, bad input."""
+"""The engine `deltaprop.MLP` on every backend: training, the worked examples of Bishop §5.2-5.3 and Mitchell §4.5, persistence, bad input."""
 
 import numpy as np
 import pytest
@@ -54,7 +54,7 @@ def test_batch_epoch_with_batch_size_one_equals_sgd_epoch(backend, dtype, rng):
 
 
 def test_full_batch_epoch_is_one_step_along_the_summed_gradient(backend, rng):
-    """w ← w - (η/N) ∇E with ∇E = Σ_n ∇E_n (the seed's batch gradient descent)."""
+    """w ← w - (η/N) ∇E with ∇E = Σ_n ∇E_n (batch gradient descent, Bishop eq. 5.41)."""
     X, T = rng.randn(10, 3), rng.randn(10, 2)
     net = MLP([3, 5, 2], backend=backend, random_state=0)
     _, g = net.loss_and_gradient(X, T)

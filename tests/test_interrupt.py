@@ -22,7 +22,8 @@ import pytest
 
 from conftest import BACKENDS
 
-#: the issue's bound on the delay between SIGINT and the end of the interrupted call
+#: the most a Ctrl-C may wait for the interrupted compiled call to end (calls are sized to a few
+#: tens of milliseconds of work, so half a second leaves room for a loaded machine)
 LATENCY = 0.5
 
 def _default_sigint():

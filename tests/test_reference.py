@@ -1,6 +1,6 @@
 """The engine on every backend against truth that owes nothing to it.
 
-Central differences, the seed's worked examples (arithmetic in the comments), and scikit-learn's
+Central differences, the lecture notes' worked examples (arithmetic in the comments), and scikit-learn's
 MLP predicting with the same weights.
 """
 
@@ -46,7 +46,7 @@ def test_gradcheck_detects_a_wrong_gradient():
 
 
 def test_cross_entropy_of_the_seeds_table(backend, dtype):
-    """The seed's Car/Bike/Person table: E = -sum_n sum_k t_kn ln y_k(x_n).
+    """The Car/Bike/Person table of the lecture notes on cross-entropy: E = -sum_n sum_k t_kn ln y_k(x_n).
 
     Example 1, Car,    y = [0.8, 0.1, 0.1]: -ln 0.8 = 0.22314
     Example 2, Bike,   y = [0.2, 0.7, 0.1]: -ln 0.7 = 0.35667
