@@ -51,7 +51,7 @@ def targets(rng, n, K, output):
 
 def sparse_problem(dtype, sizes=(30, 12, 7, 5), n=9, seed=0):
     """A net's flat weights, layout and image-like data: 80 % zero inputs and one all-zero sample."""
-    from deltaprop.contract import make_layout, n_params
+    from deltaprop.layout import make_layout, n_params
 
     rng = np.random.RandomState(seed)
     layout = make_layout(list(sizes))

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from deltaprop.backends import get_backend
-from deltaprop.contract import ACTIVATIONS, LOSSES, SOLVERS, make_layout, n_params, n_units
+from deltaprop.contract import ACTIVATIONS, LOSSES, SOLVERS
+from deltaprop.layout import make_layout, n_params, n_units
 
 from conftest import BACKENDS, COMPILED, HIDDEN_ACTIVATIONS, PAIRS, TOL
 

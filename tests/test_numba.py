@@ -17,7 +17,8 @@ import os
 import numpy as np
 import pytest
 
-from deltaprop.contract import ACTIVATIONS, LOSSES, SOLVERS, n_units
+from deltaprop.contract import ACTIVATIONS, LOSSES, SOLVERS
+from deltaprop.layout import n_units
 
 from conftest import BACKENDS, sparse_problem
 

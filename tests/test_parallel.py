@@ -385,7 +385,7 @@ def test_a_thread_that_never_arrives_cannot_hang_the_barrier(backend):
 
 def _split_epochs(net, J, X, T, s, orders, B, code, hyper):
     """``split_epochs`` on J threads with fresh buffers: (w, state, t, the threads' losses summed)."""
-    from deltaprop.contract import n_units
+    from deltaprop.layout import n_units
 
     dt, P, U, b = net.dtype, net.w.shape[0], n_units(net.layout), -(-B // J)
     state, t = np.zeros((2, P), dt), np.zeros(1, np.int64)

@@ -104,7 +104,7 @@ def check_loss_gradient(w, layout, X, T, s, A, Z, D, g, grad):
     return rows
 
 
-def check_epoch(w, layout, X, T, s, order, batch_size, solver, hyper, state, t, A, Z, D, losses,
+def check_epoch(w, layout, X, T, s, order, batch_size, solver, hyper, state, step, A, Z, D, losses,
                 Xb=None, Tb=None, sb=None, g=None):
     Din, K, U = _layout(layout, w.shape[0])
     n = _samples(X, T, s, Din, K)
@@ -119,7 +119,7 @@ def check_epoch(w, layout, X, T, s, order, batch_size, solver, hyper, state, t, 
     _need("hyper", hyper, len(HYPER))
     if state.shape[0] < 2 or state.shape[1] != w.shape[0]:
         raise ValueError(f"state must have shape (2, {w.shape[0]}); got ({state.shape[0]}, {state.shape[1]})")
-    _need("t", t, 1)
+    _need("step", step, 1)
     B = batch_size
     for name, buf in (("A", A), ("Z", Z), ("D", D)):
         _need(name, buf, B * U)
@@ -132,7 +132,7 @@ def check_epoch(w, layout, X, T, s, order, batch_size, solver, hyper, state, t, 
         _need("g", g, w.shape[0])
 
 
-def check_average(j, w, W, layout, X, T, s, order, bounds, solver, hyper, state, S, t, steps, a, z,
+def check_average(j, w, W, layout, X, T, s, order, bounds, solver, hyper, state, S, step, steps, a, z,
                   delta, losses, sync):
     """average_epochs: thread j of J = len(bounds); every per-thread array has J rows."""
     P, J = w.shape[0], bounds.shape[0]
@@ -143,7 +143,7 @@ def check_average(j, w, W, layout, X, T, s, order, bounds, solver, hyper, state,
     b = np.asarray(bounds)
     if J and (b.min() < 0 or b.max() > m or (b[:, 1] < b[:, 0]).any()):
         raise ValueError(f"bounds must be ranges within [0, {m}]")
-    check_epoch(w, layout, X, T, s, order, 1, solver, hyper, state, t, a[0], z[0], delta[0],
+    check_epoch(w, layout, X, T, s, order, 1, solver, hyper, state, step, a[0], z[0], delta[0],
                 losses[0])
     for name, arr, size in (("W", W, P), ("S", S, 2 * P), ("steps", steps, 1), ("a", a, U),
                             ("z", z, U), ("delta", delta, U)):
@@ -155,7 +155,7 @@ def check_average(j, w, W, layout, X, T, s, order, bounds, solver, hyper, state,
         raise ValueError("sync must have 3 rows (arrivals, generation, abort)")
 
 
-def check_split(j, w, layout, X, T, s, order, batch_size, solver, hyper, state, t, steps, Xb, Tb, sb,
+def check_split(j, w, layout, X, T, s, order, batch_size, solver, hyper, state, step, steps, Xb, Tb, sb,
                 A, Z, D, G, g, losses, sync):
     """split_epochs: thread j of J = len(G); every per-thread array has J rows, each for
     b = ceil(batch_size / J) samples."""
@@ -166,7 +166,7 @@ def check_split(j, w, layout, X, T, s, order, batch_size, solver, hyper, state, 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
     b = -(-batch_size // J)
-    check_epoch(w, layout, X, T, s, order, 1, solver, hyper, state, t, A[0], Z[0], D[0], losses[0])
+    check_epoch(w, layout, X, T, s, order, 1, solver, hyper, state, step, A[0], Z[0], D[0], losses[0])
     for name, arr, size in (("G", G, P), ("steps", steps, 1), ("sb", sb, b), ("A", A, b * U),
                             ("Z", Z, b * U), ("D", D, b * U)):
         if arr.shape[0] != J or arr.shape[1] < size:

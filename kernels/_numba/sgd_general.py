@@ -30,7 +30,7 @@ def backprop_rows(w, wo, n_in, n_out, hidden, a, z, delta, up, u):
 
 
 @kernel
-def sgd_general(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, state, t,
+def sgd_general(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, state, step,
                 a, z, delta, losses):
     r"""Per-sample gradient descent with any solver and L2: for each sample, forward, δ weighted
     by :math:`s_n`, then one pass per layer over the rows that propagates δ (old weights) and
@@ -61,7 +61,7 @@ def sgd_general(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, 
                 delta[k] *= S
             losses[e, 0] += S * E * inv_S
             if solver == ADAM:
-                eta_t = adam_rate(hyper, t)
+                eta_t = adam_rate(hyper, step)
             sq = zero
             for l in range(L - 1, -1, -1):
                 n_in, n_out = U64(layout[l, N_IN]), U64(layout[l, N_OUT])

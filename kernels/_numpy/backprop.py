@@ -3,7 +3,8 @@ r"""Error backpropagation: output errors, the δ-recursion (Bishop 5.56) and the
 import numpy as np
 
 from deltaprop.contract import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, IDENTITY, LOGISTIC, N_OUT, POISSON,
-                                SOFTMAX, SQUARED_ERROR, U_OFF, layer_params, layer_units)
+                                SOFTMAX, SQUARED_ERROR, U_OFF)
+from deltaprop.layout import layer_params, layer_units
 
 from .activations import derivative, log1pexp
 from .forward import forward

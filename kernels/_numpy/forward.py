@@ -1,6 +1,6 @@
 r"""Forward propagation (Bishop 5.48, 5.49) over a batch, in matrix form :math:`Y = XW + B`."""
 
-from deltaprop.contract import layer_params, layer_units
+from deltaprop.layout import layer_params, layer_units
 
 from .activations import activate
 

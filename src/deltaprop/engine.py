@@ -24,8 +24,8 @@ import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
 from .backends import get_backend
-from .contract import (ACTIVATIONS, ALPHA, LOSSES, MOMENTUM, MU, SGD, SOLVERS, layer_params,
-                       layer_units, make_layout, n_params, n_units)
+from .contract import ACTIVATIONS, ALPHA, LOSSES, MOMENTUM, MU, SGD, SOLVERS
+from .layout import layer_params, layer_units, make_layout, n_params, n_units
 from .modelfile import Member, atomic_write, read_npz
 from .parallel import Threads, effective_n_jobs, piece_bounds, shard_bounds
 from .validation import (check_config, check_lr, check_order, check_positive_int, check_sample_weight,
