@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
-
 import deltaprop
 from deltaprop.contract import CANONICAL_PAIRS, HIDDEN_ACTIVATIONS, PAIRS
 

@@ -22,14 +22,13 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import TOL, sparse_problem
 
 import deltaprop
 from deltaprop import MLP
 from deltaprop.backends import get_backend
 from deltaprop.contract import ACTIVATIONS, HYPER, KERNEL_CONSTANTS, LAYOUT_COLUMNS, LOSSES, SOLVERS
 from deltaprop.layout import make_layout, n_params, n_units
-
-from conftest import TOL, sparse_problem
 
 REQUIRED = os.environ.get("DELTAPROP_REQUIRE_COMPILED") == "1"
 
@@ -168,7 +167,7 @@ def test_two_models_trained_in_two_threads_equal_sequential_training():
         th.start()
     for th in threads:
         th.join()
-    for got, want in zip(results, sequential):
+    for got, want in zip(results, sequential, strict=False):
         np.testing.assert_array_equal(got, want)
 
 

@@ -1,9 +1,9 @@
 """Argument checks of the Cython kernels' ``def`` wrappers, run once per call before ``nogil``.
 
 The compiled loops run without bounds checks, so a buffer that is too short would be written
-past its end. These checks cost a few microseconds per call and turn such a mistake into a
-ValueError. (dtype agreement is enforced by the fused-type dispatch itself: every floating
-argument must have the same dtype.)
+past its end. These checks turn such a mistake into a ValueError; they read shapes and the
+layout's few rows (and the range of ``order``), never the data. (dtype agreement is enforced
+by the fused-type dispatch itself: every floating argument must have the same dtype.)
 """
 
 import numpy as np
@@ -17,17 +17,18 @@ __all__ = ["check_forward", "check_units", "check_output_delta", "check_gradient
 def _layout(layout, P):
     """Check the layout table against a parameter vector of length P; return (D, K, U).
 
-    A few rows of Python ints: a loop over ``tolist()`` costs ~3 us where NumPy reductions over
-    the columns cost ~15 us, once per kernel call (an epoch of the estimators)."""
+    The table has one row per layer, so its rows are read as Python ints (``tolist()``) and
+    checked in a plain loop: for so few values that is cheaper than NumPy reductions over the
+    columns, each of which has a fixed cost per call."""
     lay = np.asarray(layout)
     if lay.ndim != 2 or lay.shape[1] != len(LAYOUT_COLUMNS) or lay.shape[0] < 1:
         raise ValueError(f"layout must have shape (L, {len(LAYOUT_COLUMNS)}) with L >= 1; got {lay.shape}")
     rows = lay.tolist()
     U = 0
-    for l, (n_in, n_out, w_off, b_off, u_off) in enumerate(rows):
+    for layer, (n_in, n_out, w_off, b_off, u_off) in enumerate(rows):
         if n_in < 1 or n_out < 1 or w_off < 0 or b_off < 0 or u_off < 0:
             raise ValueError("layout entries must be non-negative, with layer sizes >= 1")
-        if l > 0 and n_in != rows[l - 1][1]:
+        if layer > 0 and n_in != rows[layer - 1][1]:
             raise ValueError("layout: each layer's n_in must equal the previous layer's n_out")
         if w_off + n_in * n_out > P or b_off + n_out > P:
             raise ValueError(f"layout addresses parameters beyond w's length {P}")

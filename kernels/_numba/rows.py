@@ -172,12 +172,12 @@ def upper_forward(w, layout, hidden, output, z, a):
     """Activations of layer 0 (its pre-activations are ready in ``a``) and the forward pass of
     layers 1..L-1, for one sample, on the flat unit buffers."""
     L = layout.shape[0]
-    for l in range(L):
-        n_out, u = U64(layout[l, N_OUT]), U64(layout[l, U_OFF])
-        if l > 0:
-            forward_rows(w, U64(layout[l, W_OFF]), U64(layout[l, B_OFF]), U64(layout[l, N_IN]), n_out,
-                         z, U64(layout[l - 1, U_OFF]), a, u)
-        activate(output if l == L - 1 else hidden, a, z, u, n_out)
+    for layer in range(L):
+        n_out, u = U64(layout[layer, N_OUT]), U64(layout[layer, U_OFF])
+        if layer > 0:
+            forward_rows(w, U64(layout[layer, W_OFF]), U64(layout[layer, B_OFF]), U64(layout[layer, N_IN]), n_out,
+                         z, U64(layout[layer - 1, U_OFF]), a, u)
+        activate(output if layer == L - 1 else hidden, a, z, u, n_out)
 
 
 @inline

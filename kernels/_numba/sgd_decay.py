@@ -118,10 +118,10 @@ def sgd_decay(w, layout, hidden, output, loss, X, T, s, order, eta, alpha, a, z,
         losses[e, 0] += sample_delta(output, loss, a, z, tf, U64(n) * K, delta, uo, K)
         r = one - eta_alpha / S
         sq = c * c * sq0
-        for l in range(L - 1, 0, -1):
-            sq += backprop_decay_rows(w, U64(layout[l, W_OFF]), U64(layout[l, B_OFF]), U64(layout[l, N_IN]),
-                                      U64(layout[l, N_OUT]), hidden, a, z, delta, U64(layout[l - 1, U_OFF]),
-                                      U64(layout[l, U_OFF]), eta, r)
+        for layer in range(L - 1, 0, -1):
+            sq += backprop_decay_rows(w, U64(layout[layer, W_OFF]), U64(layout[layer, B_OFF]), U64(layout[layer, N_IN]),
+                                      U64(layout[layer, N_OUT]), hidden, a, z, delta, U64(layout[layer - 1, U_OFF]),
+                                      U64(layout[layer, U_OFF]), eta, r)
         losses[e, 1] += 0.5 * alpha * sq / S
         c_new = c * r
         if not (lo <= abs(c_new) <= hi):  # fold the scale into V (also when c_new is 0 or NaN)

@@ -89,10 +89,10 @@ def sgd_plain(w, layout, hidden, output, loss, X, T, s, order, eta, a, z, delta,
         xo = U64(n) * Dx
         upper_forward(w, layout, hidden, output, z, a)
         losses[e, 0] += sample_delta(output, loss, a, z, tf, U64(n) * K, delta, uo, K)
-        for l in range(L - 1, 0, -1):
-            backprop_update_rows(w, U64(layout[l, W_OFF]), U64(layout[l, B_OFF]), U64(layout[l, N_IN]),
-                                 U64(layout[l, N_OUT]), hidden, a, z, delta, U64(layout[l - 1, U_OFF]),
-                                 U64(layout[l, U_OFF]), eta)
+        for layer in range(L - 1, 0, -1):
+            backprop_update_rows(w, U64(layout[layer, W_OFF]), U64(layout[layer, B_OFF]), U64(layout[layer, N_IN]),
+                                 U64(layout[layer, N_OUT]), hidden, a, z, delta, U64(layout[layer - 1, U_OFF]),
+                                 U64(layout[layer, U_OFF]), eta)
         e2, p2 = next_sample(order, s, e, p + 1)
         if e2 < n_epochs:
             first_layer(w, layout, a, delta, x, xo, U64(order[e2, p2]) * Dx, eta, active, True, True,

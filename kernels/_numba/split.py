@@ -19,6 +19,7 @@ from .forward import forward
 from .mixing import barrier
 from .update import adam_rate, step_range
 
+
 @kernel
 def param_slice(P, j, J):
     """Thread j's slice ``[lo, hi)`` of the P parameters: J near-equal parts, cut at multiples of
@@ -98,8 +99,8 @@ def split_epochs(j, w, layout, hidden, output, loss, X, T, s, order, batch_size,
             eta_t = adam_rate(hyper, tj) if solver == ADAM else zero
             inv_S = one / S
             sq = 0.0
-            for l in range(layout.shape[0]):
-                wo, bo, nout = layout[l, W_OFF], layout[l, B_OFF], layout[l, N_OUT]
+            for layer in range(layout.shape[0]):
+                wo, bo, nout = layout[layer, W_OFF], layout[layer, B_OFF], layout[layer, N_OUT]
                 a0, a1 = max(wo, lo), min(bo, hi)  # this slice's weights of layer l
                 if a1 > a0:
                     if alpha != 0:

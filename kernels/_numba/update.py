@@ -12,8 +12,21 @@ import math
 
 import numpy as np
 
-from deltaprop.contract import (ADAM, ALPHA, B_OFF, BETA_1, BETA_2, EPSILON, ETA, MOMENTUM, MU, N_OUT,
-                                NESTEROV, SGD, W_OFF)
+from deltaprop.contract import (
+    ADAM,
+    ALPHA,
+    B_OFF,
+    BETA_1,
+    BETA_2,
+    EPSILON,
+    ETA,
+    MOMENTUM,
+    MU,
+    N_OUT,
+    NESTEROV,
+    SGD,
+    W_OFF,
+)
 
 from ._jit import helper, kernel
 
@@ -195,11 +208,11 @@ def batch_step(layout, solver, w, g, hyper, state, step, inv_S):
     m, v = state[0], state[1]
     eta, mu, b1, b2, eps = hyper[ETA], hyper[MU], hyper[BETA_1], hyper[BETA_2], hyper[EPSILON]
     sq = 0.0
-    for l in range(layout.shape[0]):
-        wo = np.uint64(layout[l, W_OFF])
-        bo = np.uint64(layout[l, B_OFF])
+    for layer in range(layout.shape[0]):
+        wo = np.uint64(layout[layer, W_OFF])
+        bo = np.uint64(layout[layer, B_OFF])
         nw = bo - wo
-        nb = np.uint64(layout[l, N_OUT])
+        nb = np.uint64(layout[layer, N_OUT])
         if alpha != 0:
             for i in range(nw):
                 sq += w[wo + i] * w[wo + i]

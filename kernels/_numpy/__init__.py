@@ -6,13 +6,17 @@ Each function is written in vectorised NumPy and its docstring names the equatio
 
 from deltaprop import layout as _layout
 
-from . import activations, backprop as _backprop, epoch as _epoch, forward as _forward, mixing as _mixing, update
+from . import activations, update
+from . import backprop as _backprop
+from . import epoch as _epoch
+from . import forward as _forward
+from . import mixing as _mixing
 from . import split as _split
 from .backprop import backprop, gradient, loss_gradient, output_delta
 from .epoch import batch_epoch, sgd_epoch
+from .forward import forward
 from .mixing import average_epochs
 from .split import split_epochs
-from .forward import forward
 
 __all__ = ["forward", "output_delta", "backprop", "gradient", "loss_gradient", "sgd_epoch", "batch_epoch",
            "average_epochs", "split_epochs", "codes"]

@@ -45,9 +45,9 @@ def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, sol
             gradient(layout, xb, z, d, g)
             sq = 0.0
             if alpha != 0:  # L2 term on the weights, never on the biases
-                for l in range(n_layers):
-                    W, _ = layer_params(w, layout, l)
-                    gW, _ = layer_params(g, layout, l)
+                for layer in range(n_layers):
+                    W, _ = layer_params(w, layout, layer)
+                    gW, _ = layer_params(g, layout, layer)
                     gW += alpha * W
                     sq += np.sum(W * W)
             g /= S

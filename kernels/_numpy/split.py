@@ -22,6 +22,7 @@ from .forward import forward
 from .mixing import barrier
 from .update import update
 
+
 def param_slice(P, j, J):
     """Thread j's slice ``[lo, hi)`` of the P parameters, cut at multiples of ``LINE`` (see
     ``deltaprop.contract``: no two threads write one cache line)."""
@@ -38,8 +39,8 @@ def split_epochs(j, w, layout, hidden, output, loss, X, T, s, order, batch_size,
     lo, hi = param_slice(P, j, J)
     alpha = hyper[ALPHA]
     weights = np.zeros(P, dtype=bool)  # the L2 term's mask: weights, not biases
-    for l in range(layout.shape[0]):
-        first, stop = layout[l, W_OFF], layout[l, B_OFF]
+    for layer in range(layout.shape[0]):
+        first, stop = layout[layer, W_OFF], layout[layer, B_OFF]
         weights[first:stop] = True
     mask = weights[lo:hi]
     tj = steps[j, :1]
