@@ -78,11 +78,16 @@ split                split_epochs, param_slice,     ``split.pxi``; ``sum_rows`` 
                                                     ``rows.pxd``'s (four accumulators)
 sgd_plain,           the ``skip_zeros`` argument    ``epoch.set_skip_zeros(mode)``, a test hook
 sgd_decay                                           (not in the public signature)
-(written inline)     (none)                         the C loops of ``_rows.h`` behind
-                                                    ``rows.pxd``: ``sum4``, ``rows4``,
-                                                    ``dot_update4``, ``dot_update1``,
-                                                    ``dot_decay4``, ``dot_decay1``, ``dot``,
-                                                    ``scale_norm``, ``nonzero_rows``
+rows                 sweep4, sweep1 (inline)        the C loops of ``_rows.h`` behind
+                                                    ``rows.pxd``: ``sum4`` (``fwd``), ``rows4``
+                                                    (``upd`` and ``fwd``), ``axpy``,
+                                                    ``axpy_axpy``
+rows                 dot_update4, dot_update1       ``dot_update4``, ``dot_update1``; with
+                     (inline)                       ``decay``: ``dot_decay4``, ``dot_decay1``
+rows                 backprop_update, list_rows,    written in ``sgd_plain.pxi`` and
+                     first_rows (inline)            ``sgd_decay.pxi``; ``list_rows`` is
+                                                    ``nonzero_rows``
+(written inline)     (none)                         ``dot``, ``scale_norm``
 ===================  =============================  ============================================
 
 CPU dispatch: the epoch kernels come from ``epoch_avx2`` (the same source compiled with

@@ -48,6 +48,7 @@ losses        squared_error 0, binary_cross_entropy 1, cross_entropy 2, poisson 
 solvers       sgd 0, momentum 1, nesterov 2, adam 3
 hyper         slots eta 0, alpha 1, momentum 2, beta_1 3, beta_2 4, epsilon 5
 layout        columns n_in 0, n_out 1, w_off 2, b_off 3, u_off 4
+kernel        LINE 16, SPINS 2000, BLAS_MIN_FLOPS 4096 (not codes: see Kernel constants)
 ============  =======================================================================
 
 Each code also has a module constant named after it in upper case (``TANH``,
