@@ -8,7 +8,7 @@ example trains a 4-8-3 tanh / softmax network on the iris data by full-batch gra
 on the cross-entropy, first by hand, then on the kernels from the same starting weights, and
 checks that the two end at the same weights.
 
-Three helpers connect a user's arrays to the kernel contract:
+Three helpers of :mod:`deltaprop.layout` connect a user's arrays to the kernel contract:
 
 - ``pack(coefs, intercepts, dtype=None) -> (w, layout)`` copies ``(W, b)`` pairs in
   scikit-learn's layout (``W`` of shape (n_in, n_out), ``b`` of (n_out,)) into one new flat
@@ -18,7 +18,9 @@ Three helpers connect a user's arrays to the kernel contract:
 - ``unit_buffers(layout, n, dtype) -> (A, Z, D)`` allocates :math:`a`, :math:`z` and
   :math:`\delta` of every unit for a batch of ``n`` samples.
 
-The :doc:`user guide </user_guide/numpy_kernels>` describes every argument.
+:mod:`deltaprop.lowlevel` holds the kernels with their arguments checked (a mistake is an error
+naming the argument); the :doc:`user guide </user_guide/numpy_kernels>` describes every
+argument.
 """
 
 # %%
@@ -33,7 +35,9 @@ import numpy as np
 from sklearn.datasets import load_iris
 
 import deltaprop
-from deltaprop.contract import ACTIVATIONS, LOSSES, pack, unit_buffers, unpack
+from deltaprop import lowlevel                    # the kernels, arguments checked; backend="auto"
+from deltaprop.contract import ACTIVATIONS, LOSSES
+from deltaprop.layout import pack, unit_buffers, unpack
 
 X, labels = load_iris(return_X_y=True)
 X = (X - X.mean(axis=0)) / X.std(axis=0)          # 150 × 4 inputs x_i, standardised
@@ -65,9 +69,8 @@ print((y.argmax(axis=1) == labels).mean())        # training accuracy, 0.98
 # --------------
 # The same loop, each step one kernel call on the flat vector ``w`` and the unit buffers. The
 # kernels take C-contiguous, writeable arrays of ``w``'s dtype and the integer codes of the
-# contract's tables.
+# contract's tables; ``backend="auto"`` (the default) is the fastest one installed.
 
-kernels = deltaprop.get_backend(deltaprop.available_backends()[0])   # cython, numba or numpy
 w, layout = pack(*start)                          # one flat w (P,) and its (L, 5) layout
 coefs, intercepts = unpack(w, layout)             # [W1, W2], [b1, b2] as views into w
 h, f, loss = ACTIVATIONS["tanh"], ACTIVATIONS["softmax"], LOSSES["cross_entropy"]
@@ -75,11 +78,11 @@ A, Z, D = unit_buffers(layout, len(X), w.dtype)   # a, z, δ of every unit of ev
 s, g = np.ones(len(X)), np.empty_like(w)          # sample weights s_n = 1; ∇E in w's layout
 
 for _ in range(200):
-    kernels.forward(w, layout, h, f, X, A, Z)                 # a, z = h(a), y = f(a)
-    E = kernels.output_delta(layout, f, loss, A, Z, T, s, D)  # δ_k = y_k − t_k; E = Σ_n E_n
-    kernels.backprop(w, layout, h, A, Z, D)                   # δ_j = h'(a_j) Σ_k w_kj δ_k
-    kernels.gradient(layout, X, Z, D, g)                      # ∂E/∂w_ji = Σ_n δ_j z_i
-    w -= eta * g                                              # w ← w − η ∇E
-print(kernels.name, f"E = {E:.4f}")
+    lowlevel.forward(w, layout, h, f, X, A, Z)                 # a, z = h(a), y = f(a)
+    E = lowlevel.output_delta(layout, f, loss, A, Z, T, s, D)  # δ_k = y_k − t_k; E = Σ_n E_n
+    lowlevel.backprop(w, layout, h, A, Z, D)                   # δ_j = h'(a_j) Σ_k w_kj δ_k
+    lowlevel.gradient(layout, X, Z, D, g)                      # ∂E/∂w_ji = Σ_n δ_j z_i
+    w -= eta * g                                               # w ← w − η ∇E
+print(deltaprop.get_backend("auto").name, f"E = {E:.4f}")
 print(all(np.allclose(c, W, rtol=0, atol=1e-12) for c, W in
           zip(coefs + intercepts, [W1, W2, b1, b2], strict=True)))  # True: the same weights

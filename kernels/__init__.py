@@ -2,8 +2,9 @@
 
 Each subpackage implements the kernel contract (``deltaprop.contract``) under the same function
 names: ``_numpy`` is the readable reference, ``_numba`` and ``_cython`` are compiled drop-ins.
-Each also has ``codes()``, the code tables as its kernels see them (:func:`codes_read_by` for the
-Python backends), which ``tests/test_contract.py`` compares with ``deltaprop.contract.codes()``.
+Each also has ``codes()``, the code tables and kernel constants as its kernels see them
+(:func:`codes_read_by` for the Python backends), which ``tests/test_contract.py`` compares with
+``deltaprop.contract.codes()``.
 
 numba's on-disk cache: the ``_numba`` kernels are compiled with ``cache=True``. numba writes its
 cache next to the sources (``_numba/__pycache__``) or else under ``~/.cache/numba``; when neither

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
-
 import deltaprop
 from deltaprop.contract import CANONICAL_PAIRS, HIDDEN_ACTIVATIONS, PAIRS
 
@@ -51,7 +50,7 @@ def targets(rng, n, K, output):
 
 def sparse_problem(dtype, sizes=(30, 12, 7, 5), n=9, seed=0):
     """A net's flat weights, layout and image-like data: 80 % zero inputs and one all-zero sample."""
-    from deltaprop.contract import make_layout, n_params
+    from deltaprop.layout import make_layout, n_params
 
     rng = np.random.RandomState(seed)
     layout = make_layout(list(sizes))

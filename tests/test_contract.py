@@ -15,7 +15,8 @@ import pytest
 import deltaprop
 from deltaprop import contract
 from deltaprop.backends import BACKENDS, get_backend
-from deltaprop.contract import FUNCTIONS, SIGNATURES, make_layout, n_params, n_units
+from deltaprop.contract import FUNCTIONS, SIGNATURES
+from deltaprop.layout import make_layout, n_params, n_units
 
 KERNELS_DIR = pathlib.Path(deltaprop.kernels.__file__).parent
 
@@ -44,15 +45,30 @@ def test_every_backend_function_has_the_contract_signature(backend):
         assert parameter_names(getattr(kernels, name)) == SIGNATURES[name], name
 
 
+#: the kernel constants each backend's kernels use (the contract's table says which and why)
+USES = {"numpy": {"LINE"}, "numba": {"LINE", "SPINS"}, "cython": {"LINE", "SPINS", "BLAS_MIN_FLOPS"}}
+
+
 def test_every_backend_uses_the_contract_codes(backend):
     """Each backend's ``codes()`` (the constants its kernels read; Cython's enums) equals the
-    contract's tables."""
+    contract's tables, and the kernel constants it uses have the contract's values."""
     module = importlib.import_module(BACKENDS[backend][0])
     assert hasattr(module, "codes"), f"backend {backend!r} has no codes()"
     got, want = module.codes(), contract.codes()
     for table in want:
-        assert got[table] == want[table], table
+        if table != "kernel":
+            assert got[table] == want[table], table
     assert got.keys() == want.keys()
+    assert got["kernel"] == {name: want["kernel"][name] for name in USES[backend]}
+
+
+def test_kernel_constants_see_a_value_a_module_changes(monkeypatch):
+    """The kernel-constant check can fail: the Python backends' ``codes()`` read the value each
+    module holds, not the contract's."""
+    from deltaprop.kernels import _numpy
+
+    monkeypatch.setattr(importlib.import_module("deltaprop.kernels._numpy.split"), "LINE", 8)
+    assert _numpy.codes()["kernel"]["LINE"] == 8
 
 
 def test_codes_see_a_constant_a_numba_module_changes(monkeypatch):
@@ -97,8 +113,19 @@ def test_contract_docstring_lists_the_signatures():
     assert set(SIGNATURES) == set(FUNCTIONS)
 
 
-def test_numpy_backend_is_always_available():
-    assert "numpy" in deltaprop.available_backends()
+def test_auto_falls_back_to_numpy_when_no_compiled_backend_imports(monkeypatch):
+    """The reference needs nothing but NumPy: with both compiled backends unimportable, ``auto``
+    is numpy and ``import deltaprop`` still works."""
+    from deltaprop import backends
+
+    monkeypatch.setattr(backends, "BACKENDS", dict(backends.BACKENDS))
+    monkeypatch.setattr(backends, "_loaded", {})
+    monkeypatch.setattr(backends, "_errors", {})
+    for name in ("cython", "numba"):
+        backends.register(name, f"deltaprop.kernels._{name}_is_not_installed", f"{name} (missing here)")
+    assert deltaprop.available_backends() == ["numpy"]
+    assert get_backend("auto").name == "numpy"
+    assert get_backend("auto").forward is importlib.import_module("deltaprop.kernels._numpy").forward
 
 
 def test_auto_picks_the_first_available_backend():

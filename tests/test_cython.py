@@ -2,15 +2,16 @@
 live in test_kernels.py and the engine tests run on every available backend.
 
 - the extension is built where CI says it must be (DELTAPROP_REQUIRE_COMPILED=1);
-- the kernels release the GIL, and two models trained at once in two threads end with the
-  weights they get one after the other;
+- the kernels release the GIL (the two threads of one call meet at the compiled barrier; every
+  wrapper's loops run under ``with nogil``), and two models trained at once in two threads end
+  with the weights they get one after the other;
 - read-only and float32 inputs are accepted; mixed dtypes and short buffers are clear errors;
 - the per-sample epoch's fast path (zero inputs skip their rows, the first layer's update is
   fused with the next sample's forward sum) equals the reference on sparse inputs;
 - so does its L2 variant (W_0 = c V_0, the decay kept in c), including the steps that fold c
   back into V, and skipping zero inputs changes no bit on either path;
-- the codes compiled into the kernels (``codes()``, from the enums of ``_core.pxd``) are
-  ``deltaprop.contract``'s;
+- the codes and kernel constants compiled into the kernels (``codes()``, from the enums of
+  ``_core.pxd``) are ``deltaprop.contract``'s;
 - the epoch kernels built for AVX2 equal the portable ones, and the portable ones are chosen
   when NumPy's CPU feature table cannot be read.
 """
@@ -21,14 +22,13 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import TOL, sparse_problem
 
 import deltaprop
 from deltaprop import MLP
 from deltaprop.backends import get_backend
-from deltaprop.contract import (ACTIVATIONS, HYPER, LAYOUT_COLUMNS, LOSSES, SOLVERS, make_layout,
-                                n_params, n_units)
-
-from conftest import TOL, sparse_problem
+from deltaprop.contract import ACTIVATIONS, HYPER, KERNEL_CONSTANTS, LAYOUT_COLUMNS, LOSSES, SOLVERS
+from deltaprop.layout import make_layout, n_params, n_units
 
 REQUIRED = os.environ.get("DELTAPROP_REQUIRE_COMPILED") == "1"
 
@@ -167,31 +167,91 @@ def test_two_models_trained_in_two_threads_equal_sequential_training():
         th.start()
     for th in threads:
         th.join()
-    for got, want in zip(results, sequential):
+    for got, want in zip(results, sequential, strict=False):
         np.testing.assert_array_equal(got, want)
 
 
-@pytestmark_cython
-def test_kernels_release_the_gil():
-    """While a worker thread is inside a long sgd_epoch call, the main thread runs Python code.
+#: run in a child process: thread 0 of a two-thread call runs on a worker, thread 1 on the main
+#: thread, and the two meet at the kernel's compiled barrier (prints the kernels that returned)
+MEET_AT_THE_BARRIER = """
+import threading
+import numpy as np
+from deltaprop.backends import get_backend
+from deltaprop.contract import ACTIVATIONS, LOSSES, SOLVERS, make_hyper
+from deltaprop.layout import make_layout, n_params, n_units
 
-    The main thread snapshots the weights the kernel is updating for as long as the worker is
-    alive. With the GIL held through the call, the main thread could run only before the kernel
-    starts or after it returns, and would see only the initial or the final weights; a snapshot
-    that is neither proves that it ran while the kernel was running. No timing is asserted."""
-    args = _epoch_args([200, 100, 10], np.float64, n=2000, n_epochs=10)
-    w = args[0]
-    initial = w.tobytes()
-    k = get_backend("cython")
-    seen = set()
-    worker = threading.Thread(target=k.sgd_epoch, args=args)
+k = get_backend("cython")
+J, n, E, B = 2, 64, 3, 8
+layout = make_layout([5, 4, 3])
+P, U = n_params(layout), n_units(layout)
+rng = np.random.RandomState(0)
+X = rng.randn(n, 5)
+T = np.eye(3)[rng.randint(0, 3, n)]
+s = np.ones(n)
+order = np.stack([rng.permutation(n) for _ in range(E)]).astype(np.intp)
+codes = (ACTIVATIONS["tanh"], ACTIVATIONS["softmax"], LOSSES["cross_entropy"])
+hyper = make_hyper(np.float64, eta=0.05)
+
+
+def both(kernel, *args):
+    worker = threading.Thread(target=kernel, args=(0, *args))
     worker.start()
-    while worker.is_alive():
-        seen.add(w.tobytes())
+    kernel(1, *args)  # returns only after the worker's call has met it at the barrier, twice per batch
     worker.join()
-    final = w.tobytes()
-    assert final != initial, "the kernel did not update the weights"
-    assert seen - {initial, final}, "the main thread never ran while the kernel was running"
+
+
+w = rng.randn(P) * 0.3
+start = w.copy()
+both(k.average_epochs, w, np.zeros((J, P)), layout, *codes, X, T, s, order,
+     np.array([[0, n // 2], [n // 2, n]], dtype=np.intp), SOLVERS["sgd"], hyper, np.zeros((2, P)),
+     np.zeros((J, 2 * P)), np.zeros(1, np.int64), np.zeros((J, 1), np.int64), np.zeros((J, U)),
+     np.zeros((J, U)), np.zeros((J, U)), np.zeros((J, E, 2)), np.zeros((3, 8), np.int64))
+assert not np.array_equal(w, start)
+print("average_epochs")
+b = B // J
+both(k.split_epochs, w, layout, *codes, X, T, s, order, B, SOLVERS["sgd"], hyper, np.zeros((2, P)),
+     np.zeros(1, np.int64), np.zeros((J, 1), np.int64), np.zeros((J, b, 5)), np.zeros((J, b, 3)),
+     np.zeros((J, b)), np.zeros((J, b * U)), np.zeros((J, b * U)), np.zeros((J, b * U)), np.zeros((J, P)),
+     np.zeros(P), np.zeros((J, E, 2)), np.zeros((3, 8), np.int64))
+print("split_epochs")
+"""
+
+
+@pytestmark_cython
+def test_thread_kernels_release_the_gil():
+    """The two threads of one ``average_epochs`` call, and of one ``split_epochs`` call, meet at the
+    kernel's compiled barrier: one thread's call waits there, inside the kernel, until the other
+    thread has entered the kernel too, which it can only do if the first call released the GIL.
+    A wrapper holding the GIL would hang both threads, so the calls run in a child process that
+    the test waits for with a timeout far beyond the time they take (nothing is timed)."""
+    import subprocess
+    import sys
+
+    try:
+        out = subprocess.run([sys.executable, "-c", MEET_AT_THE_BARRIER], capture_output=True, text=True,
+                             timeout=300)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the two threads never met at the barrier: a thread kernel holds the GIL")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["average_epochs", "split_epochs"]
+
+
+@pytestmark_cython
+def test_every_contract_wrapper_runs_its_loops_without_the_gil():
+    """Each ``def`` wrapper of a contract function releases the GIL (``with nogil:``) around its
+    compiled body, after its argument checks: threads (``n_jobs``, Hogwild, two models at once)
+    run the kernels in parallel. Read from the sources, so it cannot race."""
+    import pathlib
+    import re
+
+    from deltaprop.contract import FUNCTIONS
+
+    here = pathlib.Path(deltaprop.kernels.__file__).parent / "_cython"
+    text = "\n".join(path.read_text() for ext in ("pyx", "pxi") for path in sorted(here.glob(f"*.{ext}")))
+    for name in FUNCTIONS:
+        found = re.search(rf"^def {name}\(.*?(?=^\S)", text + "\nend", flags=re.M | re.S)
+        assert found, f"no def {name} in the Cython sources"
+        assert "\n    with nogil:\n" in found.group(0), f"{name} does not release the GIL"
 
 
 @pytestmark_cython
@@ -200,7 +260,7 @@ def test_compiled_codes_are_the_contracts():
     from deltaprop.kernels._cython import codes
 
     assert codes() == {"activations": ACTIVATIONS, "losses": LOSSES, "solvers": SOLVERS,
-                       "hyper": HYPER, "layout": LAYOUT_COLUMNS}
+                       "hyper": HYPER, "layout": LAYOUT_COLUMNS, "kernel": KERNEL_CONSTANTS}
 
 
 @pytestmark_cython

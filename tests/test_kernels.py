@@ -10,13 +10,13 @@ import collections
 
 import numpy as np
 import pytest
+from conftest import BACKENDS, COMPILED, HIDDEN_ACTIVATIONS, PAIRS, TOL
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from deltaprop.backends import get_backend
-from deltaprop.contract import ACTIVATIONS, LOSSES, SOLVERS, make_layout, n_params, n_units
-
-from conftest import BACKENDS, COMPILED, HIDDEN_ACTIVATIONS, PAIRS, TOL
+from deltaprop.contract import ACTIVATIONS, LOSSES, SOLVERS
+from deltaprop.layout import make_layout, n_params, n_units
 
 pytestmark = pytest.mark.skipif(not COMPILED, reason="no compiled backend is available")
 
@@ -49,7 +49,7 @@ def problems(draw):
     # weights scaled by 1/sqrt(n_in), as initialisations are, so activations stay O(1): a
     # differential test compares rounding, not the chaos of an exploding network
     w = rng.randn(n_params(layout))
-    for n_in, n_out, w_off, b_off, _ in layout:
+    for n_in, _n_out, w_off, b_off, _ in layout:
         w[w_off : b_off] /= np.sqrt(n_in)
     w = w.astype(dtype)
     X = rng.randn(n, sizes[0]).astype(dtype)
@@ -89,7 +89,7 @@ def test_forward_loss_and_gradient_match_reference(name, problem):
     layout, codes, w, X, T, dtype = problem
     got = run_backward(get_backend(name), layout, codes, w, X, T)
     want = run_backward(REF, layout, codes, w, X, T)
-    for g_arr, w_arr in zip(got[:4], want[:4]):
+    for g_arr, w_arr in zip(got[:4], want[:4], strict=False):
         assert g_arr.dtype == dtype
         assert_close(g_arr, w_arr, dtype)
     assert_close(np.float64(got[4]), np.float64(want[4]), dtype)
@@ -202,7 +202,7 @@ def test_epochs_update_weights_like_reference(name):
         # only runs that stay in a numerically meaningful range.
         if not all(np.isfinite(arr).all() and np.abs(arr).max() < 1e6 for arr in want[:1] + want[3:]):
             discard("diverged")
-        for g_arr, w_arr in zip(got, want):
+        for g_arr, w_arr in zip(got, want, strict=False):
             assert_close(g_arr, w_arr, dtype, EPOCH_TOL)
         tally["compared"] += 1
 
@@ -227,7 +227,7 @@ def test_epochs_on_blas_sized_layers_match_reference(name, batch_size, solver, a
     rng = np.random.RandomState(11)
     layout = make_layout([64, 40, 10])
     w = rng.randn(n_params(layout))
-    for n_in, n_out, w_off, b_off, _ in layout:
+    for n_in, _n_out, w_off, b_off, _ in layout:
         w[w_off:b_off] /= np.sqrt(n_in)
     w = w.astype(dtype)
     X = (rng.rand(90, 64) * (rng.rand(90, 64) > 0.5)).astype(dtype)  # digits-like: half zeros
@@ -239,7 +239,7 @@ def test_epochs_on_blas_sized_layers_match_reference(name, batch_size, solver, a
     args = (layout, codes, w, X, T, order, batch_size, SOLVERS[solver], alpha)
     got = run_epoch(get_backend(name), *args)
     want = run_epoch(REF, *args)
-    for g_arr, w_arr in zip(got, want):
+    for g_arr, w_arr in zip(got, want, strict=False):
         assert_close(g_arr, w_arr, dtype, EPOCH_TOL)
 
 

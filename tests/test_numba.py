@@ -16,10 +16,10 @@ import os
 
 import numpy as np
 import pytest
+from conftest import BACKENDS, TOL, sparse_problem
 
-from deltaprop.contract import ACTIVATIONS, LOSSES, SOLVERS, n_units
-
-from conftest import BACKENDS, sparse_problem
+from deltaprop.contract import ACTIVATIONS, LOSSES, SOLVERS
+from deltaprop.layout import n_units
 
 pytestmark = pytest.mark.skipif("numba" not in BACKENDS, reason="numba backend not available")
 
@@ -236,3 +236,24 @@ def test_numba_cache_is_dropped_when_any_kernel_source_changes(tmp_path):
     assert cache_survives()
     assert not cache_survives(lambda: rows.write_text("A = 2\n"))
     assert cache_survives()
+
+
+@pytest.mark.parametrize("solver", list(SOLVERS))
+def test_update_equals_the_reference(solver, dtype):
+    """``update(w, g, solver, hyper, state, step)``, the reference's signature and rules, twice
+    in a row (Adam's step count advances)."""
+    from deltaprop.contract import make_hyper
+    from deltaprop.kernels._numpy.update import update as reference
+
+    rng = np.random.RandomState(0)
+    w0, g = rng.randn(37).astype(dtype), rng.randn(37).astype(dtype)
+    hyper = make_hyper(dtype, eta=0.1, momentum=0.9)
+    got = [w0.copy(), np.zeros((2, 37), dtype), np.zeros(1, np.int64)]
+    want = [a.copy() for a in got]
+    for _ in range(2):
+        numba_module("update").update(got[0], g, SOLVERS[solver], hyper, got[1], got[2])
+        reference(want[0], g, SOLVERS[solver], hyper, want[1], want[2])
+    tol = TOL[dtype]
+    np.testing.assert_allclose(got[0], want[0], rtol=tol, atol=tol)
+    np.testing.assert_allclose(got[1], want[1], rtol=tol, atol=tol)
+    assert got[2][0] == want[2][0] == (2 if solver == "adam" else 0)

@@ -1,7 +1,8 @@
-"""The kernels as a drop-in backend for a user's own NumPy code: ``contract.pack`` /
-``unpack`` / ``unit_buffers``, and the gallery example ``examples/plot_numpy_kernels.py`` (a
-hand-written loop, then the same loop on the kernels), which is run here on every available
-backend and must give the same weights."""
+"""The kernels as a drop-in backend for a user's own NumPy code: ``deltaprop.layout``'s
+``pack`` / ``unpack`` / ``unit_buffers``, ``deltaprop.lowlevel`` (the kernels with their
+arguments checked: every mistake is an error naming the argument), and the gallery example
+``examples/plot_numpy_kernels.py`` (a hand-written loop, then the same loop on the kernels),
+which is run here on every available backend and must give the same weights."""
 
 import pathlib
 import runpy
@@ -11,8 +12,9 @@ import pytest
 from conftest import BACKENDS
 
 import deltaprop
-from deltaprop import contract
-from deltaprop.contract import layer_params, make_layout, n_params, n_units, pack, unit_buffers, unpack
+from deltaprop import backends, contract, lowlevel
+from deltaprop import layout as layout_module
+from deltaprop.layout import layer_params, layer_units, make_layout, n_params, n_units, pack, unit_buffers, unpack
 
 EXAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "plot_numpy_kernels.py"
 
@@ -30,12 +32,13 @@ def test_example_gives_the_same_weights(backend, monkeypatch, capsys):
     source = EXAMPLE.read_text(encoding="utf-8")
     assert source.index("# By hand") < source.index("# On the kernels"), \
         "the example shows the loop by hand, then on the kernels"
-    assert "get_backend(deltaprop.available_backends()[0])" in source
-    # the example takes the first available backend: make it this one
-    monkeypatch.setattr(deltaprop, "available_backends", lambda: [backend])
+    assert "from deltaprop import lowlevel" in source
+    # the example runs on "auto": make this backend the only one registered
+    monkeypatch.setattr(backends, "BACKENDS", {backend: backends.BACKENDS[backend]})
+    assert backends.get_backend("auto").name == backend
     ns = runpy.run_path(str(EXAMPLE), run_name="numpy_users_example")
-    assert ns["kernels"].name == backend
     out = capsys.readouterr().out.split()
+    assert out[1] == backend
     assert float(out[0]) > 0.9  # the hand-written loop learns
     assert out[-1] == "True"  # the example's own check
     for got, want in zip(ns["coefs"] + ns["intercepts"], [ns["W1"], ns["W2"], ns["b1"], ns["b2"]], strict=True):
@@ -171,8 +174,8 @@ def test_unit_buffers(dtype):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_helpers_feed_every_backend(backend, dtype, rng):
-    """pack + unit_buffers give arrays every backend takes: forward and the gradient agree with
-    the engine's."""
+    """pack + unit_buffers give arrays every backend takes, through lowlevel: forward and the
+    gradient agree with the engine's."""
     net = deltaprop.MLP([4, 6, 3], hidden="tanh", output="softmax", loss="cross_entropy",
                         backend=backend, dtype=dtype.__name__, random_state=1)
     X = rng.randn(7, 4).astype(dtype)
@@ -180,23 +183,182 @@ def test_helpers_feed_every_backend(backend, dtype, rng):
     coefs = [c.copy() for c in net.coefs_]
     intercepts = [b.copy() for b in net.intercepts_]
     w, layout = pack(coefs, intercepts)
-    k = deltaprop.get_backend(backend)
     A, Z, D = unit_buffers(layout, len(X), w.dtype)
     h, f, e = (contract.ACTIVATIONS["tanh"], contract.ACTIVATIONS["softmax"],
                contract.LOSSES["cross_entropy"])
     g = np.empty_like(w)
-    k.forward(w, layout, h, f, X, A, Z)
-    E = k.output_delta(layout, f, e, A, Z, T, np.ones(len(X), dtype=dtype), D)
-    k.backprop(w, layout, h, A, Z, D)
-    k.gradient(layout, X, Z, D, g)
+    lowlevel.forward(w, layout, h, f, X, A, Z, backend=backend)
+    E = lowlevel.output_delta(layout, f, e, A, Z, T, np.ones(len(X), dtype=dtype), D, backend=backend)
+    lowlevel.backprop(w, layout, h, A, Z, D, backend=backend)
+    lowlevel.gradient(layout, X, Z, D, g, backend=backend)
     E_net, g_net = net.loss_and_gradient(X, T)
     tol = 1e-12 if dtype == np.float64 else 1e-5
-    np.testing.assert_allclose(contract.layer_units(Z, layout, -1, len(X)), net.forward(X), rtol=tol, atol=tol)
+    np.testing.assert_allclose(layer_units(Z, layout, -1, len(X)), net.forward(X), rtol=tol, atol=tol)
     np.testing.assert_allclose(E, E_net, rtol=tol)
     np.testing.assert_allclose(g, g_net, rtol=tol, atol=tol)
 
 
 def test_helpers_are_public():
-    for name in ("pack", "unpack", "unit_buffers"):
-        assert name in contract.__all__
-        assert getattr(contract, name).__doc__
+    for name in ("pack", "unpack", "unit_buffers", "make_layout", "n_params", "n_units", "layer_params",
+                 "layer_units"):
+        assert name in layout_module.__all__
+        assert getattr(layout_module, name).__doc__
+    for name in contract.FUNCTIONS:
+        if name not in ("average_epochs", "split_epochs"):  # the engine's thread kernels
+            assert name in lowlevel.__all__
+            assert "Parameters" in getattr(lowlevel, name).__doc__
+
+
+# --------------------------------------------------------------------------- lowlevel's checks
+
+def small_problem(dtype=np.float64, n=6, sizes=(4, 5, 3)):
+    rng = np.random.RandomState(0)
+    w, layout = pack(*layers(rng, list(sizes), dtype))
+    X = rng.randn(n, sizes[0]).astype(dtype)
+    T = np.eye(sizes[-1], dtype=dtype)[rng.randint(0, sizes[-1], n)]
+    s = np.ones(n, dtype=dtype)
+    A, Z, D = unit_buffers(layout, n, dtype)
+    codes = (contract.ACTIVATIONS["tanh"], contract.ACTIVATIONS["softmax"], contract.LOSSES["cross_entropy"])
+    return w, layout, X, T, s, A, Z, D, codes
+
+
+def epoch_args(dtype=np.float64, n=6, sizes=(4, 5, 3), n_epochs=2):
+    """The arguments of ``sgd_epoch``, by name."""
+    w, layout, X, T, s, _, _, _, (h, f, e) = small_problem(dtype, n, sizes)
+    U, P = n_units(layout), n_params(layout)
+    order = np.stack([np.random.RandomState(k).permutation(n) for k in range(n_epochs)]).astype(np.intp)
+    return dict(w=w, layout=layout, hidden=h, output=f, loss=e, X=X, T=T, s=s, order=order,
+                solver=contract.SOLVERS["adam"], hyper=contract.make_hyper(dtype, eta=0.05),
+                state=np.zeros((2, P), dtype), step=np.zeros(1, np.int64), a=np.zeros(U, dtype),
+                z=np.zeros(U, dtype), delta=np.zeros(U, dtype), losses=np.zeros((n_epochs, 2)))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lowlevel_epochs_equal_the_raw_kernels(backend, dtype):
+    """The checks change nothing: sgd_epoch and batch_epoch through lowlevel give the bits the
+    backend's own kernels give."""
+    checked, raw = epoch_args(dtype), epoch_args(dtype)
+    lowlevel.sgd_epoch(**checked, backend=backend)
+    deltaprop.get_backend(backend).sgd_epoch(*raw.values())
+    for name in ("w", "state", "step", "losses"):
+        np.testing.assert_array_equal(checked[name], raw[name], err_msg=name)
+    assert checked["step"][0] == checked["order"].size  # Adam counted every sample
+    B = 4
+    for args in (checked, raw):
+        U, D, K = n_units(args["layout"]), args["X"].shape[1], args["T"].shape[1]
+        args.update(Xb=np.zeros((B, D), dtype), Tb=np.zeros((B, K), dtype), sb=np.zeros(B, dtype),
+                    A=np.zeros(B * U, dtype), Z=np.zeros(B * U, dtype), D=np.zeros(B * U, dtype),
+                    g=np.zeros(n_params(args["layout"]), dtype))
+        for buf in ("a", "z", "delta"):
+            del args[buf]
+    names = contract.SIGNATURES["batch_epoch"]
+    lowlevel.batch_epoch(*(B if p == "batch_size" else checked[p] for p in names), backend=backend)
+    deltaprop.get_backend(backend).batch_epoch(*(B if p == "batch_size" else raw[p] for p in names))
+    for name in ("w", "state", "step", "losses"):
+        np.testing.assert_array_equal(checked[name], raw[name], err_msg=name)
+
+
+def test_lowlevel_loss_gradient_adds_the_gradient():
+    w, layout, X, T, s, A, Z, D, codes = small_problem()
+    g, grad = np.empty_like(w), np.zeros_like(w)
+    E = lowlevel.loss_gradient(w, layout, *codes, X, T, s, A[: 2 * n_units(layout)], Z, D, g, grad)
+    net = deltaprop.MLP([4, 5, 3], hidden="tanh", output="softmax", loss="cross_entropy", backend="numpy")
+    net.w[...] = w
+    E_net, g_net = net.loss_and_gradient(X, T)
+    np.testing.assert_allclose(E, E_net, rtol=1e-12)
+    np.testing.assert_allclose(grad, g_net, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    # wrong dtype
+    (lambda w, lay, X, A, Z, c: lowlevel.forward(w.astype(np.float16), lay, *c[:2], X, A, Z), TypeError,
+     "w must be float32 or float64; got float16"),
+    (lambda w, lay, X, A, Z, c: lowlevel.forward(w, lay.astype(np.int32), *c[:2], X, A, Z), TypeError,
+     "layout must be of dtype intp"),
+    # mixed dtypes
+    (lambda w, lay, X, A, Z, c: lowlevel.forward(w, lay, *c[:2], X.astype(np.float32), A, Z), TypeError,
+     "X is float32 but the call's other floating arrays are float64"),
+    (lambda w, lay, X, A, Z, c: lowlevel.forward(w, lay, *c[:2], X, A, Z.astype(np.float32)), TypeError,
+     "Z is float32 but"),
+    # not an array, not C-contiguous, read-only
+    (lambda w, lay, X, A, Z, c: lowlevel.forward(list(w), lay, *c[:2], X, A, Z), TypeError,
+     "w must be a NumPy array; got list"),
+    (lambda w, lay, X, A, Z, c: lowlevel.forward(w, lay, *c[:2], np.asfortranarray(X), A, Z), ValueError,
+     r"X must be C-contiguous"),
+    (lambda w, lay, X, A, Z, c: lowlevel.forward(w, lay, *c[:2], X, A[::2], Z), ValueError,
+     r"A must be C-contiguous"),
+    (lambda w, lay, X, A, Z, c: lowlevel.forward(w, lay, *c[:2], X, A, np.frombuffer(Z.tobytes())), ValueError,
+     "Z is read-only"),
+    # wrong shape
+    (lambda w, lay, X, A, Z, c: lowlevel.forward(w[:-1], lay, *c[:2], X, A, Z), ValueError,
+     r"w must have shape \(\d+,\) \(the layout's parameter count\)"),
+    (lambda w, lay, X, A, Z, c: lowlevel.forward(w, lay, *c[:2], X[:, :3].copy(), A, Z), ValueError,
+     r"X must have shape \(n, 4\) \(the layout's inputs\); got \(6, 3\)"),
+    (lambda w, lay, X, A, Z, c: lowlevel.forward(w, lay, *c[:2], X, A[:-1], Z), ValueError,
+     r"A must have length at least 48 \(n \* U"),
+    (lambda w, lay, X, A, Z, c: lowlevel.forward(w, lay, *c[:2], X[0], A, Z), ValueError,
+     r"X must be 2-D; got shape \(4,\)"),
+    (lambda w, lay, X, A, Z, c: lowlevel.forward(w, lay[:, :4].copy(), *c[:2], X, A, Z), ValueError,
+     r"layout must have shape \(L, 5\)"),
+    (lambda w, lay, X, A, Z, c: lowlevel.forward(w, lay + 1, *c[:2], X, A, Z), ValueError,
+     "layout is not the layout table"),
+    (lambda w, lay, X, A, Z, c: lowlevel.forward(w, lay, *c[:2], X, A, A), ValueError,
+     "A and Z must not share memory"),
+    # codes
+    (lambda w, lay, X, A, Z, c: lowlevel.forward(w, lay, contract.ACTIVATIONS["softmax"], c[1], X, A, Z),
+     ValueError, r"hidden must be the code of a hidden activation.*got 5"),
+    (lambda w, lay, X, A, Z, c: lowlevel.forward(w, lay, "tanh", c[1], X, A, Z), ValueError,
+     r"hidden must be the code.*tanh 2.*got 'tanh'"),
+    (lambda w, lay, X, A, Z, c: lowlevel.forward(w, lay, c[0], 99, X, A, Z), ValueError,
+     r"output must be the code of an output activation"),
+], ids=["dtype-w", "dtype-layout", "mixed-X", "mixed-Z", "list", "fortran-X", "strided-A", "read-only-Z",
+        "shape-w", "shape-X", "short-A", "1d-X", "layout-columns", "layout-offsets", "aliased", "hidden-softmax",
+        "hidden-name", "output-code"])
+def test_lowlevel_forward_names_the_bad_argument(call, error, message):
+    w, layout, X, T, s, A, Z, D, codes = small_problem()
+    with pytest.raises(error, match=message):
+        call(w, layout, X, A, Z, codes)
+    assert not A.any() and not Z.any()  # the kernel never ran
+
+
+def test_lowlevel_checks_every_kernel_names_the_argument():
+    w, layout, X, T, s, A, Z, D, (h, f, e) = small_problem()
+    with pytest.raises(ValueError, match=r"T must have shape \(n, 3\)"):
+        lowlevel.output_delta(layout, f, e, A, Z, T[:, :2].copy(), s, D)
+    with pytest.raises(ValueError, match=r"s must have shape \(6,\)"):
+        lowlevel.output_delta(layout, f, e, A, Z, T, s[:-1], D)
+    with pytest.raises(ValueError, match="output 'softmax' cannot be paired with loss 'poisson'"):
+        lowlevel.output_delta(layout, f, contract.LOSSES["poisson"], A, Z, T, s, D)
+    with pytest.raises(TypeError, match="T is float32 but"):
+        lowlevel.output_delta(layout, f, e, A, Z, T.astype(np.float32), s, D)
+    with pytest.raises(ValueError, match=r"A must have length n \* U = n \* 8"):
+        lowlevel.backprop(w, layout, h, A[:-1], Z, D)
+    with pytest.raises(ValueError, match=r"D must have length at least 48"):
+        lowlevel.backprop(w, layout, h, A, Z, D[:40])
+    with pytest.raises(ValueError, match=r"g must have shape \(43,\)"):
+        lowlevel.gradient(layout, X, Z, D, np.empty(42))
+    with pytest.raises(TypeError, match="grad must be float64; got float32"):
+        lowlevel.loss_gradient(w, layout, h, f, e, X, T, s, A, Z, D, np.empty_like(w), np.zeros(43, np.float32))
+
+
+@pytest.mark.parametrize("name, bad, error, message", [
+    ("order", lambda a: a["order"] + a["X"].shape[0], ValueError, r"order must hold sample indices in \[0, 6\)"),
+    ("order", lambda a: a["order"].astype(np.int32), TypeError, "order must be int64|order must be intp"),
+    ("solver", lambda a: 7, ValueError, r"solver must be the code of a solver.*sgd 0"),
+    ("hyper", lambda a: a["hyper"][:5].copy(), ValueError, r"hyper must have shape \(6,\)"),
+    ("state", lambda a: a["state"][:1].copy(), ValueError, r"state must have shape \(2, 43\)"),
+    ("step", lambda a: a["step"].astype(np.int32), TypeError, "step must be int64; got int32"),
+    ("losses", lambda a: a["losses"][:1].copy(), ValueError, r"losses must have shape \(2, 2\)"),
+    ("a", lambda a: np.zeros(9), ValueError, r"a must have length 8 \(U, one sample's units\); got 9"),
+    ("w", lambda a: a["w"].astype(np.float32), TypeError, r"X is float64 but the call's other floating arrays "
+                                                          r"are float32"),
+], ids=["order-range", "order-dtype", "solver", "hyper", "state", "step", "losses", "unit-buffer", "mixed"])
+def test_lowlevel_sgd_epoch_names_the_bad_argument(name, bad, error, message):
+    args = epoch_args()
+    args[name] = bad(args)
+    before = args["w"].copy()
+    with pytest.raises(error, match=message):
+        lowlevel.sgd_epoch(**args)
+    np.testing.assert_array_equal(args["w"], before)
+

@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import BACKENDS
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
@@ -18,8 +19,6 @@ from deltaprop.engine import buffers, sweeps
 from deltaprop.engine.epochs import OneThreadEpochs
 from deltaprop.engine.parallel_epochs import MixingEpochs, SplitBatchEpochs
 from deltaprop.parallel import Threads, effective_n_jobs, piece_bounds, shard_bounds
-
-from conftest import BACKENDS
 
 COMPILED = [b for b in BACKENDS if b != "numpy"] or BACKENDS
 
@@ -50,7 +49,7 @@ def test_shards_are_contiguous_balanced_whole_batches():
     assert shard_bounds(3, 8) == [(0, 1), (1, 2), (2, 3)]
     bounds = shard_bounds(1000, 7, multiple=32)
     assert bounds[0][0] == 0 and bounds[-1][1] == 1000
-    assert all(b0 == a1 and a1 % 32 == 0 for (_, b0), (a1, _) in zip(bounds, bounds[1:]))
+    assert all(b0 == a1 and a1 % 32 == 0 for (_, b0), (a1, _) in zip(bounds, bounds[1:], strict=False))
 
 
 def test_pieces_are_contiguous_shrinking_and_bounded():
@@ -61,9 +60,9 @@ def test_pieces_are_contiguous_shrinking_and_bounded():
                                  (999, 3, 1, 4)]:
         pieces = piece_bounds(n, J, min_rows, most)
         assert pieces[0][0] == 0 and pieces[-1][1] == n
-        assert all(b0 == a1 for (_, b0), (a1, _) in zip(pieces, pieces[1:]))
+        assert all(b0 == a1 for (_, b0), (a1, _) in zip(pieces, pieces[1:], strict=False))
         sizes = [b - a for a, b in pieces]
-        assert all(x >= y for x, y in zip(sizes[:-2], sizes[1:-1]))  # shrinking, but the last
+        assert all(x >= y for x, y in zip(sizes[:-2], sizes[1:-1], strict=False))  # shrinking, but the last
         assert min(sizes) >= min(n, min_rows)
         assert not most or len(pieces) <= most
 
@@ -335,7 +334,7 @@ def test_average_epochs_in_one_call_equal_the_python_rounds(backend, dtype, solv
                     runner._epoch(runner._threads, X, T, s, orders[e : e + 1], bounds, 61, code,
                                     hyper, state, t, losses[e])
         results.append((net.w, state, t, losses))
-    for got, want in zip(*results):
+    for got, want in zip(*results, strict=False):
         assert got.tobytes() == want.tobytes()
     assert results[0][3][:, 0].min() > 0 and not np.array_equal(results[0][0], MLP(
         [7, 5, 3], "tanh", "softmax", "cross_entropy", backend=backend, dtype=dtype, random_state=0).w)
@@ -392,7 +391,7 @@ def test_a_thread_that_never_arrives_cannot_hang_the_barrier(backend):
 
 def _split_epochs(net, J, X, T, s, orders, B, code, hyper):
     """``split_epochs`` on J threads with fresh buffers: (w, state, t, the threads' losses summed)."""
-    from deltaprop.contract import n_units
+    from deltaprop.layout import n_units
 
     dt, P, U, b = net.dtype, net.w.shape[0], n_units(net.layout), -(-B // J)
     state, t = np.zeros((2, P), dt), np.zeros(1, np.int64)
@@ -433,7 +432,7 @@ def test_split_epochs_are_batch_epoch_up_to_the_order_of_summation(backend, dtyp
                                      np.zeros((B, 7), dtype), np.zeros((B, 3), dtype), np.zeros(B, dtype),
                                      *(np.zeros(B * U, dtype) for _ in range(3)), np.zeros(P, dtype), losses)
     runs = [_split_epochs(net(), J, X, T, s, orders, B, code, hyper) for _ in range(2)]
-    for got, again in zip(*runs):
+    for got, again in zip(*runs, strict=False):
         assert got.tobytes() == again.tobytes()  # deterministic for a given J
     w, st, steps, parts = runs[0]
     tol = dict(rtol=1e-12, atol=1e-14) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-5)
@@ -454,7 +453,7 @@ def test_split_epochs_match_the_reference(backend):
     orders = np.stack([rng.permutation(50) for _ in range(2)]).astype(np.intp)
     runs = [_split_epochs(MLP([6, 4, 2], backend=name, random_state=0), 3, X, T, np.ones(50), orders, 10,
                           code, hyper) for name in ("numpy", backend)]
-    for got, want in zip(runs[1], runs[0]):
+    for got, want in zip(runs[1], runs[0], strict=False):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
 
 

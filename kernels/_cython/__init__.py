@@ -52,8 +52,7 @@ forward, backprop    forward, output_delta,         the same ``def`` functions; 
                                                     over the four)
 (none)               (none)                         ``gradient_step`` (``backprop.pyx``): batch
                                                     sgd without a gradient buffer
-update               update, adam_rate              ``update.pyx``; ``update`` gets ``g``
-                                                    already divided by S
+update               update, adam_rate              ``update.pyx``
 update               update_rows                    ``update.pxd``, row by row through
                                                     ``update_row``; takes the unweighted δ and
                                                     :math:`c = \alpha / s_n` (numba: δ times
@@ -74,17 +73,21 @@ epoch                sgd_epoch, batch_epoch         ``epoch.pyx``; the body of `
 mixing               average_epochs, barrier,       ``mixing.pxi``, the same names; numba's
                      mean_slice, _average_run       ``_average_run`` is ``average_run``; the
                                                     atomics are ``_sync.h``'s
-split                split_epochs, param_slice,     ``split.pxi``; ``param_slice`` is
-                     sum_rows, squares              ``slice_start``, ``sum_rows`` and
-                                                    ``squares`` are written inline (a loop,
-                                                    ``dot``)
+split                split_epochs, param_slice,     ``split.pxi``; ``sum_rows`` is written
+                     sum_rows, sum_squares          inline (a loop); ``sum_squares`` is
+                                                    ``rows.pxd``'s (four accumulators)
 sgd_plain,           the ``skip_zeros`` argument    ``epoch.set_skip_zeros(mode)``, a test hook
 sgd_decay                                           (not in the public signature)
-(written inline)     (none)                         the C loops of ``_rows.h`` behind
-                                                    ``rows.pxd``: ``sum4``, ``rows4``,
-                                                    ``dot_update4``, ``dot_update1``,
-                                                    ``dot_decay4``, ``dot_decay1``, ``dot``,
-                                                    ``scale_norm``, ``nonzero_rows``
+rows                 sweep4, sweep1 (inline)        the C loops of ``_rows.h`` behind
+                                                    ``rows.pxd``: ``sum4`` (``fwd``), ``rows4``
+                                                    (``upd`` and ``fwd``), ``axpy``,
+                                                    ``axpy_axpy``
+rows                 dot_update4, dot_update1       ``dot_update4``, ``dot_update1``; with
+                     (inline)                       ``decay``: ``dot_decay4``, ``dot_decay1``
+rows                 backprop_update, list_rows,    written in ``sgd_plain.pxi`` and
+                     first_rows (inline)            ``sgd_decay.pxi``; ``list_rows`` is
+                                                    ``nonzero_rows``
+(written inline)     (none)                         ``dot``, ``scale_norm``
 ===================  =============================  ============================================
 
 CPU dispatch: the epoch kernels come from ``epoch_avx2`` (the same source compiled with

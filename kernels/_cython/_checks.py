@@ -1,9 +1,9 @@
 """Argument checks of the Cython kernels' ``def`` wrappers, run once per call before ``nogil``.
 
 The compiled loops run without bounds checks, so a buffer that is too short would be written
-past its end. These checks cost a few microseconds per call and turn such a mistake into a
-ValueError. (dtype agreement is enforced by the fused-type dispatch itself: every floating
-argument must have the same dtype.)
+past its end. These checks turn such a mistake into a ValueError; they read shapes and the
+layout's few rows (and the range of ``order``), never the data. (dtype agreement is enforced
+by the fused-type dispatch itself: every floating argument must have the same dtype.)
 """
 
 import numpy as np
@@ -17,17 +17,18 @@ __all__ = ["check_forward", "check_units", "check_output_delta", "check_gradient
 def _layout(layout, P):
     """Check the layout table against a parameter vector of length P; return (D, K, U).
 
-    A few rows of Python ints: a loop over ``tolist()`` costs ~3 us where NumPy reductions over
-    the columns cost ~15 us, once per kernel call (an epoch of the estimators)."""
+    The table has one row per layer, so its rows are read as Python ints (``tolist()``) and
+    checked in a plain loop: for so few values that is cheaper than NumPy reductions over the
+    columns, each of which has a fixed cost per call."""
     lay = np.asarray(layout)
     if lay.ndim != 2 or lay.shape[1] != len(LAYOUT_COLUMNS) or lay.shape[0] < 1:
         raise ValueError(f"layout must have shape (L, {len(LAYOUT_COLUMNS)}) with L >= 1; got {lay.shape}")
     rows = lay.tolist()
     U = 0
-    for l, (n_in, n_out, w_off, b_off, u_off) in enumerate(rows):
+    for layer, (n_in, n_out, w_off, b_off, u_off) in enumerate(rows):
         if n_in < 1 or n_out < 1 or w_off < 0 or b_off < 0 or u_off < 0:
             raise ValueError("layout entries must be non-negative, with layer sizes >= 1")
-        if l > 0 and n_in != rows[l - 1][1]:
+        if layer > 0 and n_in != rows[layer - 1][1]:
             raise ValueError("layout: each layer's n_in must equal the previous layer's n_out")
         if w_off + n_in * n_out > P or b_off + n_out > P:
             raise ValueError(f"layout addresses parameters beyond w's length {P}")
@@ -104,7 +105,7 @@ def check_loss_gradient(w, layout, X, T, s, A, Z, D, g, grad):
     return rows
 
 
-def check_epoch(w, layout, X, T, s, order, batch_size, solver, hyper, state, t, A, Z, D, losses,
+def check_epoch(w, layout, X, T, s, order, batch_size, solver, hyper, state, step, A, Z, D, losses,
                 Xb=None, Tb=None, sb=None, g=None):
     Din, K, U = _layout(layout, w.shape[0])
     n = _samples(X, T, s, Din, K)
@@ -119,7 +120,7 @@ def check_epoch(w, layout, X, T, s, order, batch_size, solver, hyper, state, t, 
     _need("hyper", hyper, len(HYPER))
     if state.shape[0] < 2 or state.shape[1] != w.shape[0]:
         raise ValueError(f"state must have shape (2, {w.shape[0]}); got ({state.shape[0]}, {state.shape[1]})")
-    _need("t", t, 1)
+    _need("step", step, 1)
     B = batch_size
     for name, buf in (("A", A), ("Z", Z), ("D", D)):
         _need(name, buf, B * U)
@@ -132,7 +133,7 @@ def check_epoch(w, layout, X, T, s, order, batch_size, solver, hyper, state, t, 
         _need("g", g, w.shape[0])
 
 
-def check_average(j, w, W, layout, X, T, s, order, bounds, solver, hyper, state, S, t, steps, a, z,
+def check_average(j, w, W, layout, X, T, s, order, bounds, solver, hyper, state, S, step, steps, a, z,
                   delta, losses, sync):
     """average_epochs: thread j of J = len(bounds); every per-thread array has J rows."""
     P, J = w.shape[0], bounds.shape[0]
@@ -143,7 +144,7 @@ def check_average(j, w, W, layout, X, T, s, order, bounds, solver, hyper, state,
     b = np.asarray(bounds)
     if J and (b.min() < 0 or b.max() > m or (b[:, 1] < b[:, 0]).any()):
         raise ValueError(f"bounds must be ranges within [0, {m}]")
-    check_epoch(w, layout, X, T, s, order, 1, solver, hyper, state, t, a[0], z[0], delta[0],
+    check_epoch(w, layout, X, T, s, order, 1, solver, hyper, state, step, a[0], z[0], delta[0],
                 losses[0])
     for name, arr, size in (("W", W, P), ("S", S, 2 * P), ("steps", steps, 1), ("a", a, U),
                             ("z", z, U), ("delta", delta, U)):
@@ -155,7 +156,7 @@ def check_average(j, w, W, layout, X, T, s, order, bounds, solver, hyper, state,
         raise ValueError("sync must have 3 rows (arrivals, generation, abort)")
 
 
-def check_split(j, w, layout, X, T, s, order, batch_size, solver, hyper, state, t, steps, Xb, Tb, sb,
+def check_split(j, w, layout, X, T, s, order, batch_size, solver, hyper, state, step, steps, Xb, Tb, sb,
                 A, Z, D, G, g, losses, sync):
     """split_epochs: thread j of J = len(G); every per-thread array has J rows, each for
     b = ceil(batch_size / J) samples."""
@@ -166,7 +167,7 @@ def check_split(j, w, layout, X, T, s, order, batch_size, solver, hyper, state, 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
     b = -(-batch_size // J)
-    check_epoch(w, layout, X, T, s, order, 1, solver, hyper, state, t, A[0], Z[0], D[0], losses[0])
+    check_epoch(w, layout, X, T, s, order, 1, solver, hyper, state, step, A[0], Z[0], D[0], losses[0])
     for name, arr, size in (("G", G, P), ("steps", steps, 1), ("sb", sb, b), ("A", A, b * U),
                             ("Z", Z, b * U), ("D", D, b * U)):
         if arr.shape[0] != J or arr.shape[1] < size:

@@ -1,10 +1,10 @@
-"""The codes of the Cython kernels, read from the enums of ``_core.pxd`` by compiled code, so
-that a test can compare them with the tables of ``deltaprop.contract``."""
+"""The codes and kernel constants of the Cython kernels, read from the enums of ``_core.pxd`` by
+compiled code, so that a test can compare them with the tables of ``deltaprop.contract``."""
 
-from ._core cimport (ADAM, ALPHA, B_OFF, BETA_1, BETA_2, BINARY_CROSS_ENTROPY, CROSS_ENTROPY,
-                     EPSILON, ETA, EXP, GUDERMANNIAN, IDENTITY, LOGISTIC, MOMENTUM, MU, N_IN,
-                     N_OUT, NESTEROV, POISSON, RELU, SGD, SOFTMAX, SOFTPLUS, SQUARED_ERROR, TANH,
-                     U_OFF, W_OFF)
+from ._core cimport (ADAM, ALPHA, B_OFF, BETA_1, BETA_2, BINARY_CROSS_ENTROPY, BLAS_MIN_FLOPS,
+                     CROSS_ENTROPY, EPSILON, ETA, EXP, GUDERMANNIAN, IDENTITY, LINE, LOGISTIC,
+                     MOMENTUM, MU, N_IN, N_OUT, NESTEROV, POISSON, RELU, SGD, SOFTMAX, SOFTPLUS,
+                     SPINS, SQUARED_ERROR, TANH, U_OFF, W_OFF)
 
 
 def _in_order(slots):
@@ -14,7 +14,8 @@ def _in_order(slots):
 
 def codes():
     """``{"activations": {name: code}, "losses": {...}, "solvers": {...}, "hyper": names of the
-    ``hyper`` slots in order, "layout": names of the layout columns in order}``, as compiled."""
+    ``hyper`` slots in order, "layout": names of the layout columns in order, "kernel":
+    {constant: value}}``, as compiled."""
     return {
         "activations": {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH, "relu": RELU,
                         "gudermannian": GUDERMANNIAN, "softmax": SOFTMAX, "exp": EXP,
@@ -26,4 +27,5 @@ def codes():
                             BETA_2: "beta_2", EPSILON: "epsilon"}),
         "layout": _in_order({N_IN: "n_in", N_OUT: "n_out", W_OFF: "w_off", B_OFF: "b_off",
                              U_OFF: "u_off"}),
+        "kernel": {"LINE": LINE, "SPINS": SPINS, "BLAS_MIN_FLOPS": BLAS_MIN_FLOPS},
     }

@@ -6,8 +6,9 @@ Design
 Everything here is ``cdef inline ... noexcept nogil`` on raw pointers of ONE fused floating
 type (float32 or float64), so the C compiler inlines it into each caller's loop: no function
 call, no Python object and no allocation per sample. The enums mirror ``deltaprop.contract``
-(``ACTIVATIONS``, ``LOSSES``, ``SOLVERS``, ``HYPER``, ``LAYOUT_COLUMNS``); ``codes()`` of
-``deltaprop.kernels._cython`` returns them, and test_cython.py compares them with the contract.
+(``ACTIVATIONS``, ``LOSSES``, ``SOLVERS``, ``HYPER``, ``LAYOUT_COLUMNS``, ``KERNEL_CONSTANTS``);
+``codes()`` of ``deltaprop.kernels._cython`` returns them, and test_contract.py and
+test_cython.py compare them with the contract.
 
 The activation functions live in ``activations.pxd``, the per-sample row helpers in
 ``rows.pxd`` (their innermost loops are C, in ``_rows.h`` and ``_tanh.h``).
@@ -59,6 +60,15 @@ cdef enum:
     B_OFF = 3
     U_OFF = 4
     N_COLUMNS = 5
+
+# Numbers of the kernels' loops (contract.KERNEL_CONSTANTS, declared here once): LINE, the
+# granule of the threads' parameter slices in split_epochs; SPINS, the rounds a thread spins at
+# the barrier before it yields its core; BLAS_MIN_FLOPS, the n * n_in * n_out from which a
+# batch layer goes through BLAS gemm.
+cdef enum:
+    LINE = 16
+    SPINS = 2000
+    BLAS_MIN_FLOPS = 4096
 
 
 cdef inline Py_ssize_t col(const Py_ssize_t* layout, Py_ssize_t l, int column) noexcept nogil:

@@ -11,15 +11,12 @@ from cython cimport floating
 from libc.string cimport memset
 
 from ._blas cimport matmul_at, matmul_bt
-from ._core cimport (B_OFF, CROSS_ENTROPY, N_IN, N_OUT, SOFTMAX, U_OFF, W_OFF, axpy, col,
-                     f_log)
+from ._core cimport (BLAS_MIN_FLOPS, B_OFF, CROSS_ENTROPY, N_IN, N_OUT, SOFTMAX, U_OFF, W_OFF,
+                     axpy, col, f_log)
 from .activations cimport scale_by_derivative
 from .forward cimport forward_batch
 from .rows cimport backprop_rows
 from ._checks import check_gradient, check_loss_gradient, check_output_delta, check_units
-
-cdef Py_ssize_t BLAS_MIN_FLOPS = 4096
-
 
 cdef inline bint use_blas(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil:
     return n > 1 and n * n_in * n_out >= BLAS_MIN_FLOPS

@@ -42,8 +42,8 @@ from cython cimport floating
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from ._core cimport (ADAM, ALPHA, B_OFF, BETA_1, BETA_2, EPSILON, ETA, MU, N_IN, N_OUT, SGD, U_OFF,
-                     W_OFF, axpy, axpy_axpy, col)
+from ._core cimport (ADAM, ALPHA, B_OFF, BETA_1, BETA_2, EPSILON, ETA, LINE, MU, N_IN, N_OUT, SGD,
+                     SPINS, U_OFF, W_OFF, axpy, axpy_axpy, col)
 from .activations cimport derivative
 from .backprop cimport (backprop_batch, gradient_batch, gradient_step, output_delta_batch,
                         sample_delta)
@@ -83,7 +83,7 @@ include "split.pxi"
 def sgd_epoch(floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, int output, int loss,
               const floating[:, ::1] X, const floating[:, ::1] T, const floating[::1] s,
               const Py_ssize_t[:, ::1] order, int solver, const floating[::1] hyper,
-              floating[:, ::1] state, int64_t[::1] t, floating[::1] a, floating[::1] z,
+              floating[:, ::1] state, int64_t[::1] step, floating[::1] a, floating[::1] z,
               floating[::1] delta, double[:, ::1] losses):
     r"""On-line gradient descent, :math:`w \leftarrow w - \eta \nabla E_n(w)`, one sample at a
     time, for every epoch (row) of ``order``, in one compiled call (see ``deltaprop.contract``).
@@ -92,7 +92,7 @@ def sgd_epoch(floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, int 
     :func:`sgd_general`."""
     cdef Py_ssize_t n_epochs = order.shape[0], m = order.shape[1], e
     cdef int mode = skip_zeros
-    check_epoch(w, layout, X, T, s, order, 1, solver, hyper, state, t, a, z, delta, losses)
+    check_epoch(w, layout, X, T, s, order, 1, solver, hyper, state, step, a, z, delta, losses)
     for e in range(n_epochs):
         losses[e, 0] = 0
         losses[e, 1] = 0
@@ -118,7 +118,7 @@ def sgd_epoch(floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, int 
         else:
             sgd_general(&w[0], &layout[0, 0], layout.shape[0], hidden, output, loss, &X[0, 0],
                         &T[0, 0], &s[0], &order[0, 0], n_epochs, m, solver, &hyper[0],
-                        &state[0, 0], w.shape[0], &t[0], &a[0], &z[0], &delta[0], &losses[0, 0])
+                        &state[0, 0], w.shape[0], &step[0], &a[0], &z[0], &delta[0], &losses[0, 0])
     PyMem_Free(active)
     PyMem_Free(raw)
 
@@ -128,7 +128,7 @@ cdef void batch_run(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
                     int loss, const floating* X, const floating* T, const floating* s,
                     const Py_ssize_t* order, Py_ssize_t n_epochs, Py_ssize_t m, Py_ssize_t B,
                     int solver, const floating* hyper, floating* state, Py_ssize_t P,
-                    int64_t* t, floating* Xb, floating* Tb, floating* sb, floating* A,
+                    int64_t* step, floating* Xb, floating* Tb, floating* sb, floating* A,
                     floating* Z, floating* D, floating* g, double* losses) noexcept nogil:
     r"""The body of :func:`batch_epoch` (numba's ``batch_epoch`` kernel): gather each batch,
     forward, δ, backprop, gradient :math:`g = (\sum_{n \in B} s_n \nabla E_n + \alpha W) / S_B`,
@@ -162,7 +162,7 @@ cdef void batch_run(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
                 continue
             gradient_batch(layout, L, nb, Xb, Z, D, g)
             # g / S, the L2 term and the solver's rule in one pass over w (update.batch_step)
-            sq = batch_step(layout, L, solver, w, g, P, hyper, state, t, 1 / S)
+            sq = batch_step(layout, L, solver, w, g, P, hyper, state, step, 1 / S)
             data += nb * E / S
             penalty += nb * 0.5 * alpha * sq / S
         losses[2 * e] = data
@@ -172,13 +172,13 @@ cdef void batch_run(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
 def batch_epoch(floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, int output,
                 int loss, const floating[:, ::1] X, const floating[:, ::1] T,
                 const floating[::1] s, const Py_ssize_t[:, ::1] order, Py_ssize_t batch_size,
-                int solver, const floating[::1] hyper, floating[:, ::1] state, int64_t[::1] t,
+                int solver, const floating[::1] hyper, floating[:, ::1] state, int64_t[::1] step,
                 floating[:, ::1] Xb, floating[:, ::1] Tb, floating[::1] sb, floating[::1] A,
                 floating[::1] Z, floating[::1] D, floating[::1] g, double[:, ::1] losses):
     r"""Mini-batch gradient descent over consecutive batches of ``order`` (n_epochs, m)
     (see ``deltaprop.contract``)."""
     cdef Py_ssize_t n_epochs = order.shape[0], m = order.shape[1], e
-    check_epoch(w, layout, X, T, s, order, batch_size, solver, hyper, state, t, A, Z, D, losses,
+    check_epoch(w, layout, X, T, s, order, batch_size, solver, hyper, state, step, A, Z, D, losses,
                 Xb, Tb, sb, g)
     for e in range(n_epochs):
         losses[e, 0] = 0
@@ -188,5 +188,5 @@ def batch_epoch(floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, in
     with nogil:
         batch_run(&w[0], &layout[0, 0], layout.shape[0], hidden, output, loss, &X[0, 0],
                   &T[0, 0], &s[0], &order[0, 0], n_epochs, m, batch_size, solver, &hyper[0],
-                  &state[0, 0], w.shape[0], &t[0], &Xb[0, 0], &Tb[0, 0], &sb[0], &A[0], &Z[0],
+                  &state[0, 0], w.shape[0], &step[0], &Xb[0, 0], &Tb[0, 0], &sb[0], &A[0], &Z[0],
                   &D[0], &g[0], &losses[0, 0])

@@ -10,14 +10,10 @@ tiny layers.
 from cython cimport floating
 
 from ._blas cimport matmul
-from ._core cimport B_OFF, N_IN, N_OUT, SOFTMAX, U_OFF, W_OFF, col
+from ._core cimport BLAS_MIN_FLOPS, B_OFF, N_IN, N_OUT, SOFTMAX, U_OFF, W_OFF, col
 from .activations cimport activate
 from .rows cimport forward_rows
 from ._checks import check_forward
-
-#: use BLAS when a layer's multiply-adds for the batch reach this
-cdef Py_ssize_t BLAS_MIN_FLOPS = 4096
-
 
 cdef inline bint use_blas(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil:
     return n > 1 and n * n_in * n_out >= BLAS_MIN_FLOPS

@@ -9,14 +9,12 @@ cdef extern from "_sync.h" nogil:
     void sync_pause()
     void sync_yield()
 
-cdef enum:
-    SPINS = 2000  # spins at the barrier before a waiting thread gives its core away
-
 
 cdef bint barrier(int64_t* arrived, int64_t* generation, const int64_t* abort,
                   Py_ssize_t J) noexcept nogil:
     """Wait until all J threads have arrived; False if the call was aborted (``*abort`` != 0).
-    A waiting thread spins, and after ``SPINS`` rounds yields its core at every round: with
+    A waiting thread spins, and after ``SPINS`` rounds (``_core.pxd``, the contract's value)
+    yields its core at every round: with
     more threads than cores, the thread it waits for may be waiting for that core."""
     cdef int64_t seen = sync_load(generation)
     cdef Py_ssize_t spins = 0
@@ -53,7 +51,7 @@ cdef void average_run(Py_ssize_t j, int mode, floating* w, floating* W, Py_ssize
                       const floating* X, const floating* T, const floating* s,
                       const Py_ssize_t* order, Py_ssize_t n_epochs, Py_ssize_t m,
                       const Py_ssize_t* bounds, Py_ssize_t J, int solver, const floating* hyper,
-                      floating* state, floating* S, Py_ssize_t ldS, Py_ssize_t P, int64_t* t,
+                      floating* state, floating* S, Py_ssize_t ldS, Py_ssize_t P, int64_t* step,
                       int64_t* steps, Py_ssize_t ldt, floating* a, floating* z, floating* delta,
                       Py_ssize_t ldU, double* losses, int64_t* sync, Py_ssize_t ldsync,
                       Py_ssize_t* active, floating* raw) noexcept nogil:
@@ -70,7 +68,7 @@ cdef void average_run(Py_ssize_t j, int mode, floating* w, floating* W, Py_ssize
         memcpy(wj, w, P * sizeof(floating))
         if stateful:
             memcpy(sj, state, 2 * P * sizeof(floating))
-        tj[0] = t[0]
+        tj[0] = step[0]
         out = losses + 2 * (j * n_epochs + e)
         out[0] = 0
         out[1] = 0
@@ -96,7 +94,7 @@ cdef void average_run(Py_ssize_t j, int mode, floating* w, floating* W, Py_ssize
             for k in range(1, J):
                 if steps[k * ldt] > most:
                     most = steps[k * ldt]
-            t[0] = most
+            step[0] = most
         if not barrier(sync, sync + ldsync, sync + 2 * ldsync, J):
             return
 
@@ -106,7 +104,7 @@ def average_epochs(Py_ssize_t j, floating[::1] w, floating[:, ::1] W,
                    const floating[:, ::1] X, const floating[:, ::1] T, const floating[::1] s,
                    const Py_ssize_t[:, ::1] order, const Py_ssize_t[:, ::1] bounds, int solver,
                    const floating[::1] hyper, floating[:, ::1] state, floating[:, ::1] S,
-                   int64_t[::1] t, int64_t[:, ::1] steps, floating[:, ::1] a,
+                   int64_t[::1] step, int64_t[:, ::1] steps, floating[:, ::1] a,
                    floating[:, ::1] z, floating[:, ::1] delta, double[:, :, ::1] losses,
                    int64_t[:, ::1] sync):
     r"""Thread j's part of parameter-mixing epochs over the rows of ``order`` (n_epochs, m); the
@@ -115,8 +113,8 @@ def average_epochs(Py_ssize_t j, floating[::1] w, floating[:, ::1] W,
     as :func:`sgd_epoch` does."""
     cdef Py_ssize_t n_epochs = order.shape[0], m = order.shape[1], P = w.shape[0]
     cdef int mode = skip_zeros
-    check_average(j, w, W, layout, X, T, s, order, bounds, solver, hyper, state, S, t, steps, a, z,
-                  delta, losses, sync)
+    check_average(j, w, W, layout, X, T, s, order, bounds, solver, hyper, state, S, step, steps, a,
+                  z, delta, losses, sync)
     if n_epochs == 0:
         return
     cdef Py_ssize_t first = bounds[j, 0], last = bounds[j, 1]
@@ -132,7 +130,7 @@ def average_epochs(Py_ssize_t j, floating[::1] w, floating[:, ::1] W,
         average_run(j, mode, &w[0], &W[0, 0], W.shape[1], &layout[0, 0], layout.shape[0], hidden,
                     output, loss, &X[0, 0], &T[0, 0], &s[0], &order[0, 0], n_epochs, m,
                     &bounds[0, 0], bounds.shape[0], solver, &hyper[0], &state[0, 0], &S[0, 0],
-                    S.shape[1], P, &t[0], &steps[0, 0], steps.shape[1], &a[0, 0], &z[0, 0],
+                    S.shape[1], P, &step[0], &steps[0, 0], steps.shape[1], &a[0, 0], &z[0, 0],
                     &delta[0, 0], a.shape[1], &losses[0, 0, 0], &sync[0, 0], sync.shape[1], active,
                     raw)
     PyMem_Free(active)

@@ -153,7 +153,7 @@ cdef inline floating dot(Py_ssize_t n, const floating* x, const floating* y) noe
         return deltaprop_dot(n, x, y)
 
 
-cdef inline double sum_squares(Py_ssize_t n, const floating* x) noexcept nogil:
+cdef inline double sum_squares(const floating* x, Py_ssize_t n) noexcept nogil:
     """x · x in double, with four vector accumulators: for long sums (a layer's weights, the L2
     penalty), where one accumulator's add latency would bound the loop."""
     if floating is float:

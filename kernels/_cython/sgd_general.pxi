@@ -8,7 +8,7 @@ cdef void sgd_general(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int h
                       int output, int loss, const floating* X, const floating* T,
                       const floating* s, const Py_ssize_t* order, Py_ssize_t n_epochs,
                       Py_ssize_t m, int solver, const floating* hyper, floating* state,
-                      Py_ssize_t P, int64_t* t, floating* a, floating* z, floating* delta,
+                      Py_ssize_t P, int64_t* step, floating* a, floating* z, floating* delta,
                       double* losses) noexcept nogil:
     r"""Per-sample gradient descent with any solver and L2: for each sample, forward, δ, then per
     layer from the last: δ of the layer below with the old weights (:func:`backprop_rows`), and
@@ -36,7 +36,7 @@ cdef void sgd_general(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int h
         losses[2 * e] += sample_delta(output, loss, a + uK, z + uK, T + idx * K, delta + uK, K)
         c = alpha / sn
         if solver == ADAM:
-            eta_t = adam_rate(hyper, t)
+            eta_t = adam_rate(hyper, step)
         sq = 0
         for l in range(L - 1, -1, -1):
             n_in, n_out, u = col(layout, l, N_IN), col(layout, l, N_OUT), col(layout, l, U_OFF)

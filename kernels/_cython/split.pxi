@@ -3,31 +3,27 @@
 # its rows into its row of G, the threads meet, each sums its slice of the parameters over the
 # rows of G (in thread order) and applies the solver's update to that slice, and they meet again.
 
-cdef enum:
-    LINE = 16  # parameter slices start on a multiple of this many values (64 bytes of float32)
-
-
-cdef inline Py_ssize_t slice_start(Py_ssize_t P, Py_ssize_t k, Py_ssize_t J) noexcept nogil:
-    """Where thread k's slice of the P parameters starts (numba's ``param_slice``)."""
-    if k == 0:
-        return 0
-    if k == J:
-        return P
-    return (P * k // J) // LINE * LINE
+cdef inline (Py_ssize_t, Py_ssize_t) param_slice(Py_ssize_t P, Py_ssize_t j,
+                                                 Py_ssize_t J) noexcept nogil:
+    """Thread j's slice ``[lo, hi)`` of the P parameters: J near-equal parts, cut at multiples
+    of ``LINE`` (``_core.pxd``, the contract's value: no two threads write one cache line)."""
+    cdef Py_ssize_t lo = 0 if j == 0 else (P * j // J) // LINE * LINE
+    cdef Py_ssize_t hi = P if j == J - 1 else (P * (j + 1) // J) // LINE * LINE
+    return lo, hi
 
 
 cdef void split_run(Py_ssize_t j, floating* w, const Py_ssize_t* layout, Py_ssize_t L,
                     int hidden, int output, int loss, const floating* X, const floating* T,
                     const floating* s, const Py_ssize_t* order, Py_ssize_t n_epochs,
                     Py_ssize_t m, Py_ssize_t B, int solver, const floating* hyper,
-                    floating* state, Py_ssize_t P, int64_t* t, int64_t* steps, Py_ssize_t ldt,
+                    floating* state, Py_ssize_t P, int64_t* step, int64_t* steps, Py_ssize_t ldt,
                     floating* Xb, Py_ssize_t ldX, floating* Tb, Py_ssize_t ldT, floating* sb,
                     Py_ssize_t lds, floating* A, floating* Z, floating* D, Py_ssize_t ldU,
                     floating* G, Py_ssize_t ldG, floating* g, Py_ssize_t J, double* losses,
                     int64_t* sync, Py_ssize_t ldsync) noexcept nogil:
     """The body of :func:`split_epochs` (numba's ``split_epochs`` kernel)."""
     cdef Py_ssize_t Din = col(layout, 0, N_IN), K = col(layout, L - 1, N_OUT)
-    cdef Py_ssize_t lo = slice_start(P, j, J), hi = slice_start(P, j + 1, J)
+    cdef Py_ssize_t lo, hi
     cdef Py_ssize_t e, start, nb, r, idx, first, k, i, l, p, a0, a1, c0, c1, wo, bo
     cdef floating alpha = hyper[ALPHA], S, inv_S
     cdef floating eta = hyper[ETA], mu = hyper[MU], b1 = hyper[BETA_1], b2 = hyper[BETA_2]
@@ -44,7 +40,8 @@ cdef void split_run(Py_ssize_t j, floating* w, const Py_ssize_t* layout, Py_ssiz
     cdef int64_t* tj = steps + j * ldt
     cdef double E, sq, et
     cdef double* out
-    tj[0] = t[0]
+    lo, hi = param_slice(P, j, J)
+    tj[0] = step[0]
     for e in range(n_epochs):
         losses[2 * (j * n_epochs + e)] = 0
         losses[2 * (j * n_epochs + e) + 1] = 0
@@ -92,7 +89,7 @@ cdef void split_run(Py_ssize_t j, floating* w, const Py_ssize_t* layout, Py_ssiz
                 a1 = bo if bo < hi else hi
                 if a1 > a0:
                     if alpha != 0:
-                        sq += sum_squares(a1 - a0, w + a0)
+                        sq += sum_squares(w + a0, a1 - a0)
                     step_range(solver, w + a0, g + a0, mv + a0, vv + a0, a1 - a0, alpha, inv_S,
                                eta, mu, b1, b2, eps, <floating>et)
                 c0 = bo if bo > lo else lo  # and its biases
@@ -106,13 +103,13 @@ cdef void split_run(Py_ssize_t j, floating* w, const Py_ssize_t* layout, Py_ssiz
             if not barrier(sync, sync + ldsync, sync + 2 * ldsync, J):
                 return
     if j == 0:
-        t[0] = tj[0]
+        step[0] = tj[0]
 
 
 def split_epochs(Py_ssize_t j, floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden,
                  int output, int loss, const floating[:, ::1] X, const floating[:, ::1] T,
                  const floating[::1] s, const Py_ssize_t[:, ::1] order, Py_ssize_t batch_size,
-                 int solver, const floating[::1] hyper, floating[:, ::1] state, int64_t[::1] t,
+                 int solver, const floating[::1] hyper, floating[:, ::1] state, int64_t[::1] step,
                  int64_t[:, ::1] steps, floating[:, :, ::1] Xb, floating[:, :, ::1] Tb,
                  floating[:, ::1] sb, floating[:, ::1] A, floating[:, ::1] Z, floating[:, ::1] D,
                  floating[:, ::1] G, floating[::1] g, double[:, :, ::1] losses,
@@ -121,14 +118,14 @@ def split_epochs(Py_ssize_t j, floating[::1] w, const Py_ssize_t[:, ::1] layout,
     J = len(G) threads, each batch's rows split between them; the J threads call it at once,
     each with its own j (see ``deltaprop.contract``)."""
     cdef Py_ssize_t n_epochs = order.shape[0], m = order.shape[1], P = w.shape[0]
-    check_split(j, w, layout, X, T, s, order, batch_size, solver, hyper, state, t, steps, Xb, Tb,
+    check_split(j, w, layout, X, T, s, order, batch_size, solver, hyper, state, step, steps, Xb, Tb,
                 sb, A, Z, D, G, g, losses, sync)
     if n_epochs == 0:
         return
     with nogil:
         split_run(j, &w[0], &layout[0, 0], layout.shape[0], hidden, output, loss, &X[0, 0],
                   &T[0, 0], &s[0], &order[0, 0], n_epochs, m, batch_size, solver, &hyper[0],
-                  &state[0, 0], P, &t[0], &steps[0, 0], steps.shape[1], &Xb[0, 0, 0],
+                  &state[0, 0], P, &step[0], &steps[0, 0], steps.shape[1], &Xb[0, 0, 0],
                   Xb.shape[1] * Xb.shape[2], &Tb[0, 0, 0], Tb.shape[1] * Tb.shape[2], &sb[0, 0],
                   sb.shape[1], &A[0, 0], &Z[0, 0], &D[0, 0], A.shape[1], &G[0, 0], G.shape[1],
                   &g[0], G.shape[0], &losses[0, 0, 0], &sync[0, 0], sync.shape[1])

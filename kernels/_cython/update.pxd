@@ -9,8 +9,8 @@ from ._core cimport (ADAM, ALPHA, B_OFF, BETA_1, BETA_2, EPSILON, ETA, MOMENTUM,
 from .rows cimport sum_squares
 
 cdef void update(floating* w, const floating* g, Py_ssize_t P, int solver, const floating* hyper,
-                 floating* state, int64_t* t) noexcept nogil
-cdef double adam_rate(const floating* hyper, int64_t* t) noexcept nogil
+                 floating* state, int64_t* step) noexcept nogil
+cdef double adam_rate(const floating* hyper, int64_t* step) noexcept nogil
 
 
 cdef inline void update_row(int solver, floating* w, floating* m, floating* v, Py_ssize_t n,
@@ -66,7 +66,7 @@ cdef inline double update_rows(int solver, floating* w, floating* m, floating* v
     cdef Py_ssize_t i, ro
     cdef double sq = 0
     if alpha != 0:
-        sq = sum_squares(n_in * n_out, w + wo)
+        sq = sum_squares(w + wo, n_in * n_out)
     update_row(solver, w + bo, m + bo, v + bo, n_out, 1, delta, 0, hyper, eta_t)
     for i in range(n_in):
         ro = wo + i * n_out
@@ -108,17 +108,17 @@ cdef inline void step_range(int solver, floating* w, const floating* g, floating
             w[p] = wp - et * m[p] / (f_sqrt(v[p]) + eps)
 
 
-cdef inline double adam_rate_inline(const floating* hyper, int64_t* t) noexcept nogil:
-    r"""``adam_rate`` (update.pyx), inlined: increment ``t[0]``, return
-    :math:`\eta \sqrt{1 - \beta_2^t} / (1 - \beta_1^t)` in double."""
-    t[0] += 1
-    return (<double>hyper[ETA] * sqrt(1 - pow(<double>hyper[BETA_2], <double>t[0]))
-            / (1 - pow(<double>hyper[BETA_1], <double>t[0])))
+cdef inline double adam_rate_inline(const floating* hyper, int64_t* step) noexcept nogil:
+    r"""``adam_rate`` (update.pyx), inlined: increment the step count τ (``step[0]``), return
+    :math:`\eta \sqrt{1 - \beta_2^\tau} / (1 - \beta_1^\tau)` in double."""
+    step[0] += 1
+    return (<double>hyper[ETA] * sqrt(1 - pow(<double>hyper[BETA_2], <double>step[0]))
+            / (1 - pow(<double>hyper[BETA_1], <double>step[0])))
 
 
 cdef inline double batch_step(const Py_ssize_t* layout, Py_ssize_t L, int solver, floating* w,
                               const floating* g, Py_ssize_t P, const floating* hyper,
-                              floating* state, int64_t* t, floating inv_S) noexcept nogil:
+                              floating* state, int64_t* step, floating inv_S) noexcept nogil:
     r"""The mini-batch update :math:`w \leftarrow \mathrm{rule}(w, (g + \alpha W) / S)` (α on
     the weights only) in one pass over the parameters, layer by layer (``step_range``); returns
     :math:`\lVert W \rVert^2` before the update when α is not 0 (a vectorised dot product per
@@ -129,13 +129,13 @@ cdef inline double batch_step(const Py_ssize_t* layout, Py_ssize_t L, int solver
     cdef floating* m = state
     cdef floating* v = state + P
     if solver == ADAM:
-        et = adam_rate_inline(hyper, t)
+        et = adam_rate_inline(hyper, step)
     for l in range(L):
         wo = col(layout, l, W_OFF)
         bo = col(layout, l, B_OFF)
         size = col(layout, l, N_IN) * col(layout, l, N_OUT)
         if alpha != 0:
-            sq += sum_squares(size, w + wo)
+            sq += sum_squares(w + wo, size)
         step_range(solver, w + wo, g + wo, m + wo, v + wo, size, alpha, inv_S, hyper[ETA],
                    hyper[MU], hyper[BETA_1], hyper[BETA_2], hyper[EPSILON], <floating>et)
         step_range(solver, w + bo, g + bo, m + bo, v + bo, col(layout, l, N_OUT), 0, inv_S,

@@ -1,7 +1,7 @@
 r"""Parameter updates of gradient descent: plain, momentum, Nesterov and Adam.
 
 Mirrors ``kernels/_numpy/update.py``: ``hyper`` holds (η, α, μ, β₁, β₂, ε); ``state`` (2, P)
-the velocity v, or Adam's moments m, v; ``t`` (1,) Adam's update count. :func:`update` applies
+the velocity v, or Adam's moments m, v; ``step`` (1,) Adam's step count τ. :func:`update` applies
 a whole gradient vector (mini-batch epochs); ``update_rows`` (``update.pxd``, inlined into the
 per-sample epoch) applies one sample's gradient to one layer without storing it.
 """
@@ -11,16 +11,17 @@ from libc.math cimport pow, sqrt
 from libc.stdint cimport int64_t
 
 
-cdef double adam_rate(const floating* hyper, int64_t* t) noexcept nogil:
-    r"""Increment Adam's count ``t[0]`` and return
-    :math:`\eta_t = \eta \sqrt{1 - \beta_2^t} / (1 - \beta_1^t)`, in double as the reference."""
-    t[0] += 1
-    return (<double>hyper[ETA] * sqrt(1 - pow(<double>hyper[BETA_2], <double>t[0]))
-            / (1 - pow(<double>hyper[BETA_1], <double>t[0])))
+cdef double adam_rate(const floating* hyper, int64_t* step) noexcept nogil:
+    r"""Increment Adam's step count τ (``step[0]``) and return
+    :math:`\eta_\tau = \eta \sqrt{1 - \beta_2^\tau} / (1 - \beta_1^\tau)`, in double as the
+    reference."""
+    step[0] += 1
+    return (<double>hyper[ETA] * sqrt(1 - pow(<double>hyper[BETA_2], <double>step[0]))
+            / (1 - pow(<double>hyper[BETA_1], <double>step[0])))
 
 
 cdef void update(floating* w, const floating* g, Py_ssize_t P, int solver, const floating* hyper,
-                 floating* state, int64_t* t) noexcept nogil:
+                 floating* state, int64_t* step) noexcept nogil:
     r"""Apply one update with gradient ``g`` to ``w`` (P,) in place.
 
     sgd :math:`w \leftarrow w - \eta g`; momentum :math:`v \leftarrow \mu v - \eta g,\ w \leftarrow w + v`;
@@ -46,7 +47,7 @@ cdef void update(floating* w, const floating* g, Py_ssize_t P, int solver, const
             s0[p] = mu * s0[p] - eta * g[p]
             w[p] += mu * s0[p] - eta * g[p]
     elif solver == ADAM:
-        et = <floating>adam_rate(hyper, t)  # in the arrays' dtype (vectorised in float32)
+        et = <floating>adam_rate(hyper, step)  # in the arrays' dtype (vectorised in float32)
         c1, c2 = 1 - b1, 1 - b2  # floating: a literal 1 in the loop would make it double
         for p in range(P):
             s0[p] = b1 * s0[p] + c1 * g[p]

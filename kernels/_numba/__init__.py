@@ -52,15 +52,20 @@ def _drop_stale_cache(here=None, extra=None):
 
 _drop_stale_cache()
 
-from . import activations, backprop as _backprop, epoch as _epoch, forward as _forward, rows  # noqa: E402
-from . import mixing as _mixing, sgd_decay as _sgd_decay, sgd_general as _sgd_general, sgd_plain as _sgd_plain  # noqa: E402
+from . import activations, rows, update  # noqa: E402
+from . import backprop as _backprop  # noqa: E402
+from . import epoch as _epoch  # noqa: E402
+from . import forward as _forward  # noqa: E402
+from . import mixing as _mixing  # noqa: E402
+from . import sgd_decay as _sgd_decay  # noqa: E402
+from . import sgd_general as _sgd_general  # noqa: E402
+from . import sgd_plain as _sgd_plain  # noqa: E402
 from . import split as _split  # noqa: E402
-from . import update  # noqa: E402
 from .backprop import backprop, gradient, loss_gradient, output_delta  # noqa: E402
 from .epoch import batch_epoch, sgd_epoch  # noqa: E402
+from .forward import forward  # noqa: E402
 from .mixing import average_epochs  # noqa: E402
 from .split import split_epochs  # noqa: E402
-from .forward import forward  # noqa: E402
 
 __all__ = ["forward", "output_delta", "backprop", "gradient", "loss_gradient", "sgd_epoch", "batch_epoch",
            "average_epochs", "split_epochs", "codes"]

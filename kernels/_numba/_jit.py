@@ -61,4 +61,10 @@ strict_kernel = functools.partial(numba.njit, cache=True, nogil=True, error_mode
 helper = functools.partial(kernel, _nrt=False)
 exact_helper = functools.partial(exact_kernel, _nrt=False)
 
-__all__ = ["kernel", "exact_kernel", "strict_kernel", "helper", "exact_helper", "FASTMATH"]
+#: ``@inline``: numba copies the function's IR into every caller (``inline="always"``), so it is
+#: compiled with the caller's options (an ``exact_helper`` caller keeps its sums in order) and
+#: a flag passed as a literal ``True`` / ``False`` folds away its branches. The row sweeps of
+#: ``rows`` are written once this way, and each per-sample kernel gets its own copy.
+inline = functools.partial(helper, inline="always")
+
+__all__ = ["kernel", "exact_kernel", "strict_kernel", "helper", "exact_helper", "inline", "FASTMATH"]

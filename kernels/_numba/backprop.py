@@ -11,8 +11,16 @@ import math
 
 import numpy as np
 
-from deltaprop.contract import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOGISTIC, N_OUT, POISSON, SOFTMAX,
-                                SQUARED_ERROR, U_OFF)
+from deltaprop.contract import (
+    BINARY_CROSS_ENTROPY,
+    CROSS_ENTROPY,
+    LOGISTIC,
+    N_OUT,
+    POISSON,
+    SOFTMAX,
+    SQUARED_ERROR,
+    U_OFF,
+)
 
 from ._jit import helper, kernel
 from .activations import log1pexp, scale_by_derivative
@@ -24,8 +32,9 @@ def sample_delta(output, loss, a, y, t, to, delta, u, K):
     r"""Output errors :math:`\delta_k = \partial E_n / \partial a_k` of one sample; return :math:`E_n`.
 
     The sample's K output units sit at offset ``u`` (unsigned) of ``a``, ``y``, ``delta``;
-    its K targets start at offset ``to`` (unsigned) of ``t``. Canonical pairs give :math:`\delta_k = y_k - t_k`; logistic +
-    squared error (Mitchell) :math:`(y_k - t_k) y_k (1 - y_k)`; softmax + squared error
+    its K targets start at offset ``to`` (unsigned) of ``t``. Canonical pairs give
+    :math:`\delta_k = y_k - t_k`; logistic + squared error (Mitchell)
+    :math:`(y_k - t_k) y_k (1 - y_k)`; softmax + squared error
     :math:`y_k (g_k - \sum_j g_j y_j)` with :math:`g = y - t`. The errors are those of
     ``_numpy.backprop.output_delta``: squared error :math:`\frac12 \lVert y - t \rVert^2`, binary
     cross-entropy :math:`\ln(1 + e^{a}) - t a`, cross-entropy
@@ -108,9 +117,9 @@ def output_delta(layout, output, loss, A, Z, T, s, D):
     r"""Output errors :math:`s_n \delta_k = \partial (s_n E_n) / \partial a_k` into ``D``; return
     :math:`E = \sum_n s_n E_n` (see :func:`sample_delta` for the pairs)."""
     n = T.shape[0]
-    l = layout.shape[0] - 1
-    K = np.uint64(layout[l, N_OUT])
-    base = np.uint64(n * layout[l, U_OFF])
+    layer = layout.shape[0] - 1
+    K = np.uint64(layout[layer, N_OUT])
+    base = np.uint64(n * layout[layer, U_OFF])
     if output == SOFTMAX and loss == CROSS_ENTROPY:
         return softmax_cross_entropy(A, Z, T, s, D, base, K)
     E = 0.0
@@ -131,12 +140,12 @@ def backprop(w, layout, hidden, A, Z, D):
     .. math:: \delta_j = h'(a_j) \sum_k w_{kj} \delta_k
     """
     n = A.shape[0] // (layout[-1, U_OFF] + layout[-1, N_OUT])
-    for l in range(layout.shape[0] - 1, 0, -1):
-        W, _ = weights(w, layout, l)
-        d, d_prev = units(D, layout, l, n), units(D, layout, l - 1, n)
+    for layer in range(layout.shape[0] - 1, 0, -1):
+        W, _ = weights(w, layout, layer)
+        d, d_prev = units(D, layout, layer, n), units(D, layout, layer - 1, n)
         n_in = W.shape[0]
         np.dot(d, W.T, d_prev)
-        scale_by_derivative(hidden, A, Z, D, np.uint64(n * layout[l - 1, U_OFF]), np.uint64(n * n_in))
+        scale_by_derivative(hidden, A, Z, D, np.uint64(n * layout[layer - 1, U_OFF]), np.uint64(n * n_in))
 
 
 @kernel
@@ -148,9 +157,9 @@ def gradient(layout, X, Z, D, g):
     """
     n = X.shape[0]
     z_prev = X
-    for l in range(layout.shape[0]):
-        gW, gb = weights(g, layout, l)
-        delta = units(D, layout, l, n)
+    for layer in range(layout.shape[0]):
+        gW, gb = weights(g, layout, layer)
+        delta = units(D, layout, layer, n)
         n_out = gW.shape[1]
         np.dot(z_prev.T, delta, gW)
         for j in range(n_out):
@@ -158,7 +167,7 @@ def gradient(layout, X, Z, D, g):
         for r in range(n):
             for j in range(n_out):
                 gb[j] += delta[r, j]
-        z_prev = units(Z, layout, l, n)
+        z_prev = units(Z, layout, layer, n)
 
 
 @kernel

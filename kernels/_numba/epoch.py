@@ -22,7 +22,7 @@ from .sgd_plain import sgd_plain
 from .update import batch_step
 
 
-def sgd_epoch(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, state, t, a, z, delta, losses):
+def sgd_epoch(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, state, step, a, z, delta, losses):
     r"""On-line gradient descent, :math:`w \leftarrow w - \eta \nabla E_n(w)`, one sample at a
     time, for every epoch of ``order`` (n_epochs, m), in one compiled call.
 
@@ -39,12 +39,12 @@ def sgd_epoch(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, st
         sgd_decay(w, layout, hidden, output, loss, X, T, s, order, hyper[ETA], hyper[ALPHA], a, z, delta,
                   losses, skip)
     else:
-        sgd_general(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, state, t,
+        sgd_general(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, state, step,
                     a, z, delta, losses)
 
 
 @kernel
-def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, solver, hyper, state, t,
+def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, solver, hyper, state, step,
                 Xb, Tb, sb, A, Z, D, g, losses):
     r"""Mini-batch gradient descent over consecutive batches B of ``order`` (n_epochs, m).
 
@@ -77,7 +77,7 @@ def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, sol
             backprop(w, layout, hidden, a, z, d)
             gradient(layout, xb, z, d, g)
             # g / S, the L2 term and the solver's rule in one pass over w (update.batch_step)
-            sq = batch_step(layout, solver, w, g, hyper, state, t, one / S)
+            sq = batch_step(layout, solver, w, g, hyper, state, step, one / S)
             data += nb * E / S
             if alpha != 0:
                 penalty += nb * 0.5 * alpha * sq / S

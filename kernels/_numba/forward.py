@@ -14,16 +14,16 @@ from .activations import activate
 
 
 @kernel
-def weights(w, layout, l):
+def weights(w, layout, layer):
     """Views ``(W_l, b_l)`` of layer ``l`` in the flat parameter vector ``w``."""
-    n_in, n_out, w_off, b_off = layout[l, N_IN], layout[l, N_OUT], layout[l, W_OFF], layout[l, B_OFF]
+    n_in, n_out, w_off, b_off = layout[layer, N_IN], layout[layer, N_OUT], layout[layer, W_OFF], layout[layer, B_OFF]
     return w[w_off : w_off + n_in * n_out].reshape((n_in, n_out)), w[b_off : b_off + n_out]
 
 
 @kernel
-def units(buf, layout, l, n):
+def units(buf, layout, layer, n):
     """View ``(n, n_out)`` of layer ``l``'s block in a unit buffer of a batch of ``n``."""
-    n_out, u_off = layout[l, N_OUT], layout[l, U_OFF]
+    n_out, u_off = layout[layer, N_OUT], layout[layer, U_OFF]
     return buf[n * u_off : n * (u_off + n_out)].reshape((n, n_out))
 
 
@@ -45,14 +45,14 @@ def forward(w, layout, hidden, output, X, A, Z):
     n = X.shape[0]
     L = layout.shape[0]
     z_prev = X
-    for l in range(L):
-        W, b = weights(w, layout, l)
-        a = units(A, layout, l, n)
-        z = units(Z, layout, l, n)
+    for layer in range(L):
+        W, b = weights(w, layout, layer)
+        a = units(A, layout, layer, n)
+        z = units(Z, layout, layer, n)
         affine(z_prev, W, b, a)
-        code = output if l == L - 1 else hidden
-        n_out = np.uint64(layout[l, N_OUT])
-        base = np.uint64(n * layout[l, U_OFF])
+        code = output if layer == L - 1 else hidden
+        n_out = np.uint64(layout[layer, N_OUT])
+        base = np.uint64(n * layout[layer, U_OFF])
         for r in range(n):
             activate(code, A, Z, base + np.uint64(r) * n_out, n_out)
         z_prev = z

@@ -12,7 +12,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from deltaprop.contract import ALPHA, ETA, N_OUT, SGD, U_OFF, mostly_nonzero
+from deltaprop.contract import ALPHA, ETA, N_OUT, SGD, SPINS, U_OFF, mostly_nonzero
 
 from ._jit import kernel, strict_kernel
 from .sgd_decay import sgd_decay
@@ -59,8 +59,6 @@ def _sched_yield(typingctx):
 
 
 ARRIVED, GENERATION, ABORT = 0, 1, 2
-#: spins at the barrier before a waiting thread starts to give its core away
-SPINS = 2000
 
 
 @strict_kernel
@@ -80,8 +78,9 @@ def barrier(sync, J):
     """Wait until all J threads have arrived (``sync`` rows: arrivals, generation, abort, each in
     a cache line of its own). False if the call was aborted: a thread spinning here leaves as
     soon as ``sync[2, 0]`` is non-zero, so one that never arrives cannot hang the others. After
-    :data:`SPINS` rounds a waiting thread yields its core at every round, so more threads than
-    cores slow down instead of spinning away the time slices of the threads they wait for."""
+    ``SPINS`` rounds (``deltaprop.contract``) a waiting thread yields its core at every round, so
+    more threads than cores slow down instead of spinning away the time slices of the threads
+    they wait for."""
     generation = _load_acquire(sync, GENERATION)
     spins = 0
     if _fetch_add(sync, ARRIVED, 1) == J - 1:  # the last to arrive opens the barrier
@@ -99,7 +98,7 @@ def barrier(sync, J):
 
 
 def average_epochs(j, w, W, layout, hidden, output, loss, X, T, s, order, bounds, solver, hyper,
-                   state, S, t, steps, a, z, delta, losses, sync):
+                   state, S, step, steps, a, z, delta, losses, sync):
     r"""Thread j's part of parameter-mixing epochs (see ``deltaprop.contract``). This thin Python
     function picks the per-sample kernel, as ``sgd_epoch`` does, and whether zero inputs are
     skipped (``contract.mostly_nonzero`` on the thread's first shard)."""
@@ -107,12 +106,12 @@ def average_epochs(j, w, W, layout, hidden, output, loss, X, T, s, order, bounds
     kind = (0 if hyper[ALPHA] == 0 else 1) if solver == SGD else 2
     skip = solver == SGD and not mostly_nonzero(X, order[:1, first:last])
     _average_run(j, kind, skip, w, W, layout, hidden, output, loss, X, T, s, order, bounds, solver,
-                 hyper, state, S, t, steps, a, z, delta, losses, sync)
+                 hyper, state, S, step, steps, a, z, delta, losses, sync)
 
 
 @strict_kernel  # it calls mean_slice
 def _average_run(j, kind, skip, w, W, layout, hidden, output, loss, X, T, s, order, bounds,
-                 solver, hyper, state, S, t, steps, a, z, delta, losses, sync):
+                 solver, hyper, state, S, step, steps, a, z, delta, losses, sync):
     """The compiled body of :func:`average_epochs`: per epoch, copy the mean in, train, meet,
     average this thread's 1/J slice of the parameters (and of the optimizer state), meet."""
     J = bounds.shape[0]
@@ -128,7 +127,7 @@ def _average_run(j, kind, skip, w, W, layout, hidden, output, loss, X, T, s, ord
         wj[:] = w
         if kind == 2:
             sj[:, :] = state
-        tj[0] = t[0]
+        tj[0] = step[0]
         mine = order[e, first:last].reshape((1, last - first))
         out = losses[j, e : e + 1]
         if kind == 0:
@@ -141,7 +140,7 @@ def _average_run(j, kind, skip, w, W, layout, hidden, output, loss, X, T, s, ord
                         out)
         if not barrier(sync, J):
             return
-        # w <- (w_0 + w_1 + ... + w_{J-1}) / J, summed in thread order (as the engine's _mean)
+        # w <- (w_0 + w_1 + ... + w_{J-1}) / J, summed in thread order (as the reference's mean_slice)
         mean_slice(W, 0, J, lo, hi, w)
         if kind == 2:
             for r in range(2):
@@ -150,6 +149,6 @@ def _average_run(j, kind, skip, w, W, layout, hidden, output, loss, X, T, s, ord
             most = steps[0, 0]
             for k in range(1, J):
                 most = max(most, steps[k, 0])
-            t[0] = most
+            step[0] = most
         if not barrier(sync, J):
             return

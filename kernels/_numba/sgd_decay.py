@@ -15,9 +15,8 @@ import numpy as np
 from deltaprop.contract import B_OFF, N_IN, N_OUT, U_OFF, W_OFF
 
 from ._jit import exact_helper, helper, kernel
-from .activations import derivative
 from .backprop import sample_delta
-from .rows import U64, next_sample, upper_forward
+from .rows import U64, backprop_update, first_rows, list_rows, next_sample, upper_forward
 
 
 @helper
@@ -26,48 +25,7 @@ def backprop_decay_rows(w, wo, bo, n_in, n_out, hidden, a, z, delta, up, u, eta,
     l-1 as there; then :math:`w_{ki} \leftarrow r\, w_{ki} - \eta z_i \delta_k` with
     :math:`r = 1 - \eta\alpha/S` (biases are not decayed). Returns :math:`\sum w^2` of the old
     weights (the L2 penalty's share of this layer)."""
-    one = w.dtype.type(1)
-    q = w.dtype.type(0)
-    i = U64(0)
-    while i + U64(4) <= n_in:
-        r0 = wo + i * n_out
-        r1, r2, r3 = r0 + n_out, r0 + U64(2) * n_out, r0 + U64(3) * n_out
-        z0, z1, z2, z3 = z[up + i], z[up + i + U64(1)], z[up + i + U64(2)], z[up + i + U64(3)]
-        c0, c1, c2, c3 = eta * z0, eta * z1, eta * z2, eta * z3
-        s0 = s1 = s2 = s3 = z0 - z0
-        for j in range(n_out):
-            dj = delta[u + j]
-            w0, w1, w2, w3 = w[r0 + j], w[r1 + j], w[r2 + j], w[r3 + j]
-            s0 += w0 * dj
-            s1 += w1 * dj
-            s2 += w2 * dj
-            s3 += w3 * dj
-            q += w0 * w0 + w1 * w1 + w2 * w2 + w3 * w3
-            w[r0 + j] = r * w0 - c0 * dj
-            w[r1 + j] = r * w1 - c1 * dj
-            w[r2 + j] = r * w2 - c2 * dj
-            w[r3 + j] = r * w3 - c3 * dj
-        delta[up + i] = derivative(hidden, a[up + i], z0, one) * s0
-        delta[up + i + U64(1)] = derivative(hidden, a[up + i + U64(1)], z1, one) * s1
-        delta[up + i + U64(2)] = derivative(hidden, a[up + i + U64(2)], z2, one) * s2
-        delta[up + i + U64(3)] = derivative(hidden, a[up + i + U64(3)], z3, one) * s3
-        i += U64(4)
-    while i < n_in:
-        r0 = wo + i * n_out
-        zi = z[up + i]
-        c = eta * zi
-        acc = zi - zi
-        for j in range(n_out):
-            dj = delta[u + j]
-            wij = w[r0 + j]
-            acc += wij * dj
-            q += wij * wij
-            w[r0 + j] = r * wij - c * dj
-        delta[up + i] = derivative(hidden, a[up + i], zi, one) * acc
-        i += U64(1)
-    for j in range(n_out):
-        w[bo + j] -= eta * delta[u + j]
-    return q
+    return backprop_update(w, wo, bo, n_in, n_out, hidden, a, z, delta, up, u, eta, r, True)
 
 
 @exact_helper
@@ -89,93 +47,14 @@ def first_layer_scaled(w, layout, a, delta, x, xo, x2o, eta, c, active, pv, upd,
     for j in range(n_out):
         a[j] = zero
         pv[j] = zero
-    na = U64(0)
-    for i in range(n_in):
-        active[na] = i
-        if not skip_zeros:
-            na += U64(1)
-        elif upd and fwd:
-            na += U64((x[xo + i] != zero) | (x[x2o + i] != zero))
-        elif upd:
-            na += U64(x[xo + i] != zero)
-        else:
-            na += U64(x[x2o + i] != zero)
+    na = list_rows(x, xo, x2o, n_in, active, upd, fwd, skip_zeros)
     kk = zero
-    k = U64(0)
     if upd and fwd:
-        while k + U64(4) <= na:
-            i0, i1, i2, i3 = U64(active[k]), U64(active[k + U64(1)]), U64(active[k + U64(2)]), U64(active[k + U64(3)])
-            r0, r1, r2, r3 = wo + i0 * n_out, wo + i1 * n_out, wo + i2 * n_out, wo + i3 * n_out
-            c0, c1, c2, c3 = kscale * x[xo + i0], kscale * x[xo + i1], kscale * x[xo + i2], kscale * x[xo + i3]
-            kk = kk + c0 * c0 + c1 * c1 + c2 * c2 + c3 * c3
-            y0, y1, y2, y3 = x[x2o + i0], x[x2o + i1], x[x2o + i2], x[x2o + i3]
-            for j in range(n_out):
-                dj = delta[j]
-                o0, o1, o2, o3 = w[r0 + j], w[r1 + j], w[r2 + j], w[r3 + j]
-                w0 = o0 - c0 * dj
-                w1 = o1 - c1 * dj
-                w2 = o2 - c2 * dj
-                w3 = o3 - c3 * dj
-                w[r0 + j] = w0
-                w[r1 + j] = w1
-                w[r2 + j] = w2
-                w[r3 + j] = w3
-                acc = a[j]
-                acc = acc + y0 * w0
-                acc = acc + y1 * w1
-                acc = acc + y2 * w2
-                acc = acc + y3 * w3
-                a[j] = acc
-                q = pv[j]
-                q = q + c0 * o0
-                q = q + c1 * o1
-                q = q + c2 * o2
-                q = q + c3 * o3
-                pv[j] = q
-            k += U64(4)
-        while k < na:
-            i0 = U64(active[k])
-            r0 = wo + i0 * n_out
-            c0, y0 = kscale * x[xo + i0], x[x2o + i0]
-            kk = kk + c0 * c0
-            for j in range(n_out):
-                o0 = w[r0 + j]
-                w0 = o0 - c0 * delta[j]
-                w[r0 + j] = w0
-                a[j] = a[j] + y0 * w0
-                pv[j] = pv[j] + c0 * o0
-            k += U64(1)
+        kk = first_rows(w, wo, n_out, active, na, x, xo, x2o, kscale, delta, a, pv, True, True, True)
     elif upd:
-        while k < na:
-            i0 = U64(active[k])
-            r0 = wo + i0 * n_out
-            c0 = kscale * x[xo + i0]
-            kk = kk + c0 * c0
-            for j in range(n_out):
-                o0 = w[r0 + j]
-                w[r0 + j] = o0 - c0 * delta[j]
-                pv[j] = pv[j] + c0 * o0
-            k += U64(1)
+        kk = first_rows(w, wo, n_out, active, na, x, xo, x2o, kscale, delta, a, pv, True, False, True)
     elif fwd:
-        while k + U64(4) <= na:
-            i0, i1, i2, i3 = U64(active[k]), U64(active[k + U64(1)]), U64(active[k + U64(2)]), U64(active[k + U64(3)])
-            r0, r1, r2, r3 = wo + i0 * n_out, wo + i1 * n_out, wo + i2 * n_out, wo + i3 * n_out
-            y0, y1, y2, y3 = x[x2o + i0], x[x2o + i1], x[x2o + i2], x[x2o + i3]
-            for j in range(n_out):
-                acc = a[j]
-                acc = acc + y0 * w[r0 + j]
-                acc = acc + y1 * w[r1 + j]
-                acc = acc + y2 * w[r2 + j]
-                acc = acc + y3 * w[r3 + j]
-                a[j] = acc
-            k += U64(4)
-        while k < na:
-            i0 = U64(active[k])
-            r0 = wo + i0 * n_out
-            y0 = x[x2o + i0]
-            for j in range(n_out):
-                a[j] = a[j] + y0 * w[r0 + j]
-            k += U64(1)
+        first_rows(w, wo, n_out, active, na, x, xo, x2o, kscale, delta, a, pv, False, True, False)
     for j in range(n_out):
         if upd:
             w[bo + j] -= eta * delta[j]
@@ -239,10 +118,10 @@ def sgd_decay(w, layout, hidden, output, loss, X, T, s, order, eta, alpha, a, z,
         losses[e, 0] += sample_delta(output, loss, a, z, tf, U64(n) * K, delta, uo, K)
         r = one - eta_alpha / S
         sq = c * c * sq0
-        for l in range(L - 1, 0, -1):
-            sq += backprop_decay_rows(w, U64(layout[l, W_OFF]), U64(layout[l, B_OFF]), U64(layout[l, N_IN]),
-                                      U64(layout[l, N_OUT]), hidden, a, z, delta, U64(layout[l - 1, U_OFF]),
-                                      U64(layout[l, U_OFF]), eta, r)
+        for layer in range(L - 1, 0, -1):
+            sq += backprop_decay_rows(w, U64(layout[layer, W_OFF]), U64(layout[layer, B_OFF]), U64(layout[layer, N_IN]),
+                                      U64(layout[layer, N_OUT]), hidden, a, z, delta, U64(layout[layer - 1, U_OFF]),
+                                      U64(layout[layer, U_OFF]), eta, r)
         losses[e, 1] += 0.5 * alpha * sq / S
         c_new = c * r
         if not (lo <= abs(c_new) <= hi):  # fold the scale into V (also when c_new is 0 or NaN)

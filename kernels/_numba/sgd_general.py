@@ -5,8 +5,7 @@ weights (:func:`backprop_rows`) and the solver's update of the layer's rows
 (``update.update_rows``).
 """
 
-from deltaprop.contract import (ADAM, ALPHA, B_OFF, BETA_1, BETA_2, EPSILON, ETA, MU, N_IN, N_OUT, U_OFF,
-                                W_OFF)
+from deltaprop.contract import ADAM, ALPHA, B_OFF, BETA_1, BETA_2, EPSILON, ETA, MU, N_IN, N_OUT, U_OFF, W_OFF
 
 from ._jit import helper, kernel
 from .activations import derivative
@@ -30,7 +29,7 @@ def backprop_rows(w, wo, n_in, n_out, hidden, a, z, delta, up, u):
 
 
 @kernel
-def sgd_general(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, state, t,
+def sgd_general(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, state, step,
                 a, z, delta, losses):
     r"""Per-sample gradient descent with any solver and L2: for each sample, forward, δ weighted
     by :math:`s_n`, then one pass per layer over the rows that propagates δ (old weights) and
@@ -61,13 +60,13 @@ def sgd_general(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, 
                 delta[k] *= S
             losses[e, 0] += S * E * inv_S
             if solver == ADAM:
-                eta_t = adam_rate(hyper, t)
+                eta_t = adam_rate(hyper, step)
             sq = zero
-            for l in range(L - 1, -1, -1):
-                n_in, n_out = U64(layout[l, N_IN]), U64(layout[l, N_OUT])
-                wo, bo, u = U64(layout[l, W_OFF]), U64(layout[l, B_OFF]), U64(layout[l, U_OFF])
-                if l > 0:  # δ of layer l-1 with the old weights, then the update
-                    up = U64(layout[l - 1, U_OFF])
+            for layer in range(L - 1, -1, -1):
+                n_in, n_out = U64(layout[layer, N_IN]), U64(layout[layer, N_OUT])
+                wo, bo, u = U64(layout[layer, W_OFF]), U64(layout[layer, B_OFF]), U64(layout[layer, U_OFF])
+                if layer > 0:  # δ of layer l-1 with the old weights, then the update
+                    up = U64(layout[layer - 1, U_OFF])
                     backprop_rows(w, wo, n_in, n_out, hidden, a, z, delta, up, u)
                     sq += update_rows(solver, w, m, v, wo, bo, n_in, n_out, z, up, delta, u,
                                       eta, eta_t, mu, b1, b2, eps, alpha, inv_S)

@@ -22,55 +22,18 @@ import numpy as np
 from deltaprop.contract import B_OFF, N_IN, N_OUT, U_OFF, W_OFF
 
 from ._jit import exact_helper, helper, kernel
-from .activations import derivative
 from .backprop import sample_delta
-from .rows import U64, next_sample, upper_forward
+from .rows import U64, backprop_update, first_rows, list_rows, next_sample, upper_forward
 
 
 @helper
 def backprop_update_rows(w, wo, bo, n_in, n_out, hidden, a, z, delta, up, u, eta):
     r"""Layer l ≥ 1 of one sample, one pass over the rows of ``W_l``: with the old row i,
     :math:`\delta_i = h'(a_i) \sum_k w_{ki} \delta_k` (5.56); then
-    :math:`w_{ki} \leftarrow w_{ki} - \eta z_i \delta_k` and :math:`w_{k0} \leftarrow w_{k0} - \eta \delta_k`.
+    :math:`w_{ki} \leftarrow w_{ki} - \eta z_i \delta_k` and :math:`w_{k0} \leftarrow w_{k0} - \eta \delta_k`
+    (``rows.backprop_update``).
     """
-    one = w.dtype.type(1)
-    i = U64(0)
-    while i + U64(4) <= n_in:
-        r0 = wo + i * n_out
-        r1, r2, r3 = r0 + n_out, r0 + U64(2) * n_out, r0 + U64(3) * n_out
-        z0, z1, z2, z3 = z[up + i], z[up + i + U64(1)], z[up + i + U64(2)], z[up + i + U64(3)]
-        c0, c1, c2, c3 = eta * z0, eta * z1, eta * z2, eta * z3
-        s0 = s1 = s2 = s3 = z0 - z0
-        for j in range(n_out):
-            dj = delta[u + j]
-            w0, w1, w2, w3 = w[r0 + j], w[r1 + j], w[r2 + j], w[r3 + j]
-            s0 += w0 * dj
-            s1 += w1 * dj
-            s2 += w2 * dj
-            s3 += w3 * dj
-            w[r0 + j] = w0 - c0 * dj
-            w[r1 + j] = w1 - c1 * dj
-            w[r2 + j] = w2 - c2 * dj
-            w[r3 + j] = w3 - c3 * dj
-        delta[up + i] = derivative(hidden, a[up + i], z0, one) * s0
-        delta[up + i + U64(1)] = derivative(hidden, a[up + i + U64(1)], z1, one) * s1
-        delta[up + i + U64(2)] = derivative(hidden, a[up + i + U64(2)], z2, one) * s2
-        delta[up + i + U64(3)] = derivative(hidden, a[up + i + U64(3)], z3, one) * s3
-        i += U64(4)
-    while i < n_in:
-        r0 = wo + i * n_out
-        zi = z[up + i]
-        c = eta * zi
-        acc = zi - zi
-        for j in range(n_out):
-            dj = delta[u + j]
-            wij = w[r0 + j]
-            acc += wij * dj
-            w[r0 + j] = wij - c * dj
-        delta[up + i] = derivative(hidden, a[up + i], zi, one) * acc
-        i += U64(1)
-    for j in range(n_out):
-        w[bo + j] -= eta * delta[u + j]
+    backprop_update(w, wo, bo, n_in, n_out, hidden, a, z, delta, up, u, eta, w.dtype.type(1), False)
 
 
 @exact_helper
@@ -83,90 +46,25 @@ def first_layer(w, layout, a, delta, x, xo, x2o, eta, active, upd, fwd, skip_zer
               a'_j \leftarrow w_{j0} + \sum_i w_{ji} x'_i
 
     With ``skip_zeros`` only the rows with :math:`x_i \ne 0` or :math:`x'_i \ne 0` are visited
-    (``active`` (n_in,) intp receives their indices); the others would change nothing (exact for
-    finite weights). Compiled without ``reassoc``: the sum runs over i in order, in blocks of
-    four rows or not, with zero inputs or without, so every variant gives the same bits.
+    (``active`` (n_in,) intp receives their indices, ``rows.list_rows``); the others would
+    change nothing (exact for finite weights). Compiled without ``reassoc``: the sum runs over i
+    in order, in blocks of four rows or not, with zero inputs or without, so every variant gives
+    the same bits.
     """
     n_in, n_out = U64(layout[0, N_IN]), U64(layout[0, N_OUT])
     wo, bo = U64(layout[0, W_OFF]), U64(layout[0, B_OFF])
-    zero = w.dtype.type(0)
     for j in range(n_out):
         if upd:
             w[bo + j] -= eta * delta[j]
         if fwd:
             a[j] = w[bo + j]
-    na = U64(0)  # the list of rows to visit, built without branches (zeros are unpredictable)
-    for i in range(n_in):
-        active[na] = i
-        if not skip_zeros:
-            na += U64(1)
-        elif upd and fwd:
-            na += U64((x[xo + i] != zero) | (x[x2o + i] != zero))
-        elif upd:
-            na += U64(x[xo + i] != zero)
-        else:
-            na += U64(x[x2o + i] != zero)
-    k = U64(0)
+    na = list_rows(x, xo, x2o, n_in, active, upd, fwd, skip_zeros)
     if upd and fwd:
-        while k + U64(4) <= na:
-            i0, i1, i2, i3 = U64(active[k]), U64(active[k + U64(1)]), U64(active[k + U64(2)]), U64(active[k + U64(3)])
-            r0, r1, r2, r3 = wo + i0 * n_out, wo + i1 * n_out, wo + i2 * n_out, wo + i3 * n_out
-            c0, c1, c2, c3 = eta * x[xo + i0], eta * x[xo + i1], eta * x[xo + i2], eta * x[xo + i3]
-            y0, y1, y2, y3 = x[x2o + i0], x[x2o + i1], x[x2o + i2], x[x2o + i3]
-            for j in range(n_out):
-                dj = delta[j]
-                w0 = w[r0 + j] - c0 * dj
-                w1 = w[r1 + j] - c1 * dj
-                w2 = w[r2 + j] - c2 * dj
-                w3 = w[r3 + j] - c3 * dj
-                w[r0 + j] = w0
-                w[r1 + j] = w1
-                w[r2 + j] = w2
-                w[r3 + j] = w3
-                acc = a[j]
-                acc = acc + y0 * w0
-                acc = acc + y1 * w1
-                acc = acc + y2 * w2
-                acc = acc + y3 * w3
-                a[j] = acc
-            k += U64(4)
-        while k < na:
-            i0 = U64(active[k])
-            r0 = wo + i0 * n_out
-            c0, y0 = eta * x[xo + i0], x[x2o + i0]
-            for j in range(n_out):
-                w0 = w[r0 + j] - c0 * delta[j]
-                w[r0 + j] = w0
-                a[j] = a[j] + y0 * w0
-            k += U64(1)
+        first_rows(w, wo, n_out, active, na, x, xo, x2o, eta, delta, a, a, True, True, False)
     elif upd:
-        while k < na:
-            i0 = U64(active[k])
-            r0 = wo + i0 * n_out
-            c0 = eta * x[xo + i0]
-            for j in range(n_out):
-                w[r0 + j] = w[r0 + j] - c0 * delta[j]
-            k += U64(1)
+        first_rows(w, wo, n_out, active, na, x, xo, x2o, eta, delta, a, a, True, False, False)
     elif fwd:
-        while k + U64(4) <= na:
-            i0, i1, i2, i3 = U64(active[k]), U64(active[k + U64(1)]), U64(active[k + U64(2)]), U64(active[k + U64(3)])
-            r0, r1, r2, r3 = wo + i0 * n_out, wo + i1 * n_out, wo + i2 * n_out, wo + i3 * n_out
-            y0, y1, y2, y3 = x[x2o + i0], x[x2o + i1], x[x2o + i2], x[x2o + i3]
-            for j in range(n_out):
-                acc = a[j]
-                acc = acc + y0 * w[r0 + j]
-                acc = acc + y1 * w[r1 + j]
-                acc = acc + y2 * w[r2 + j]
-                acc = acc + y3 * w[r3 + j]
-                a[j] = acc
-            k += U64(4)
-        while k < na:
-            i0 = U64(active[k])
-            r0 = wo + i0 * n_out
-            y0 = x[x2o + i0]
-            for j in range(n_out):
-                a[j] = a[j] + y0 * w[r0 + j]
-            k += U64(1)
+        first_rows(w, wo, n_out, active, na, x, xo, x2o, eta, delta, a, a, False, True, False)
 
 
 @kernel
@@ -191,10 +89,10 @@ def sgd_plain(w, layout, hidden, output, loss, X, T, s, order, eta, a, z, delta,
         xo = U64(n) * Dx
         upper_forward(w, layout, hidden, output, z, a)
         losses[e, 0] += sample_delta(output, loss, a, z, tf, U64(n) * K, delta, uo, K)
-        for l in range(L - 1, 0, -1):
-            backprop_update_rows(w, U64(layout[l, W_OFF]), U64(layout[l, B_OFF]), U64(layout[l, N_IN]),
-                                 U64(layout[l, N_OUT]), hidden, a, z, delta, U64(layout[l - 1, U_OFF]),
-                                 U64(layout[l, U_OFF]), eta)
+        for layer in range(L - 1, 0, -1):
+            backprop_update_rows(w, U64(layout[layer, W_OFF]), U64(layout[layer, B_OFF]), U64(layout[layer, N_IN]),
+                                 U64(layout[layer, N_OUT]), hidden, a, z, delta, U64(layout[layer - 1, U_OFF]),
+                                 U64(layout[layer, U_OFF]), eta)
         e2, p2 = next_sample(order, s, e, p + 1)
         if e2 < n_epochs:
             first_layer(w, layout, a, delta, x, xo, U64(order[e2, p2]) * Dx, eta, active, True, True,

@@ -11,7 +11,7 @@ is ``batch_epoch``'s; only the order in which the batch's gradient is summed dif
 
 import numpy as np
 
-from deltaprop.contract import ALPHA, ADAM, B_OFF, BETA_1, BETA_2, EPSILON, ETA, MU, N_OUT, U_OFF, W_OFF
+from deltaprop.contract import ADAM, ALPHA, B_OFF, BETA_1, BETA_2, EPSILON, ETA, LINE, MU, N_OUT, U_OFF, W_OFF
 
 from ._jit import helper, kernel
 from .backprop import backprop, gradient, output_delta
@@ -19,15 +19,12 @@ from .forward import forward
 from .mixing import barrier
 from .update import adam_rate, step_range
 
-#: parameter slices start on a multiple of this many values (64 bytes of float32), so two
-#: threads never write the same cache line of ``w`` or of the optimizer state
-LINE = 16
-
 
 @kernel
 def param_slice(P, j, J):
     """Thread j's slice ``[lo, hi)`` of the P parameters: J near-equal parts, cut at multiples of
-    :data:`LINE` (see ``deltaprop.contract``)."""
+    ``LINE`` (see ``deltaprop.contract``: no two threads write one cache line of ``w`` or of the
+    optimizer state)."""
     lo = 0 if j == 0 else (P * j // J) // LINE * LINE
     hi = P if j == J - 1 else (P * (j + 1) // J) // LINE * LINE
     return lo, hi
@@ -45,7 +42,7 @@ def sum_rows(G, J, lo, n, g):
 
 
 @helper
-def squares(w, lo, n):
+def sum_squares(w, lo, n):
     """:math:`\\sum w_p^2` over ``[lo, lo + n)`` (float64)."""
     sq = 0.0
     for i in range(n):
@@ -54,7 +51,7 @@ def squares(w, lo, n):
 
 
 @kernel
-def split_epochs(j, w, layout, hidden, output, loss, X, T, s, order, batch_size, solver, hyper, state, t,
+def split_epochs(j, w, layout, hidden, output, loss, X, T, s, order, batch_size, solver, hyper, state, step,
                  steps, Xb, Tb, sb, A, Z, D, G, g, losses, sync):
     r"""Thread j's part of mini-batch epochs on J threads (see ``deltaprop.contract``)."""
     J = G.shape[0]
@@ -67,7 +64,7 @@ def split_epochs(j, w, layout, hidden, output, loss, X, T, s, order, batch_size,
     eta, mu, b1, b2, eps = hyper[ETA], hyper[MU], hyper[BETA_1], hyper[BETA_2], hyper[EPSILON]
     m, v = state[0], state[1]
     tj = steps[j, :1]
-    tj[0] = t[0]
+    tj[0] = step[0]
     losses[j] = 0.0
     gj = G[j, :P]
     n_epochs, n = order.shape
@@ -102,12 +99,12 @@ def split_epochs(j, w, layout, hidden, output, loss, X, T, s, order, batch_size,
             eta_t = adam_rate(hyper, tj) if solver == ADAM else zero
             inv_S = one / S
             sq = 0.0
-            for l in range(layout.shape[0]):
-                wo, bo, nout = layout[l, W_OFF], layout[l, B_OFF], layout[l, N_OUT]
+            for layer in range(layout.shape[0]):
+                wo, bo, nout = layout[layer, W_OFF], layout[layer, B_OFF], layout[layer, N_OUT]
                 a0, a1 = max(wo, lo), min(bo, hi)  # this slice's weights of layer l
                 if a1 > a0:
                     if alpha != 0:
-                        sq += squares(w, np.uint64(a0), np.uint64(a1 - a0))
+                        sq += sum_squares(w, np.uint64(a0), np.uint64(a1 - a0))
                     step_range(solver, w, g, m, v, np.uint64(a0), np.uint64(a1 - a0), alpha, inv_S,
                                eta, mu, b1, b2, eps, eta_t)
                 c0, c1 = max(bo, lo), min(bo + nout, hi)  # and its biases
@@ -120,4 +117,4 @@ def split_epochs(j, w, layout, hidden, output, loss, X, T, s, order, batch_size,
             if not barrier(sync, J):
                 return
     if j == 0:
-        t[0] = tj[0]
+        step[0] = tj[0]

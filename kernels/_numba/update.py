@@ -1,8 +1,9 @@
 r"""Parameter updates of gradient descent: plain, momentum, Nesterov and Adam, mirroring
 ``_numpy/update.py``.
 
-``update`` applies a whole gradient vector (mini-batch epochs). ``update_rows`` applies the
-gradient of one sample to one layer without ever storing it,
+``update`` applies a whole gradient vector (the reference's rule); the mini-batch epochs use
+``batch_step``, the same rules with the batch's 1/S and the L2 term in the same pass.
+``update_rows`` applies the gradient of one sample to one layer without ever storing it,
 :math:`g_{ji} = (z_i \delta_j + \alpha w_{ji}) / S`, which is how the per-sample epoch updates in place.
 The branch on the solver sits outside the element loops.
 """
@@ -11,63 +12,77 @@ import math
 
 import numpy as np
 
-from deltaprop.contract import (ADAM, ALPHA, B_OFF, BETA_1, BETA_2, EPSILON, ETA, MOMENTUM, MU, N_OUT,
-                                NESTEROV, SGD, W_OFF)
+from deltaprop.contract import (
+    ADAM,
+    ALPHA,
+    B_OFF,
+    BETA_1,
+    BETA_2,
+    EPSILON,
+    ETA,
+    MOMENTUM,
+    MU,
+    N_OUT,
+    NESTEROV,
+    SGD,
+    W_OFF,
+)
 
 from ._jit import helper, kernel
 
 
 @helper
-def adam_rate(hyper, t):
-    r"""Increment Adam's count and return :math:`\eta_t = \eta \sqrt{1 - \beta_2^t} / (1 - \beta_1^t)`.
+def adam_rate(hyper, step):
+    r"""Increment Adam's step count τ (``step[0]``) and return
+    :math:`\eta_\tau = \eta \sqrt{1 - \beta_2^\tau} / (1 - \beta_1^\tau)`.
 
     The powers are taken in float64 (as the reference does), the rate returned in the dtype of
     ``hyper``.
     """
-    t[0] += 1
-    b1t = math.pow(float(hyper[BETA_1]), float(t[0]))  # libm pow, as NumPy's scalar power
-    b2t = math.pow(float(hyper[BETA_2]), float(t[0]))
+    step[0] += 1
+    b1t = math.pow(float(hyper[BETA_1]), float(step[0]))  # libm pow, as NumPy's scalar power
+    b2t = math.pow(float(hyper[BETA_2]), float(step[0]))
     return hyper.dtype.type(float(hyper[ETA]) * math.sqrt(1.0 - b2t) / (1.0 - b1t))
 
 
 @kernel
-def update(w, g, solver, hyper, state, t, scale):
-    r"""Apply one update with gradient ``scale * g`` to ``w`` in place (``scale`` = 1/S: the
-    batch's normalisation is folded into the update's one pass over the parameters).
+def update(w, g, solver, hyper, state, step):
+    r"""Apply one update with gradient ``g`` to ``w`` in place (``_numpy.update.update``).
 
     - sgd: :math:`w \leftarrow w - \eta g`
     - momentum: :math:`v \leftarrow \mu v - \eta g`, :math:`w \leftarrow w + v`
     - nesterov: :math:`v \leftarrow \mu v - \eta g`, :math:`w \leftarrow w + \mu v - \eta g`
-    - adam: :math:`t \leftarrow t + 1`, :math:`m \leftarrow \beta_1 m + (1 - \beta_1) g`,
+    - adam: :math:`\tau \leftarrow \tau + 1`, :math:`m \leftarrow \beta_1 m + (1 - \beta_1) g`,
       :math:`v \leftarrow \beta_2 v + (1 - \beta_2) g^2`,
-      :math:`w \leftarrow w - \eta_t\, m / (\sqrt{v} + \epsilon)`
+      :math:`w \leftarrow w - \eta_\tau\, m / (\sqrt{v} + \epsilon)`
+
+    The epochs use :func:`batch_step` instead, which folds the batch's 1/S and the L2 term
+    into the same pass over the parameters.
     """
     eta = hyper[ETA]
     P = w.shape[0]
     if solver == SGD:
         for p in range(P):
-            w[p] -= eta * (g[p] * scale)
+            w[p] -= eta * g[p]
     elif solver == MOMENTUM or solver == NESTEROV:
         mu = hyper[MU]
         v = state[0]
         if solver == MOMENTUM:
             for p in range(P):
-                v[p] = mu * v[p] - eta * (g[p] * scale)
+                v[p] = mu * v[p] - eta * g[p]
                 w[p] += v[p]
         else:
             for p in range(P):
-                gp = g[p] * scale
-                v[p] = mu * v[p] - eta * gp
-                w[p] += mu * v[p] - eta * gp
+                v[p] = mu * v[p] - eta * g[p]
+                w[p] += mu * v[p] - eta * g[p]
     elif solver == ADAM:
-        eta_t = adam_rate(hyper, t)
+        eta_t = adam_rate(hyper, step)
         one = w.dtype.type(1)
         b1, b2, eps = hyper[BETA_1], hyper[BETA_2], hyper[EPSILON]
         m, v = state[0], state[1]
         for p in range(P):
-            gp = g[p] * scale
-            m[p] = b1 * m[p] + (one - b1) * gp
-            v[p] = b2 * v[p] + (one - b2) * (gp * gp)
+            m[p] = b1 * m[p] + (one - b1) * g[p]
+            v[p] = b2 * v[p] + (one - b2) * (g[p] * g[p])
             w[p] -= eta_t * m[p] / (np.sqrt(v[p]) + eps)
 
 
@@ -182,22 +197,22 @@ def step_range(solver, w, g, m, v, lo, n, c, inv_S, eta, mu, b1, b2, eps, eta_t)
 
 
 @helper
-def batch_step(layout, solver, w, g, hyper, state, t, inv_S):
+def batch_step(layout, solver, w, g, hyper, state, step, inv_S):
     r"""The mini-batch update :math:`w \leftarrow \mathrm{rule}(w, (g + \alpha W) / S)` (α on the
     weights only), one pass over the parameters, layer by layer; returns
     :math:`\lVert W \rVert^2` before the update (float64) when α is not 0, else 0. Replaces the
     three sweeps g += αW, g / S and ``update``."""
     alpha = hyper[ALPHA]
     zero = w.dtype.type(0)
-    eta_t = adam_rate(hyper, t) if solver == ADAM else zero
+    eta_t = adam_rate(hyper, step) if solver == ADAM else zero
     m, v = state[0], state[1]
     eta, mu, b1, b2, eps = hyper[ETA], hyper[MU], hyper[BETA_1], hyper[BETA_2], hyper[EPSILON]
     sq = 0.0
-    for l in range(layout.shape[0]):
-        wo = np.uint64(layout[l, W_OFF])
-        bo = np.uint64(layout[l, B_OFF])
+    for layer in range(layout.shape[0]):
+        wo = np.uint64(layout[layer, W_OFF])
+        bo = np.uint64(layout[layer, B_OFF])
         nw = bo - wo
-        nb = np.uint64(layout[l, N_OUT])
+        nb = np.uint64(layout[layer, N_OUT])
         if alpha != 0:
             for i in range(nw):
                 sq += w[wo + i] * w[wo + i]

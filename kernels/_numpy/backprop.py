@@ -2,8 +2,18 @@ r"""Error backpropagation: output errors, the δ-recursion (Bishop 5.56) and the
 
 import numpy as np
 
-from deltaprop.contract import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, IDENTITY, LOGISTIC, N_OUT, POISSON,
-                                SOFTMAX, SQUARED_ERROR, U_OFF, layer_params, layer_units)
+from deltaprop.contract import (
+    BINARY_CROSS_ENTROPY,
+    CROSS_ENTROPY,
+    IDENTITY,
+    LOGISTIC,
+    N_OUT,
+    POISSON,
+    SOFTMAX,
+    SQUARED_ERROR,
+    U_OFF,
+)
+from deltaprop.layout import layer_params, layer_units
 
 from .activations import derivative, log1pexp
 from .forward import forward
@@ -29,8 +39,8 @@ def output_delta(layout, output, loss, A, Z, T, s, D):
     (softmax's Jacobian-vector product).
     """
     n = T.shape[0]
-    l = layout.shape[0] - 1
-    a, y, delta = (layer_units(buf, layout, l, n) for buf in (A, Z, D))
+    layer = layout.shape[0] - 1
+    a, y, delta = (layer_units(buf, layout, layer, n) for buf in (A, Z, D))
     if loss == SQUARED_ERROR:
         g = y - T
         E = 0.5 * np.sum(s[:, None] * g * g)
@@ -67,11 +77,11 @@ def backprop(w, layout, hidden, A, Z, D):
     in matrix form :math:`\Delta_{l-1} = h'(A_{l-1}) \odot (\Delta_l W_l^T)`.
     """
     n = A.shape[0] // (layout[-1, U_OFF] + layout[-1, N_OUT])
-    for l in range(layout.shape[0] - 1, 0, -1):
-        W, _ = layer_params(w, layout, l)
-        a, z = layer_units(A, layout, l - 1, n), layer_units(Z, layout, l - 1, n)
-        delta = layer_units(D, layout, l, n)
-        layer_units(D, layout, l - 1, n)[...] = derivative(hidden, a, z) * (delta @ W.T)
+    for layer in range(layout.shape[0] - 1, 0, -1):
+        W, _ = layer_params(w, layout, layer)
+        a, z = layer_units(A, layout, layer - 1, n), layer_units(Z, layout, layer - 1, n)
+        delta = layer_units(D, layout, layer, n)
+        layer_units(D, layout, layer - 1, n)[...] = derivative(hidden, a, z) * (delta @ W.T)
 
 
 def gradient(layout, X, Z, D, g):
@@ -85,12 +95,12 @@ def gradient(layout, X, Z, D, g):
     """
     n = X.shape[0]
     z_prev = X
-    for l in range(layout.shape[0]):
-        gW, gb = layer_params(g, layout, l)
-        delta = layer_units(D, layout, l, n)
+    for layer in range(layout.shape[0]):
+        gW, gb = layer_params(g, layout, layer)
+        delta = layer_units(D, layout, layer, n)
         gW[...] = z_prev.T @ delta
         gb[...] = delta.sum(axis=0)
-        z_prev = layer_units(Z, layout, l, n)
+        z_prev = layer_units(Z, layout, layer, n)
 
 
 def loss_gradient(w, layout, hidden, output, loss, X, T, s, A, Z, D, g, grad):

@@ -7,14 +7,15 @@ See ``deltaprop.contract`` for the arguments; the reference composes the other k
 
 import numpy as np
 
-from deltaprop.contract import ALPHA, layer_params
+from deltaprop.contract import ALPHA
+from deltaprop.layout import layer_params
 
 from .backprop import backprop, gradient, output_delta
 from .forward import forward
 from .update import update
 
 
-def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, solver, hyper, state, t,
+def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, solver, hyper, state, step,
                 Xb, Tb, sb, A, Z, D, g, losses):
     r"""Mini-batch gradient descent over consecutive batches B of ``order`` (n_epochs, m).
 
@@ -44,20 +45,20 @@ def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, sol
             gradient(layout, xb, z, d, g)
             sq = 0.0
             if alpha != 0:  # L2 term on the weights, never on the biases
-                for l in range(n_layers):
-                    W, _ = layer_params(w, layout, l)
-                    gW, _ = layer_params(g, layout, l)
+                for layer in range(n_layers):
+                    W, _ = layer_params(w, layout, layer)
+                    gW, _ = layer_params(g, layout, layer)
                     gW += alpha * W
                     sq += np.sum(W * W)
             g /= S
             data += nb * E / S
             penalty += nb * 0.5 * alpha * sq / S
-            update(w, g, solver, hyper, state, t)
+            update(w, g, solver, hyper, state, step)
         losses[e, 0] = data
         losses[e, 1] = penalty
 
 
-def sgd_epoch(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, state, t, a, z, delta, losses):
+def sgd_epoch(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, state, step, a, z, delta, losses):
     r"""On-line gradient descent, :math:`w \leftarrow w - \eta \nabla E_n(w)`, one sample at a time.
 
     The reference is ``batch_epoch`` with batches of one sample; compiled backends fuse the
@@ -67,5 +68,5 @@ def sgd_epoch(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, st
     Tb = np.empty((1, T.shape[1]), dtype=T.dtype)
     sb = np.empty(1, dtype=s.dtype)
     g = np.empty_like(w)
-    batch_epoch(w, layout, hidden, output, loss, X, T, s, order, 1, solver, hyper, state, t,
+    batch_epoch(w, layout, hidden, output, loss, X, T, s, order, 1, solver, hyper, state, step,
                 Xb, Tb, sb, a, z, delta, g, losses)

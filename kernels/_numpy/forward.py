@@ -1,6 +1,6 @@
 r"""Forward propagation (Bishop 5.48, 5.49) over a batch, in matrix form :math:`Y = XW + B`."""
 
-from deltaprop.contract import layer_params, layer_units
+from deltaprop.layout import layer_params, layer_units
 
 from .activations import activate
 
@@ -15,10 +15,10 @@ def forward(w, layout, hidden, output, X, A, Z):
     n = X.shape[0]
     L = layout.shape[0]
     z_prev = X
-    for l in range(L):
-        W, b = layer_params(w, layout, l)
-        a = layer_units(A, layout, l, n)
-        z = layer_units(Z, layout, l, n)
+    for layer in range(L):
+        W, b = layer_params(w, layout, layer)
+        a = layer_units(A, layout, layer, n)
+        z = layer_units(Z, layout, layer, n)
         a[...] = z_prev @ W + b
-        z[...] = activate(output if l == L - 1 else hidden, a)
+        z[...] = activate(output if layer == L - 1 else hidden, a)
         z_prev = z

@@ -13,7 +13,8 @@ instructions and spin, without the GIL.
 import threading
 import time
 
-from deltaprop.contract import SGD, n_units
+from deltaprop.contract import SGD
+from deltaprop.layout import n_units
 
 from .epoch import sgd_epoch
 
@@ -37,7 +38,7 @@ def barrier(sync, J):
 
 
 def average_epochs(j, w, W, layout, hidden, output, loss, X, T, s, order, bounds, solver, hyper,
-                   state, S, t, steps, a, z, delta, losses, sync):
+                   state, S, step, steps, a, z, delta, losses, sync):
     r"""Thread j's part of parameter-mixing epochs over the rows of ``order`` (n_epochs, m); the
     J threads call it at once, each with its own j (see ``deltaprop.contract``)."""
     J, P, U = bounds.shape[0], w.shape[0], n_units(layout)
@@ -48,23 +49,25 @@ def average_epochs(j, w, W, layout, hidden, output, loss, X, T, s, order, bounds
         wj[...] = w
         if solver != SGD:  # plain sgd keeps no optimizer state
             sj[...] = state
-        tj[...] = t
+        tj[...] = step
         sgd_epoch(wj, layout, hidden, output, loss, X, T, s, order[e : e + 1, first:last], solver, hyper,
                   sj, tj, a[j, :U], z[j, :U], delta[j, :U], losses[j, e : e + 1])
         if not barrier(sync, J):
             return
-        w[lo:hi] = _mean(W[:, lo:hi], J)
+        mean_slice(W, 0, J, lo, hi, w)
         if solver != SGD:
-            state[:, lo:hi] = _mean(S[:, : 2 * P].reshape(J, 2, P)[:, :, lo:hi], J)
+            for r in range(2):
+                mean_slice(S, r * P, J, lo, hi, state[r])
         if j == 0:
-            t[0] = steps[:, 0].max()
+            step[0] = steps[:, 0].max()
         if not barrier(sync, J):
             return
 
 
-def _mean(copies, J):
-    """``(copies[0] + copies[1] + ...) / J``, summed in thread order."""
-    total = copies[0].copy()
+def mean_slice(copies, offset, J, lo, hi, out):
+    """``out[p] = (copies[0, offset + p] + copies[1, offset + p] + ...) / J`` for p in [lo, hi),
+    summed in thread order."""
+    total = copies[0, offset + lo : offset + hi].copy()
     for k in range(1, J):
-        total += copies[k]
-    return total / copies.dtype.type(J) if J > 1 else total
+        total += copies[k, offset + lo : offset + hi]
+    out[lo:hi] = total / copies.dtype.type(J) if J > 1 else total

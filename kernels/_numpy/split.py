@@ -14,38 +14,37 @@ algorithm is ``batch_epoch``'s, only the batch's gradient is summed in another o
 
 import numpy as np
 
-from deltaprop.contract import ALPHA, B_OFF, W_OFF, n_units
+from deltaprop.contract import ALPHA, B_OFF, LINE, W_OFF
+from deltaprop.layout import n_units
 
 from .backprop import backprop, gradient, output_delta
 from .forward import forward
 from .mixing import barrier
 from .update import update
 
-#: parameter slices start on a multiple of this many values (64 bytes of float32)
-LINE = 16
-
 
 def param_slice(P, j, J):
-    """Thread j's slice ``[lo, hi)`` of the P parameters, cut at multiples of :data:`LINE`."""
+    """Thread j's slice ``[lo, hi)`` of the P parameters, cut at multiples of ``LINE`` (see
+    ``deltaprop.contract``: no two threads write one cache line)."""
     def cut(k):
         return 0 if k == 0 else P if k == J else (P * k // J) // LINE * LINE
 
     return cut(j), cut(j + 1)
 
 
-def split_epochs(j, w, layout, hidden, output, loss, X, T, s, order, batch_size, solver, hyper, state, t,
+def split_epochs(j, w, layout, hidden, output, loss, X, T, s, order, batch_size, solver, hyper, state, step,
                  steps, Xb, Tb, sb, A, Z, D, G, g, losses, sync):
     r"""Thread j's part of mini-batch epochs on J = len(G) threads (see ``deltaprop.contract``)."""
     J, P, U = G.shape[0], w.shape[0], n_units(layout)
     lo, hi = param_slice(P, j, J)
     alpha = hyper[ALPHA]
     weights = np.zeros(P, dtype=bool)  # the L2 term's mask: weights, not biases
-    for l in range(layout.shape[0]):
-        first, stop = layout[l, W_OFF], layout[l, B_OFF]
+    for layer in range(layout.shape[0]):
+        first, stop = layout[layer, W_OFF], layout[layer, B_OFF]
         weights[first:stop] = True
     mask = weights[lo:hi]
     tj = steps[j, :1]
-    tj[0] = t[0]
+    tj[0] = step[0]
     losses[j] = 0.0
     for e in range(order.shape[0]):
         for start in range(0, order.shape[1], batch_size):
@@ -85,4 +84,4 @@ def split_epochs(j, w, layout, hidden, output, loss, X, T, s, order, batch_size,
             if not barrier(sync, J):
                 return
     if j == 0:
-        t[0] = tj[0]
+        step[0] = tj[0]

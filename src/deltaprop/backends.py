@@ -1,5 +1,9 @@
 """The backend registry: which kernel implementations exist and which can be imported now.
 
+The kernels it hands out are the backends' own and check none of their arguments (the engine
+checks them once, before its calls); ``deltaprop.lowlevel`` is the same functions with their
+arguments checked, for a user's own NumPy loop.
+
 A backend is a module that defines every function of the kernel contract
 (``deltaprop.contract.FUNCTIONS``, with the parameter names of ``contract.SIGNATURES``) and
 ``codes()``, the code tables its kernels use (``tests/test_contract.py`` checks both). Backends
@@ -22,9 +26,16 @@ _errors: dict[str, str] = {}
 
 
 def register(name: str, module: str, requires: str = "") -> None:
-    """Register backend ``name`` implemented by ``module`` (imported on first use).
+    """Register a backend, imported on first use.
 
-    ``requires`` says what a user installs or builds when the import fails.
+    Parameters
+    ----------
+    name : str
+        The backend's name (``backend=`` everywhere).
+    module : str
+        The module that defines the contract's functions and ``codes()``.
+    requires : str
+        What a user installs or builds when the import fails (quoted in the error).
     """
     BACKENDS[name] = (module, requires)
     _loaded.pop(name, None)
@@ -54,15 +65,40 @@ def _load(name: str) -> Kernels | None:
 
 
 def available_backends() -> list[str]:
-    """Names of the backends that import on this machine, fastest first."""
+    """The backends that import on this machine.
+
+    Returns
+    -------
+    list of str
+        Their names, fastest first (the order ``"auto"`` tries them in).
+    """
     return [name for name in BACKENDS if _load(name) is not None]
 
 
 def get_backend(name: str = "auto") -> Kernels:
-    """Return the :class:`~deltaprop.contract.Kernels` of backend ``name``.
+    """The raw kernels of a backend.
 
-    ``"auto"`` picks the first available backend in order of preference (cython, numba, numpy).
-    Naming an unknown or unavailable backend raises ValueError naming what is missing.
+    The returned functions do NOT check their arguments: a wrong dtype, shape or memory order
+    makes a compiled kernel read or write past the end of an array. From your own NumPy code,
+    call ``deltaprop.lowlevel`` instead (the same functions, checked).
+
+    Parameters
+    ----------
+    name : str
+        A registered backend, or ``"auto"``: the first available of cython, numba, numpy.
+
+    Returns
+    -------
+    Kernels
+        The backend's functions (:class:`deltaprop.contract.Kernels`).
+
+    Raises
+    ------
+    TypeError
+        If ``name`` is not a string.
+    ValueError
+        If the backend is unknown or unavailable; the message names what it needs and the
+        available backends.
     """
     if not isinstance(name, str):
         raise TypeError(f"backend must be a string, got {type(name).__name__}")

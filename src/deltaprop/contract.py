@@ -48,6 +48,7 @@ losses        squared_error 0, binary_cross_entropy 1, cross_entropy 2, poisson 
 solvers       sgd 0, momentum 1, nesterov 2, adam 3
 hyper         slots eta 0, alpha 1, momentum 2, beta_1 3, beta_2 4, epsilon 5
 layout        columns n_in 0, n_out 1, w_off 2, b_off 3, u_off 4
+kernel        LINE 16, SPINS 2000, BLAS_MIN_FLOPS 4096 (not codes: see Kernel constants)
 ============  =======================================================================
 
 Each code also has a module constant named after it in upper case (``TANH``,
@@ -90,7 +91,7 @@ Each backend module defines all of them under these names and parameter names
     ``grad`` (P,) float64. Returns :math:`E = \sum_n s_n E_n`, the float64 sum of the chunks'
     errors. The same sums in the same order as the four calls chunk by chunk, but with no
     Python between chunks (threads sweeping their own rows never wait for the GIL).
-``batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, solver, hyper, state, t, Xb, Tb, sb, A, Z, D, g, losses)``
+``batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, solver, hyper, state, step, Xb, Tb, sb, A, Z, D, g, losses)``
     Mini-batch gradient descent. Batches B are consecutive runs of ``order`` (n_epochs, m)
     intp (the last one of an epoch may be shorter). For each batch, with sample weights
     ``s`` (n,) and :math:`S_B = \sum_{n \in B} s_n`, the gradient is
@@ -102,28 +103,28 @@ Each backend module defines all of them under these names and parameter names
     sgd :math:`w \leftarrow w - \eta g`;
     momentum :math:`v \leftarrow \mu v - \eta g,\ w \leftarrow w + v`;
     nesterov :math:`v \leftarrow \mu v - \eta g,\ w \leftarrow w + \mu v - \eta g`;
-    adam :math:`t \leftarrow t + 1,\ m \leftarrow \beta_1 m + (1 - \beta_1) g,\
+    adam :math:`\tau \leftarrow \tau + 1,\ m \leftarrow \beta_1 m + (1 - \beta_1) g,\
     v \leftarrow \beta_2 v + (1 - \beta_2) g^2,\
-    w \leftarrow w - \eta \frac{\sqrt{1 - \beta_2^t}}{1 - \beta_1^t} \frac{m}{\sqrt{v} + \epsilon}`.
+    w \leftarrow w - \eta \frac{\sqrt{1 - \beta_2^\tau}}{1 - \beta_1^\tau} \frac{m}{\sqrt{v} + \epsilon}`.
     ``hyper`` (6,) of the arrays' dtype holds :data:`HYPER` = (η, α, μ, β₁, β₂, ε);
-    ``state`` (2, P) holds v (row 0) or Adam's m, v (rows 0, 1); ``t`` (1,) int64 counts Adam's
-    updates. A batch with :math:`S_B = 0` is skipped. ``Xb`` (batch_size, D), ``Tb``
-    (batch_size, K), ``sb`` (batch_size,), ``A``, ``Z``, ``D`` (batch_size * U,) and ``g`` (P,)
-    are work buffers. ``losses`` (n_epochs, 2) float64 receives, for each epoch,
+    ``state`` (2, P) holds v (row 0) or Adam's m, v (rows 0, 1); ``step`` (1,) int64 holds Adam's
+    step count τ (``T`` and ``t`` are the targets). A batch with :math:`S_B = 0` is skipped.
+    ``Xb`` (batch_size, D), ``Tb`` (batch_size, K), ``sb`` (batch_size,), ``A``, ``Z``, ``D``
+    (batch_size * U,) and ``g`` (P,) are work buffers. ``losses`` (n_epochs, 2) float64 receives, for each epoch,
     :math:`\sum_B |B| \frac{1}{S_B} \sum_{n \in B} s_n E_n` and
     :math:`\sum_B |B| \frac{1}{S_B} \frac{\alpha}{2} \lVert W \rVert^2`, both taken before the
     batch's update. With unit weights and α = 0 the first is :math:`\sum_n E_n` and plain sgd is
     :math:`w \leftarrow w - \frac{\eta}{|B|} \sum_{n \in B} \nabla E_n(w)`.
-``sgd_epoch(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, state, t, a, z, delta, losses)``
+``sgd_epoch(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, state, step, a, z, delta, losses)``
     The same with ``batch_size = 1`` — on-line gradient descent,
     :math:`w \leftarrow w - \eta \nabla E_n(w)`, one sample at a time — fused: forward, δ and
     the update of each weight in one pass per sample, no gradient buffer. ``a``, ``z``, ``delta``
     are (U,) buffers. It equals ``batch_epoch`` with ``batch_size=1``.
-``average_epochs(j, w, W, layout, hidden, output, loss, X, T, s, order, bounds, solver, hyper, state, S, t, steps, a, z, delta, losses, sync)``
+``average_epochs(j, w, W, layout, hidden, output, loss, X, T, s, order, bounds, solver, hyper, state, S, step, steps, a, z, delta, losses, sync)``
     Iterative parameter mixing (local SGD) on J threads: the J threads call it at once, thread
     j with its own ``j``; ``bounds`` (J, 2) intp gives thread j's shard ``[bounds[j, 0],
     bounds[j, 1])`` of every epoch's order. For each epoch (row of ``order``) thread j copies
-    ``w`` (and, for solvers other than sgd, ``state``; and ``t``) into its row of ``W`` (J, ≥P)
+    ``w`` (and, for solvers other than sgd, ``state``; and ``step``) into its row of ``W`` (J, ≥P)
     (``S`` (J, ≥2P), the rows of ``state``; ``steps`` (J, ≥1) int64), runs ``sgd_epoch`` on
     that copy over its shard with its own buffers ``a``, ``z``, ``delta`` (J, ≥U) and losses
     ``losses[j, e]`` (``losses`` (J, n_epochs, 2) float64), and waits for the others; then
@@ -131,12 +132,12 @@ Each backend module defines all of them under these names and parameter names
     .. math:: w \leftarrow \frac{1}{J} \sum_{j} w_j
 
     summed in thread order (each thread writes its 1/J slice of the parameters), the same
-    for ``state``, and ``t`` becomes the largest of the threads' step counts; and they wait for
+    for ``state``, and ``step`` becomes the largest of the threads' step counts; and they wait for
     each other again. ``sync`` (3, ≥1) int64, zeros at the call, holds the barrier's counters
     (row 0 arrivals, row 1 generation, row 2 abort; a row per cache line in practice): a
     non-zero ``sync[2, 0]`` makes every waiting thread return at once, so a thread that fails
     before it arrives cannot hang the others (the weights are then unspecified).
-``split_epochs(j, w, layout, hidden, output, loss, X, T, s, order, batch_size, solver, hyper, state, t, steps, Xb, Tb, sb, A, Z, D, G, g, losses, sync)``
+``split_epochs(j, w, layout, hidden, output, loss, X, T, s, order, batch_size, solver, hyper, state, step, steps, Xb, Tb, sb, A, Z, D, G, g, losses, sync)``
     ``batch_epoch`` on J threads, each batch's rows split between them (data parallelism):
     the J threads call it at once, thread j with its own ``j``, J = ``len(G)``. Of a batch of
     :math:`n_B` consecutive entries of ``order`` starting at ``start``, thread j takes
@@ -147,14 +148,36 @@ Each backend module defines all of them under these names and parameter names
     a barrier (``sync`` as in ``average_epochs``) the threads meet; then thread j sums its slice
     of the parameters, ``g[p] = G[0, p] + G[1, p] + ... + G[J-1, p]`` in thread order into
     ``g`` (P,), and applies ``batch_epoch``'s update to that slice of ``w`` and ``state`` (the
-    rules are elementwise; ``t`` advances by one per batch through each thread's own copy in
+    rules are elementwise; ``step`` advances by one per batch through each thread's own copy in
     ``steps`` (J, ≥1) int64); they meet again before the next batch. Thread j's slice is
-    ``[lo_j, lo_{j+1})`` with :math:`lo_j = 16 \lfloor \lfloor P j / J \rfloor / 16 \rfloor`
+    ``[lo_j, lo_{j+1})`` with :math:`lo_j = \mathrm{LINE} \lfloor \lfloor P j / J \rfloor / \mathrm{LINE} \rfloor`
     (:math:`lo_0 = 0`, :math:`lo_J = P`: no two threads write one cache line). ``losses``
     (J, n_epochs, 2) float64 receives each thread's part of ``batch_epoch``'s losses (its
     rows' errors, its slice's penalty; their sums over j are the epoch's). The result is
     ``batch_epoch``'s up to the order in which a batch's gradient is summed; deterministic
     for a given J.
+
+Kernel constants
+----------------
+Numbers of the kernels' loops, not codes, but written down here once for the same reason: every
+backend that uses one must use the same value (:data:`KERNEL_CONSTANTS`, module constants of
+the same names). ``_numpy`` and ``_numba`` import them; ``_cython`` declares them once, in
+``_core.pxd``; each backend's ``codes()`` reports the ones it uses as the table ``kernel``.
+
+==================  =====  ==================================================  ====================
+constant            value  meaning                                             used by
+==================  =====  ==================================================  ====================
+``LINE``            16     ``split_epochs``: the threads' slices of the        numpy, numba, cython
+                           parameters start at multiples of LINE values (64
+                           bytes of float32): no two threads write one cache
+                           line
+``SPINS``           2000   the compiled barrier of ``average_epochs`` and      numba, cython
+                           ``split_epochs``: rounds a waiting thread spins
+                           before it starts to yield its core
+``BLAS_MIN_FLOPS``  4096   the batch kernels: a layer goes through BLAS gemm   cython
+                           when :math:`n \cdot n_{in} \cdot n_{out}` reaches
+                           it, through row loops below it
+==================  =====  ==================================================  ====================
 
 Rounding
 --------
@@ -184,54 +207,26 @@ Adam's step                      double      dtype             dtype
 In ``_numpy`` a batch's error is one ``np.sum`` over its ``(n, K)`` block (pairwise
 summation); its float32 epoch totals stay float32 until they are stored into ``losses``.
 
-From a user's own arrays
-------------------------
-:func:`pack` copies a list of ``(W_l, b_l)`` in scikit-learn's layout (``coefs_``,
-``intercepts_``) into a new flat ``w`` and returns it with its ``layout``; :func:`unpack` gives
-them back as views of ``w``; :func:`unit_buffers` allocates ``A``, ``Z``, ``D`` for a batch of
-``n`` samples. With these a hand-written NumPy MLP can call the kernels directly (the README's
-"Use the kernels from your own NumPy code").
-"""
+The flat vector and the buffers
+-------------------------------
+``deltaprop.layout`` builds and reads ``w``, ``layout`` and the unit buffers (``make_layout``,
+``n_params``, ``n_units``, ``layer_params``, ``layer_units``, and ``pack`` / ``unpack`` /
+``unit_buffers`` for a user's own arrays). The kernels themselves check nothing (a wrong
+shape writes past a buffer's end); ``deltaprop.lowlevel`` is the same functions with their
+arguments checked, for a user's own NumPy loop.
+"""  # noqa: E501 (the signatures above are one line each)
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
-__all__ = [
-    "ACTIVATIONS",
-    "HIDDEN_ACTIVATIONS",
-    "OUTPUT_ACTIVATIONS",
-    "LOSSES",
-    "OUTPUT_LOSS",
-    "SOLVERS",
-    "HYPER",
-    "HYPER_INDEX",
-    "HYPER_DEFAULTS",
-    "DEFAULT_ETA",
-    "PARALLEL_MODES",
-    "make_hyper",
-    "PAIRS",
-    "CANONICAL_PAIRS",
-    "DTYPES",
-    "LAYOUT_COLUMNS",
-    "CONSTANTS",
-    "SIGNATURES",
-    "FUNCTIONS",
-    "Kernels",
-    "codes",
-    "make_layout",
-    "layer_params",
-    "layer_units",
-    "n_params",
-    "n_units",
-    "check_pair",
-    "mostly_nonzero",
-    "pack",
-    "unpack",
-    "unit_buffers",
-]
+__all__ = ["ACTIVATIONS", "HIDDEN_ACTIVATIONS", "OUTPUT_ACTIVATIONS", "LOSSES", "OUTPUT_LOSS", "PAIRS",
+           "CANONICAL_PAIRS", "SOLVERS", "HYPER", "HYPER_INDEX", "HYPER_DEFAULTS", "DEFAULT_ETA", "make_hyper",
+           "PARALLEL_MODES", "DTYPES", "LAYOUT_COLUMNS", "KERNEL_CONSTANTS", "CONSTANTS", "SIGNATURES", "FUNCTIONS",
+           "Kernels", "codes", "check_pair", "mostly_nonzero"]
 
 # --------------------------------------------------------------------------- the tables
 
@@ -292,6 +287,9 @@ HYPER_DEFAULTS = {"eta": DEFAULT_ETA, "alpha": 0.0, "momentum": 0.0,
 
 DTYPES = (np.float32, np.float64)
 
+#: Numbers of the kernels' loops (see "Kernel constants" above), the same in every backend.
+KERNEL_CONSTANTS = {"LINE": 16, "SPINS": 2000, "BLAS_MIN_FLOPS": 4096}
+
 # --------------------------------------------------------------------------- the constants
 # One module constant per code: the names the kernels use. ``_numpy`` and ``_numba`` import
 # them from here (numba freezes a global int into the machine code as a constant); ``_cython``
@@ -325,6 +323,10 @@ EPSILON = HYPER_INDEX["epsilon"]
 
 N_IN, N_OUT, W_OFF, B_OFF, U_OFF = range(len(LAYOUT_COLUMNS))
 
+LINE = KERNEL_CONSTANTS["LINE"]
+SPINS = KERNEL_CONSTANTS["SPINS"]
+BLAS_MIN_FLOPS = KERNEL_CONSTANTS["BLAS_MIN_FLOPS"]
+
 #: table -> {entry: name of its module constant}: the entry in upper case, except the
 #: momentum slot of ``hyper``, ``MU`` (``MOMENTUM`` is the solver).
 CONSTANTS = {
@@ -333,13 +335,33 @@ CONSTANTS = {
     "solvers": {name: name.upper() for name in SOLVERS},
     "hyper": {name: "MU" if name == "momentum" else name.upper() for name in HYPER},
     "layout": {name: name.upper() for name in LAYOUT_COLUMNS},
+    "kernel": {name: name for name in KERNEL_CONSTANTS},
 }
 
 
-def make_hyper(dtype, **values: float) -> np.ndarray:
-    """The ``hyper`` array of the epoch kernels: one value per slot of :data:`HYPER`, in order,
-    each taken from ``values`` or else from :data:`HYPER_DEFAULTS`.
+def make_hyper(dtype: DTypeLike, **values: float) -> np.ndarray:
+    """The ``hyper`` array of the epoch kernels, built by slot name.
 
+    Parameters
+    ----------
+    dtype : {"float32", "float64"}
+        The arrays' dtype.
+    **values : float
+        Values of slots of :data:`HYPER` (``eta=0.1``, ``momentum=0.9``, ...); the other slots
+        take :data:`HYPER_DEFAULTS`.
+
+    Returns
+    -------
+    hyper : ndarray (6,)
+        One value per slot, in :data:`HYPER`'s order.
+
+    Raises
+    ------
+    ValueError
+        If a name is not a slot of :data:`HYPER`.
+
+    Examples
+    --------
     >>> make_hyper(np.float64, eta=0.1, momentum=0.9)
     array([1.00e-01, 0.00e+00, 9.00e-01, 9.00e-01, 9.99e-01, 1.00e-08])
     """
@@ -349,16 +371,23 @@ def make_hyper(dtype, **values: float) -> np.ndarray:
     return np.array([values.get(name, HYPER_DEFAULTS[name]) for name in HYPER], dtype=dtype)
 
 
-def codes() -> dict:
-    """The code tables in the form every backend's ``codes()`` returns them:
-    ``{"activations": {name: code}, "losses": {...}, "solvers": {...}, "hyper": names in slot
-    order, "layout": column names in order}``."""
+def codes() -> dict[str, Any]:
+    """The tables in the form every backend's ``codes()`` returns them.
+
+    Returns
+    -------
+    dict
+        ``{"activations": {name: code}, "losses": {...}, "solvers": {...}, "hyper": slot
+        names in order, "layout": column names in order, "kernel": {constant: value}}``. A
+        backend's ``kernel`` table holds only the constants its kernels use.
+    """
     return {
         "activations": dict(ACTIVATIONS),
         "losses": dict(LOSSES),
         "solvers": dict(SOLVERS),
         "hyper": HYPER,
         "layout": LAYOUT_COLUMNS,
+        "kernel": dict(KERNEL_CONSTANTS),
     }
 
 
@@ -373,19 +402,23 @@ SIGNATURES = {
     "gradient": ("layout", "X", "Z", "D", "g"),
     "loss_gradient": ("w", "layout", "hidden", "output", "loss", "X", "T", "s", "A", "Z", "D", "g", "grad"),
     "batch_epoch": ("w", "layout", "hidden", "output", "loss", "X", "T", "s", "order", "batch_size",
-                    "solver", "hyper", "state", "t", "Xb", "Tb", "sb", "A", "Z", "D", "g", "losses"),
+                    "solver", "hyper", "state", "step", "Xb", "Tb", "sb", "A", "Z", "D", "g", "losses"),
     "sgd_epoch": ("w", "layout", "hidden", "output", "loss", "X", "T", "s", "order", "solver", "hyper",
-                  "state", "t", "a", "z", "delta", "losses"),
+                  "state", "step", "a", "z", "delta", "losses"),
     "average_epochs": ("j", "w", "W", "layout", "hidden", "output", "loss", "X", "T", "s", "order", "bounds",
-                       "solver", "hyper", "state", "S", "t", "steps", "a", "z", "delta", "losses", "sync"),
+                       "solver", "hyper", "state", "S", "step", "steps", "a", "z", "delta", "losses", "sync"),
     "split_epochs": ("j", "w", "layout", "hidden", "output", "loss", "X", "T", "s", "order", "batch_size",
-                     "solver", "hyper", "state", "t", "steps", "Xb", "Tb", "sb", "A", "Z", "D", "G", "g",
+                     "solver", "hyper", "state", "step", "steps", "Xb", "Tb", "sb", "A", "Z", "D", "G", "g",
                      "losses", "sync"),
 }
 
 
 class Kernels(NamedTuple):
-    """One backend: the contract's functions, bound to a backend name."""
+    """One backend: the contract's functions, bound to a backend name.
+
+    The functions are the backend's own: they do not check their arguments (see
+    ``deltaprop.lowlevel`` for checked ones).
+    """
 
     name: str
     forward: Callable
@@ -403,48 +436,21 @@ class Kernels(NamedTuple):
 FUNCTIONS = Kernels._fields[1:]
 
 
-def make_layout(layer_sizes) -> np.ndarray:
-    """Layout table ``(L, 5)`` of ``(n_in, n_out, w_off, b_off, u_off)`` for ``layer_sizes``.
-
-    Each layer's weights are followed by its biases: ``[W_0, b_0, W_1, b_1, ...]``.
-    """
-    sizes = [int(s) for s in layer_sizes]
-    layout = np.zeros((len(sizes) - 1, len(LAYOUT_COLUMNS)), dtype=np.intp)
-    off = 0
-    u_off = 0
-    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layout[l, N_IN], layout[l, N_OUT] = n_in, n_out
-        layout[l, W_OFF], layout[l, B_OFF], layout[l, U_OFF] = off, off + n_in * n_out, u_off
-        off += n_in * n_out + n_out
-        u_off += n_out
-    return layout
-
-
-def n_params(layout: np.ndarray) -> int:
-    """Length P of the flat parameter vector."""
-    return int(layout[-1, B_OFF] + layout[-1, N_OUT])
-
-
-def n_units(layout: np.ndarray) -> int:
-    """Number U of units (hidden and output) per sample."""
-    return int(layout[-1, U_OFF] + layout[-1, N_OUT])
-
-
-def layer_params(flat: np.ndarray, layout: np.ndarray, l: int):
-    """Views ``(W_l, b_l)`` of layer ``l`` in a flat vector laid out like ``w`` (or a gradient)."""
-    n_in, n_out, w_off, b_off = (int(layout[l, c]) for c in (N_IN, N_OUT, W_OFF, B_OFF))
-    return flat[w_off : w_off + n_in * n_out].reshape(n_in, n_out), flat[b_off : b_off + n_out]
-
-
-def layer_units(buf: np.ndarray, layout: np.ndarray, l: int, n: int) -> np.ndarray:
-    """View ``(n, n_out)`` of layer ``l``'s block in a unit buffer of a batch of ``n`` samples
-    (``l = -1``: the outputs)."""
-    n_out, u_off = int(layout[l, N_OUT]), int(layout[l, U_OFF])
-    return buf[n * u_off : n * (u_off + n_out)].reshape(n, n_out)
-
-
 def check_pair(output: str, loss: str) -> None:
-    """Raise ValueError unless ``(output, loss)`` is one of :data:`PAIRS`."""
+    """Check that an output activation and a loss go together.
+
+    Parameters
+    ----------
+    output : str
+        A name of :data:`OUTPUT_ACTIVATIONS`.
+    loss : str
+        A name of :data:`LOSSES`.
+
+    Raises
+    ------
+    ValueError
+        Unless ``(output, loss)`` is one of :data:`PAIRS`; the message lists the pairs.
+    """
     if (output, loss) not in PAIRS:
         allowed = ", ".join(f"{o}+{e}" for o, e in PAIRS)
         raise ValueError(
@@ -459,170 +465,25 @@ DENSE_PROBE = 16
 DENSE_FRACTION = 0.9
 
 
-def mostly_nonzero(X, order) -> bool:
-    """Whether the first :data:`DENSE_PROBE` samples of ``order`` have at least
-    :data:`DENSE_FRACTION` non-zero inputs. The compiled backends' plain per-sample sgd then
-    visits every row of W_0 instead of listing each sample's non-zero inputs (the list costs
-    more than the zero rows it skips on dense inputs); the results are the same bits."""
+def mostly_nonzero(X: ArrayLike, order: ArrayLike) -> bool:
+    """Whether the inputs a per-sample call visits first are dense.
+
+    The compiled backends' plain per-sample sgd then visits every row of W_0 instead of
+    listing each sample's non-zero inputs (the list costs more than the zero rows it skips on
+    dense inputs); the results are the same bits.
+
+    Parameters
+    ----------
+    X : array_like (n, D)
+        The inputs.
+    order : array_like of int
+        The samples in the order of the call (any shape; read flat).
+
+    Returns
+    -------
+    bool
+        True if the first :data:`DENSE_PROBE` samples of ``order`` have at least
+        :data:`DENSE_FRACTION` non-zero inputs.
+    """
     probe = np.asarray(X)[np.asarray(order).ravel()[:DENSE_PROBE]]
     return probe.size > 0 and np.count_nonzero(probe) >= DENSE_FRACTION * probe.size
-
-
-# --------------------------------------------------------------------------- users' own arrays
-
-
-def pack(coefs, intercepts, dtype=None):
-    r"""Copy per-layer weights and biases into one flat parameter vector ``w``.
-
-    Parameters
-    ----------
-    coefs : sequence of array_like
-        ``coefs[l]`` of shape (n_in, n_out) holds :math:`w_{ji}` of layer ``l`` at ``[i, j]``
-        (scikit-learn's ``coefs_`` layout). Each layer's n_in must equal the previous layer's
-        n_out.
-    intercepts : sequence of array_like
-        ``intercepts[l]`` of shape (n_out,) holds the biases :math:`w_{j0}` of layer ``l``
-        (scikit-learn's ``intercepts_``).
-    dtype : {None, "float32", "float64"}
-        dtype of ``w``. ``None``: float32 if every array is float32 (or a narrower type), else
-        float64.
-
-    Returns
-    -------
-    w : ndarray (P,)
-        A new C-contiguous vector, ``[W_0, b_0, W_1, b_1, ...]``; the arrays given are not
-        referenced.
-    layout : ndarray (L, 5) of intp
-        ``make_layout([D, M_1, ..., K])`` for the layer sizes the shapes describe.
-
-    Raises
-    ------
-    ValueError
-        If the lists are empty or of different lengths, an array has the wrong number of
-        dimensions, a bias does not match its layer's n_out, consecutive layers do not chain,
-        or ``dtype`` is not float32 or float64. The message names the layer.
-    TypeError
-        If an array is not of a real numeric dtype.
-
-    See Also
-    --------
-    unpack : the inverse, as views into ``w``.
-    """
-    coefs, intercepts = list(coefs), list(intercepts)
-    if not coefs:
-        raise ValueError("coefs is empty: pack needs at least one layer")
-    if len(coefs) != len(intercepts):
-        raise ValueError(f"coefs has {len(coefs)} layers but intercepts has {len(intercepts)}; "
-                         "pack needs one (W, b) pair per layer")
-    coefs = [np.asarray(W) for W in coefs]
-    intercepts = [np.asarray(b) for b in intercepts]
-    for name, arrays in (("coefs", coefs), ("intercepts", intercepts)):
-        for l, arr in enumerate(arrays):
-            if arr.dtype.kind not in "biuf":
-                raise TypeError(f"{name}[{l}] must be a real numeric array; got dtype {arr.dtype}")
-    sizes = []
-    for l, (W, b) in enumerate(zip(coefs, intercepts)):
-        if W.ndim != 2:
-            raise ValueError(f"coefs[{l}] (layer {l}) must be 2-D (n_in, n_out); got shape {W.shape}")
-        if b.shape != (W.shape[1],):
-            raise ValueError(f"intercepts[{l}] (layer {l}) must have shape ({W.shape[1]},) to match "
-                             f"coefs[{l}] of shape {W.shape}; got shape {b.shape}")
-        if min(W.shape) < 1:
-            raise ValueError(f"coefs[{l}] (layer {l}) has shape {W.shape}; every layer needs at "
-                             "least one input and one output")
-        if l == 0:
-            sizes.append(W.shape[0])
-        elif W.shape[0] != sizes[-1]:
-            raise ValueError(f"coefs[{l}] (layer {l}) has shape {W.shape}, so {W.shape[0]} inputs, but "
-                             f"layer {l - 1} has {sizes[-1]} outputs (coefs[{l - 1}] of shape "
-                             f"{coefs[l - 1].shape}); consecutive layers must chain")
-        sizes.append(W.shape[1])
-    if dtype is None:
-        dt = np.result_type(*coefs, *intercepts, np.float32)
-    else:
-        dt = np.dtype(dtype)
-    if dt not in DTYPES:
-        raise ValueError(f"dtype must be float32 or float64; got {dt}")
-    layout = make_layout(sizes)
-    w = np.empty(n_params(layout), dtype=dt)
-    for l, (W, b) in enumerate(zip(coefs, intercepts)):
-        Wl, bl = layer_params(w, layout, l)
-        Wl[...] = W
-        bl[...] = b
-    return w, layout
-
-
-def unpack(w, layout):
-    r"""Per-layer weights and biases of a flat parameter vector, as views into it.
-
-    Parameters
-    ----------
-    w : ndarray (P,)
-        A flat vector laid out by ``layout`` (parameters, or a gradient ``g``).
-    layout : ndarray (L, 5) of intp
-        The layout table (:func:`make_layout`, or the one :func:`pack` returned).
-
-    Returns
-    -------
-    coefs : list of ndarray
-        ``coefs[l]`` of shape (n_in, n_out), a view of ``w`` (scikit-learn's layout).
-    intercepts : list of ndarray
-        ``intercepts[l]`` of shape (n_out,), a view of ``w``.
-
-    Nothing is copied: a kernel updating ``w`` in place updates ``coefs`` and ``intercepts``,
-    and writing into them (``coefs[0][...] = W``, ``intercepts[1] -= 0.1``) writes into ``w``.
-    Rebinding a list item (``coefs[0] = W``) only changes the list.
-
-    Raises
-    ------
-    TypeError
-        If ``w`` is not a NumPy array (a list would be copied, and the views would not share
-        its memory).
-    ValueError
-        If ``layout`` is not an (L, 5) table or ``w`` is not 1-D of length ``n_params(layout)``.
-    """
-    if not isinstance(w, np.ndarray):
-        raise TypeError(f"w must be a NumPy array (unpack returns views into it); got {type(w).__name__}")
-    layout = np.asarray(layout)
-    if layout.ndim != 2 or layout.shape[0] < 1 or layout.shape[1] != len(LAYOUT_COLUMNS):
-        raise ValueError(f"layout must be an (L, {len(LAYOUT_COLUMNS)}) table with L >= 1; "
-                         f"got shape {layout.shape}")
-    P = n_params(layout)
-    if w.ndim != 1 or w.shape[0] != P:
-        raise ValueError(f"w must be 1-D of length {P} (the layout's parameter count); got shape {w.shape}")
-    views = [layer_params(w, layout, l) for l in range(layout.shape[0])]
-    return [W for W, _ in views], [b for _, b in views]
-
-
-def unit_buffers(layout, n, dtype=np.float64):
-    r"""Allocate the unit buffers ``A``, ``Z``, ``D`` for a batch of ``n`` samples.
-
-    Parameters
-    ----------
-    layout : ndarray (L, 5) of intp
-        The network's layout table.
-    n : int
-        Samples per batch (the rows of ``X`` given to the kernels). A smaller batch uses the
-        first ``m * U`` values of each buffer (``A[: m * U]``).
-    dtype : {"float32", "float64"}
-        The dtype of ``w`` and ``X``.
-
-    Returns
-    -------
-    A, Z, D : ndarray (n * U,)
-        Three zeroed C-contiguous buffers for the pre-activations :math:`a`, the activations
-        :math:`z` (:math:`y` in the output block) and the errors :math:`\delta` of every
-        unit, ``U = n_units(layout)``; :func:`layer_units` gives a layer's ``(n, n_out)`` view.
-
-    Raises
-    ------
-    ValueError
-        If ``n`` is not a positive integer or ``dtype`` is not float32 or float64.
-    """
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer (samples per batch); got {n!r}")
-    dt = np.dtype(dtype)
-    if dt not in DTYPES:
-        raise ValueError(f"dtype must be float32 or float64; got {dt}")
-    size = int(n) * n_units(layout)
-    return np.zeros(size, dtype=dt), np.zeros(size, dtype=dt), np.zeros(size, dtype=dt)

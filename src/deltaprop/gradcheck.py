@@ -13,13 +13,36 @@ gradient is checked against a float64 truth.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    from .engine import MLP
 
 __all__ = ["gradcheck", "numerical_gradient"]
 
 
-def numerical_gradient(net, X, T, eps=1e-3):
-    """Central-difference gradient of ``net.loss`` in float64, as one flat vector like ``net.w``."""
+def numerical_gradient(net: MLP, X: ArrayLike, T: ArrayLike, eps: float = 1e-3) -> np.ndarray:
+    r"""The gradient of ``net.loss`` by the five-point central difference, in float64.
+
+    Parameters
+    ----------
+    net : MLP
+        The network (not changed: the differences are taken on a float64 copy).
+    X : array_like (n, D)
+        Inputs.
+    T : array_like
+        Targets, as ``net.loss`` takes them.
+    eps : float
+        The step :math:`\epsilon`.
+
+    Returns
+    -------
+    ndarray (P,) of float64
+        :math:`\partial E / \partial w` for every parameter, laid out like ``net.w``.
+    """
     from .engine import MLP
 
     twin = MLP(net.layer_sizes, hidden=net.hidden, output=net.output, loss=net.loss_function,
@@ -38,12 +61,28 @@ def numerical_gradient(net, X, T, eps=1e-3):
     return g
 
 
-def gradcheck(net, X, T, eps=1e-3):
+def gradcheck(net: MLP, X: ArrayLike, T: ArrayLike, eps: float = 1e-3) -> float:
     r"""Largest relative difference between backprop and central differences over all weights.
 
     For each parameter, :math:`|g - \hat g| / \max(|g|, |\hat g|, s)` with the floor
     :math:`s = 10^{-6} \max |\hat g|`, so weights whose gradient is negligible next to the
     largest one do not turn rounding noise into a large ratio.
+
+    Parameters
+    ----------
+    net : MLP
+        The network whose backprop gradient (``net.loss_and_gradient``) is checked.
+    X : array_like (n, D)
+        Inputs.
+    T : array_like
+        Targets, as ``net.loss`` takes them.
+    eps : float
+        The step of :func:`numerical_gradient`.
+
+    Returns
+    -------
+    float
+        The largest relative difference (about 1e-9 or less for a correct float64 gradient).
     """
     _, g = net.loss_and_gradient(X, T)
     g = g.astype(np.float64)

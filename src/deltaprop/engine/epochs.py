@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from ..contract import SGD, n_units
+from ..contract import SGD
+from ..layout import n_units
 from .buffers import STATEFUL_PER_SAMPLE, aligned_zeros, dense_rows, densified_rows, work_rows
 
 if TYPE_CHECKING:

@@ -31,7 +31,8 @@ import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
 from ..backends import get_backend
-from ..contract import ACTIVATIONS, LOSSES, layer_params, make_layout, n_params, n_units
+from ..contract import ACTIVATIONS, LOSSES
+from ..layout import layer_params, make_layout, n_params, n_units
 from ..parallel import effective_n_jobs
 from ..validation import check_config, check_sample_weight, check_T, check_X
 from . import buffers, sweeps

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from ..contract import ALPHA, MOMENTUM, MU, SGD, n_units
+from ..contract import ALPHA, MOMENTUM, MU, SGD
+from ..layout import n_units
 from ..parallel import Threads, shard_bounds
 from .buffers import aligned_zeros, thread_rows
 from .epochs import Epochs, OneThreadEpochs

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from ..contract import layer_units, n_units
+from ..layout import layer_units, n_units
 from ..parallel import piece_bounds
 from .buffers import MIN_SHARD_ROWS, PIECE_BYTES, dense_rows
 
