@@ -13,6 +13,9 @@ import scipy.sparse as sp
 
 from .contract import DTYPES, HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, check_pair
 
+__all__ = ["check_option", "check_config", "check_X", "check_T", "check_sample_weight", "check_lr",
+           "check_positive_int", "check_order"]
+
 
 def check_option(name: str, value, allowed) -> str:
     """Return ``value`` if it is one of ``allowed`` strings, else raise ValueError naming both."""
