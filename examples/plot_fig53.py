@@ -26,14 +26,14 @@ fig, axes = plt.subplots(2, 2, figsize=(8, 6.5))
 for ax, res in zip(axes.ravel(), results, strict=True):
     est = res["est"]
     hidden = np.tanh(grid[:, None] @ est.coefs_[0] + est.intercepts_[0])  # z_j = h(a_j)
-    ax.plot(res["x"], res["t"], "o", ms=4, label="data")
-    for j in range(hidden.shape[1]):
-        ax.plot(grid, hidden[:, j], "--", lw=1, label="hidden units" if j == 0 else None)
+    ax.plot(res["x"], res["t"], "o", color="tab:blue", ms=4, label="data")
+    for j, colour in enumerate(["tab:green", "tab:orange", "tab:purple"]):  # one colour per hidden unit
+        ax.plot(grid, hidden[:, j], "--", lw=1, color=colour, label=f"hidden unit {j + 1}")
     ax.plot(grid, est.predict(grid[:, None]), "-", color="tab:red", lw=2, label="network")
     ax.set_title(f"{res['label']}   (RMS error {res['rms']:.3g})", fontsize=10)
     ax.set_xlim(-1, 1)
     ax.set_ylim(-1.1, 1.6)
-axes[0, 0].legend(fontsize=8, loc="upper center")
+axes[0, 0].legend(fontsize=8, loc="upper center", ncol=2)
 fig.suptitle("1-3-1 network, tanh hidden units, linear output, N = 50")
 fig.tight_layout()
 plt.show()

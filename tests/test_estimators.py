@@ -730,25 +730,25 @@ def test_callback_sees_every_epoch_and_stopping_equals_a_shorter_fit(solver, bac
 
 
 def test_estimator_rebuilt_around_a_fitted_network_predicts_the_same(backend):
-    """``_from_net`` (how a model file becomes an estimator) shares the network's predictions."""
+    """``from_network`` (how a model file becomes an estimator) shares the network's predictions."""
     X, y = load_iris(return_X_y=True)
     labels = np.array(["setosa", "versicolor", "virginica"])[y]
     clf = MLPClassifier((5,), max_iter=30, random_state=0, backend=backend).fit(X, labels)
-    again = MLPClassifier._from_net(clf._mlp, classes=clf.classes_)
+    again = MLPClassifier.from_network(clf._mlp, classes=clf.classes_)
     np.testing.assert_array_equal(again.predict(X), clf.predict(X))
     np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
     assert again.score(X, labels) == clf.score(X, labels)
     binary = MLPClassifier((4,), max_iter=30, random_state=0, backend=backend).fit(X, y == 1)
     np.testing.assert_array_equal(
-        MLPClassifier._from_net(binary._mlp, classes=[False, True]).predict_proba(X),
+        MLPClassifier.from_network(binary._mlp, classes=[False, True]).predict_proba(X),
         binary.predict_proba(X))
     reg = MLPRegressor(hidden_layer_sizes=(4,), max_iter=30, random_state=0, backend=backend).fit(X[:, :3], X[:, 3])
-    np.testing.assert_array_equal(MLPRegressor._from_net(reg._mlp).predict(X[:, :3]),
+    np.testing.assert_array_equal(MLPRegressor.from_network(reg._mlp).predict(X[:, :3]),
                                   reg.predict(X[:, :3]))
     with pytest.raises(ValueError, match="2 class labels do not fit a network with 3 outputs"):
-        MLPClassifier._from_net(clf._mlp, classes=["a", "b"])
+        MLPClassifier.from_network(clf._mlp, classes=["a", "b"])
     with pytest.raises(ValueError, match="has a logistic output and binary_cross_entropy; the "
                                          "network has identity"):
-        MLPClassifier._from_net(reg._mlp, classes=["a", "b"])
+        MLPClassifier.from_network(reg._mlp, classes=["a", "b"])
     with pytest.raises(ValueError, match="no class labels"):
-        MLPRegressor._from_net(reg._mlp, classes=[0, 1])
+        MLPRegressor.from_network(reg._mlp, classes=[0, 1])

@@ -223,7 +223,7 @@ def _check_net(net):
         raise ValueError(f"dtype {np.dtype(net.dtype).name} cannot be exported to ONNX (float32 or float64)")
 
 
-def resolve_opset(target_opset: int | None = None) -> int:
+def resolve_opset(target_opset: int | None = None, name: str = "target_opset") -> int:
     """The opset of the default domain a graph is written for: ``target_opset``, checked.
 
     Parameters
@@ -231,6 +231,8 @@ def resolve_opset(target_opset: int | None = None) -> int:
     target_opset : int, optional
         From :data:`MIN_OPSET` to the installed onnx's newest (default: :data:`DEFAULT_OPSET`,
         lowered to the installed onnx's newest).
+    name : str
+        What the error message calls ``target_opset`` (the command line: ``--opset``).
 
     Returns
     -------
@@ -248,7 +250,7 @@ def resolve_opset(target_opset: int | None = None) -> int:
         return min(DEFAULT_OPSET, newest)
     if not isinstance(target_opset, numbers.Integral) or isinstance(target_opset, bool) \
             or not MIN_OPSET <= target_opset <= newest:
-        raise ValueError(f"target_opset must be an integer from {MIN_OPSET} to {newest} (the installed onnx's "
+        raise ValueError(f"{name} must be an integer from {MIN_OPSET} to {newest} (the installed onnx's "
                          f"newest); got {target_opset!r}")
     return int(target_opset)
 

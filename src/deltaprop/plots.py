@@ -12,7 +12,7 @@ import numpy as np
 
 from .engine.npzfile import atomic_write
 
-__all__ = ["PLOT_HINT", "pyplot", "check_path", "learning_curve", "bench_bars", "fig53"]
+__all__ = ["PLOT_HINT", "pyplot", "check_path", "learning_curve", "bench_bars", "fig53_figure", "fig53"]
 
 PLOT_HINT = "matplotlib is needed for plots; install it with: pip install 'deltaprop[plot]'"
 
@@ -87,25 +87,32 @@ def bench_bars(rows, shapes, dtypes, path):
     _save(fig, path)
 
 
-def fig53(results, path):
-    r"""Fig. 5.3: data, network function and the hidden units' outputs (dashed) of each fit.
+def fig53_figure(results):
+    r"""Fig. 5.3 as a matplotlib Figure: data, network function and the hidden units' outputs (dashed).
 
     ``results`` are :func:`deltaprop.demo.fit_fig53`'s; the hidden units are
-    :math:`z_j = \tanh(a_j)` of the fitted first layer on a grid over (-1, 1).
+    :math:`z_j = \tanh(a_j)` of the fitted first layer on a grid over (-1, 1), unit :math:`j`
+    drawn in the same colour in every panel, with its own legend entry.
     """
     fig, axes = pyplot().subplots(2, 2, figsize=(8, 6.5))
     grid = np.linspace(-1, 1, 201)
+    colours = ["tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive"]
     for ax, res in zip(axes.ravel(), results, strict=False):
         est = res["est"]
         hidden = np.tanh(grid[:, None] @ est.coefs_[0] + est.intercepts_[0])
         ax.plot(res["x"], res["t"], "o", color="tab:blue", ms=4, label="data")
         for j in range(hidden.shape[1]):
-            ax.plot(grid, hidden[:, j], "--", lw=1, label="hidden units" if j == 0 else None)
+            ax.plot(grid, hidden[:, j], "--", lw=1, color=colours[j % len(colours)], label=f"hidden unit {j + 1}")
         ax.plot(grid, est.predict(grid[:, None]), "-", color="tab:red", lw=2, label="network")
         ax.set_title(f"{res['label']}   (RMS error {res['rms']:.3g})", fontsize=10)
         ax.set_xlim(-1, 1)
         ax.set_ylim(-1.1, 1.6)
-    axes[0, 0].legend(fontsize=8, loc="upper center")
+    axes[0, 0].legend(fontsize=8, loc="upper center", ncol=2)
     fig.suptitle(f"Fig. 5.3: 1-3-1 network, tanh hidden units, linear output, N = {len(results[0]['x'])}")
     fig.tight_layout()
-    _save(fig, path)
+    return fig
+
+
+def fig53(results, path):
+    """Draw :func:`fig53_figure` to ``path`` (atomically)."""
+    _save(fig53_figure(results), path)

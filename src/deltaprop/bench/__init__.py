@@ -43,5 +43,3 @@ from .timing import measure
 __all__ = ["SHAPES", "make_data", "pin_threads", "pin_to_one_cpu", "measure", "run", "table", "run_minibatch",
            "minibatch_table", "REMOTE_PEERS", "machine_info", "pinning_words"]
 
-#: the command line's name for :func:`pinning_words` (``bench._pinning(info)`` in ``cmd_bench``)
-_pinning = pinning_words

@@ -2,11 +2,14 @@
 
 :func:`main` parses the arguments (:func:`build_parser`, in :mod:`deltaprop.cli.parser`) and runs
 one command, a module each: :mod:`~deltaprop.cli.train`, :mod:`~deltaprop.cli.predict`,
-:mod:`~deltaprop.cli.export`, :mod:`~deltaprop.cli.bench`, :mod:`~deltaprop.cli.approx`. Beside
-them: the data readers (:mod:`deltaprop.cli.data`, :mod:`deltaprop.cli.csvfile`), the fit with its
-progress bar and its Dask path (:mod:`deltaprop.cli.training`, :mod:`deltaprop.cli.partitions`),
-the model file (a fitted pipeline of scalers and estimator, no pickle: :mod:`deltaprop.cli.pipeline`)
-and the option values (:mod:`deltaprop.cli.options`).
+:mod:`~deltaprop.cli.export`, :mod:`~deltaprop.cli.bench`, :mod:`~deltaprop.cli.approx`
+(``deltaprop --version`` prints the version). Beside them: the data readers
+(:mod:`deltaprop.cli.data`, :mod:`deltaprop.cli._formats`) and the rule matching named columns to a
+model's features (:mod:`deltaprop.cli.dataset`), the fit with its progress bar and its Dask path
+(:mod:`deltaprop.cli.training`, :mod:`deltaprop.cli.cluster`, :mod:`deltaprop.cli._partitions`),
+the model file (a fitted pipeline of scalers and estimator, no pickle: :mod:`deltaprop.cli.pipeline`,
+loaded as a :class:`deltaprop.cli.savedmodel.SavedModel`) and the option values
+(:mod:`deltaprop.cli.options`).
 
 Every user error (a bad file, an unknown column, non-numeric data, a model file from elsewhere,
 a bad option value) ends in one line on stderr and a non-zero exit status, never a traceback

@@ -1,9 +1,10 @@
 """The readers of DATA's formats for :mod:`deltaprop.cli.data`: CSV, ``.npz``, built-in data sets.
 
-Each reader returns ``(X, y, feature_names, target_name, task, target_index)`` for
-:func:`deltaprop.cli.data.load_data`'s :class:`~deltaprop.cli.data.Dataset`. In a CSV file a
-first row is a header when it is all text or has text above a number in the next row; the target
-is a column by header name or 0-based index (default: the last). Every problem (an unreadable or
+Each reader returns a :class:`deltaprop.cli.dataset.Dataset` for
+:func:`deltaprop.cli.data.load_data`. In a CSV file a first row is a header when it is all text or
+has text above a number in the next row; the target is a column by header name or 0-based index
+(default: the last). Given a model's feature names, a CSV with a header gives those columns by name
+(:func:`deltaprop.cli.dataset.match_columns`), any other column left unread. Every problem (an unreadable or
 ragged file, a missing or non-numeric value, an unknown column) is a ValueError naming the file,
 the column and the line. An ``.npz`` data file is untrusted input like a model file: it is read by
 :func:`deltaprop.engine.npzfile.read_npz`, which checks each member's header and size before reading
@@ -19,6 +20,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..engine.npzfile import Member, read_npz
+from .dataset import Dataset, match_columns
 
 __all__ = ["BUILTIN", "MAX_DATA_VALUES", "first_line", "first_rows", "is_header", "target_column", "read_csv",
            "read_npz_data", "read_builtin"]
@@ -139,20 +141,20 @@ def target_column(path: str, header: Optional[Sequence[str]], names: Sequence[st
 
 
 def read_csv(path: str, target: Optional[str], need_target: bool, n_features: Optional[int],
-             model_target: tuple[str, int] = ("", -1)) -> tuple:
+             model_target: tuple[str, int] = ("", -1), features: Sequence[str] = ()) -> Dataset:
     """A CSV file's features and target.
 
     Parameters
     ----------
-    path, target, need_target, n_features, model_target
+    path, target, need_target, n_features, model_target, features
         As :func:`deltaprop.cli.data.load_data`'s.
 
     Returns
     -------
-    tuple
-        ``(X, y, feature_names, target_name, None, target_index)``: X float64; y float64 when
-        every value is a number, else the text labels, None (as the target's name and index)
-        without a target column.
+    Dataset
+        X float64; y float64 when every value is a number, else the text labels, None (as the
+        target's name and index) without a target column. With ``features`` and a header: the
+        columns of those names, in that order, no target, the other columns ``ignored``.
 
     Raises
     ------
@@ -163,7 +165,13 @@ def read_csv(path: str, target: Optional[str], need_target: bool, n_features: Op
     names = header or [f"x{i}" for i in range(len(rows[0][1]))]
     table = [[f.strip() for f in row] for _, row in rows]
     lines = [line for line, _ in rows]
-    t = target_column(path, header, names, target, need_target, n_features, model_target)
+    ignored = []
+    if header and features:
+        feature_cols, ignored = match_columns(features, header, path)
+        t = None
+    else:
+        t = target_column(path, header, names, target, need_target, n_features, model_target)
+        feature_cols = [j for j in range(len(names)) if j != t]
 
     def column(j):
         out = np.empty(len(table))
@@ -178,7 +186,6 @@ def read_csv(path: str, target: Optional[str], need_target: bool, n_features: Op
                 raise ValueError(f"{path}: value {v!r} in column {names[j]!r} (line {lines[k]}) is not finite")
         return out
 
-    feature_cols = [j for j in range(len(names)) if j != t]
     X = np.column_stack([column(j) for j in feature_cols]) if feature_cols else np.empty((len(table), 0))
     y = None
     if t is not None:
@@ -186,13 +193,14 @@ def read_csv(path: str, target: Optional[str], need_target: bool, n_features: Op
         y = column(t) if all(_is_number(v) for v in raw) else np.array(raw, dtype=str)
         if y.dtype.kind == "U" and "" in raw:
             raise ValueError(f"{path}: missing value in target column {names[t]!r} (line {lines[raw.index('')]})")
-    return X, y, [names[j] for j in feature_cols], names[t] if t is not None else None, None, t
+    return Dataset(X, y, [names[j] for j in feature_cols], names[t] if t is not None else None, path,
+                   target_index=t, named=header is not None, ignored=ignored)
 
 
-def read_npz_data(path: str, need_target: bool) -> tuple:
+def read_npz_data(path: str, need_target: bool) -> Dataset:
     """An ``.npz`` data file's arrays ``X`` (and ``y``), each checked before it is read.
 
-    Returns ``(X, y, ["x0", ...], "y", None, None)``, X float64 (a 1-D X is one column); raises
+    Returns a Dataset without names (``x0, x1, ...``), the target ``y``, X float64 (a 1-D X is one column); raises
     ValueError naming the file for a bad member, an empty or non-finite X, or no ``y`` when
     ``need_target``.
     """
@@ -209,14 +217,14 @@ def read_npz_data(path: str, need_target: bool) -> tuple:
     X = X.astype(np.float64)
     if not np.isfinite(X).all():
         raise ValueError(f"{path}: X contains NaN or infinity")
-    return X, y, [f"x{i}" for i in range(X.shape[1])], "y", None, None
+    return Dataset(X, y, [f"x{i}" for i in range(X.shape[1])], "y", path, named=False)
 
 
-def read_builtin(name: str) -> tuple:
+def read_builtin(name: str) -> Dataset:
     """The built-in data set ``name`` (a key of :data:`BUILTIN`), from ``sklearn.datasets``.
 
-    Returns ``(X, y, feature_names, "target", task, None)``; a classification's labels are its
-    class names (digits: 0-9).
+    Returns a Dataset with scikit-learn's feature names, the target ``"target"`` and the data
+    set's task; a classification's labels are its class names (digits: 0-9).
     """
     import sklearn.datasets
 
@@ -226,4 +234,4 @@ def read_builtin(name: str) -> tuple:
     y = np.asarray(bunch.target)
     if task == "classification" and getattr(bunch, "target_names", None) is not None and name != "digits":
         y = np.asarray(bunch.target_names)[y].astype(str)
-    return np.asarray(bunch.data, dtype=np.float64), y, names, "target", task, None
+    return Dataset(np.asarray(bunch.data, dtype=np.float64), y, names, "target", name, task)

@@ -3,8 +3,9 @@
 :func:`deltaprop.cli.pipeline.load` reads the members listed in :data:`MEMBERS` through
 :func:`deltaprop.engine.npzfile.read_npz` (each header and size checked before its data is read),
 then checks them here against the network: the task and its class labels, the scalers'
-statistics, the estimator's stored parameters. Each problem is a ValueError saying what is wrong;
-the loader adds the file's name.
+statistics, the names of the estimator's stored parameters (their values are checked by the
+estimator's ``from_network``). Each problem is a ValueError saying what is wrong; the loader adds
+the file's name.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def stored_statistics(fields: dict, prefix: str, n_samples_seen: np.ndarray | No
 
 
 def stored_params(fields: dict, cls: type) -> dict:
-    """The stored constructor parameters: JSON, names the estimator ``cls`` has, values it accepts."""
+    """The stored constructor parameters: JSON, names the estimator ``cls`` has (their values are
+    checked by ``cls.from_network``, against scikit-learn's constraints)."""
     if "estimator_params" not in fields:
         return {}
     try:
@@ -109,5 +111,4 @@ def stored_params(fields: dict, cls: type) -> dict:
         unknown = sorted(set(params) - allowed) if isinstance(params, dict) else []
         raise ValueError(f"estimator_params must be {cls.__name__}'s parameters"
                          + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
-    cls(**params)._validate_params()
     return params

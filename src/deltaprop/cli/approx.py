@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     ValueError
         The figure's directory does not exist, or its file type is not one matplotlib writes.
     """
-    check_out(args.out, plot=True)  # before the fits: matplotlib and the directory
+    check_out(args.out, plot=True, option="--out")  # before the fits: matplotlib and the directory
     results = demo.fit_fig53(seed=args.seed, n=args.n, restarts=args.restarts)
     plots.fig53(results, args.out)
     for res in results:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from contextlib import nullcontext
 
@@ -45,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--peer-python runs the peers of --minibatch; add --minibatch")
     if args.cpu is not None and args.jobs > 1:
         raise ValueError("--cpu pins the one-thread measurement; it does not go with --jobs N > 1")
-    check_out(args.plot, plot=True)
+    _check_cpu(args.cpu)
+    check_out(args.plot, plot=True, option="--plot")
     shapes = csv_list(args.shapes) if args.shapes else list(bench.SHAPES)
     dtypes = csv_list(args.dtypes)
     repeats, min_time = (1, 0.0) if args.quick else (args.repeats, args.min_time)
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         threads = "one thread" + (f" and {args.jobs} threads" if args.jobs > 1 else "")
         print(json.dumps({"unit": "samples/s", "method": "per-sample SGD (MLP.fit, batch_size=1), "
-                          f"median of {repeats} rounds, {threads}, {bench._pinning(info)}", "machine": info,
+                          f"median of {repeats} rounds, {threads}, {bench.pinning_words(info)}", "machine": info,
                           "skipped_peers": skipped, "results": rows}, indent=1))
     else:
         print(bench.table(rows, repeats, info, skipped))
@@ -66,6 +68,13 @@ def run(args: argparse.Namespace) -> int:
         plots.bench_bars(rows, shapes, dtypes, args.plot)
         print(f"bar chart saved to {args.plot}", file=sys.stderr)
     return 0
+
+
+def _check_cpu(cpu):
+    """``--cpu K``: a CPU this process may run on (where the OS pins threads at all)."""
+    if cpu is not None and hasattr(os, "sched_getaffinity") and cpu not in os.sched_getaffinity(0):
+        allowed = ", ".join(str(c) for c in sorted(os.sched_getaffinity(0)))
+        raise ValueError(f"--cpu {cpu}: this process may run on CPUs {allowed}")
 
 
 def _minibatch(args, bench):
@@ -78,6 +87,7 @@ def _minibatch(args, bench):
                          "work (float32 epochs, float64 fits) on one thread")
     if args.no_peers and args.peer_python:
         raise ValueError("--no-peers skips the peers that --peer-python would run")
+    _check_cpu(args.cpu)
     repeats, min_time = (1, 0.0) if args.quick else (args.repeats, args.min_time)
     log = None if (args.json or args.quiet) else (lambda msg: print(msg, file=sys.stderr))
     peers = () if args.no_peers else ("sklearn", *bench.REMOTE_PEERS)
@@ -86,7 +96,7 @@ def _minibatch(args, bench):
                                             repeats, min_time, args.peer_python, log, peers=peers)
     info = dict(bench.machine_info(), pinned_cpu=cpu)
     if args.json:
-        print(json.dumps({"method": f"median of {repeats} interleaved rounds, one thread, {bench._pinning(info)}; "
+        print(json.dumps({"method": f"median of {repeats} interleaved rounds, one thread, {bench.pinning_words(info)}; "
                           "unit per row: samples/s, or s/fit", "machine": info, "skipped_peers": skipped,
                           "results": rows}, indent=1))
     else:

@@ -15,12 +15,13 @@ import io
 import os
 from dataclasses import dataclass
 from importlib.util import find_spec
-from typing import Optional, TextIO
+from typing import Optional, Sequence, TextIO
 
 import numpy as np
 
 from ..engine.npzfile import atomic_write
 from ._formats import BUILTIN, first_line, first_rows, is_header, read_builtin, read_csv, read_npz_data, target_column
+from .dataset import Dataset, match_columns
 
 __all__ = ["BUILTIN", "MAX_INFERRED_CLASSES", "PARQUET", "Dataset", "load_data", "DaskData",
            "read_dask", "infer_task", "decide_task", "write_csv"]
@@ -29,24 +30,8 @@ __all__ = ["BUILTIN", "MAX_INFERRED_CLASSES", "PARQUET", "Dataset", "load_data",
 MAX_INFERRED_CLASSES = 20
 
 
-@dataclass
-class Dataset:
-    """DATA read into memory: features X (n, D) float64, target y (n,) or None, where they came from.
-
-    ``task`` is a built-in data set's own task; ``target_index`` the target's column in a CSV.
-    """
-
-    X: np.ndarray
-    y: Optional[np.ndarray]
-    feature_names: list
-    target_name: Optional[str]
-    source: str
-    task: Optional[str] = None
-    target_index: Optional[int] = None
-
-
 def load_data(spec: str, target: Optional[str] = None, need_target: bool = True, n_features: Optional[int] = None,
-              model_target: tuple[str, int] = ("", -1)) -> Dataset:
+              model_target: tuple[str, int] = ("", -1), features: Sequence[str] = ()) -> Dataset:
     """Read DATA: a built-in name, a ``.csv`` file or an ``.npz`` file with ``X`` (and ``y``).
 
     Parameters
@@ -60,6 +45,11 @@ def load_data(spec: str, target: Optional[str] = None, need_target: bool = True,
     n_features, model_target : int and (str, int), optional
         Prediction: a CSV with ``n_features + 1`` columns holds the target too, the column
         ``model_target`` (name, index) that is left out.
+    features : sequence of str, optional
+        Prediction: the model's feature names (none: a model trained without names). Data with
+        column names (a CSV header, a built-in data set) then gives these columns by name, in
+        this order (:func:`deltaprop.cli.dataset.match_columns`), its other columns ``ignored``;
+        data without names is taken in column order.
 
     Returns
     -------
@@ -73,7 +63,11 @@ def load_data(spec: str, target: Optional[str] = None, need_target: bool = True,
     if spec in BUILTIN and not os.path.exists(spec):
         if target is not None:
             raise ValueError(f"--target applies to CSV files, not to the built-in data set {spec!r}")
-        return _dataset(spec, read_builtin(spec))
+        ds = read_builtin(spec)
+        if features:
+            columns, ds.ignored = match_columns(features, ds.feature_names, spec)
+            ds.X, ds.feature_names = ds.X[:, columns], list(features)
+        return ds
     if not os.path.exists(spec):
         raise ValueError(f"{spec}: no such file, and not a built-in data set (built-in: {', '.join(BUILTIN)})")
     if os.path.isdir(spec):
@@ -81,18 +75,16 @@ def load_data(spec: str, target: Optional[str] = None, need_target: bool = True,
     if spec.lower().endswith(".npz"):
         if target is not None:
             raise ValueError("--target applies to CSV files; an .npz file holds arrays 'X' and 'y'")
-        return _dataset(spec, read_npz_data(spec, need_target))
-    return _dataset(spec, read_csv(spec, target, need_target, n_features, model_target))
-
-
-def _dataset(source, parts):
-    X, y, feature_names, target_name, task, target_index = parts  # a reader's, deltaprop.cli._formats
-    return Dataset(X, y, feature_names, target_name, source, task, target_index)
+        return read_npz_data(spec, need_target)
+    return read_csv(spec, target, need_target, n_features, model_target, features)
 
 
 @dataclass
 class DaskData:
-    """DATA as a lazy dask DataFrame: the feature columns, then the target (``numeric``: numbers)."""
+    """DATA as a lazy dask DataFrame: the feature columns, then the target (``numeric``: numbers).
+
+    ``named``: the feature names come from the data (a header, Parquet), as :class:`Dataset`'s.
+    """
 
     frame: object
     feature_names: list
@@ -101,6 +93,7 @@ class DaskData:
     source: str
     task: Optional[str] = None
     target_index: Optional[int] = None
+    named: bool = True
 
 
 #: the file name endings read as Parquet (a directory is read as Parquet too)
@@ -149,8 +142,9 @@ def read_dask(spec: str, target: Optional[str] = None) -> DaskData:
 
         df = pd.DataFrame(ds.X, columns=ds.feature_names).assign(**{ds.target_name: ds.y})
         return DaskData(dd.from_pandas(df, npartitions=1, sort=False), list(ds.feature_names),
-                        ds.target_name, ds.y.dtype.kind in "biuf", ds.source, ds.task, ds.target_index)
+                        ds.target_name, ds.y.dtype.kind in "biuf", ds.source, ds.task, ds.target_index, ds.named)
     parquet = spec.lower().endswith(PARQUET) or (local and os.path.isdir(first))
+    header = None
     if not parquet:
         rows = first_rows(first)
         header = [f.strip() for f in rows[0]] if len(rows) > 1 and is_header(*rows) else None
@@ -174,7 +168,8 @@ def read_dask(spec: str, target: Optional[str] = None) -> DaskData:
     if not parquet:  # every block parsed as the first (a block's own guess may differ)
         types = {c: "float64" for c in features} | {names[t]: "float64" if numeric else "string"}
         frame = dd.read_csv(spec, **options, dtype=types)
-    return DaskData(frame[features + [names[t]]], features, names[t], numeric, spec, target_index=t)
+    return DaskData(frame[features + [names[t]]], features, names[t], numeric, spec, target_index=t,
+                    named=parquet or header is not None)  # a headerless CSV's names are made up
 
 
 def infer_task(y: np.ndarray, requested: str = "auto") -> str:

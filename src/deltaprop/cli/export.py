@@ -38,7 +38,10 @@ def run(args: argparse.Namespace) -> int:
         Without the onnx package.
     """
     check_out(args.out)
-    proto = export_model_file(args.model, args.out, target_opset=args.opset)
+    _require_onnx()
+    from ..onnx_export import resolve_opset
+
+    proto = export_model_file(args.model, args.out, target_opset=resolve_opset(args.opset, name="--opset"))
     names = ", ".join(o.name for o in proto.graph.output)
     print(f"{args.out}: ONNX opset {proto.opset_import[0].version}, input X, outputs {names}",
           file=sys.stderr)
@@ -76,10 +79,7 @@ def export_model_file(path_in: str | os.PathLike, path_out: str | os.PathLike,
     ImportError
         Without the onnx package.
     """
-    try:
-        import onnx  # noqa: F401
-    except ImportError:
-        raise ImportError("exporting to ONNX needs the onnx package: pip install 'deltaprop[onnx]'") from None
+    _require_onnx()
     from ..onnx_export import resolve_opset, to_onnx, to_onnx_standardised
 
     opset = resolve_opset(target_opset)
@@ -96,3 +96,11 @@ def export_model_file(path_in: str | os.PathLike, path_out: str | os.PathLike,
     with atomic_write(path_out) as fh:
         fh.write(proto.SerializeToString())
     return proto
+
+
+def _require_onnx():
+    """ImportError saying how to install onnx, unless it is installed."""
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise ImportError("exporting to ONNX needs the onnx package: pip install 'deltaprop[onnx]'") from None

@@ -16,7 +16,7 @@ from .. import plots
 from ..contract import DTYPES
 
 __all__ = ["TRAIN_SOLVERS", "DTYPE_NAMES", "number", "positive_int", "positive_float", "fraction", "cpu",
-           "jobs", "hidden_sizes", "csv_list", "check_out"]
+           "non_negative_float", "unit_interval", "seed", "jobs", "hidden_sizes", "csv_list", "check_out"]
 
 #: the solvers ``deltaprop train --solver`` offers: scikit-learn's MLP ``solver`` values, which the
 #: estimators take (the kernels' update rules are :data:`deltaprop.contract.SOLVERS`)
@@ -62,6 +62,9 @@ positive_int = number(int, "an integer >= 1", lambda v: v >= 1)
 positive_float = number(float, "a finite number > 0", lambda v: v > 0)
 fraction = number(float, "a fraction in [0, 1)", lambda v: 0 <= v < 1)
 cpu = number(int, "a CPU number (an integer >= 0)", lambda v: v >= 0)
+non_negative_float = number(float, "a finite number >= 0", lambda v: v >= 0)
+unit_interval = number(float, "a number in [0, 1]", lambda v: 0 <= v <= 1)
+seed = number(int, "an integer from 0 to 2**32 - 1", lambda v: 0 <= v < 2**32)  # NumPy's RandomState seeds
 
 
 def jobs(text: str) -> int:
@@ -117,7 +120,7 @@ def csv_list(text: str) -> list[str]:
     return [s for s in text.replace(" ", "").split(",") if s]
 
 
-def check_out(path: str | None, plot: bool = False) -> None:
+def check_out(path: str | None, plot: bool = False, option: str | None = None) -> None:
     """Fail before the work, not after, when ``path`` cannot be written (or, ``plot``, drawn).
 
     Parameters
@@ -126,6 +129,8 @@ def check_out(path: str | None, plot: bool = False) -> None:
         An output file (None: none asked for, nothing to check).
     plot : bool
         The file is a figure: matplotlib must be importable.
+    option : str, optional
+        The option that gave ``path`` (``"--out"``), named in the error.
 
     Raises
     ------
@@ -139,4 +144,4 @@ def check_out(path: str | None, plot: bool = False) -> None:
     if plot:
         plots.pyplot()
     if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-        raise ValueError(f"{path}: directory does not exist")
+        raise ValueError(f"{option + ' ' if option else ''}{path}: directory does not exist")

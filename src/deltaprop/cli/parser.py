@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 
+from .. import __version__
 from ..backends import BACKENDS
+from ..bench.timing import MIN_CALL_SECONDS
 from ..contract import DEFAULT_ETA, HIDDEN_ACTIVATIONS, HYPER_DEFAULTS, PARALLEL_MODES
 from . import approx, bench, export, predict, train
 from .data import BUILTIN, MAX_INFERRED_CLASSES
@@ -20,8 +22,11 @@ from .options import (
     fraction,
     hidden_sizes,
     jobs,
+    non_negative_float,
     positive_float,
     positive_int,
+    seed,
+    unit_interval,
 )
 
 __all__ = ["PROG", "build_parser"]
@@ -62,14 +67,15 @@ def _add_train(sub):
     p.add_argument("--epochs", type=positive_int, default=20,
                    help="passes over the training split (lbfgs: most iterations)")
     p.add_argument("--lr", type=positive_float, default=DEFAULT_ETA, help="learning rate eta (sgd, adam)")
-    p.add_argument("--momentum", type=float, default=HYPER_DEFAULTS["momentum"],
+    p.add_argument("--momentum", type=unit_interval, default=HYPER_DEFAULTS["momentum"],
                    help="sgd momentum mu (0: plain gradient descent)")
-    p.add_argument("--alpha", type=float, default=HYPER_DEFAULTS["alpha"], help="L2 penalty on the weights")
+    p.add_argument("--alpha", type=non_negative_float, default=HYPER_DEFAULTS["alpha"],
+                   help="L2 penalty on the weights")
     p.add_argument("--batch-size", type=positive_int, default=1, help="samples per update (1: on-line, per-sample SGD)")
     p.add_argument("--backend", choices=("auto", *BACKENDS), default="auto",
                    help="kernel backend (auto: the fastest available)")
     p.add_argument("--dtype", choices=DTYPE_NAMES, default="float64", help="floating-point type")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split, the initial weights and the shuffling")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the split, the initial weights and the shuffling")
     p.add_argument("--validation-split", type=fraction, default=0.2, metavar="FRACTION",
                    help="fraction of the samples held out for the score (0: none)")
     p.add_argument("--out", metavar="MODEL.npz", help="save the trained model (written atomically)")
@@ -84,6 +90,8 @@ def _add_train(sub):
     where.add_argument("--scheduler", metavar="ADDRESS", help="the Dask scheduler to connect to (tcp://host:8786)")
     where.add_argument("--dask-workers", type=positive_int, metavar="N",
                        help="start a LocalCluster of N worker processes, one thread each, for this run")
+    dask.add_argument("--timeout", type=positive_float, default=5.0, metavar="SECONDS",
+                      help="how long to wait for --scheduler to answer (Dask's connect timeout)")
     p.set_defaults(func=train.run)
 
 
@@ -91,9 +99,14 @@ def _add_predict(sub):
     p = sub.add_parser(
         "predict", formatter_class=_HelpFormatter, help="predict with a saved model, as CSV",
         description="Predict with a model saved by 'deltaprop train --out' for every row of DATA; write CSV "
-                    "with a 'prediction' column (class label or value). A CSV with one column more than the "
-                    "model's features has its target column dropped. A plain deltaprop.MLP file gives the "
-                    "raw network outputs y0, y1, ...")
+                    "with a 'prediction' column (class label or value). Columns: when DATA has column names "
+                    "(a CSV header, a built-in data set) and the model was trained on named columns, each "
+                    "feature is the column of its name, in any order; other columns (the target, an id) are "
+                    "ignored and listed in a note on stderr; a feature without a column is an error. "
+                    "Otherwise (a headerless CSV, an .npz file, a model trained on one) the columns are "
+                    "taken in order, and a CSV with one column more than the model's features has its "
+                    "target column dropped. A plain deltaprop.MLP file gives the raw network outputs "
+                    "y0, y1, ...")
     p.add_argument("model", metavar="MODEL", help="model file written by 'deltaprop train --out'")
     p.add_argument("data", metavar="DATA",
                    help=f"a CSV file, an .npz file with X, or a built-in data set: {', '.join(BUILTIN)}")
@@ -121,7 +134,9 @@ def _add_bench(sub):
     p.add_argument("--repeats", type=positive_int, default=5, help="interleaved timing rounds (median)")
     p.add_argument("--min-time", type=positive_float, default=0.2, metavar="SECONDS",
                    help="each timed call runs whole epochs for at least this long")
-    p.add_argument("--quick", action="store_true", help="one round, one epoch each: a smoke test, noisy figures")
+    p.add_argument("--quick", action="store_true",
+                   help=f"one round, each timed call lasting at least {MIN_CALL_SECONDS:g} s: a smoke test; "
+                        "figures of small shapes are then noisy and overhead-bound")
     p.add_argument("--no-peers", action="store_true", help="skip the scikit-learn and PyTorch peers")
     p.add_argument("--jobs", type=jobs, default=1, metavar="N",
                    help="also time each compiled backend on N threads (MLP.fit's n_jobs; -1: all cores)")
@@ -167,7 +182,7 @@ def _add_approx(sub):
     p.add_argument("--out", required=True, metavar="FIG.png", help="the figure file (written atomically)")
     p.add_argument("--n", type=positive_int, default=50, help="number of data points per panel")
     p.add_argument("--restarts", type=positive_int, default=4, help="seeded restarts per panel (best kept)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the data and the initial weights")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the data and the initial weights")
     p.set_defaults(func=approx.run)
 
 
@@ -183,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Train multilayer perceptrons by error backpropagation with compiled kernels.",
         epilog="Run 'deltaprop COMMAND --help' for the options of each command.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}",
+                        help="print the version of deltaprop and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in (_add_train, _add_predict, _add_export, _add_bench, _add_approx):
         add(sub)

@@ -20,8 +20,10 @@ reads it too) with these members beside them:
     the fitted StandardScaler of a regression target (0, 1, 1 for a classifier).
 ``estimator_params``
     the estimator's constructor parameters (``get_params()`` without ``callback``) as JSON.
-``feature_names`` (D,), ``target_name``, ``target_index``
-    the training data's columns (``predict`` drops the target column from a CSV that has it).
+``feature_names`` (D,) or (0,), ``target_name``, ``target_index``
+    the training data's columns: ``predict`` matches named columns to ``feature_names``
+    (:meth:`deltaprop.cli.savedmodel.SavedModel.align`), empty for data without names, whose columns are taken in order
+    (the target column dropped from a CSV that has it).
 
 ``x_var``, ``y_var``, ``n_samples_seen`` and ``estimator_params`` are optional: without them
 ``var_`` is ``scale_**2``, ``n_samples_seen_`` is not set and the estimator has its default
@@ -34,7 +36,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -48,26 +49,12 @@ from ..engine.modelfile import read_model
 from ..engine.npzfile import atomic_write
 from ..estimators import MLPClassifier, MLPRegressor
 from ._modelcheck import MEMBERS, REQUIRED, checked_task, stored_params, stored_statistics, text
+from .savedmodel import SavedModel
 
 __all__ = ["CLI_FORMAT", "CLI_VERSION", "SavedModel", "assemble", "fitted_scaler", "save", "load"]
 
 CLI_FORMAT = "deltaprop.cli"
 CLI_VERSION = 1
-
-
-@dataclass
-class SavedModel:
-    """A loaded model file: ``model`` predicts (see the module), ``task`` says what it gives.
-
-    ``task`` is ``"classification"``, ``"regression"`` or ``"outputs"``: a plain
-    :class:`deltaprop.MLP` file, whose ``model`` is the network and predicts its raw outputs.
-    """
-
-    model: object
-    task: str
-    n_features: int
-    target_name: str = ""
-    target_index: int = -1
 
 
 def assemble(x_scaler: StandardScaler, est: Any, y_scaler: Optional[StandardScaler] = None) -> Pipeline:
@@ -129,7 +116,8 @@ def save(path: str | os.PathLike, pipeline: Pipeline, feature_names: Sequence[st
     pipeline : sklearn.pipeline.Pipeline
         :func:`assemble`'s.
     feature_names, target_name, target_index : sequence of str, str, int
-        The training data's columns, for ``predict`` to recognise (and drop) the target column.
+        The training data's columns (no names: data without names, taken in order by
+        ``predict``, which recognises and drops the target column).
     """
     x_scaler, final = pipeline.named_steps["scale"], pipeline.named_steps["mlp"]
     regression = isinstance(final, TransformedTargetRegressor)
@@ -199,7 +187,7 @@ def load(path: str | os.PathLike) -> SavedModel:
     except ValueError as exc:
         raise ValueError(f"{path}: model file is inconsistent: {exc}") from None
     return SavedModel(model, text(fields["task"]), D, text(fields["target_name"]),
-                      int(fields["target_index"][()]))
+                      int(fields["target_index"][()]), tuple(str(f) for f in fields["feature_names"]))
 
 
 def _rebuild(net, fields):
@@ -211,6 +199,6 @@ def _rebuild(net, fields):
     if len(fields["feature_names"]) not in (0, D):
         raise ValueError(f"{len(fields['feature_names'])} feature names for a network with {D} inputs")
     if task == "classification":
-        est = MLPClassifier._from_net(net, classes=classes, **stored_params(fields, MLPClassifier))
+        est = MLPClassifier.from_network(net, classes=classes, **stored_params(fields, MLPClassifier))
         return assemble(x_scaler, est)
-    return assemble(x_scaler, MLPRegressor._from_net(net, **stored_params(fields, MLPRegressor)), y_scaler)
+    return assemble(x_scaler, MLPRegressor.from_network(net, **stored_params(fields, MLPRegressor)), y_scaler)

@@ -1,4 +1,8 @@
-"""``deltaprop predict``: a saved model's predictions for every row of DATA, as CSV."""
+"""``deltaprop predict``: a saved model's predictions for every row of DATA, as CSV.
+
+DATA's columns are the model's features by name when both have names (a CSV header, a built-in
+data set; the other columns ignored, listed in a note on stderr), else in order.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import numpy as np
 
 from . import pipeline
 from .data import load_data, write_csv
+from .dataset import name_list
 from .options import check_out
 
 __all__ = ["run", "prediction_rows", "label_text"]
@@ -30,14 +35,18 @@ def run(args: argparse.Namespace) -> int:
     Raises
     ------
     ValueError
-        A bad model or data file, or data with other columns than the model's.
+        A bad model or data file, or data without the model's features: a named column missing
+        (:func:`deltaprop.cli.dataset.match_columns`), or another number of unnamed columns.
     """
-    check_out(args.out)
+    check_out(args.out, option="--out")
     saved = pipeline.load(args.model)
     ds = load_data(args.data, need_target=False, n_features=saved.n_features,
-                   model_target=(saved.target_name, saved.target_index))
+                   model_target=(saved.target_name, saved.target_index), features=saved.feature_names)
     if ds.X.shape[1] != saved.n_features:
         raise ValueError(f"{ds.source}: {ds.X.shape[1]} feature columns, but the model expects {saved.n_features}")
+    if ds.ignored:
+        print(f"note: {ds.source}: ignoring the column{'s' if len(ds.ignored) > 1 else ''} "
+              f"{name_list(ds.ignored)}, not among the model's features", file=sys.stderr)
     write_csv(prediction_rows(saved, ds.X, args.proba), args.out, sys.stdout)
     if args.out:
         print(f"{ds.X.shape[0]} predictions written to {args.out}", file=sys.stderr)

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .. import plots
+from ..estimators import NON_FINITE_MESSAGE
 from . import cluster, pipeline, training
 from .data import decide_task, infer_task, load_data, read_dask
 from .options import check_out
@@ -46,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
     """
     if args.plot is not None and args.solver == "lbfgs":
         raise ValueError("--plot draws the loss per epoch; lbfgs has no epochs (use --solver sgd or adam)")
-    check_out(args.plot, plot=True)
-    check_out(args.out)
+    check_out(args.plot, plot=True, option="--plot")
+    check_out(args.out, option="--out")
     if args.scheduler is not None or args.dask_workers is not None:
         return _train_on_cluster(args)
     ds = load_data(args.data, args.target, need_target=True)
@@ -64,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"data {ds.source}: {X.shape[0]} samples, {X.shape[1]} features, {task}"
           + (f" ({classes.size} classes)" if classes is not None else "")
           + f"; {len(tr)} train / {len(va)} held out", file=sys.stderr)
-    model, est, progress = training.fit(X, y, tr, va, task, estimator_params(args), args.dtype, args.quiet)
+    with _advice_on_divergence(args):
+        model, est, progress = training.fit(X, y, tr, va, task, estimator_params(args), args.dtype, args.quiet)
     score = (lambda: model.score(X[va], y[va])) if len(va) else (lambda: model.score(X[tr], y[tr]))
     _report(args, ds, task, model, est, progress, len(tr), len(va), score)
     return 0
@@ -76,7 +78,7 @@ def _train_on_cluster(args):
     ds = read_dask(args.data, args.target)  # before any cluster: the file's columns and types
     requested = args.task if args.task != "auto" else (ds.task or "auto")
     task = None if requested == "auto" and ds.numeric else decide_task(ds.numeric, requested)
-    with dask_client(args.scheduler, args.dask_workers) as client:
+    with dask_client(args.scheduler, args.dask_workers, args.timeout) as client:
         threads = client.nthreads()
         print(f"dask cluster {client.scheduler.address}: {len(threads)} workers, "
               f"{sum(threads.values())} threads", file=sys.stderr)
@@ -94,7 +96,9 @@ def _train_on_cluster(args):
         print(f"data {ds.source}: {data.n} samples, {len(ds.feature_names)} features, {task}"
               + (f" ({data.n_unique} classes)" if task == "classification" else "")
               + f"; {data.n_train} train / {data.n_val} held out, {len(data.parts)} partitions", file=sys.stderr)
-        model, est, progress = cluster.fit_dask(data, task, estimator_params(args), args.dtype, args.quiet, client)
+        with _advice_on_divergence(args):
+            model, est, progress = cluster.fit_dask(data, task, estimator_params(args), args.dtype, args.quiet,
+                                                    client)
         X, y = data.rows(data.n_val > 0, task, args.dtype)
         _report(args, ds, task, model, est, progress, data.n_train, data.n_val,
                 lambda: float(client.compute(est.score(X, y), sync=True)))
@@ -102,7 +106,7 @@ def _train_on_cluster(args):
 
 
 @contextlib.contextmanager
-def dask_client(scheduler: str | None = None, n_workers: int | None = None) -> Iterator[Any]:
+def dask_client(scheduler: str | None = None, n_workers: int | None = None, timeout: float = 5.0) -> Iterator[Any]:
     """A Dask client for the block: of a running scheduler, or of a LocalCluster started for it.
 
     Ctrl-C is this process's to handle: the workers start with SIGINT ignored (a terminal's
@@ -115,6 +119,9 @@ def dask_client(scheduler: str | None = None, n_workers: int | None = None) -> I
     n_workers : int, optional
         Without ``scheduler``: the LocalCluster's worker processes, one thread each; the cluster
         lives as long as the block, whatever ends it.
+    timeout : float
+        ``--timeout``: seconds to wait for ``scheduler`` to answer (``distributed.Client``'s
+        ``timeout``, which Dask's ``distributed.comm.timeouts.connect`` sets otherwise).
 
     Yields
     ------
@@ -125,7 +132,7 @@ def dask_client(scheduler: str | None = None, n_workers: int | None = None) -> I
     ImportError
         Without the ``distributed`` package.
     OSError
-        The scheduler cannot be reached.
+        The scheduler cannot be reached within ``timeout``.
     ValueError
         ``scheduler`` is not an address.
     """
@@ -139,9 +146,10 @@ def dask_client(scheduler: str | None = None, n_workers: int | None = None) -> I
     try:
         if scheduler is not None:
             try:
-                client = distributed.Client(scheduler)
+                client = distributed.Client(scheduler, timeout=timeout)
             except OSError as exc:
-                raise OSError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+                raise OSError(f"cannot reach the Dask scheduler at {scheduler} within --timeout {timeout:g} s "
+                              f"({exc})") from None
             except ValueError as exc:  # not an address
                 raise ValueError(f"--scheduler {scheduler}: {exc}") from None
             with client:
@@ -161,6 +169,25 @@ def dask_client(scheduler: str | None = None, n_workers: int | None = None) -> I
             yield client
     finally:
         asyncio_log.setLevel(level)
+
+
+@contextlib.contextmanager
+def _advice_on_divergence(args: argparse.Namespace) -> Iterator[None]:
+    """The estimators' error for weights that left the finite numbers, as advice that fits train: its
+    inputs are standardised already, so the step size or the solver is what helps."""
+    try:
+        yield
+    except ValueError as exc:
+        if str(exc) != NON_FINITE_MESSAGE:
+            raise
+        if args.solver == "lbfgs":
+            helps = "--solver adam, or a larger --alpha"
+        else:
+            helps = f"a smaller --lr (it is {args.lr:g})"
+            if args.solver == "sgd":
+                helps += (f" or --momentum (it is {args.momentum:g})" if args.momentum else "") + ", or --solver adam"
+        raise ValueError("training diverged: the weights became NaN or infinite (the inputs are standardised "
+                         f"already); try {helps}") from None
 
 
 def estimator_params(args: argparse.Namespace) -> dict[str, Any]:
@@ -195,13 +222,13 @@ def _report(args, ds, task, model, est, progress, n_train, n_val, score: Callabl
         print(f"held-out {metric}: {score():.4f} ({n_val} samples)")
     else:
         print(f"training {metric}: {score():.4f} (no held-out split: --validation-split 0)")
-    seconds = progress.fit_seconds  # the fit, less the progress bar's time
+    seconds = progress.fit_seconds  # the fit, less the progress bar's time: the bar's last samples/s
     rate = est.n_iter_ * n_train / seconds if seconds > 0 else float("inf")
     what = f"{est.n_iter_} L-BFGS iterations" if args.solver == "lbfgs" else f"{est.n_iter_} epochs"
-    print(f"training throughput: {rate:,.0f} samples/s ({what} x {n_train} samples in {seconds:.2f} s, "
-          f"backend {est.backend_})")
+    print(f"training throughput: {rate:,.0f} samples/s over the whole fit ({what} x {n_train} samples in "
+          f"{seconds:.2f} s, the progress bar's time excluded; backend {est.backend_})")
     if args.out:
-        pipeline.save(args.out, model, ds.feature_names, ds.target_name, ds.target_index)
+        pipeline.save(args.out, model, ds.feature_names if ds.named else (), ds.target_name, ds.target_index)
         print(f"model saved to {args.out}", file=sys.stderr)
     if args.plot:
         ylabel = "log-loss" if task == "classification" else "half mean squared error (standardised)"

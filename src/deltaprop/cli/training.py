@@ -65,11 +65,13 @@ def split(y: np.ndarray, fraction: float, seed: int, stratify: bool) -> tuple[np
 
 class Progress:
     """The estimator's ``callback``: after each epoch (L-BFGS iteration) a step of a tqdm bar
-    with the loss, the loss on the held-out rows and samples/s.
+    with the loss, the loss on the held-out rows and samples/s over the fit so far.
 
     It keeps the learning curves (``train_curve``, ``val_curve``: mean log-loss, or half mean
     squared error of the standardised target) and ``fit_seconds``, the time spent in the fit
-    (the block it is entered for) less the time spent in here.
+    (the block it is entered for) less the time spent in here. The bar's samples/s is the
+    epochs so far times ``n_train`` over ``fit_seconds`` so far: at the end, the throughput that
+    ``deltaprop train`` reports for the whole fit.
 
     Parameters
     ----------
@@ -102,7 +104,7 @@ class Progress:
         self.bar.close()
 
     def __call__(self, est: Any) -> None:
-        """After an epoch: record and show the loss, the held-out loss and samples/s.
+        """After an epoch: record and show the loss, the held-out loss and samples/s so far.
 
         Parameters
         ----------
@@ -120,7 +122,8 @@ class Progress:
                 loss = 0.5 * np.mean((est.predict(self.X_val) - self.y_val) ** 2)
             self.val_curve.append(float(loss))
             post["val_loss"] = f"{loss:.4f}"
-        post["samples/s"] = f"{self.n_train / dt:,.0f}" if dt > 0 else "inf"
+        seen = len(self.train_curve) * self.n_train
+        post["samples/s"] = f"{seen / self.fit_seconds:,.0f}" if self.fit_seconds > 0 else "inf"
         self.bar.set_postfix(post, refresh=False)
         self.bar.update(1)
         self._since = time.perf_counter()

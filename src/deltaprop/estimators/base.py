@@ -83,17 +83,39 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
             raise AttributeError(f"This {type(self).__name__} instance is not fitted yet") from None
 
     @classmethod
-    def _from_net(cls, net: MLP, classes: ArrayLike | None = None, **params: Any) -> Self:
-        """A fitted estimator that predicts with ``net`` (weights shared, not copied).
+    def from_network(cls, net: MLP, classes: ArrayLike | None = None, **params: Any) -> Self:
+        """A fitted estimator that predicts with ``net`` (its weights shared, not copied).
 
-        ``params`` are constructor parameters (``activation`` is taken from the network);
-        ``classes`` are the classifier's labels in ``classes_`` order (two labels for a single
-        logistic output, K labels for K softmax outputs). This is how a model file becomes an
-        estimator again without pickle; training attributes (``loss_curve_``, ``n_iter_``) are
-        those of an estimator that has not been trained here.
+        This is how a saved network becomes an estimator again without pickle (the command
+        line's model file, :mod:`deltaprop.cli.pipeline`).
+
+        Parameters
+        ----------
+        net : deltaprop.MLP
+            The network; its output unit and loss must be the estimator's (a classifier: one
+            logistic output with binary cross-entropy, or K softmax outputs with cross-entropy;
+            a regressor: identity outputs with the sum-of-squares error).
+        classes : array-like of shape (n_classes,), optional
+            A classifier's labels in ``classes_`` order (sorted; two labels for a single
+            logistic output, K labels for K softmax outputs). None for a regressor.
+        **params
+            Constructor parameters; ``activation`` and ``hidden_layer_sizes`` are the network's.
+
+        Returns
+        -------
+        MLPClassifier or MLPRegressor
+            Fitted to predict with ``net``; its training attributes (``n_iter_`` 0, an empty
+            ``loss_curve_``) are those of an estimator that has not been trained here.
+
+        Raises
+        ------
+        ValueError
+            A parameter that scikit-learn's constraints reject, or labels or an output unit
+            that do not fit the network.
         """
         est = cls(**{**params, "activation": net.hidden,
                      "hidden_layer_sizes": tuple(net.layer_sizes[1:-1])})
+        est._validate_params()
         est._check_net(net, classes)
         est._mlp = net
         est.backend_ = net.backend
