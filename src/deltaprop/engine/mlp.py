@@ -49,7 +49,7 @@ __all__ = ["MLP"]
 class _LayerList(list):
     """The list behind ``coefs_`` / ``intercepts_``: item assignment writes into ``w``."""
 
-    def __init__(self, views, name):
+    def __init__(self, views: list[np.ndarray], name: str) -> None:
         super().__init__(views)
         self._name = name
 
