@@ -297,10 +297,10 @@ class MLP(GradientDescentMixin, ModelFileMixin):
         """
         # check_input=False: the caller vouches that X is kernel input already
         Xc = check_X(X, self.layer_sizes[0], self.dtype) if check_input else cast("np.ndarray | sp.csr_matrix", X)
-        jobs = effective_n_jobs(n_jobs)
+        n_jobs = effective_n_jobs(n_jobs)
         if out is None:
             out = np.empty((Xc.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
-        sweeps.sharded(self, Xc, None, None, jobs, outputs=out, pre_activation=pre_activation)
+        sweeps.sharded(self, Xc, None, None, n_jobs, outputs=out, pre_activation=pre_activation)
         return out
 
     def loss(self, X: npt.ArrayLike | sp.spmatrix, T: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None, *,
