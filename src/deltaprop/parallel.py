@@ -87,7 +87,7 @@ def shard_bounds(n: int, n_shards: int, multiple: int = 1) -> list[tuple[int, in
     units = -(-n // multiple)
     n_shards = max(1, min(n_shards, units))
     cuts = [min(n, (units * j // n_shards) * multiple) for j in range(n_shards + 1)]
-    return [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+    return [(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=False) if b > a]
 
 
 def piece_bounds(n: int, n_threads: int, min_rows: int = 1, max_pieces: int = 0) -> list[tuple[int, int]]:
