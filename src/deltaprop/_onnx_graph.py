@@ -7,9 +7,15 @@ writes in float32 and float64, and why. The ``onnx`` package is imported inside 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from onnx import ModelProto, NodeProto, TensorProto, ValueInfoProto
+
+    from .engine import MLP
 
 __all__ = ["Graph", "HIDDEN", "OUTPUT", "network", "value_info"]
 
@@ -30,10 +36,10 @@ class Graph:
 
         self.dtype = np.dtype(dtype)
         self.elem = helper.np_dtype_to_tensor_dtype(self.dtype)
-        self.nodes: list = []
-        self.initializers: list = []
+        self.nodes: list[NodeProto] = []
+        self.initializers: list[TensorProto] = []
         self._used: set[str] = set()
-        self._consts: dict[tuple, str] = {}
+        self._consts: dict[tuple[str, Any], str] = {}
 
     def name(self, stem: str) -> str:
         """A value name not used yet: ``stem``, else ``stem_1``, ``stem_2``, ..."""
@@ -57,14 +63,15 @@ class Graph:
         if key is not None:
             self._consts[key] = name
         if value.dtype.kind in "OUS":  # strings: a STRING tensor of UTF-8 bytes
+            # onnx annotates vals as numbers or one bytes blob; a STRING tensor takes a list of bytes
             tensor = helper.make_tensor(name, helper.TensorProto.STRING, value.shape,
-                                        [str(v).encode("utf-8") for v in value.ravel()])
+                                        [str(v).encode("utf-8") for v in value.ravel()])  # type: ignore[misc]
         else:
             tensor = numpy_helper.from_array(np.ascontiguousarray(value, dtype=dtype or self.dtype), name)
         self.initializers.append(tensor)
         return name
 
-    def op(self, op_type: str, inputs: list[str], out: str | None = None, **attrs: object) -> str:
+    def op(self, op_type: str, inputs: Sequence[str], out: str | None = None, **attrs: Any) -> str:
         """Append one node; return the name of its output (``out``, or a fresh name)."""
         from onnx import helper
 
@@ -77,7 +84,8 @@ class Graph:
                                            **attrs))
         return out
 
-    def model(self, inputs: list, outputs: list, opset: int, doc: str) -> Any:
+    def model(self, inputs: list[ValueInfoProto], outputs: list[ValueInfoProto], opset: int,
+              doc: str) -> ModelProto:
         """The checked ``ModelProto`` with these graph inputs and outputs (value infos)."""
         import onnx
         from onnx import helper
@@ -95,11 +103,11 @@ class Graph:
 
 # --------------------------------------------------------------------------- the activations
 
-def _sigmoid(g, a, out=None):
+def _sigmoid(g: Graph, a: str, out: str | None = None) -> str:
     return g.op("Sigmoid", [a], out)
 
 
-def _logistic_tails(g, a, out=None):
+def _logistic_tails(g: Graph, a: str, out: str | None = None) -> str:
     r"""The reference's :math:`\sigma(a)`: :math:`1 / (1 + e)` for :math:`a \ge 0`, else
     :math:`e / (1 + e)`, with :math:`e = e^{-|a|}`: relatively accurate in both tails (ONNX
     Runtime's ``Sigmoid`` is accurate in absolute terms only: in float32 about 1e-5 relative at
@@ -110,11 +118,11 @@ def _logistic_tails(g, a, out=None):
                           g.op("Div", [g.const("one", 1.0), d]), g.op("Div", [e, d])], out)
 
 
-def _tanh(g, a, out=None):
+def _tanh(g: Graph, a: str, out: str | None = None) -> str:
     return g.op("Tanh", [a], out)
 
 
-def _relu(g, a, out=None):
+def _relu(g: Graph, a: str, out: str | None = None) -> str:
     return g.op("Relu", [a], out)
 
 
@@ -128,7 +136,7 @@ _ATAN_Q = (2.485846490142306297962e+01, 1.650270098316988542046e+02, 4.328810604
 _PI_4, _PI_4_LO = 7.85398163397448309616e-01, 3.061616997868382943065e-17
 
 
-def _atan(g, x):
+def _atan(g: Graph, x: str) -> str:
     r""":math:`\arctan x` for :math:`|x| \le 1` (here :math:`x = \tanh(a/2)`): ``Atan`` in
     float32; in float64 (ONNX Runtime's CPU provider has no double Atan; 1.20 has no double Sin
     or Cos either, so no Newton step from a float32 Atan) Cephes' rational approximation from
@@ -154,13 +162,13 @@ def _atan(g, x):
     return g.op("Where", [g.op("Less", [x, g.const("zero", 0.0)]), g.op("Neg", [y]), y])
 
 
-def _gudermannian(g, a, out=None):
+def _gudermannian(g: Graph, a: str, out: str | None = None) -> str:
     r""":math:`\mathrm{gd}(a) = 2 \arctan(\tanh(a/2))`, as the reference writes it."""
     x = g.op("Tanh", [g.op("Mul", [a, g.const("half", 0.5)])])
     return g.op("Mul", [_atan(g, x), g.const("two", 2.0)], out)
 
 
-def _log1p(g, e):
+def _log1p(g: Graph, e: str) -> str:
     r""":math:`\ln(1 + e)` without losing a small :math:`e` (Goldberg): :math:`u = 1 + e`, then
     :math:`e` where :math:`u = 1`, else :math:`\ln(u) \, e / (u - 1)`."""
     one = g.const("one", 1.0)
@@ -169,7 +177,7 @@ def _log1p(g, e):
     return g.op("Where", [g.op("Equal", [u, one]), e, g.op("Mul", [g.op("Log", [u]), ratio])])
 
 
-def _softplus(g, a, out=None):
+def _softplus(g: Graph, a: str, out: str | None = None) -> str:
     r""":math:`\ln(1 + e^{a})`: ``Softplus`` in float32; in float64 the reference's
     :math:`\max(a, 0) + \mathrm{log1p}(e^{-|a|})` (ONNX Runtime has no double Softplus)."""
     if g.dtype == np.float32:
@@ -178,16 +186,19 @@ def _softplus(g, a, out=None):
     return g.op("Add", [g.op("Relu", [a]), _log1p(g, e)], out)
 
 
-def _softmax(g, a, out=None):
+def _softmax(g: Graph, a: str, out: str | None = None) -> str:
     return g.op("Softmax", [a], out, axis=-1)
 
 
-def _exp(g, a, out=None):
+def _exp(g: Graph, a: str, out: str | None = None) -> str:
     return g.op("Exp", [a], out)
 
 
+#: ``emit(graph, a, out) -> name``: the nodes of one activation, from the value a to ``out``
+Emitter = Callable[[Graph, str, str | None], str]
+
 #: Hidden activation h -> ``emit(graph, a, out) -> z`` (None: identity, no node).
-HIDDEN = {
+HIDDEN: dict[str, Emitter | None] = {
     "identity": None,
     "logistic": _sigmoid,
     "tanh": _tanh,
@@ -197,7 +208,7 @@ HIDDEN = {
 }
 
 #: Output activation f -> ``emit(graph, a, out) -> y`` (None: identity, no node).
-OUTPUT = {
+OUTPUT: dict[str, Emitter | None] = {
     "identity": None,
     "logistic": _logistic_tails,
     "softmax": _softmax,
@@ -205,7 +216,7 @@ OUTPUT = {
 }
 
 
-def network(g: Graph, net: Any, x: str, out: str) -> str:
+def network(g: Graph, net: MLP, x: str, out: str) -> str:
     r"""Emit the forward pass of ``net`` from the value ``x`` (Bishop 5.48, 5.49).
 
     Parameters
@@ -233,7 +244,7 @@ def network(g: Graph, net: Any, x: str, out: str) -> str:
     return x
 
 
-def value_info(name: str, elem: int, shape: list) -> Any:
+def value_info(name: str, elem: int, shape: list[int | str]) -> ValueInfoProto:
     """An ``onnx.ValueInfoProto``: a graph input's or output's name, element type and shape.
 
     Parameters

@@ -70,7 +70,8 @@ What the model outputs (the heads, :data:`HEADS`):
 from __future__ import annotations
 
 import numbers
-from typing import TYPE_CHECKING, Union
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
@@ -78,7 +79,7 @@ from ._onnx_graph import HIDDEN, OUTPUT, Graph, network, value_info
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
-    from onnx import ModelProto
+    from onnx import ModelProto, ValueInfoProto
 
     from .engine import MLP
     from .estimators import MLPClassifier, MLPRegressor
@@ -98,13 +99,14 @@ MIN_OPSET = 13
 
 # --------------------------------------------------------------------------- the heads
 
-def _head_outputs(g, net, x, **_):
+def _head_outputs(g: Graph, net: MLP, x: str, **_: Any) -> list[ValueInfoProto]:
     """``y`` (N, K) = forward."""
     network(g, net, x, "y")
     return [value_info("y", g.elem, ["N", net.layer_sizes[-1]])]
 
 
-def _head_regressor(g, net, x, y_mean=None, y_scale=None, **_):
+def _head_regressor(g: Graph, net: MLP, x: str, y_mean: np.ndarray | None = None, y_scale: np.ndarray | None = None,
+                    **_: Any) -> list[ValueInfoProto]:
     """``variable`` (N, n_outputs) = predict; ``y * y_scale + y_mean`` when the target was scaled."""
     if y_mean is None:
         network(g, net, x, "variable")
@@ -114,7 +116,7 @@ def _head_regressor(g, net, x, y_mean=None, y_scale=None, **_):
     return [value_info("variable", g.elem, ["N", net.layer_sizes[-1]])]
 
 
-def _labels(g, classes, index):
+def _labels(g: Graph, classes: np.ndarray, index: str) -> ValueInfoProto:
     """``label`` = ``classes[index]`` (``Gather`` on a constant tensor of the classes)."""
     from onnx import helper
 
@@ -125,7 +127,7 @@ def _labels(g, classes, index):
     return value_info("label", elem, ["N"])
 
 
-def _head_binary(g, net, x, classes, **_):
+def _head_binary(g: Graph, net: MLP, x: str, classes: np.ndarray, **_: Any) -> list[ValueInfoProto]:
     """One logistic output p: probabilities (1 - p, p), label ``classes[p > 0.5]``."""
     from onnx import TensorProto
 
@@ -136,14 +138,14 @@ def _head_binary(g, net, x, classes, **_):
     return [_labels(g, classes, index), value_info("probabilities", g.elem, ["N", 2])]
 
 
-def _head_multiclass(g, net, x, classes, **_):
+def _head_multiclass(g: Graph, net: MLP, x: str, classes: np.ndarray, **_: Any) -> list[ValueInfoProto]:
     """K softmax outputs: probabilities as they are, label ``classes[argmax]``."""
     network(g, net, x, "probabilities")
     index = g.op("ArgMax", ["probabilities"], axis=1, keepdims=0)
     return [_labels(g, classes, index), value_info("probabilities", g.elem, ["N", len(classes)])]
 
 
-def _head_multilabel(g, net, x, classes, **_):
+def _head_multilabel(g: Graph, net: MLP, x: str, classes: np.ndarray, **_: Any) -> list[ValueInfoProto]:
     """K independent logistic outputs: probabilities as they are, label the indicator ``p > 0.5``."""
     from onnx import TensorProto
 
@@ -154,7 +156,7 @@ def _head_multilabel(g, net, x, classes, **_):
 
 
 #: What the graph outputs after the network: ``emit(graph, net, x, **extra) -> output value infos``.
-HEADS = {
+HEADS: dict[str, Callable[..., list[ValueInfoProto]]] = {
     "outputs": _head_outputs,
     "regressor": _head_regressor,
     "binary": _head_binary,
@@ -163,7 +165,7 @@ HEADS = {
 }
 
 
-def _label_dtype(classes):
+def _label_dtype(classes: ArrayLike) -> type[np.generic] | None:
     """The tensor dtype of the class labels: int64, float64 or bool, None for strings."""
     classes = np.asarray(classes)
     kind = classes.dtype.kind
@@ -181,7 +183,7 @@ def _label_dtype(classes):
 
 # --------------------------------------------------------------------------- what is exported
 
-def _plan(model):
+def _plan(model: object) -> tuple[MLP, str, dict[str, Any]]:
     """``(net, head, extra)`` for a model: the engine network, a key of :data:`HEADS`, and the
     head's keyword arguments. Raises ValueError for anything not exportable."""
     from sklearn.utils.validation import check_is_fitted
@@ -211,7 +213,7 @@ def _plan(model):
     raise ValueError(f"to_onnx exports deltaprop.MLP, MLPClassifier and MLPRegressor; got {type(model).__name__}")
 
 
-def _check_net(net):
+def _check_net(net: MLP) -> None:
     """ValueError naming the first piece of ``net`` that has no ONNX form."""
     if net.hidden not in HIDDEN:
         raise ValueError(f"hidden activation {net.hidden!r} cannot be exported to ONNX; "
@@ -255,7 +257,7 @@ def resolve_opset(target_opset: int | None = None, name: str = "target_opset") -
     return int(target_opset)
 
 
-def _check_sample(X_sample, n_features, dtype):
+def _check_sample(X_sample: Any, n_features: int, dtype: np.dtype) -> None:
     """ValueError unless ``X_sample`` is 2-D with ``n_features`` columns of the model's dtype."""
     if X_sample is None:
         return
@@ -269,7 +271,8 @@ def _check_sample(X_sample, n_features, dtype):
                          f"dtype): pass X.astype(np.{dtype.name})")
 
 
-def _export(net, head, extra, opset, doc, x_mean=None, x_scale=None):
+def _export(net: MLP, head: str, extra: dict[str, Any], opset: int, doc: str, x_mean: np.ndarray | None = None,
+            x_scale: np.ndarray | None = None) -> ModelProto:
     _check_net(net)
     g = Graph(net.dtype)
     x = g.name("X")
@@ -280,7 +283,7 @@ def _export(net, head, extra, opset, doc, x_mean=None, x_scale=None):
     return g.model(inputs, outputs, opset, doc)
 
 
-def _require_onnx(what):
+def _require_onnx(what: str) -> None:
     try:
         import onnx  # noqa: F401
     except ImportError:

@@ -7,6 +7,9 @@ raises ImportError with that hint. Figures are written atomically (a temporary f
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -17,8 +20,19 @@ __all__ = ["PLOT_HINT", "pyplot", "check_path", "learning_curve", "bench_bars", 
 PLOT_HINT = "matplotlib is needed for plots; install it with: pip install 'deltaprop[plot]'"
 
 
-def pyplot():
-    """matplotlib.pyplot with a file-only backend, or ImportError saying how to install it."""
+def pyplot() -> ModuleType:
+    """matplotlib.pyplot with a file-only backend (Agg).
+
+    Returns
+    -------
+    module
+        ``matplotlib.pyplot``.
+
+    Raises
+    ------
+    ImportError
+        Without matplotlib, saying how to install it.
+    """
     try:
         import matplotlib
 
@@ -29,15 +43,28 @@ def pyplot():
     return plt
 
 
-def check_path(path):
-    """Fail before the work, not after, when a figure cannot be written to ``path``."""
+def check_path(path: str | os.PathLike | None) -> None:
+    """Fail before the work, not after, when a figure cannot be written to ``path``.
+
+    Parameters
+    ----------
+    path : str, path-like or None
+        Where a figure will go; None: no figure, nothing is checked.
+
+    Raises
+    ------
+    ImportError
+        Without matplotlib.
+    ValueError
+        If the directory does not exist.
+    """
     if path is not None:
         pyplot()
         if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             raise ValueError(f"{path}: directory does not exist")
 
 
-def _save(fig, path):
+def _save(fig: Any, path: str) -> None:
     ext = os.path.splitext(path)[1].lower().lstrip(".") or "png"
     plt = pyplot()
     try:
@@ -49,8 +76,20 @@ def _save(fig, path):
         plt.close(fig)
 
 
-def learning_curve(path, train, validation, ylabel, title):
-    """Training (and validation) loss per epoch; a log scale when every value is > 0."""
+def learning_curve(path: str, train: Sequence[float], validation: Sequence[float], ylabel: str, title: str) -> None:
+    """Training (and validation) loss per epoch; a log scale when every value is > 0.
+
+    Parameters
+    ----------
+    path : str
+        The image file (.png, .pdf or .svg).
+    train : sequence of float
+        The training loss of each epoch.
+    validation : sequence of float
+        The validation loss of each epoch (empty: none drawn).
+    ylabel, title : str
+        The axis label and the title.
+    """
     fig, ax = pyplot().subplots(figsize=(6, 4))
     epochs = np.arange(1, len(train) + 1)
     ax.plot(epochs, train, label="training")
@@ -66,8 +105,18 @@ def learning_curve(path, train, validation, ylabel, title):
     _save(fig, path)
 
 
-def bench_bars(rows, shapes, dtypes, path):
-    """Samples/s of each backend and peer (rows of :func:`deltaprop.bench.run`), one panel per dtype."""
+def bench_bars(rows: Sequence[dict[str, Any]], shapes: Sequence[str], dtypes: Sequence[str], path: str) -> None:
+    """Samples/s of each backend and peer (rows of :func:`deltaprop.bench.run`), one panel per dtype.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        :func:`deltaprop.bench.run`'s rows.
+    shapes, dtypes : sequence of str
+        The bars of each panel, and the panels.
+    path : str
+        The image file.
+    """
     names = list(dict.fromkeys(r["backend"] for r in rows))
     fig, axes = pyplot().subplots(1, len(dtypes), figsize=(5 + 2 * len(shapes), 4.5), squeeze=False)
     width = 0.8 / len(names)
@@ -87,12 +136,21 @@ def bench_bars(rows, shapes, dtypes, path):
     _save(fig, path)
 
 
-def fig53_figure(results):
+def fig53_figure(results: Sequence[dict[str, Any]]) -> Any:
     r"""Fig. 5.3 as a matplotlib Figure: data, network function and the hidden units' outputs (dashed).
 
-    ``results`` are :func:`deltaprop.demo.fit_fig53`'s; the hidden units are
-    :math:`z_j = \tanh(a_j)` of the fitted first layer on a grid over (-1, 1), unit :math:`j`
-    drawn in the same colour in every panel, with its own legend entry.
+    The hidden units are :math:`z_j = \tanh(a_j)` of the fitted first layer on a grid over
+    (-1, 1), unit :math:`j` drawn in the same colour in every panel, with its own legend entry.
+
+    Parameters
+    ----------
+    results : sequence of dict
+        :func:`deltaprop.demo.fit_fig53`'s.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The four panels.
     """
     fig, axes = pyplot().subplots(2, 2, figsize=(8, 6.5))
     grid = np.linspace(-1, 1, 201)
@@ -113,6 +171,14 @@ def fig53_figure(results):
     return fig
 
 
-def fig53(results, path):
-    """Draw :func:`fig53_figure` to ``path`` (atomically)."""
+def fig53(results: Sequence[dict[str, Any]], path: str) -> None:
+    """Draw :func:`fig53_figure` to ``path`` (atomically).
+
+    Parameters
+    ----------
+    results : sequence of dict
+        :func:`deltaprop.demo.fit_fig53`'s.
+    path : str
+        The image file.
+    """
     _save(fig53_figure(results), path)

@@ -6,9 +6,13 @@ the weights.
 
 from __future__ import annotations
 
+import math
 import numbers
+from collections.abc import Collection, Iterable
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from .contract import DTYPES, HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, check_pair
@@ -17,15 +21,58 @@ __all__ = ["check_option", "check_config", "check_X", "check_T", "check_sample_w
            "check_positive_int", "check_order"]
 
 
-def check_option(name: str, value, allowed) -> str:
-    """Return ``value`` if it is one of ``allowed`` strings, else raise ValueError naming both."""
+def check_option(name: str, value: object, allowed: Collection[str]) -> str:
+    """``value`` if it is one of the ``allowed`` strings.
+
+    Parameters
+    ----------
+    name : str
+        The parameter, for the error.
+    value : object
+        What was passed.
+    allowed : collection of str
+        The accepted strings.
+
+    Returns
+    -------
+    str
+        ``value``.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter, the accepted strings and ``value``.
+    """
     if not isinstance(value, str) or value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
     return value
 
 
-def check_config(layer_sizes, hidden, output, loss, dtype):
-    """Validate an MLP configuration; return ``(sizes tuple, np.dtype)``."""
+def check_config(layer_sizes: Iterable[int], hidden: str, output: str, loss: str,
+                 dtype: npt.DTypeLike) -> tuple[tuple[int, ...], np.dtype]:
+    """Validate an MLP configuration.
+
+    Parameters
+    ----------
+    layer_sizes : iterable of int
+        ``[D, M_1, ..., K]``, at least two positive integers.
+    hidden, output, loss : str
+        Hidden activation, output activation and error function (an allowed pair of the last two).
+    dtype : dtype-like
+        float32 or float64.
+
+    Returns
+    -------
+    sizes : tuple of int
+    dtype : numpy.dtype
+
+    Raises
+    ------
+    TypeError
+        If ``layer_sizes`` is not iterable.
+    ValueError
+        For any other bad value, naming the parameter.
+    """
     try:
         sizes = tuple(layer_sizes)
     except TypeError:
@@ -48,7 +95,7 @@ def check_config(layer_sizes, hidden, output, loss, dtype):
     return tuple(int(s) for s in sizes), dt
 
 
-def _numeric(name: str, arr) -> np.ndarray:
+def _numeric(name: str, arr: npt.ArrayLike) -> np.ndarray:
     arr = np.asarray(arr)
     if arr.dtype.kind == "c":
         raise TypeError(f"{name} must be real numbers; got complex dtype {arr.dtype}")
@@ -60,18 +107,39 @@ def _numeric(name: str, arr) -> np.ndarray:
     return arr
 
 
-def check_X(X, n_features: int, dtype: np.dtype):
-    """Return X as a C-contiguous (n, D) array (or CSR matrix) of ``dtype``; reject bad shapes
-    and values."""
+def check_X(X: npt.ArrayLike | sp.spmatrix, n_features: int, dtype: np.dtype) -> np.ndarray | sp.csr_matrix:
+    """X as a C-contiguous (n, D) array (or CSR matrix) of ``dtype``.
+
+    Parameters
+    ----------
+    X : array-like or sparse matrix of shape (n, D)
+        Inputs.
+    n_features : int
+        D, the network's inputs.
+    dtype : numpy.dtype
+        The network's dtype.
+
+    Returns
+    -------
+    ndarray or csr_matrix of shape (n, D)
+
+    Raises
+    ------
+    ValueError
+        For no samples, the wrong number of features, or NaN or infinity.
+    TypeError
+        For values that are not real numbers.
+    """
     if sp.issparse(X):
-        if X.shape[0] == 0:
+        sparse: Any = X  # scipy.sparse has no annotations: issparse does not narrow X for mypy
+        if sparse.shape[0] == 0:
             raise ValueError("X is empty: it has 0 samples")
-        if X.shape[1] != n_features:
-            raise ValueError(f"X has {X.shape[1]} features, but the network expects {n_features}")
-        X = sp.csr_matrix(X, dtype=dtype)
-        if not np.isfinite(X.data).all():
+        if sparse.shape[1] != n_features:
+            raise ValueError(f"X has {sparse.shape[1]} features, but the network expects {n_features}")
+        sparse = sp.csr_matrix(sparse, dtype=dtype)
+        if not np.isfinite(sparse.data).all():
             raise ValueError("X contains NaN or infinity")
-        return X
+        return sparse
     X = _numeric("X", X)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features); got an array of shape {X.shape}")
@@ -85,13 +153,37 @@ def check_X(X, n_features: int, dtype: np.dtype):
     return X
 
 
-def check_T(T, n: int, n_outputs: int, loss: str, dtype: np.dtype) -> np.ndarray:
-    """Return targets as a C-contiguous (n, K) array of ``dtype``.
+def check_T(T: npt.ArrayLike, n: int, n_outputs: int, loss: str, dtype: np.dtype) -> np.ndarray:
+    """Targets as a C-contiguous (n, K) array of ``dtype``.
 
     Class indices (a 1-D integer array) are accepted for ``cross_entropy`` (and for
     ``binary_cross_entropy`` or ``squared_error`` when K = 1, as the target values themselves)
     and one-hot encoded. Cross-entropy targets must be distributions over the K classes
     (rows in [0, 1] summing to 1); binary cross-entropy targets must lie in [0, 1].
+
+    Parameters
+    ----------
+    T : array-like of shape (n, K) or (n,)
+        Targets :math:`t_n`.
+    n : int
+        Samples of X.
+    n_outputs : int
+        K, the network's outputs.
+    loss : str
+        The error function (which targets it takes).
+    dtype : numpy.dtype
+        The network's dtype.
+
+    Returns
+    -------
+    ndarray of shape (n, K)
+
+    Raises
+    ------
+    ValueError
+        For the wrong shape, NaN or infinity, or values the error function does not take.
+    TypeError
+        For values that are not real numbers.
     """
     T = _numeric("T", T)
     if T.ndim == 0 or T.ndim > 2:
@@ -129,8 +221,26 @@ def check_T(T, n: int, n_outputs: int, loss: str, dtype: np.dtype) -> np.ndarray
     return T
 
 
-def check_sample_weight(sample_weight, n: int, dtype: np.dtype) -> np.ndarray:
-    """Sample weights s (n,): finite and >= 0, as a C-contiguous array of ``dtype``."""
+def check_sample_weight(sample_weight: npt.ArrayLike, n: int, dtype: np.dtype) -> np.ndarray:
+    """Sample weights :math:`s_n`: finite and >= 0, as a C-contiguous array of ``dtype``.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n,)
+    n : int
+        Samples of X.
+    dtype : numpy.dtype
+        The network's dtype.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+
+    Raises
+    ------
+    ValueError
+        For the wrong shape, or a weight that is negative, NaN or infinite.
+    """
     s = _numeric("sample_weight", sample_weight)
     if s.ndim != 1 or s.shape[0] != n:
         raise ValueError(f"sample_weight must have shape ({n},); got {s.shape}")
@@ -139,25 +249,75 @@ def check_sample_weight(sample_weight, n: int, dtype: np.dtype) -> np.ndarray:
     return np.ascontiguousarray(s, dtype=dtype)
 
 
-def check_lr(lr) -> float:
-    """The learning rate η must be a finite number > 0."""
-    if not isinstance(lr, numbers.Real) or isinstance(lr, bool) or not np.isfinite(lr) or lr <= 0:
+def check_lr(lr: float) -> float:
+    """The learning rate η, a finite real number > 0.
+
+    Parameters
+    ----------
+    lr : float
+        Any real number type (int, float, NumPy scalar, ``fractions.Fraction``).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If ``lr`` is not a real number, or not finite and > 0.
+    """
+    if not isinstance(lr, numbers.Real) or isinstance(lr, bool) or not math.isfinite(lr) or lr <= 0:
         raise ValueError(f"learning rate must be a finite number > 0; got {lr!r}")
     return float(lr)
 
 
-def check_positive_int(name: str, value) -> int:
-    """``value`` must be an integer >= 1."""
+def check_positive_int(name: str, value: int) -> int:
+    """``value``, an integer >= 1, as a Python int.
+
+    Parameters
+    ----------
+    name : str
+        The parameter, for the error.
+    value : int
+        Any integer type but bool.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not an integer >= 1.
+    """
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
     return int(value)
 
 
-def check_order(order, n: int) -> np.ndarray:
-    """Sample indices: a 1-D integer array with values in [0, n), as ``np.intp``."""
+def check_order(order: npt.ArrayLike, n: int) -> np.ndarray:
+    """Sample indices: a 1-D integer array with values in [0, n), as ``np.intp``.
+
+    Parameters
+    ----------
+    order : array-like of int
+        Sample indices in visiting order.
+    n : int
+        Samples of X.
+
+    Returns
+    -------
+    ndarray of intp, C-contiguous
+
+    Raises
+    ------
+    ValueError
+        If ``order`` is not 1-D and of integers, or holds an index outside [0, n).
+    """
     order = np.asarray(order)
     if order.ndim != 1 or order.dtype.kind not in "iu":
-        raise ValueError(f"order must be a 1-D array of integer sample indices; got {order.dtype} of shape {order.shape}")
+        raise ValueError("order must be a 1-D array of integer sample indices; "
+                         f"got {order.dtype} of shape {order.shape}")
     if order.size and (order.min() < 0 or order.max() >= n):
         raise ValueError(f"order holds sample indices outside [0, {n - 1}]")
     return np.ascontiguousarray(order, dtype=np.intp)

@@ -10,7 +10,7 @@ import sys
 
 from .data import SHAPES
 from .pinning import pin_threads
-from .timing import StreamProbe, Task, compare
+from .timing import StreamProbe, Task, Timed, compare
 
 
 def main(argv: list[str]) -> int:
@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
     """
     pin_threads(1)
     backends = argv or ["numpy", "numba"]
-    tasks = []
+    tasks: list[Timed] = []
     for shape in SHAPES:
         for dtype in ("float32", "float64"):
             tasks += [Task(b, dtype, shape) for b in backends]

@@ -134,7 +134,7 @@ def save_layers(path: str | os.PathLike, layers: Layers, **arrays: np.ndarray) -
     """
     for i, (W, b) in enumerate(layers):
         arrays[f"W{i}"], arrays[f"b{i}"] = np.asarray(W), np.asarray(b)
-    np.savez(path, **arrays)
+    np.savez(path, allow_pickle=False, **arrays)  # numbers only: load_layers reads no pickle
 
 
 def load_layers(path: str | os.PathLike) -> list[tuple[np.ndarray, np.ndarray]]:

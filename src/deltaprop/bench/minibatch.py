@@ -25,7 +25,7 @@ __all__ = ["MINIBATCH_WORKS", "MINIBATCH_DTYPE", "FIT_ITERATIONS", "REMOTE_PEERS
            "run_minibatch", "minibatch_table"]
 
 #: The work ``deltaprop bench --minibatch`` times, in table order: key -> what it is.
-MINIBATCH_WORKS = {
+MINIBATCH_WORKS: dict[str, dict[str, Any]] = {
     "batch-32": dict(kind="epoch", shape="784-128-10", batch_size=32,
                      label="batch_epoch 784-128-10 f32, batch 32"),
     "batch-200": dict(kind="epoch", shape="784-128-10", batch_size=200,
@@ -92,8 +92,9 @@ class FitTask(Timed):
         return elapsed
 
 
-#: One timed (or skipped) entry: (work key, "deltaprop" or "peer", backend or peer name, task or None, note)
-_Entry = tuple[str, str, str, Any, Any]
+#: One timed (or skipped) entry: (work key, "deltaprop" or "peer", backend or peer name (None: no peer),
+#: task (a Timed) or None, note or None)
+_Entry = tuple[str, str, str | None, Any, str | None]
 
 
 def run_minibatch(backends: Sequence[str], repeats: int = 5, min_time: float = 0.2, peer_python: str | None = None,
@@ -156,10 +157,10 @@ def run_minibatch(backends: Sequence[str], repeats: int = 5, min_time: float = 0
     pin_threads(1)
     skipped: dict[str, str] = {}
     entries: list[_Entry] = []
-    info = None
+    info: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="deltaprop-bench-") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning of the 30-iteration fits and partial_fit
-        proc = None
+        proc: PeerProcess | None = None
         try:
             if remote and peer_python:
                 say(f"starting the peers python {peer_python}")
@@ -180,7 +181,7 @@ def run_minibatch(backends: Sequence[str], repeats: int = 5, min_time: float = 0
                                         FitTask(name, spec["copies"]), None))
                     continue
                 shape, B = spec["shape"], spec["batch_size"]
-                first = None
+                first: Task | None = None
                 for name in ours + (["numpy"] if numpy_peer else []):
                     say(f"warming up {spec['label']}: {name}")
                     task = Task(name, MINIBATCH_DTYPE, shape, "epoch", B)
@@ -194,6 +195,8 @@ def run_minibatch(backends: Sequence[str], repeats: int = 5, min_time: float = 0
                         entries.append((key, "peer", lib, None, skipped[lib]))
                         continue
                     say(f"warming up {spec['label']}: {lib} in {peer_python}")
+                    # a library not skipped runs in the peers python; ours has a backend at least
+                    assert proc is not None and first is not None
                     try:
                         entries.append((key, "peer", lib, RemoteTask(proc, lib, first), None))
                     except RuntimeError as exc:
@@ -219,24 +222,25 @@ def _minibatch_rows(works: list[str], entries: list[_Entry], rates: dict[str, fl
         fit = spec["kind"] == "fit"
         here = [e for e in entries if e[0] == key]
         mine = {name: rates[task.name] for _, role, name, task, _ in here if role == "deltaprop"}
-        best = max(mine, key=mine.get)
+        best = max(mine, key=mine.__getitem__)
 
         def figure(rate: float, fit: bool = fit) -> float:
             return 1.0 / rate if fit else float(rate)
 
-        base = dict(work=key, label=spec["label"], unit="s/fit" if fit else "samples/s",
+        base: dict[str, Any] = dict(work=key, label=spec["label"], unit="s/fit" if fit else "samples/s",
                     deltaprop_backend=best, deltaprop=figure(mine[best]),
                     deltaprop_backends={name: figure(r) for name, r in mine.items()})
         if fit:
             base["n_iter"] = {name: task.n_iter for _, _, name, task, _ in here}
-        peers = [e for e in here if e[1] == "peer"] or [(key, "peer", None, None, "no peer measured")]
+        peers: list[_Entry] = [e for e in here if e[1] == "peer"] or [(key, "peer", None, None, "no peer measured")]
         for _, _, name, task, note in peers:
-            row = dict(base, peer=name, peer_label=PEER_LABELS.get(name, name), peer_value=None, ratio=None,
-                       where=None, note=note)
+            label = None if name is None else PEER_LABELS.get(name, name)
+            row = dict(base, peer=name, peer_label=label, peer_value=None, ratio=None, where=None, note=note)
             if task is not None:
                 row.update(peer_value=figure(rates[task.name]), ratio=mine[best] / rates[task.name],
                            where="in-process")
             if isinstance(task, RemoteTask):
+                assert info is not None  # the peers python's answer, read after the timing
                 row.update(where="peers python", check=task.check, peer_python=peer_python,
                            peer_version=info["versions"].get(name), peer_cpus=info.get("cpus"))
                 if not task.check["ok"]:

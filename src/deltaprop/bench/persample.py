@@ -13,7 +13,7 @@ from typing import Any
 from .data import SHAPES
 from .machine import machine_line, pinning_words
 from .pinning import pin_threads
-from .timing import PeerTask, Task, Timed, compare
+from .timing import PeerTask, Task, compare
 
 __all__ = ["check_names", "run", "table"]
 
@@ -87,7 +87,7 @@ def run(backends: Sequence[str], dtypes: Sequence[str], shapes: Sequence[str], p
     """
     check_names(backends, dtypes, shapes)
     pin_threads(1)
-    tasks: list[Timed] = []
+    tasks: list[Task | PeerTask] = []
     skipped = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning from the sklearn peer's partial_fit
@@ -107,10 +107,11 @@ def run(backends: Sequence[str], dtypes: Sequence[str], shapes: Sequence[str], p
         if log:
             log(f"timing {len(tasks)} configurations, {repeats} interleaved rounds")
         rates = compare(tasks, repeats=repeats, min_time=min_time)
-    rows = [dict(shape=t.shape, dtype=t.dtype, backend=t.backend, samples_per_second=float(rates[t.name]))
-            for t in tasks]
+    rows: list[dict[str, Any]] = [
+        dict(shape=t.shape, dtype=t.dtype, backend=t.backend, samples_per_second=float(rates[t.name]))
+        for t in tasks]
     for row, t in zip(rows, tasks, strict=True):
-        if getattr(t, "n_jobs", 1) > 1:
+        if isinstance(t, Task) and t.n_jobs > 1:
             one = next(r for r in rows if r["backend"] == t.backend and r["shape"] == t.shape
                        and r["dtype"] == t.dtype)
             row["vs_one_thread"] = row["samples_per_second"] / one["samples_per_second"]

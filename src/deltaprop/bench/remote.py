@@ -14,7 +14,7 @@ import contextlib
 import json
 import os
 import subprocess
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -110,10 +110,11 @@ class PeerProcess:
             If the request failed (the server's message) or the process ended (its last line
             of standard error).
         """
+        stdin, stdout = self._pipes()
         try:
-            self.proc.stdin.write(json.dumps(req) + "\n")
-            self.proc.stdin.flush()
-            line = self.proc.stdout.readline()
+            stdin.write(json.dumps(req) + "\n")
+            stdin.flush()
+            line = stdout.readline()
         except (OSError, ValueError):
             line = ""
         if not line:
@@ -131,17 +132,24 @@ class PeerProcess:
 
     def close(self) -> None:
         """Ask the server to quit, wait for it (30 s, then kill it) and close the pipes."""
+        stdin, stdout = self._pipes()
         with contextlib.suppress(OSError, ValueError):
-            self.proc.stdin.write('{"op": "quit"}\n')
-            self.proc.stdin.close()
+            stdin.write('{"op": "quit"}\n')
+            stdin.close()
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
         with contextlib.suppress(OSError, ValueError):
-            self.proc.stdout.close()
+            stdout.close()
         self._stderr.close()
+
+    def _pipes(self) -> tuple[IO[str], IO[str]]:
+        """The server's standard input and output (pipes: the process is started with both)."""
+        stdin, stdout = self.proc.stdin, self.proc.stdout
+        assert stdin is not None and stdout is not None
+        return stdin, stdout
 
 
 class RemoteTask(Timed):

@@ -14,7 +14,8 @@ planned, so a test may shrink them (``monkeypatch.setattr(buffers, "WORK_PER_CAL
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Hashable, Iterator
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -213,7 +214,7 @@ def dense_rows(X: np.ndarray | sp.spmatrix, rows: slice | np.ndarray, dtype: npt
     ndarray of shape (len(rows), D)
         The rows, densified if X is sparse.
     """
-    part = X[rows]
+    part: Any = X[rows]  # an ndarray, or a sparse matrix of those rows
     if sp.issparse(part):
         part = part.toarray()
     return np.ascontiguousarray(part, dtype=dtype)
@@ -258,20 +259,20 @@ class Workspace:
     Leaving the ``with`` block shuts the pools down.
     """
 
-    def __init__(self):
-        self.arrays: dict = {}
-        self.pools: dict = {}
+    def __init__(self) -> None:
+        self.arrays: dict[Hashable, tuple[np.ndarray, ...]] = {}
+        self.pools: dict[int, Threads] = {}
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> Workspace:
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc: object) -> Literal[False]:
         self._stack.close()
         return False
 
 
-def work_arrays(kept: Workspace | None, slot: object, size: int, count: int,
+def work_arrays(kept: Workspace | None, slot: Hashable, size: int, count: int,
                 dtype: npt.DTypeLike) -> tuple[np.ndarray, ...]:
     """``count`` uninitialised work arrays of ``size`` values.
 

@@ -12,7 +12,8 @@ gradient of each batch.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +27,14 @@ from .epochs import Epochs, OneThreadEpochs
 from .parallel_epochs import choose_runner
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from typing_extensions import Self
+
     from .mlp import MLP
+
+    #: X, T and the sample weights s validated, as the kernels take them (``MLP._check_XT``)
+    Checked: TypeAlias = tuple[np.ndarray | sp.csr_matrix, np.ndarray, np.ndarray | None]
 
 __all__ = ["GradientDescentMixin", "gradient_descent"]
 
@@ -39,7 +47,17 @@ class GradientDescentMixin:
     weights are left as they were); the runner of ``epoch_runner`` leaves that to its caller.
     """
 
-    def epoch_runner(self, X: npt.ArrayLike | sp.spmatrix, T: np.ndarray, batch_size: int,
+    # what the network that inherits these methods provides
+    w: np.ndarray
+    dtype: np.dtype
+    loss_curve_: list[float]
+    _rng: np.random.RandomState
+
+    if TYPE_CHECKING:
+        def _check_XT(self, X: npt.ArrayLike | sp.spmatrix, T: npt.ArrayLike,
+                      sample_weight: npt.ArrayLike | None = None) -> Checked: ...
+
+    def epoch_runner(self, X: np.ndarray | sp.spmatrix, T: np.ndarray, batch_size: int,
                      n_jobs: int | None = None, parallel: str = "average") -> Epochs:
         """The epoch runner for inputs and targets shaped like X and T (only their shapes are read).
 
@@ -77,7 +95,7 @@ class GradientDescentMixin:
         """
         batch_size = check_positive_int("batch_size", batch_size)
         n_jobs = effective_n_jobs(n_jobs)
-        return choose_runner(self, X.shape[1], T.shape[1], batch_size, n_jobs, _check_parallel(parallel))
+        return choose_runner(_network(self), X.shape[1], T.shape[1], batch_size, n_jobs, _check_parallel(parallel))
 
     def sgd_epoch(self, X: npt.ArrayLike | sp.spmatrix, T: npt.ArrayLike, lr: float,
                   order: npt.ArrayLike | None = None) -> float:
@@ -110,7 +128,7 @@ class GradientDescentMixin:
         X, T, _ = self._check_XT(X, T)
         lr = check_lr(lr)
         order = np.arange(X.shape[0], dtype=np.intp) if order is None else check_order(order, X.shape[0])
-        runner = OneThreadEpochs(self, X.shape[1], T.shape[1], 1)
+        runner = OneThreadEpochs(_network(self), X.shape[1], T.shape[1], 1)
         return float(gradient_descent(runner, X, T, order[None, :], lr)[0])
 
     def batch_epoch(self, X: npt.ArrayLike | sp.spmatrix, T: npt.ArrayLike, lr: float, batch_size: int,
@@ -145,12 +163,12 @@ class GradientDescentMixin:
         lr = check_lr(lr)
         batch_size = check_positive_int("batch_size", batch_size)
         order = np.arange(X.shape[0], dtype=np.intp) if order is None else check_order(order, X.shape[0])
-        runner = OneThreadEpochs(self, X.shape[1], T.shape[1], max(1, min(batch_size, order.shape[0])))
+        runner = OneThreadEpochs(_network(self), X.shape[1], T.shape[1], max(1, min(batch_size, order.shape[0])))
         return float(gradient_descent(runner, X, T, order[None, :], lr)[0])
 
     def fit(self, X: npt.ArrayLike | sp.spmatrix, T: npt.ArrayLike, epochs: int = 100, lr: float = DEFAULT_ETA,
             batch_size: int = 1, shuffle: bool = True, progress: Callable[[int, float], object] | None = None,
-            n_jobs: int | None = None, parallel: str = "average") -> MLP:
+            n_jobs: int | None = None, parallel: str = "average") -> Self:
         """Train for ``epochs`` epochs of gradient descent.
 
         The work is cut into compiled calls of
@@ -208,7 +226,7 @@ class GradientDescentMixin:
         n = X.shape[0]
         per_call = max(1, min(epochs, work_rows(self.w.shape[0]) // n))
         n_curve, rng_state, w_before = len(self.loss_curve_), self._rng.get_state(), self.w.copy()
-        runner = choose_runner(self, X.shape[1], T.shape[1], min(batch_size, n), n_jobs, parallel)
+        runner = choose_runner(_network(self), X.shape[1], T.shape[1], min(batch_size, n), n_jobs, parallel)
         try:
             with runner:
                 self._fit_epochs(X, T, epochs, lr, per_call, shuffle, progress, runner)
@@ -219,7 +237,8 @@ class GradientDescentMixin:
             raise
         return self
 
-    def _fit_epochs(self, X, T, epochs, lr, per_call, shuffle, progress, runner):
+    def _fit_epochs(self, X: np.ndarray | sp.csr_matrix, T: np.ndarray, epochs: int, lr: float, per_call: int,
+                    shuffle: bool, progress: Callable[[int, float], object] | None, runner: Epochs) -> None:
         """``epochs`` epochs of :meth:`fit`, ``per_call`` at a time (their orders drawn at once)."""
         n = X.shape[0]
         done = 0
@@ -284,13 +303,19 @@ def gradient_descent(runner: Epochs, X: np.ndarray | sp.csr_matrix, T: np.ndarra
     return losses[:, 0]
 
 
-def _check_parallel(parallel) -> str:
+def _network(mixin: GradientDescentMixin) -> MLP:
+    """The network a method of the mixin runs on: :class:`~deltaprop.engine.MLP`, the one class
+    that inherits it (mypy cannot see that from the mixin)."""
+    return cast("MLP", mixin)
+
+
+def _check_parallel(parallel: str) -> str:
     if parallel not in PARALLEL_MODES:
         raise ValueError(f"parallel must be {' or '.join(map(repr, PARALLEL_MODES))}; got {parallel!r}")
     return parallel
 
 
-def _check_finite(losses, w):
+def _check_finite(losses: np.ndarray, w: np.ndarray) -> None:
     """FloatingPointError if an epoch's error or a weight is NaN or infinite (divergence)."""
     if not (np.isfinite(losses).all() and np.isfinite(w).all()):
         raise FloatingPointError(

@@ -30,7 +30,7 @@ algorithms, both deterministic for a given ``n_jobs``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -62,7 +62,7 @@ class Epochs:
     def __enter__(self) -> Epochs:
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc: object) -> Literal[False]:
         return False
 
     def samples_per_call(self, solver: int) -> int:
@@ -135,7 +135,17 @@ class OneThreadEpochs(Epochs):
         Samples per update B, at least 1.
     """
 
-    def __init__(self, net: MLP, n_features: int, n_outputs: int, batch_size: int):
+    codes: tuple[int, int, int]
+    #: unit buffers (B * U,) and, for B > 1, a batch's inputs, targets, weights and gradient
+    A: np.ndarray
+    Z: np.ndarray
+    D: np.ndarray
+    Xb: np.ndarray
+    Tb: np.ndarray
+    sb: np.ndarray
+    g: np.ndarray
+
+    def __init__(self, net: MLP, n_features: int, n_outputs: int, batch_size: int) -> None:
         self.net = net
         self.batch_size = batch_size
         self.codes = net._codes
@@ -190,7 +200,8 @@ class OneThreadEpochs(Epochs):
                     losses[epoch] += part[0]
         return losses
 
-    def _sparse(self, X, T, s, orders, solver, hyper, state, t, losses):
+    def _sparse(self, X: sp.csr_matrix, T: np.ndarray, s: np.ndarray, orders: np.ndarray, solver: int,
+                hyper: np.ndarray, state: np.ndarray, t: np.ndarray, losses: np.ndarray) -> np.ndarray:
         """A CSR X, densified a chunk of the order at a time (whole batches, at most
         :data:`~deltaprop.engine.buffers.UNIT_ELEMENTS` values), each chunk run as a dense epoch part."""
         B = self.batch_size
@@ -206,7 +217,9 @@ class OneThreadEpochs(Epochs):
                 losses[epoch] += part[0]
         return losses
 
-    def _kernel(self, X, T, s, orders, solver, hyper, state, t, losses):
+    def _kernel(self, X: np.ndarray, T: np.ndarray, s: np.ndarray, orders: np.ndarray, solver: int,
+                hyper: np.ndarray, state: np.ndarray, t: np.ndarray, losses: np.ndarray) -> None:
+        """One compiled call: the epochs (or epoch part) of ``orders`` on a dense X."""
         net = self.net
         if self.batch_size == 1:
             net._kernels.sgd_epoch(net.w, net.layout, *self.codes, X, T, s, orders, solver, hyper, state, t,

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from typing import Iterator
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -33,12 +34,15 @@ from sklearn.utils import check_random_state
 from ..backends import get_backend
 from ..contract import ACTIVATIONS, LOSSES
 from ..layout import layer_params, make_layout, n_params, n_units
-from ..parallel import effective_n_jobs
+from ..parallel import Threads, effective_n_jobs
 from ..validation import check_config, check_sample_weight, check_T, check_X
 from . import buffers, sweeps
 from .buffers import Workspace, aligned_zeros, thread_pool, work_arrays
 from .descent import GradientDescentMixin
 from .modelfile import ModelFileMixin
+
+if TYPE_CHECKING:
+    from .descent import Checked
 
 __all__ = ["MLP"]
 
@@ -46,7 +50,7 @@ __all__ = ["MLP"]
 class _LayerList(list):
     """The list behind ``coefs_`` / ``intercepts_``: item assignment writes into ``w``."""
 
-    def __init__(self, views, name):
+    def __init__(self, views: list[np.ndarray], name: str) -> None:
         super().__init__(views)
         self._name = name
 
@@ -57,7 +61,7 @@ class _LayerList(list):
         view[...] = _as_param(value, view, f"{self._name}[{index}]")
 
 
-def _as_param(value, view, name):
+def _as_param(value: npt.ArrayLike, view: np.ndarray, name: str) -> np.ndarray:
     arr = np.asarray(value)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a real numeric array; got dtype {arr.dtype}")
@@ -68,7 +72,7 @@ def _as_param(value, view, name):
     return arr.astype(view.dtype, copy=False)
 
 
-def _check_random_state(random_state) -> np.random.RandomState:
+def _check_random_state(random_state: object) -> np.random.RandomState:
     """scikit-learn's rules (``check_random_state``), with an error that names ``random_state``."""
     try:
         return check_random_state(random_state)
@@ -123,9 +127,9 @@ class MLP(GradientDescentMixin, ModelFileMixin):
         If ``layer_sizes`` is not a sequence.
     """
 
-    def __init__(self, layer_sizes: list[int] | tuple[int, ...], hidden: str = "tanh", output: str = "identity",
+    def __init__(self, layer_sizes: Sequence[int], hidden: str = "tanh", output: str = "identity",
                  loss: str = "squared_error", backend: str = "auto", dtype: npt.DTypeLike = "float64",
-                 random_state: int | np.random.RandomState | None = None):
+                 random_state: int | np.random.RandomState | None = None) -> None:
         sizes, dt = check_config(layer_sizes, hidden, output, loss, dtype)
         self._kernels = get_backend(backend)
         self.layer_sizes = sizes
@@ -139,10 +143,10 @@ class MLP(GradientDescentMixin, ModelFileMixin):
         self._rng = _check_random_state(random_state)
         self.w = aligned_zeros(n_params(self.layout), dt)
         self._init_weights()
-        self.loss_curve_ = []
+        self.loss_curve_: list[float] = []
 
     # ----------------------------------------------------------------- parameters
-    def _init_weights(self):
+    def _init_weights(self) -> None:
         r"""Glorot-uniform initialisation, drawn exactly as scikit-learn's MLP draws it.
 
         For each layer, :math:`w \sim U(-b, b)` with :math:`b = \sqrt{6 / (n_{in} + n_{out})}`
@@ -174,7 +178,7 @@ class MLP(GradientDescentMixin, ModelFileMixin):
         return _LayerList([layer_params(self.w, self.layout, layer)[0] for layer in range(self.n_layers)], "coefs_")
 
     @coefs_.setter
-    def coefs_(self, values: list[npt.ArrayLike]) -> None:
+    def coefs_(self, values: Iterable[npt.ArrayLike]) -> None:
         self._assign(values, 0, "coefs_")
 
     @property
@@ -184,10 +188,10 @@ class MLP(GradientDescentMixin, ModelFileMixin):
                           "intercepts_")
 
     @intercepts_.setter
-    def intercepts_(self, values: list[npt.ArrayLike]) -> None:
+    def intercepts_(self, values: Iterable[npt.ArrayLike]) -> None:
         self._assign(values, 1, "intercepts_")
 
-    def _assign(self, values, which, name):
+    def _assign(self, values: Iterable[npt.ArrayLike], which: int, name: str) -> None:
         values = list(values)
         if len(values) != self.n_layers:
             raise ValueError(f"{name} needs {self.n_layers} arrays, one per layer; got {len(values)}")
@@ -199,10 +203,12 @@ class MLP(GradientDescentMixin, ModelFileMixin):
 
     # ----------------------------------------------------------------- codes and buffers
     @property
-    def _codes(self):
+    def _codes(self) -> tuple[int, int, int]:
+        """The kernels' codes of the hidden activation, the output activation and the error function."""
         return ACTIVATIONS[self.hidden], ACTIVATIONS[self.output], LOSSES[self.loss_function]
 
-    def _buffers(self, n, slot=0, size=None, count=3, dtype=None):
+    def _buffers(self, n: int, slot: Hashable = 0, size: int | None = None, count: int = 3,
+                 dtype: npt.DTypeLike | None = None) -> tuple[np.ndarray, ...]:
         """Unit buffers ``(A, Z, D)`` for a batch of ``n`` (or ``count`` buffers of ``size``
         values, of ``dtype`` if not the network's): fresh ones, or inside :meth:`reuse_buffers`
         the kept ones of ``slot`` (:func:`~deltaprop.engine.buffers.work_arrays`)."""
@@ -234,16 +240,17 @@ class MLP(GradientDescentMixin, ModelFileMixin):
         finally:
             self.__dict__.pop("_kept", None)
 
-    def _threads(self, n):
+    def _threads(self, n: int) -> contextlib.AbstractContextManager[Threads]:
         """A context giving a pool of ``n`` threads (:func:`~deltaprop.engine.buffers.thread_pool`)."""
         return thread_pool(self.__dict__.get("_kept"), n)
 
-    def _check_XT(self, X, T, sample_weight=None):
-        X = check_X(X, self.layer_sizes[0], self.dtype)
-        T = check_T(T, X.shape[0], self.layer_sizes[-1], self.loss_function, self.dtype)
-        if sample_weight is not None:
-            sample_weight = check_sample_weight(sample_weight, X.shape[0], self.dtype)
-        return X, T, sample_weight
+    def _check_XT(self, X: npt.ArrayLike | sp.spmatrix, T: npt.ArrayLike,
+                  sample_weight: npt.ArrayLike | None = None) -> Checked:
+        """X, T and the sample weights validated and cast to the network's dtype."""
+        Xc = check_X(X, self.layer_sizes[0], self.dtype)
+        Tc = check_T(T, Xc.shape[0], self.layer_sizes[-1], self.loss_function, self.dtype)
+        s = None if sample_weight is None else check_sample_weight(sample_weight, Xc.shape[0], self.dtype)
+        return Xc, Tc, s
 
     def chunk_rows(self, X: np.ndarray | sp.spmatrix) -> int:
         """Rows of X per kernel call in :meth:`forward`, :meth:`loss` and :meth:`loss_and_gradient`.
@@ -289,12 +296,12 @@ class MLP(GradientDescentMixin, ModelFileMixin):
         ValueError
             For X of the wrong shape or with NaN or infinity, or a bad ``n_jobs``.
         """
-        if check_input:
-            X = check_X(X, self.layer_sizes[0], self.dtype)
+        # check_input=False: the caller vouches that X is kernel input already
+        Xc = check_X(X, self.layer_sizes[0], self.dtype) if check_input else cast("np.ndarray | sp.csr_matrix", X)
         n_jobs = effective_n_jobs(n_jobs)
         if out is None:
-            out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
-        sweeps.sharded(self, X, None, None, n_jobs, outputs=out, pre_activation=pre_activation)
+            out = np.empty((Xc.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
+        sweeps.sharded(self, Xc, None, None, n_jobs, outputs=out, pre_activation=pre_activation)
         return out
 
     def loss(self, X: npt.ArrayLike | sp.spmatrix, T: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None, *,
@@ -326,9 +333,8 @@ class MLP(GradientDescentMixin, ModelFileMixin):
         ValueError
             For inputs, targets or weights of the wrong shape or values, or a bad ``n_jobs``.
         """
-        if check_input:
-            X, T, sample_weight = self._check_XT(X, T, sample_weight)
-        return sweeps.sharded(self, X, T, sample_weight, effective_n_jobs(n_jobs), outputs=outputs)
+        Xc, Tc, s = self._check_XT(X, T, sample_weight) if check_input else _unchecked(X, T, sample_weight)
+        return sweeps.sharded(self, Xc, Tc, s, effective_n_jobs(n_jobs), outputs=outputs)
 
     def loss_and_gradient(self, X: npt.ArrayLike | sp.spmatrix, T: npt.ArrayLike,
                           sample_weight: npt.ArrayLike | None = None, out: np.ndarray | None = None, *,
@@ -361,11 +367,10 @@ class MLP(GradientDescentMixin, ModelFileMixin):
         ValueError
             As for :meth:`loss`.
         """
-        if check_input:
-            X, T, sample_weight = self._check_XT(X, T, sample_weight)
+        Xc, Tc, s = self._check_XT(X, T, sample_weight) if check_input else _unchecked(X, T, sample_weight)
         if out is None:
             out = np.empty_like(self.w)
-        E = sweeps.sharded(self, X, T, sample_weight, effective_n_jobs(n_jobs), grad=out)
+        E = sweeps.sharded(self, Xc, Tc, s, effective_n_jobs(n_jobs), grad=out)
         return E, out
 
     def gradient(self, X: npt.ArrayLike | sp.spmatrix,
@@ -419,3 +424,9 @@ class MLP(GradientDescentMixin, ModelFileMixin):
         return (f"MLP(layer_sizes={list(self.layer_sizes)}, hidden={self.hidden!r}, "
                 f"output={self.output!r}, loss={self.loss_function!r}, backend={self.backend!r}, "
                 f"dtype={self.dtype.name!r})")
+
+
+def _unchecked(X: object, T: object, sample_weight: object) -> Checked:
+    """X, T and the sample weights as given with ``check_input=False``: the caller vouches that
+    they are as :meth:`MLP._check_XT` makes them (nothing is checked or copied)."""
+    return cast("Checked", (X, T, sample_weight))

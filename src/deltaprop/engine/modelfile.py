@@ -10,7 +10,8 @@ the file's own size before its data is read. A file may hold more members beside
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -48,26 +49,26 @@ def as_text(value: npt.ArrayLike) -> str:
     return str(np.asarray(value)[()])
 
 
-def _stored_sizes(fields) -> list:
+def _stored_sizes(fields: Mapping[str, npt.ArrayLike]) -> list[int]:
     return [int(s) for s in np.asarray(fields["layer_sizes"]).tolist()]
 
 
-def _param_count(sizes) -> int:
+def _param_count(sizes: Sequence[int]) -> int:
     return sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=False))
 
 
-def _check_format(value, fields):
+def _check_format(value: np.ndarray, fields: Mapping[str, np.ndarray]) -> None:
     if as_text(value) != FORMAT:
         raise ValueError(f"not a deltaprop model file (format marker {as_text(value)!r}, expected {FORMAT!r})")
 
 
-def _check_version(value, fields):
+def _check_version(value: np.ndarray, fields: Mapping[str, np.ndarray]) -> None:
     if int(value[()]) != FORMAT_VERSION:
         raise ValueError(f"model file version {int(value[()])} is not supported "
                          f"(this deltaprop reads version {FORMAT_VERSION})")
 
 
-def _check_layer_sizes(value, fields):
+def _check_layer_sizes(value: np.ndarray, fields: Mapping[str, np.ndarray]) -> None:
     sizes = [int(s) for s in value.tolist()]
     if len(sizes) < 2 or min(sizes) < 1:
         raise ValueError(f"layer_sizes must be at least 2 positive integers; got {sizes}")
@@ -76,13 +77,13 @@ def _check_layer_sizes(value, fields):
                          f"at most {MAX_PARAMS} are loaded")
 
 
-def _check_stored_config(value, fields):
+def _check_stored_config(value: np.ndarray, fields: Mapping[str, np.ndarray]) -> None:
     """On ``dtype``, the last member before ``w``: the whole configuration, before ``w`` is read."""
     check_config(_stored_sizes(fields), as_text(fields["hidden"]), as_text(fields["output"]),
                  as_text(fields["loss"]), as_text(value))
 
 
-def _check_weights(value, fields):
+def _check_weights(value: np.ndarray, fields: Mapping[str, np.ndarray]) -> None:
     expected = np.dtype(as_text(fields["dtype"]))
     if value.dtype.itemsize != expected.itemsize:
         raise ValueError(f"member 'w' has dtype {value.dtype}, but the file's dtype is {expected}")
@@ -131,6 +132,14 @@ def read_model(path: str | os.PathLike, extra: Mapping[str, Member] | None = Non
 class ModelFileMixin:
     """The model-file methods of :class:`~deltaprop.engine.MLP`, which inherits them."""
 
+    # what the network that inherits these methods provides
+    layer_sizes: tuple[int, ...]
+    hidden: str
+    output: str
+    loss_function: str
+    dtype: np.dtype
+    w: np.ndarray
+
     def to_fields(self) -> dict[str, np.ndarray]:
         """The members of the model file, as :meth:`save` writes them.
 
@@ -173,8 +182,9 @@ class ModelFileMixin:
             If a member is missing.
         """
         # random_state=0: the initial draw is overwritten; never consume the global RNG's draws
-        net = cls(_stored_sizes(fields), hidden=as_text(fields["hidden"]), output=as_text(fields["output"]),
-                  loss=as_text(fields["loss"]), backend=backend, dtype=as_text(fields["dtype"]), random_state=0)
+        make = cast("type[MLP]", cls)  # the class this mixin is part of
+        net = make(_stored_sizes(fields), hidden=as_text(fields["hidden"]), output=as_text(fields["output"]),
+                   loss=as_text(fields["loss"]), backend=backend, dtype=as_text(fields["dtype"]), random_state=0)
         net.random_state, net._rng = None, check_random_state(None)  # later fits: as MLP(...)
         w = np.asarray(fields["w"])
         if w.shape != net.w.shape or w.dtype.kind not in "biuf" or not np.isfinite(w).all():
@@ -197,7 +207,7 @@ class ModelFileMixin:
             If the directory does not exist.
         """
         with atomic_write(path) as fh:
-            np.savez(fh, **self.to_fields())
+            np.savez(fh, allow_pickle=False, **self.to_fields())  # never a pickle (nor can the members be)
 
     @classmethod
     def load(cls, path: str | os.PathLike, backend: str = "auto") -> MLP:

@@ -33,8 +33,9 @@ import struct
 import tempfile
 import zipfile
 from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import IO, Callable, Iterator, Mapping, Optional, Union
+from typing import IO, Optional, Union
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -75,15 +76,15 @@ class Member:
     """
 
     kinds: str
-    ndim: Union[int, tuple]
-    max_size: Union[int, Callable[[dict], int]] = 1
-    shape: Optional[Callable[[dict], tuple]] = None
+    ndim: Union[int, tuple[int, ...]]
+    max_size: Union[int, Callable[[dict[str, np.ndarray]], int]] = 1
+    shape: Optional[Callable[[dict[str, np.ndarray]], tuple[int, ...]]] = None
     max_chars: int = 0
     optional: bool = False
-    check: Optional[Callable[[np.ndarray, dict], None]] = None
+    check: Optional[Callable[[np.ndarray, dict[str, np.ndarray]], None]] = None
 
 
-def _reason(exc):
+def _reason(exc: BaseException) -> str:
     text = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -138,7 +139,7 @@ def read_npz(path: str | os.PathLike, spec: Mapping[str, Member],
             raise ValueError(f"{name}: not {what} (not a readable .npz/zip archive: {_reason(exc)})") from None
         with archive:
             counts = Counter(archive.namelist())
-            fields = {}
+            fields: dict[str, np.ndarray] = {}
             for key, member in spec.items():
                 entry = key + ".npy"
                 if counts[entry] == 0:
@@ -160,7 +161,8 @@ def read_npz(path: str | os.PathLike, spec: Mapping[str, Member],
     return fields
 
 
-def _read_member(archive, info, key, member, fields, file_size):
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, member: Member,
+                 fields: dict[str, np.ndarray], file_size: int) -> np.ndarray:
     """One member's array, after checking its zip entry and ``.npy`` header (see the module)."""
     where = f"member {key!r}"
     if info.flag_bits & 0x1:
@@ -199,7 +201,8 @@ def _read_member(archive, info, key, member, fields, file_size):
                 raise ValueError(f"{where} is {info.file_size} bytes, but its header describes "
                                  f"{header_bytes + nbytes} ({count} values of {dtype})")
             array = np.empty(shape, dtype=dtype)
-            buf = memoryview(array.reshape(-1).view(np.uint8)) if nbytes else memoryview(b"")
+            # ndarray is a Buffer for mypy from Python 3.12 on only (numpy's stubs)
+            buf = memoryview(array.reshape(-1).view(np.uint8)) if nbytes else memoryview(b"")  # type: ignore[arg-type]
             done = 0
             while done < nbytes:
                 chunk = fh.read(min(_CHUNK, nbytes - done))
@@ -218,7 +221,7 @@ def _read_member(archive, info, key, member, fields, file_size):
     return array
 
 
-def _read_header(fh, where):
+def _read_header(fh: IO[bytes], where: str) -> tuple[tuple[int, ...], np.dtype, int]:
     """``(shape, dtype, header size in bytes)`` of an ``.npy`` stream, reading only its header."""
     try:
         version = npy_format.read_magic(fh)
@@ -248,7 +251,8 @@ def _read_header(fh, where):
     return tuple(shape), dtype, npy_format.MAGIC_LEN + len(length_bytes) + length
 
 
-def _check_header(shape, dtype, member, where, max_size, expected_shape):
+def _check_header(shape: tuple[int, ...], dtype: np.dtype, member: Member, where: str, max_size: int,
+                  expected_shape: tuple[int, ...] | None) -> None:
     if dtype.hasobject:
         raise ValueError(f"{where} has an object dtype (a pickle); it is refused, nothing is unpickled")
     if dtype.fields is not None or dtype.subdtype is not None or dtype.kind not in member.kinds:
@@ -309,7 +313,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         try:
-            fh = os.fdopen(fd, mode, **({} if "b" in mode else {"newline": "", "encoding": "utf-8"}))
+            fh = os.fdopen(fd, mode) if "b" in mode else os.fdopen(fd, mode, newline="", encoding="utf-8")
         except BaseException:
             os.close(fd)
             raise
@@ -323,7 +327,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         raise
 
 
-def _file_mode(path) -> int:
+def _file_mode(path: str) -> int:
     """Permission bits for ``path``: an existing file's, else 0666 less the process umask."""
     try:
         return os.stat(path).st_mode & 0o777

@@ -13,7 +13,7 @@ called as :class:`~deltaprop.engine.epochs.Epochs` says.
 from __future__ import annotations
 
 import types
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,8 +42,9 @@ class _OnThreads(Epochs):
         self._threads = Threads(self.n_threads).__enter__()
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc: object) -> Literal[False]:
         threads, self._threads = self._threads, None
+        assert threads is not None, "__exit__ without __enter__"
         return threads.__exit__(*exc)
 
     def __call__(self, X: np.ndarray | sp.csr_matrix, T: np.ndarray, s: np.ndarray, orders: np.ndarray,
@@ -54,6 +55,12 @@ class _OnThreads(Epochs):
                 return self(X, T, s, orders, solver, hyper, state, t, losses)
         self._threads.stop.clear()
         return self._run(self._threads, X, T, s, orders, solver, hyper, state, t, losses)
+
+    def _run(self, threads: Threads, X: np.ndarray | sp.csr_matrix, T: np.ndarray, s: np.ndarray,
+             orders: np.ndarray, solver: int, hyper: np.ndarray, state: np.ndarray, t: np.ndarray,
+             losses: np.ndarray) -> np.ndarray:
+        """The work of one call, on ``threads``; the arguments and the result as :meth:`__call__`'s."""
+        raise NotImplementedError
 
 
 class SplitBatchEpochs(_OnThreads, OneThreadEpochs):
@@ -80,7 +87,11 @@ class SplitBatchEpochs(_OnThreads, OneThreadEpochs):
         Threads; at most B of them are used (J = min(n_jobs, B)).
     """
 
-    def __init__(self, net: MLP, n_features: int, n_outputs: int, batch_size: int, n_jobs: int):
+    G: np.ndarray
+    steps: np.ndarray
+    sync: np.ndarray
+
+    def __init__(self, net: MLP, n_features: int, n_outputs: int, batch_size: int, n_jobs: int) -> None:
         self.net = net
         self.batch_size = batch_size
         self.codes = net._codes
@@ -110,20 +121,25 @@ class SplitBatchEpochs(_OnThreads, OneThreadEpochs):
         """
         return self.J * super().samples_per_call(solver)
 
-    def _run(self, threads, X, T, s, orders, solver, hyper, state, t, losses):
+    def _run(self, threads: Threads, X: np.ndarray | sp.csr_matrix, T: np.ndarray, s: np.ndarray,
+             orders: np.ndarray, solver: int, hyper: np.ndarray, state: np.ndarray, t: np.ndarray,
+             losses: np.ndarray) -> np.ndarray:
         return OneThreadEpochs.__call__(self, X, T, s, orders, solver, hyper, state, t, losses)
 
-    def _kernel(self, X, T, s, orders, solver, hyper, state, t, losses):
+    def _kernel(self, X: np.ndarray, T: np.ndarray, s: np.ndarray, orders: np.ndarray, solver: int,
+                hyper: np.ndarray, state: np.ndarray, t: np.ndarray, losses: np.ndarray) -> None:
         net, J = self.net, self.J
+        threads = self._threads
+        assert threads is not None  # a call runs inside the pool's with block (_OnThreads.__call__)
         parts = np.zeros((J, orders.shape[0], 2))
         self.sync[...] = 0
 
-        def part(j):
+        def part(j: int) -> None:
             net._kernels.split_epochs(j, net.w, net.layout, *self.codes, X, T, s, orders, self.batch_size,
                                       solver, hyper, state, t, self.steps, self.Xb, self.Tb, self.sb,
                                       self.A, self.Z, self.D, self.G, self.g, parts, self.sync)
 
-        self._threads.run(part, range(J), abort=lambda: self.sync.__setitem__((2, 0), 1))
+        threads.run(part, range(J), abort=lambda: self.sync.__setitem__((2, 0), 1))
         losses[...] = parts[0]
         for more in parts[1:]:
             losses += more
@@ -134,7 +150,8 @@ class _ShardEpochs(_OnThreads):
     thread j with a :class:`OneThreadEpochs` of network ``nets[j]``. The epoch's losses are the
     sums of the threads' (each taken before its own updates)."""
 
-    def __init__(self, net: MLP, nets: list, n_features: int, n_outputs: int, batch_size: int, n_jobs: int):
+    def __init__(self, net: MLP, nets: list[MLP], n_features: int, n_outputs: int, batch_size: int,
+                 n_jobs: int) -> None:
         self.net, self.batch_size, self.n_threads = net, batch_size, n_jobs
         self.epochs = [OneThreadEpochs(r, n_features, n_outputs, batch_size) for r in nets]
         # each thread's loss sums, in cache lines of their own: the kernels write them for every sample
@@ -155,7 +172,9 @@ class _ShardEpochs(_OnThreads):
         """
         return self.epochs[0].samples_per_call(solver)
 
-    def _run(self, threads, X, T, s, orders, solver, hyper, state, t, losses):
+    def _run(self, threads: Threads, X: np.ndarray | sp.csr_matrix, T: np.ndarray, s: np.ndarray,
+             orders: np.ndarray, solver: int, hyper: np.ndarray, state: np.ndarray, t: np.ndarray,
+             losses: np.ndarray) -> np.ndarray:
         n_epochs, m = orders.shape
         losses[:n_epochs] = 0.0
         if m == 0:
@@ -168,9 +187,15 @@ class _ShardEpochs(_OnThreads):
                         state, t, losses[epoch])
         return losses
 
-    def _rule(self, solver, hyper):
+    def _rule(self, solver: int, hyper: np.ndarray) -> tuple[int, np.ndarray]:
         """The update rule the threads run for ``solver``: that rule itself."""
         return solver, hyper
+
+    def _epoch(self, threads: Threads, X: np.ndarray | sp.csr_matrix, T: np.ndarray, s: np.ndarray,
+               order: np.ndarray, bounds: list[tuple[int, int]], per_call: int, solver: int, hyper: np.ndarray,
+               state: np.ndarray, t: np.ndarray, loss: np.ndarray) -> None:
+        """One epoch of ``order`` (1, m), its shards ``bounds`` one per thread; adds its losses to ``loss`` (2,)."""
+        raise NotImplementedError
 
 
 class MixingEpochs(_ShardEpochs):
@@ -200,7 +225,7 @@ class MixingEpochs(_ShardEpochs):
         Threads J, at least 2.
     """
 
-    def __init__(self, net: MLP, n_features: int, n_outputs: int, batch_size: int, n_jobs: int):
+    def __init__(self, net: MLP, n_features: int, n_outputs: int, batch_size: int, n_jobs: int) -> None:
         super().__init__(net, [net._replica() for _ in range(n_jobs)], n_features, n_outputs, batch_size,
                          n_jobs)
         # each thread's optimizer state (2, P) and step count (the contract's shapes), in cache
@@ -208,9 +233,11 @@ class MixingEpochs(_ShardEpochs):
         P = net.w.shape[0]
         self.states = [aligned_zeros(2 * P, net.dtype).reshape(2, P) for _ in range(n_jobs)]
         self.steps = [aligned_zeros(1, np.int64) for _ in range(n_jobs)]
-        self._mix = None  # average_epochs' buffers, allocated at their first use
+        self._mix: types.SimpleNamespace | None = None  # average_epochs' buffers, allocated at their first use
 
-    def _run(self, threads, X, T, s, orders, solver, hyper, state, t, losses):
+    def _run(self, threads: Threads, X: np.ndarray | sp.csr_matrix, T: np.ndarray, s: np.ndarray,
+             orders: np.ndarray, solver: int, hyper: np.ndarray, state: np.ndarray, t: np.ndarray,
+             losses: np.ndarray) -> np.ndarray:
         m = orders.shape[1]
         bounds = shard_bounds(m, self.n_threads, self.batch_size)
         if (self.batch_size == 1 and len(bounds) > 1 and not sp.issparse(X)
@@ -220,7 +247,9 @@ class MixingEpochs(_ShardEpochs):
             return losses
         return super()._run(threads, X, T, s, orders, solver, hyper, state, t, losses)
 
-    def _compiled_rounds(self, threads, X, T, s, orders, bounds, solver, hyper, state, t, losses):
+    def _compiled_rounds(self, threads: Threads, X: np.ndarray, T: np.ndarray, s: np.ndarray, orders: np.ndarray,
+                         bounds: list[tuple[int, int]], solver: int, hyper: np.ndarray, state: np.ndarray,
+                         t: np.ndarray, losses: np.ndarray) -> None:
         """Every epoch of ``orders`` as one round each, in one ``average_epochs`` call per
         thread. A thread that fails (or a Ctrl-C before the main thread's call) sets the abort
         flag, so no thread waits at the barrier for it."""
@@ -232,7 +261,7 @@ class MixingEpochs(_ShardEpochs):
         parts = np.zeros((J, n_epochs, 2))
         edges = np.asarray(bounds, dtype=np.intp)
 
-        def part(j):
+        def part(j: int) -> None:
             net._kernels.average_epochs(j, net.w, mix.W[:J], net.layout, *net._codes, X, T, s, orders, edges,
                                         solver, hyper, state, mix.S[:J], t, mix.steps[:J], mix.a[:J],
                                         mix.z[:J], mix.delta[:J], parts, mix.sync)
@@ -242,7 +271,9 @@ class MixingEpochs(_ShardEpochs):
             for j in range(J):
                 losses[epoch] += parts[j, epoch]
 
-    def _epoch(self, threads, X, T, s, order, bounds, per_call, solver, hyper, state, t, loss):
+    def _epoch(self, threads: Threads, X: np.ndarray | sp.csr_matrix, T: np.ndarray, s: np.ndarray,
+               order: np.ndarray, bounds: list[tuple[int, int]], per_call: int, solver: int, hyper: np.ndarray,
+               state: np.ndarray, t: np.ndarray, loss: np.ndarray) -> None:
         """One epoch in Python rounds: each thread a call on its copy, then the copies averaged."""
         w = self.net.w
         stateful = solver != SGD  # plain sgd keeps no optimizer state: nothing to mix
@@ -255,7 +286,7 @@ class MixingEpochs(_ShardEpochs):
         step = -(-longest // rounds)
         step = -(-step // B) * B
 
-        def shard(j):
+        def shard(j: int) -> bool:
             a, b = done[j], min(done[j] + step, bounds[j][1])
             if a >= b:
                 return False
@@ -299,21 +330,23 @@ class HogwildEpochs(_ShardEpochs):
         Threads J, at least 2.
     """
 
-    def __init__(self, net: MLP, n_features: int, n_outputs: int, batch_size: int, n_jobs: int):
+    def __init__(self, net: MLP, n_features: int, n_outputs: int, batch_size: int, n_jobs: int) -> None:
         super().__init__(net, [net] * n_jobs, n_features, n_outputs, batch_size, n_jobs)
 
-    def _rule(self, solver, hyper):
+    def _rule(self, solver: int, hyper: np.ndarray) -> tuple[int, np.ndarray]:
         """Plain SGD with L2 as momentum with μ = 0 (threads sharing ``w`` cannot keep c V)."""
         if solver == SGD and hyper[ALPHA] != 0:
             solver, hyper = MOMENTUM, hyper.copy()
             hyper[MU] = 0
         return solver, hyper
 
-    def _epoch(self, threads, X, T, s, order, bounds, per_call, solver, hyper, state, t, loss):
+    def _epoch(self, threads: Threads, X: np.ndarray | sp.csr_matrix, T: np.ndarray, s: np.ndarray,
+               order: np.ndarray, bounds: list[tuple[int, int]], per_call: int, solver: int, hyper: np.ndarray,
+               state: np.ndarray, t: np.ndarray, loss: np.ndarray) -> None:
         parts = self.parts
         sums = [np.zeros(2) for _ in bounds]
 
-        def shard(j):
+        def shard(j: int) -> None:
             a, b = bounds[j]
             for start in range(a, b, per_call):
                 if threads.stop.is_set():
@@ -358,14 +391,14 @@ def choose_runner(net: MLP, n_features: int, n_outputs: int, batch_size: int, n_
     return RUNNERS[mode][batch_size > 1](net, n_features, n_outputs, batch_size, n_jobs)
 
 
-def _rounds(bounds, per_call) -> int:
+def _rounds(bounds: list[tuple[int, int]], per_call: int) -> int:
     """Rounds per epoch in parameter mixing: of about ``per_call`` samples, of equal length (no
     short last round); the longest shard sets the length, so shards one sample apart end in the
     same round."""
     return max(1, round(max(b - a for a, b in bounds) / per_call))
 
 
-def _mixing_buffers(net, J):
+def _mixing_buffers(net: MLP, J: int) -> types.SimpleNamespace:
     """``average_epochs``' per-thread arrays for J threads: copies of w (W) and of the optimizer
     state (S), step counts and unit buffers, each thread's row in cache lines of its own; and
     the barrier's counters, a cache line per row."""
@@ -376,7 +409,7 @@ def _mixing_buffers(net, J):
         sync=aligned_zeros(3 * 8, np.int64).reshape(3, 8))
 
 
-def _mean(arrays, out):
+def _mean(arrays: list[np.ndarray], out: np.ndarray) -> None:
     """``out[...] = (arrays[0] + arrays[1] + ...) / len(arrays)``, summed in list order."""
     np.add(arrays[0], arrays[1], out=out) if len(arrays) > 1 else np.copyto(out, arrays[0])
     for a in arrays[2:]:

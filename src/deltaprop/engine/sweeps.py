@@ -76,8 +76,8 @@ def sweep(net: MLP, X: np.ndarray | sp.csr_matrix, T: np.ndarray | None = None, 
         # the whole sweep in one compiled call (no Python, so no GIL, between chunks)
         acc = grad if grad.dtype == np.float64 else np.empty(grad.shape[0])
         acc[...] = 0
-        g = net._buffers(1, ("g", slot), size=w.shape[0], count=1)[0]
-        E = float(kernels.loss_gradient(w, layout, hidden, output, loss, X, T, s, A, Z, D, g, acc))
+        work = net._buffers(1, ("g", slot), size=w.shape[0], count=1)[0]
+        E = float(kernels.loss_gradient(w, layout, hidden, output, loss, X, T, s, A, Z, D, work, acc))
         if acc is not grad:
             grad[...] = acc
         return E
@@ -98,6 +98,7 @@ def sweep(net: MLP, X: np.ndarray | sp.csr_matrix, T: np.ndarray | None = None, 
             pre_activation[start:stop] = layer_units(a, layout, -1, m)
         if T is None:
             continue
+        assert s is not None  # ones when T is given without weights
         E += float(kernels.output_delta(layout, output, loss, a, z, T[start:stop], s[start:stop], d))
         if grad is not None:
             kernels.backprop(w, layout, hidden, a, z, d)
@@ -147,16 +148,17 @@ def sharded(net: MLP, X: np.ndarray | sp.csr_matrix, T: np.ndarray | None, s: np
         for j in range(J):
             net._buffers(min(max(b - a for a, b in pieces), net.chunk_rows(X)), j)
 
-    def piece(k, j):
+    def piece(k: int, j: int) -> float:
         a, b = pieces[k]
         return sweep(net, X[a:b], None if T is None else T[a:b], None if s is None else s[a:b],
                      None if outputs is None else outputs[a:b],
                      None if pre_activation is None else pre_activation[a:b],
-                     None if grad is None else grads[k], slot=j)
+                     None if grads is None else grads[k], slot=j)
 
     with net._threads(J) as threads:
         E = threads.run_dynamic(piece, len(pieces))
     if grad is not None:  # ((g_0 + g_1) + g_2) + ... (J >= 2 makes two pieces at least)
+        assert grads is not None  # made above when grad is given
         total = grad if grad.dtype == np.float64 else grads[0]
         np.add(grads[0], grads[1], out=total)
         for g in grads[2:]:

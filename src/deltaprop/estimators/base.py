@@ -11,8 +11,9 @@ prediction. What differs (targets, output unit, scores) is each estimator's.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from numbers import Integral
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context, is_classifier
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
     from typing import TypeAlias
 
     import scipy.sparse as sp
-    from numpy.typing import ArrayLike
+    from numpy.typing import ArrayLike, DTypeLike
+    from sklearn.utils import Tags
     from typing_extensions import Self
 
     #: what ``X`` may be: anything ``np.asarray`` takes, or a scipy sparse matrix
@@ -189,7 +191,7 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
 
     def _transaction(self, fn: Callable[..., Any], *args: Any) -> Self:
         """Run ``fn(*args)``; on any error put every attribute and weight back as it was."""
-        saved = {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()}
+        saved: dict[str, Any] = {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()}
         net = saved.get("_mlp")
         w = net.w.copy() if net is not None else None
         opt = saved.get("_optimizer")
@@ -201,7 +203,7 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
             self.__dict__.update(saved)
             if net is not None:
                 net.w[...] = w
-            if opt is not None:
+            if opt_copy is not None:
                 self._optimizer = opt_copy
             raise
         return self
@@ -214,7 +216,7 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
             raise ValueError("hidden_layer_sizes must be > 0, got %s." % hidden)
         return [int(h) for h in hidden]
 
-    def _fit(self, X, y, sample_weight, incremental: bool) -> None:
+    def _fit(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None, incremental: bool) -> None:
         hidden = self._hidden_units()
         first_pass = "_mlp" not in self.__dict__ or (not self.warm_start and not incremental)
         X, Y, sample_weight = self._validate_input(X, y, sample_weight, incremental,
@@ -265,7 +267,8 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
             self._no_improvement_count = 0
             self._init_stopping_records()
 
-    def _progress(self, total: int):
+    def _progress(self, total: int) -> Any:
+        """A tqdm bar of ``total`` epochs with ``progress_bar``, else None."""
         if not self.progress_bar:
             return None
         from tqdm.auto import tqdm
@@ -274,7 +277,14 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
                     leave=False)
 
     # ------------------------------------------------------------------ prediction
-    def _forward(self, X, pre_activation: bool = False):
+    @overload
+    def _forward(self, X: MatrixLike, pre_activation: Literal[False] = False) -> np.ndarray: ...
+
+    @overload
+    def _forward(self, X: MatrixLike, pre_activation: Literal[True]) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def _forward(self, X: MatrixLike, pre_activation: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """The network's outputs y (n, K) on X, and with ``pre_activation`` the output units' a."""
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         net = self._mlp
@@ -282,14 +292,15 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
         a = np.empty_like(out) if pre_activation else None
         net.forward(kernel_input(X, net.dtype), out=out, pre_activation=a, check_input=False,
                     n_jobs=self.n_jobs)
-        return (out, a) if pre_activation else out
+        return out if a is None else (out, a)
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
 
 
-def _make_net(layer_units, hidden, output, loss, backend, dtype, random_state) -> MLP:
+def _make_net(layer_units: list[int], hidden: str, output: str, loss: str, backend: str, dtype: DTypeLike,
+              random_state: int | np.random.RandomState | None) -> MLP:
     return MLP(layer_units, hidden=hidden, output=output, loss=loss, backend=backend,
                dtype=np.dtype(dtype).name, random_state=random_state)

@@ -7,7 +7,8 @@ sample weights, and the outputs become labels, probabilities and their logarithm
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context
@@ -24,6 +25,7 @@ from .base import BaseMLP
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
+    from sklearn.utils import Tags
     from typing_extensions import Self
 
     from ..engine import MLP
@@ -147,7 +149,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if not np.array_equal(self.classes_, classes):
             raise ValueError("class labels must be given sorted, as in classes_")
 
-    def _validate_input(self, X, y, sample_weight, incremental, reset):
+    def _validate_input(self, X: Any, y: Any, sample_weight: Any, incremental: bool,
+                        reset: bool) -> tuple[Any, np.ndarray, np.ndarray | None]:
+        """X, y and the sample weights as the user passed them, validated by scikit-learn: X (an
+        array or a sparse matrix), the targets Y (n, K) as the network's outputs, the weights."""
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
@@ -178,7 +183,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             Y = Y.reshape(-1, 1)
         return X, Y, sample_weight
 
-    def _class_weights(self, y, X, sample_weight, incremental):
+    def _class_weights(self, y: np.ndarray, X: Any, sample_weight: np.ndarray | None,
+                       incremental: bool) -> np.ndarray:
         if self._label_binarizer.y_type_.startswith("multilabel"):
             raise ValueError("class_weight is not supported for multilabel targets; pass "
                              "sample_weight instead")
@@ -193,11 +199,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         w = cw[np.searchsorted(self.classes_, y)].astype(X.dtype)
         return w if sample_weight is None else sample_weight * w
 
-    def _decode(self, Y):
+    def _decode(self, Y: np.ndarray) -> np.ndarray:
         """Labels of binarised targets (for the validation split's accuracy)."""
         return self._label_binarizer.inverse_transform(Y)
 
-    def _score_outputs(self, out, y, sample_weight):
+    def _score_outputs(self, out: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None) -> float:
         if not np.isfinite(out).all():
             return np.nan
         pred = self._label_binarizer.inverse_transform(out.ravel() if self.n_outputs_ == 1
@@ -308,7 +314,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         """
         return self._transaction(self._partial_fit, X, y, sample_weight, classes)
 
-    def _partial_fit(self, X, y, sample_weight, classes):
+    def _partial_fit(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None,
+                     classes: ArrayLike | None) -> None:
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
@@ -317,7 +324,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 self._label_binarizer.fit(classes)
         self._fit(X, y, sample_weight, True)
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags

@@ -14,6 +14,7 @@ import numpy as np
 import scipy.optimize
 from sklearn.utils.optimize import _check_optimize_result
 
+from ._attributes import EstimatorAttributes
 from .exceptions import NON_FINITE_MESSAGE
 from .objective import BatchLossGradient, LossGradient, SklearnLoss
 
@@ -29,7 +30,7 @@ except ImportError:  # pragma: no cover
 __all__ = ["LbfgsFit"]
 
 
-class LbfgsFit:
+class LbfgsFit(EstimatorAttributes):
     """L-BFGS for the estimators (a mixin: the estimator supplies parameters and network)."""
 
     def _fit_lbfgs(self, X: np.ndarray | sp.csr_matrix, Y: np.ndarray, s: np.ndarray) -> None:

@@ -255,6 +255,7 @@ class LossGradient:
         """scikit-learn's ``loss_`` at ``x``: outputs averaged for squared error, + penalty."""
         if self.last is None or not np.array_equal(self.last[0], x):
             self(x)
+        assert self.last is not None  # the evaluation at x
         _, E, sq = self.last
         return reported_loss(E, self.scale, self.const, self.alpha, sq, self.S)
 

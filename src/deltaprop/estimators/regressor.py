@@ -6,7 +6,8 @@ Targets are the network's outputs as they are: an identity output with squared e
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
@@ -20,6 +21,7 @@ from .base import BaseMLP
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
+    from sklearn.utils import Tags
     from typing_extensions import Self
 
     from ..engine import MLP
@@ -98,7 +100,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             raise ValueError(f"MLPRegressor(loss={self.loss!r}) has a {expected[0]} output and "
                              f"{expected[1]}; the network has {net.output} and {net.loss_function}")
 
-    def _validate_input(self, X, y, sample_weight, incremental, reset):
+    def _validate_input(self, X: Any, y: Any, sample_weight: Any, incremental: bool,
+                        reset: bool) -> tuple[Any, np.ndarray, np.ndarray | None]:
+        """X, y and the sample weights as the user passed them, validated by scikit-learn: X (an
+        array or a sparse matrix), the targets Y (n, K) as the network's outputs, the weights."""
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
@@ -111,10 +116,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
         return X, Y, sample_weight
 
-    def _decode(self, Y):
+    def _decode(self, Y: np.ndarray) -> np.ndarray:
         return Y.ravel() if Y.shape[1] == 1 else Y
 
-    def _score_outputs(self, out, y, sample_weight):
+    def _score_outputs(self, out: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None) -> float:
         if not np.isfinite(out).all():
             return np.nan
         return r2_score(y, out.ravel() if out.shape[1] == 1 else out, sample_weight=sample_weight)
@@ -165,7 +170,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         """
         return self._transaction(self._fit, X, y, sample_weight, True)
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.target_tags.positive_only = self.loss == "poisson"
         return tags

@@ -15,7 +15,7 @@ The L-BFGS objective is :mod:`deltaprop.estimators.objective`'s.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -192,7 +192,7 @@ class EpochRunner:
         self.epochs.__enter__()
         return self
 
-    def __exit__(self, *exc) -> bool | None:
+    def __exit__(self, *exc: object) -> Literal[False]:
         return self.epochs.__exit__(*exc)
 
     def run(self, opt: Optimizer) -> float:

@@ -9,7 +9,8 @@ the estimator's parameters and write its fitted records (``loss_curve_``, ``n_it
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -17,17 +18,25 @@ from sklearn.model_selection import train_test_split
 
 from ..contract import ALPHA
 from ..engine import kernel_input
+from ._attributes import EstimatorAttributes
 from .exceptions import NON_FINITE_MESSAGE, TrainingInterrupted
 from .objective import SklearnLoss, reported_loss, squared_weights, weight_slices
 from .solvers import EpochRunner, Optimizer
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     import scipy.sparse as sp
+
+    #: early stopping's validation split: X, Y, s, the targets decoded, the weights for the
+    #: score (None: unweighted) and the loss convention of Y
+    Validation: TypeAlias = tuple[np.ndarray | sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray,
+                                  np.ndarray | None, SklearnLoss]
 
 __all__ = ["StochasticFit"]
 
 
-class StochasticFit:
+class StochasticFit(EstimatorAttributes):
     """sgd / adam for the estimators (a mixin: the estimator supplies parameters and network)."""
 
     def _fit_stochastic(self, X: np.ndarray | sp.csr_matrix, Y: np.ndarray, s: np.ndarray,
@@ -116,7 +125,9 @@ class StochasticFit:
         self._optimizer.hyper[ALPHA] = self.alpha
         return self._optimizer
 
-    def _split_validation(self, X, Y, s, weighted, stratify):
+    def _split_validation(self, X: np.ndarray | sp.csr_matrix, Y: np.ndarray, s: np.ndarray, weighted: bool,
+                          stratify: np.ndarray | None
+                          ) -> tuple[np.ndarray | sp.csr_matrix, np.ndarray, np.ndarray, Validation | None]:
         """``(X_tr, Y_tr, s_tr, val)``: the training rows and, with early stopping, the
         validation split (scikit-learn's draw) with what scoring it needs."""
         if not self.early_stopping:
@@ -136,14 +147,15 @@ class StochasticFit:
         return X_tr, Y_tr, s_tr, val
 
     def _batch_size(self, n_samples: int) -> int:
-        if self.batch_size == "auto":
+        batch_size = self.batch_size
+        if isinstance(batch_size, str):  # "auto", the one string the parameter constraints allow
             return min(200, n_samples)
-        if self.batch_size > n_samples:
+        if batch_size > n_samples:
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to "
                           "be clipped", stacklevel=2)
-        return int(np.clip(self.batch_size, 1, n_samples))
+        return int(np.clip(batch_size, 1, n_samples))
 
-    def _record_epoch(self, loss: float, n_samples: int, bar) -> None:
+    def _record_epoch(self, loss: float, n_samples: int, bar: Any) -> None:
         self.n_iter_ += 1
         self.loss_ = loss
         self.t_ += n_samples
@@ -169,8 +181,9 @@ class StochasticFit:
         self._no_improvement_count = 0
         return False
 
-    def _update_no_improvement_count(self, early_stopping: bool, val) -> None:
+    def _update_no_improvement_count(self, early_stopping: bool, val: Validation | None) -> None:
         if early_stopping:
+            assert val is not None  # early stopping splits off its validation rows
             X_val, Y_val, s_val, y_val, sw_val, loss = val
             net = self._mlp
             out = np.empty(Y_val.shape, dtype=net.dtype)
@@ -181,6 +194,7 @@ class StochasticFit:
                                     reported_loss(E, loss.scale, loss.batch_const(s_val),
                                                   self.alpha, sq, S))
         else:
+            assert self.best_loss_ is not None  # inf from the start without early stopping
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1
             else:
@@ -191,6 +205,9 @@ class StochasticFit:
     def _record_validation(self, score: float, loss: float) -> None:
         """Early stopping's records of one epoch (scikit-learn's rule): no improvement unless the
         score beats the best by ``tol``; the best score's weights are kept."""
+        # early stopping's records, started with the fit (_init_stopping_records)
+        assert self.validation_loss_curve_ is not None and self.validation_scores_ is not None
+        assert self.best_validation_score_ is not None
         self.validation_loss_curve_.append(loss)
         self.validation_scores_.append(score)
         if self.verbose:

@@ -38,11 +38,15 @@ consecutive samples (the last one possibly shorter)
 - ``reference``: the same epoch in plain NumPy (a test double that needs no peer library).
 """
 
+from __future__ import annotations
+
 import importlib.util
 import json
 import os
 import sys
 import time
+from types import ModuleType
+from typing import IO, Any
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
@@ -53,11 +57,15 @@ import numpy as np  # noqa: E402
 
 LIBRARIES = ("jax", "torch", "reference")
 
+#: the weights ``[(W_0, b_0), (W_1, b_1), ...]``, ``W_l`` of shape (n_in, n_out)
+Layers = list[tuple[np.ndarray, np.ndarray]]
 
-def _load_data_module():
+
+def _load_data_module() -> ModuleType:
     """``deltaprop/bench/data.py``, the folder above this one, loaded by its file path."""
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data.py")
     spec = importlib.util.spec_from_file_location("deltaprop_bench_data", path)
+    assert spec is not None and spec.loader is not None, path  # a .py file's path always has a spec
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -68,13 +76,28 @@ sys.dont_write_bytecode = True  # the peers python writes nothing into deltaprop
 data = _load_data_module()
 
 
-def _splits(n, B):
+def _splits(n: int, B: int) -> tuple[int, int]:
     """(whole batches, rows of the shorter last batch)."""
     return n // B, n - (n // B) * B
 
 
 class JaxEpochs:
-    def __init__(self, X, T, layers, B, lr):
+    """Epochs in JAX: ``jax.jit`` of ``lax.scan`` over the whole batches, then the shorter last one.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, D)
+    T : ndarray of shape (n, K)
+        One-hot targets.
+    layers : list of (W, b)
+        The initial weights.
+    B : int
+        Samples per batch.
+    lr : float
+        The learning rate η.
+    """
+
+    def __init__(self, X: np.ndarray, T: np.ndarray, layers: Layers, B: int, lr: float) -> None:
         import jax
         import jax.numpy as jnp
         from jax import lax
@@ -112,7 +135,8 @@ class JaxEpochs:
         self.params = [(jnp.asarray(W), jnp.asarray(b)) for W, b in layers]
         self.n = n
 
-    def run(self, epochs):
+    def run(self, epochs: int) -> float:
+        """Run ``epochs`` epochs from the current weights; return the seconds they took."""
         params = self.params
         t0 = time.perf_counter()
         for _ in range(epochs):
@@ -122,12 +146,15 @@ class JaxEpochs:
         self.params = params
         return seconds
 
-    def weights(self):
+    def weights(self) -> Layers:
+        """The current weights, as NumPy arrays."""
         return [(np.asarray(W), np.asarray(b)) for W, b in self.params]
 
 
 class TorchEpochs:
-    def __init__(self, X, T, layers, B, lr):
+    """Epochs in PyTorch: ``nn.Sequential``, ``CrossEntropyLoss``, ``optim.SGD``; arguments as :class:`JaxEpochs`."""
+
+    def __init__(self, X: np.ndarray, T: np.ndarray, layers: Layers, B: int, lr: float) -> None:
         import torch
 
         torch.set_num_threads(1)
@@ -146,7 +173,8 @@ class TorchEpochs:
         self.X, self.y = torch.from_numpy(X), torch.from_numpy(T.argmax(axis=1))
         self.B, self.n = B, X.shape[0]
 
-    def run(self, epochs):
+    def run(self, epochs: int) -> float:
+        """Run ``epochs`` epochs from the current weights; return the seconds they took."""
         model, opt, loss, X, y, B, n = self.model, self.opt, self.loss, self.X, self.y, self.B, self.n
         t0 = time.perf_counter()
         for _ in range(epochs):
@@ -156,18 +184,21 @@ class TorchEpochs:
                 opt.step()
         return time.perf_counter() - t0
 
-    def weights(self):
+    def weights(self) -> Layers:
+        """The current weights, ``W`` of shape (n_in, n_out)."""
         lins = [m for m in self.model if hasattr(m, "weight")]
         return [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()) for m in lins]
 
 
 class ReferenceEpochs:
-    def __init__(self, X, T, layers, B, lr):
+    """The same epochs in plain NumPy (a test double); arguments as :class:`JaxEpochs`."""
+
+    def __init__(self, X: np.ndarray, T: np.ndarray, layers: Layers, B: int, lr: float) -> None:
         self.X, self.T, self.B, self.n = X, T, B, X.shape[0]
         self.lr = X.dtype.type(lr)
         self.layers = [(W.copy(), b.copy()) for W, b in layers]
 
-    def _batch(self, x, t):
+    def _batch(self, x: np.ndarray, t: np.ndarray) -> None:
         zs = [x]
         for W, b in self.layers[:-1]:
             zs.append(np.tanh(zs[-1] @ W + b))
@@ -185,21 +216,24 @@ class ReferenceEpochs:
             W -= scale * gW
             b -= scale * gb
 
-    def run(self, epochs):
+    def run(self, epochs: int) -> float:
+        """Run ``epochs`` epochs from the current weights; return the seconds they took."""
         t0 = time.perf_counter()
         for _ in range(epochs):
             for i in range(0, self.n, self.B):
                 self._batch(self.X[i : i + self.B], self.T[i : i + self.B])
         return time.perf_counter() - t0
 
-    def weights(self):
+    def weights(self) -> Layers:
+        """The current weights."""
         return self.layers
 
 
-EPOCHS = {"jax": JaxEpochs, "torch": TorchEpochs, "reference": ReferenceEpochs}
+EPOCHS: dict[str, type[JaxEpochs] | type[TorchEpochs] | type[ReferenceEpochs]] = {
+    "jax": JaxEpochs, "torch": TorchEpochs, "reference": ReferenceEpochs}
 
 
-def _cpus():
+def _cpus() -> list[int] | None:
     """The CPUs the threads of this process may run on (all threads, not only the main one)."""
     if not hasattr(os, "sched_getaffinity"):
         return None
@@ -215,8 +249,10 @@ def _cpus():
     return sorted(cpus)
 
 
-def hello():
-    versions, missing = {"reference": np.__version__}, {}
+def hello() -> dict[str, Any]:
+    """The answer to ``hello``: versions, the libraries that do not import and why, the CPUs."""
+    versions: dict[str, str] = {"reference": np.__version__}
+    missing: dict[str, str] = {}
     for name in ("jax", "torch"):
         try:
             versions[name] = __import__(name).__version__
@@ -227,13 +263,15 @@ def hello():
             "xla_flags": os.environ.get("XLA_FLAGS", "")}
 
 
-def serve(inp, out):
-    tasks = {}
+def serve(inp: IO[str], out: IO[str]) -> None:
+    """Answer the JSON-line requests of ``inp`` on ``out`` until ``quit`` or the end of ``inp``."""
+    tasks: dict[str, Any] = {}
     for line in inp:
         if not line.strip():
             continue
         req = json.loads(line)
         op = req.get("op")
+        reply: dict[str, Any]
         try:
             if op == "quit":
                 break
@@ -256,7 +294,8 @@ def serve(inp, out):
         out.flush()
 
 
-def main(argv):
+def main(argv: list[str]) -> int:
+    """``--serve``: serve stdin / stdout; anything else prints the protocol and returns 2."""
     if argv != ["--serve"]:
         print(__doc__, file=sys.stderr)
         return 2
