@@ -3,7 +3,7 @@
 A standalone script::
 
     pip install -e '.[dask]'
-    python tools/dask_scaling.py            # the figures of the README (a few minutes)
+    python tools/dask_scaling.py            # the figures of docs/performance/dask.rst (a few minutes)
     python tools/dask_scaling.py --quick    # 10x less data, for a smoke run
 
 It prints four measurements:

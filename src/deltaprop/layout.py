@@ -12,7 +12,8 @@ errors :math:`\delta` of a batch of n samples:
 - :func:`pack`, :func:`unpack`, :func:`unit_buffers`: from a user's own arrays in
   scikit-learn's layout (``coefs_``, ``intercepts_``) to ``w`` and back, and buffers for a
   batch. With these a hand-written NumPy MLP calls the kernels through ``deltaprop.lowlevel``
-  (the README's "Use the kernels from your own NumPy code").
+  (the user guide's "The kernels from your own NumPy code", ``docs/user_guide/numpy_kernels.rst``,
+  and its gallery example ``examples/plot_numpy_kernels.py``).
 
 ``W_l[i, j]`` holds :math:`w_{ji}` (from unit i of layer l-1 to unit j of layer l), so
 :math:`a_j = \sum_i w_{ji} z_i + w_{j0}` (Bishop 5.48) is ``a = z @ W_l + b_l``.
@@ -135,7 +136,7 @@ def layer_units(buf: np.ndarray, layout: np.ndarray, layer: int, n: int) -> np.n
 
 
 def pack(coefs: Sequence[ArrayLike], intercepts: Sequence[ArrayLike],
-         dtype: DTypeLike = None) -> tuple[np.ndarray, np.ndarray]:
+         dtype: DTypeLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     r"""Copy per-layer weights and biases into one flat parameter vector ``w``.
 
     Parameters
@@ -172,20 +173,20 @@ def pack(coefs: Sequence[ArrayLike], intercepts: Sequence[ArrayLike],
     --------
     unpack : the inverse, as views into ``w``.
     """
-    coefs, intercepts = list(coefs), list(intercepts)
-    if not coefs:
+    coef_list, intercept_list = list(coefs), list(intercepts)
+    if not coef_list:
         raise ValueError("coefs is empty: pack needs at least one layer")
-    if len(coefs) != len(intercepts):
-        raise ValueError(f"coefs has {len(coefs)} layers but intercepts has {len(intercepts)}; "
+    if len(coef_list) != len(intercept_list):
+        raise ValueError(f"coefs has {len(coef_list)} layers but intercepts has {len(intercept_list)}; "
                          "pack needs one (W, b) pair per layer")
-    coefs = [np.asarray(W) for W in coefs]
-    intercepts = [np.asarray(b) for b in intercepts]
-    for name, arrays in (("coefs", coefs), ("intercepts", intercepts)):
+    Ws = [np.asarray(W) for W in coef_list]
+    bs = [np.asarray(b) for b in intercept_list]
+    for name, arrays in (("coefs", Ws), ("intercepts", bs)):
         for layer, arr in enumerate(arrays):
             if arr.dtype.kind not in "biuf":
                 raise TypeError(f"{name}[{layer}] must be a real numeric array; got dtype {arr.dtype}")
-    sizes = []
-    for layer, (W, b) in enumerate(zip(coefs, intercepts, strict=True)):
+    sizes: list[int] = []
+    for layer, (W, b) in enumerate(zip(Ws, bs, strict=True)):
         if W.ndim != 2:
             raise ValueError(f"coefs[{layer}] (layer {layer}) must be 2-D (n_in, n_out); got shape {W.shape}")
         if b.shape != (W.shape[1],):
@@ -199,17 +200,17 @@ def pack(coefs: Sequence[ArrayLike], intercepts: Sequence[ArrayLike],
         elif W.shape[0] != sizes[-1]:
             raise ValueError(f"coefs[{layer}] (layer {layer}) has shape {W.shape}, so {W.shape[0]} inputs, but "
                              f"layer {layer - 1} has {sizes[-1]} outputs (coefs[{layer - 1}] of shape "
-                             f"{coefs[layer - 1].shape}); consecutive layers must chain")
+                             f"{Ws[layer - 1].shape}); consecutive layers must chain")
         sizes.append(W.shape[1])
     if dtype is None:
-        dt = np.result_type(*coefs, *intercepts, np.float32)
+        dt = np.result_type(*Ws, *bs, np.float32)
     else:
         dt = np.dtype(dtype)
     if dt not in DTYPES:
         raise ValueError(f"dtype must be float32 or float64; got {dt}")
     layout = make_layout(sizes)
     w = np.empty(n_params(layout), dtype=dt)
-    for layer, (W, b) in enumerate(zip(coefs, intercepts, strict=True)):
+    for layer, (W, b) in enumerate(zip(Ws, bs, strict=True)):
         Wl, bl = layer_params(w, layout, layer)
         Wl[...] = W
         bl[...] = b
