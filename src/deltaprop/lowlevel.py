@@ -36,7 +36,11 @@ ValueError: X must have shape (n, 2) (the layout's inputs); got (4, 3)
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import cast
+
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .backends import get_backend
 from .contract import (
@@ -62,7 +66,8 @@ _PAIRS = {(ACTIVATIONS[o], LOSSES[e]) for o, e in PAIRS}
 
 
 # --------------------------------------------------------------------------- the checks
-def _array(name, x, dtype=None, ndim=1, out=False, fixed=False):
+def _array(name: str, x: object, dtype: DTypeLike | None = None, ndim: int = 1, out: bool = False,
+           fixed: bool = False) -> np.dtype:
     """``x`` as the kernels take it: an ndarray of ``ndim`` dimensions, C-contiguous, writeable
     if ``out``, of ``dtype``: the floating dtype the call's arrays share (any of float32 and
     float64 when None), or a dtype of its own (``fixed``: intp, int64, float64). Returns
@@ -86,7 +91,7 @@ def _array(name, x, dtype=None, ndim=1, out=False, fixed=False):
     return x.dtype
 
 
-def _shape(name, x, shape, what):
+def _shape(name: str, x: np.ndarray, shape: tuple[int | None, ...], what: str) -> None:
     """``x.shape`` must be ``shape`` (None: any size in that axis)."""
     if len(x.shape) != len(shape) or any(want is not None and got != want
                                          for got, want in zip(x.shape, shape, strict=True)):
@@ -95,13 +100,13 @@ def _shape(name, x, shape, what):
                          f"got {x.shape}")
 
 
-def _length(name, x, size, what, exact=False):
+def _length(name: str, x: np.ndarray, size: int, what: str, exact: bool = False) -> None:
     if x.shape[0] < size or (exact and x.shape[0] != size):
         need = "" if exact else "at least "
         raise ValueError(f"{name} must have length {need}{size} ({what}); got {x.shape[0]}")
 
 
-def _layout(layout, w=None):
+def _layout(layout: object, w: np.ndarray | None = None) -> tuple[int, int, int, int]:
     """Check the layout table (and that ``w`` fits it); return (D, K, U, P)."""
     if not isinstance(layout, np.ndarray):
         raise TypeError(f"layout must be a NumPy array (deltaprop.layout.make_layout); got {type(layout).__name__}")
@@ -120,13 +125,13 @@ def _layout(layout, w=None):
     return sizes[0], sizes[-1], n_units(layout), P
 
 
-def _code(name, code, table, what):
+def _code(name: str, code: object, table: Mapping[int, str], what: str) -> None:
     if isinstance(code, (bool, np.bool_)) or not isinstance(code, (int, np.integer)) or int(code) not in table:
         allowed = ", ".join(f"{n} {c}" for c, n in sorted(table.items()))
         raise ValueError(f"{name} must be the code of {what} in deltaprop.contract ({allowed}); got {code!r}")
 
 
-def _pair(output, loss):
+def _pair(output: int, loss: int) -> None:
     _code("output", output, _OUTPUT, "an output activation")
     _code("loss", loss, _LOSSES, "a loss")
     if (int(output), int(loss)) not in _PAIRS:
@@ -134,7 +139,8 @@ def _pair(output, loss):
                          f"allowed pairs: {', '.join(f'{o}+{e}' for o, e in PAIRS)}")
 
 
-def _units(names, buffers, dt, size, what, out, exact=False):
+def _units(names: Sequence[str], buffers: Sequence[np.ndarray], dt: np.dtype, size: int, what: str,
+           out: Sequence[str], exact: bool = False) -> None:
     """Unit buffers: 1-D of the dtype, at least (or exactly) ``size`` long, not overlapping."""
     for name, buf in zip(names, buffers, strict=True):
         _array(name, buf, dt, out=name in out)
@@ -145,7 +151,8 @@ def _units(names, buffers, dt, size, what, out, exact=False):
                 raise ValueError(f"{names[i]} and {names[k]} must not share memory")
 
 
-def _samples(X, T, s, dt, D, K):
+def _samples(X: np.ndarray, T: np.ndarray | None, s: np.ndarray | None, dt: np.dtype, D: int,
+             K: int | None) -> int:
     """X (n, D), T (n, K), s (n,), all of the dtype; returns n."""
     _array("X", X, dt, ndim=2)
     _shape("X", X, (None, D), "the layout's inputs")
@@ -154,11 +161,13 @@ def _samples(X, T, s, dt, D, K):
         _array("T", T, dt, ndim=2)
         _shape("T", T, (n, K), "one row per row of X, the layout's outputs")
         _array("s", s, dt)
-        _shape("s", s, (n,), "one sample weight per row of X")
+        _shape("s", cast(np.ndarray, s), (n,), "one sample weight per row of X")  # _array raised unless it is
     return n
 
 
-def _epoch_args(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, state, step, losses):
+def _epoch_args(w: np.ndarray, layout: np.ndarray, hidden: int, output: int, loss: int, X: np.ndarray,
+                T: np.ndarray, s: np.ndarray, order: np.ndarray, solver: int, hyper: np.ndarray,
+                state: np.ndarray, step: np.ndarray, losses: np.ndarray) -> tuple[np.dtype, int, int, int, int]:
     """The arguments ``sgd_epoch`` and ``batch_epoch`` share; returns (dtype, D, K, U, P)."""
     dt = _array("w", w, out=True)
     D, K, U, P = _layout(layout, w)
