@@ -29,7 +29,7 @@ from .parser import PROG, build_parser
 __all__ = ["main", "build_parser"]
 
 
-def _describe(exc):
+def _describe(exc: BaseException) -> str:
     """One line: the message of an expected kind of error, else the type and the message."""
     text = str(exc).splitlines()[0] if str(exc) else ""
     if text and isinstance(exc, (ValueError, TypeError, OSError, FloatingPointError, ImportError)):

@@ -70,7 +70,7 @@ def first_rows(path: str, count: int = 2) -> list[list[str]]:
     return rows
 
 
-def _is_number(text):
+def _is_number(text: str) -> bool:
     try:
         float(text)
     except ValueError:
@@ -78,7 +78,7 @@ def _is_number(text):
     return True
 
 
-def _read_rows(path):
+def _read_rows(path: str) -> tuple[Optional[list[str]], list[tuple[int, list[str]]]]:
     """Non-blank rows of a CSV file as ``(header or None, [(line number, fields)])``."""
     try:
         with open(path, newline="", encoding="utf-8") as fh:
@@ -104,8 +104,8 @@ def _read_rows(path):
 
 def is_header(first: Sequence[str], second: Sequence[str]) -> bool:
     """Whether the first row is a header: all text, or text above a number in the next row."""
-    first, second = [not _is_number(f) for f in first], [not _is_number(f) for f in second]
-    return all(first) or any(a and not b for a, b in zip(first, second, strict=False))
+    text, text_below = [not _is_number(f) for f in first], [not _is_number(f) for f in second]
+    return all(text) or any(a and not b for a, b in zip(text, text_below, strict=False))
 
 
 def target_column(path: str, header: Optional[Sequence[str]], names: Sequence[str], target: Optional[str],
@@ -165,7 +165,7 @@ def read_csv(path: str, target: Optional[str], need_target: bool, n_features: Op
     names = header or [f"x{i}" for i in range(len(rows[0][1]))]
     table = [[f.strip() for f in row] for _, row in rows]
     lines = [line for line, _ in rows]
-    ignored = []
+    ignored: list[str] = []
     if header and features:
         feature_cols, ignored = match_columns(features, header, path)
         t = None
@@ -173,7 +173,7 @@ def read_csv(path: str, target: Optional[str], need_target: bool, n_features: Op
         t = target_column(path, header, names, target, need_target, n_features, model_target)
         feature_cols = [j for j in range(len(names)) if j != t]
 
-    def column(j):
+    def column(j: int) -> np.ndarray:
         out = np.empty(len(table))
         for k, row in enumerate(table):
             v = row[j]

@@ -11,6 +11,7 @@ the file's name.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -22,11 +23,11 @@ __all__ = ["MAX_PARAMS_CHARS", "MEMBERS", "REQUIRED", "text", "checked_task", "s
 MAX_PARAMS_CHARS = 4096
 
 
-def _n_inputs(fields):
+def _n_inputs(fields: Mapping[str, np.ndarray]) -> int:
     return int(fields["layer_sizes"][0])
 
 
-def _n_outputs(fields):
+def _n_outputs(fields: Mapping[str, np.ndarray]) -> int:
     return int(fields["layer_sizes"][-1])
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from contextlib import nullcontext
+from types import ModuleType
 
 from .. import plots
 from ..backends import available_backends
@@ -70,14 +71,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_cpu(cpu):
+def _check_cpu(cpu: int | None) -> None:
     """``--cpu K``: a CPU this process may run on (where the OS pins threads at all)."""
     if cpu is not None and hasattr(os, "sched_getaffinity") and cpu not in os.sched_getaffinity(0):
         allowed = ", ".join(str(c) for c in sorted(os.sched_getaffinity(0)))
         raise ValueError(f"--cpu {cpu}: this process may run on CPUs {allowed}")
 
 
-def _minibatch(args, bench):
+def _minibatch(args: argparse.Namespace, bench: ModuleType) -> int:
     """``deltaprop bench --minibatch``: :func:`deltaprop.bench.run_minibatch`, pinned to one CPU."""
     given = [option for option, on in (("--shapes", args.shapes), ("--dtypes", args.dtypes != ",".join(DTYPE_NAMES)),
                                        ("--jobs", args.jobs != 1), ("--parallel", args.parallel != PARALLEL_MODES[0]),

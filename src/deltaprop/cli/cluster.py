@@ -78,7 +78,7 @@ class ClusterData:
         scaler, merge = _partitions.scaler_from_moments, _partitions.merge_moments
         self.x_scaler = scaler(merge([s[2] for s in sums])) if self.n_train else None
         self.y_scaler = scaler(merge([s[3] for s in sums])) if self.numeric and self.n_train else None
-        self.classes = np.unique(np.concatenate([s[4] for s in sums]))[: cap + 1]
+        self.classes: np.ndarray | None = np.unique(np.concatenate([s[4] for s in sums]))[: cap + 1]
         self.n_unique = len(self.classes)
         self.integral = all(s[5] for s in sums)
         if self.n_unique > cap:

@@ -15,7 +15,7 @@ import io
 import os
 from dataclasses import dataclass
 from importlib.util import find_spec
-from typing import Optional, Sequence, TextIO
+from typing import Any, Optional, Sequence, TextIO
 
 import numpy as np
 
@@ -86,7 +86,7 @@ class DaskData:
     ``named``: the feature names come from the data (a header, Parquet), as :class:`Dataset`'s.
     """
 
-    frame: object
+    frame: Any  # a dask.dataframe.DataFrame (dask is optional)
     feature_names: list
     target_name: str
     numeric: bool
@@ -138,6 +138,7 @@ def read_dask(spec: str, target: Optional[str] = None) -> DaskData:
     first = matches[0]
     if spec.lower().endswith(".npz") or (local and not os.path.exists(first)):
         ds = load_data(spec, target, need_target=True)  # a built-in data set, an .npz, or the error
+        assert ds.y is not None and ds.target_name is not None  # need_target: a target or a ValueError
         import pandas as pd
 
         df = pd.DataFrame(ds.X, columns=ds.feature_names).assign(**{ds.target_name: ds.y})
@@ -157,6 +158,7 @@ def read_dask(spec: str, target: Optional[str] = None) -> DaskData:
                          f"({first_line(exc)})") from None
     names = list(frame.columns)
     t = target_column(spec, names, names, target, True, None, ("", -1))
+    assert t is not None  # need_target: a column or a ValueError
     features = [c for j, c in enumerate(names) if j != t]
     from pandas.api.types import is_numeric_dtype
 
@@ -233,6 +235,7 @@ def write_csv(rows: list[list[str]], path: Optional[str] = None, stdout: Optiona
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(rows)
     if path is None:
+        assert stdout is not None, "write_csv needs a path or a stream"
         stdout.write(buf.getvalue())
         return
     with atomic_write(path, "w") as fh:

@@ -89,16 +89,18 @@ def export_model_file(path_in: str | os.PathLike, path_out: str | os.PathLike,
     else:
         scaler, final = saved.model.named_steps["scale"], saved.model.named_steps["mlp"]
         regression = saved.task == "regression"
-        y = final.transformer_ if regression else None
+        y_mean = y_scale = None
+        if regression:
+            y_mean, y_scale = final.transformer_.mean_, final.transformer_.scale_
         proto = to_onnx_standardised(final.regressor_ if regression else final, scaler.mean_, scaler.scale_,
-                                     y.mean_ if regression else None, y.scale_ if regression else None,
-                                     target_opset=opset, source=f"{os.path.basename(path_in)}: {saved.task}")
+                                     y_mean, y_scale, target_opset=opset,
+                                     source=f"{os.path.basename(path_in)}: {saved.task}")
     with atomic_write(path_out) as fh:
         fh.write(proto.SerializeToString())
     return proto
 
 
-def _require_onnx():
+def _require_onnx() -> None:
     """ImportError saying how to install onnx, unless it is installed."""
     try:
         import onnx  # noqa: F401

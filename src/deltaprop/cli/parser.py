@@ -37,13 +37,13 @@ PROG = "deltaprop"
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Show defaults, except for options whose default is 'not given'."""
 
-    def _get_help_string(self, action):
+    def _get_help_string(self, action: argparse.Action) -> str | None:
         if action.default is None or action.default is False:
             return action.help
         return super()._get_help_string(action)
 
 
-def _add_train(sub):
+def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "train", formatter_class=_HelpFormatter, help="train a network on a data set and report its held-out score",
         description="Train a network on DATA with a progress bar per epoch; print the held-out score "
@@ -95,7 +95,7 @@ def _add_train(sub):
     p.set_defaults(func=train.run)
 
 
-def _add_predict(sub):
+def _add_predict(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "predict", formatter_class=_HelpFormatter, help="predict with a saved model, as CSV",
         description="Predict with a model saved by 'deltaprop train --out' for every row of DATA; write CSV "
@@ -115,7 +115,7 @@ def _add_predict(sub):
     p.set_defaults(func=predict.run)
 
 
-def _add_bench(sub):
+def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "bench", formatter_class=_HelpFormatter, help="per-sample SGD throughput of every available backend",
         description="Measure per-sample SGD throughput (samples/s: whole epochs of on-line gradient descent "
@@ -156,7 +156,7 @@ def _add_bench(sub):
     p.set_defaults(func=bench.run)
 
 
-def _add_export(sub):
+def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "export", formatter_class=_HelpFormatter, help="export a saved model to ONNX",
         description="Write MODEL (from 'deltaprop train --out', or a deltaprop.MLP file) as an ONNX graph "
@@ -169,7 +169,7 @@ def _add_export(sub):
     p.set_defaults(func=export.run)
 
 
-def _add_approx(sub):
+def _add_approx(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "approx", formatter_class=_HelpFormatter,
         help="Fig. 5.3 of Bishop's Pattern Recognition and Machine Learning: a 1-3-1 tanh network fitting "

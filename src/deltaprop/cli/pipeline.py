@@ -106,8 +106,8 @@ def fitted_scaler(mean: np.ndarray, scale: np.ndarray, var: np.ndarray,
     return scaler
 
 
-def save(path: str | os.PathLike, pipeline: Pipeline, feature_names: Sequence[str] = (), target_name: str = "",
-         target_index: Optional[int] = -1) -> None:
+def save(path: str | os.PathLike, pipeline: Pipeline, feature_names: Sequence[str] = (),
+         target_name: Optional[str] = "", target_index: Optional[int] = -1) -> None:
     """Write a pipeline made by :func:`assemble` to ``path`` (atomically; see the module for the format).
 
     Parameters
@@ -115,7 +115,7 @@ def save(path: str | os.PathLike, pipeline: Pipeline, feature_names: Sequence[st
     path : str or path-like
     pipeline : sklearn.pipeline.Pipeline
         :func:`assemble`'s.
-    feature_names, target_name, target_index : sequence of str, str, int
+    feature_names, target_name, target_index : sequence of str, str or None, int or None
         The training data's columns (no names: data without names, taken in order by
         ``predict``, which recognises and drops the target column).
     """
@@ -126,8 +126,10 @@ def save(path: str | os.PathLike, pipeline: Pipeline, feature_names: Sequence[st
     net = MLP(sizes, hidden=est.activation, output=est.out_activation_, loss=OUTPUT_LOSS[est.out_activation_],
               backend="numpy", dtype=est.coefs_[0].dtype.name, random_state=0)
     net.coefs_, net.intercepts_ = est.coefs_, est.intercepts_
-    y = final.transformer_ if regression else None
-    y_stats = (y.mean_[0], y.scale_[0], y.var_[0]) if regression else (0.0, 1.0, 1.0)
+    y_stats = (0.0, 1.0, 1.0)
+    if regression:
+        y = final.transformer_
+        y_stats = (y.mean_[0], y.scale_[0], y.var_[0])
     params = {k: v for k, v in est.get_params().items() if k != "callback"}
     fields = net.to_fields()
     fields.update(
@@ -142,7 +144,7 @@ def save(path: str | os.PathLike, pipeline: Pipeline, feature_names: Sequence[st
         target_index=np.int64(-1 if target_index is None else target_index),
     )
     with atomic_write(path) as fh:
-        np.savez(fh, **fields)
+        np.savez(fh, allow_pickle=False, **fields)  # numbers and text only: load reads no pickle
 
 
 def load(path: str | os.PathLike) -> SavedModel:
@@ -190,7 +192,7 @@ def load(path: str | os.PathLike) -> SavedModel:
                       int(fields["target_index"][()]), tuple(str(f) for f in fields["feature_names"]))
 
 
-def _rebuild(net, fields):
+def _rebuild(net: MLP, fields: dict[str, np.ndarray]) -> Pipeline:
     """The pipeline of :func:`assemble` from a file's members, each checked against the network."""
     task, classes = checked_task(net, fields)
     x_scaler = fitted_scaler(*stored_statistics(fields, "x", n_samples_seen=fields.get("n_samples_seen")))

@@ -27,7 +27,7 @@ class SavedModel:
     data without names (a headerless CSV, an ``.npz`` file) and for a plain network file.
     """
 
-    model: object
+    model: Any  # a deltaprop.MLP ("outputs") or a scikit-learn Pipeline, which has no type hints
     task: str
     n_features: int
     target_name: str = ""

@@ -21,8 +21,9 @@ import numpy as np
 from .. import plots
 from ..estimators import NON_FINITE_MESSAGE
 from . import cluster, pipeline, training
-from .data import decide_task, infer_task, load_data, read_dask
+from .data import DaskData, Dataset, decide_task, infer_task, load_data, read_dask
 from .options import check_out
+from .training import Progress
 
 __all__ = ["run", "dask_client", "estimator_params"]
 
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         return _train_on_cluster(args)
     ds = load_data(args.data, args.target, need_target=True)
     X, y = ds.X, ds.y
+    assert y is not None  # need_target: a target or a ValueError
     task = infer_task(y, args.task if args.task != "auto" else (ds.task or "auto"))
     if X.shape[1] == 0:
         raise ValueError(f"{ds.source}: no feature columns")
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_on_cluster(args):
+def _train_on_cluster(args: argparse.Namespace) -> int:
     """``train --scheduler / --dask-workers``: train's steps with deltaprop.dask's estimators; the
     workers read DATA's partitions, split, standardise and score them where they are."""
     ds = read_dask(args.data, args.target)  # before any cluster: the file's columns and types
@@ -86,11 +88,12 @@ def _train_on_cluster(args):
         task = task or decide_task(ds.numeric, requested, data.n, data.n_unique, data.integral)
         if data.n < 2:
             raise ValueError(f"{ds.source}: needs at least 2 samples; got {data.n}")
-        if task == "classification" and data.classes is None:
-            raise ValueError(f"{ds.source}: the target has more than {cluster.MAX_CLUSTER_CLASSES} distinct "
-                             "values, too many classes to train on a cluster")
-        if task == "classification" and data.n_unique < 2:
-            raise ValueError(f"{ds.source}: the target has a single class ({data.classes[0]}); nothing to learn")
+        if task == "classification":
+            if data.classes is None:
+                raise ValueError(f"{ds.source}: the target has more than {cluster.MAX_CLUSTER_CLASSES} distinct "
+                                 "values, too many classes to train on a cluster")
+            if data.n_unique < 2:
+                raise ValueError(f"{ds.source}: the target has a single class ({data.classes[0]}); nothing to learn")
         if args.validation_split and not (data.n_val and data.n_train):
             raise ValueError(f"--validation-split {args.validation_split} leaves an empty split for {data.n} samples")
         print(f"data {ds.source}: {data.n} samples, {len(ds.feature_names)} features, {task}"
@@ -210,7 +213,8 @@ def estimator_params(args: argparse.Namespace) -> dict[str, Any]:
                 random_state=args.seed, tol=0.0, n_iter_no_change=args.epochs + 1, backend=args.backend)
 
 
-def _report(args, ds, task, model, est, progress, n_train, n_val, score: Callable[[], float]):
+def _report(args: argparse.Namespace, ds: Dataset | DaskData, task: str, model: Any, est: Any, progress: Progress,
+            n_train: int, n_val: int, score: Callable[[], float]) -> None:
     """After train's fit: the network, ``score()`` (held out, else on the training rows), the
     throughput; then --out and --plot."""
     shape = "-".join(str(s) for s in [est.n_features_in_, *args.hidden, est.n_outputs_])
