@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Hashable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -54,7 +54,7 @@ class _LayerList(list):
         super().__init__(views)
         self._name = name
 
-    def __setitem__(self, index, value):
+    def __setitem__(self, index: object, value: Any) -> None:  # value: array_like (list's own item type is Any)
         if not isinstance(index, int):
             raise TypeError(f"{self._name} items are assigned one layer at a time")
         view = list.__getitem__(self, index)

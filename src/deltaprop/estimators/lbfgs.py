@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 try:  # scipy < 1.15 prints L-BFGS-B progress unless told not to
     from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
 except ImportError:  # pragma: no cover
-    def _get_additional_lbfgs_options_dict(key, value):
+    def _get_additional_lbfgs_options_dict(key: str, value: object) -> dict[str, object]:
         return {}
 
 __all__ = ["LbfgsFit"]
@@ -47,7 +47,7 @@ class LbfgsFit(EstimatorAttributes):
         iteration = [0]
         stopped = [False]
 
-        def callback(intermediate_result):
+        def callback(intermediate_result: scipy.optimize.OptimizeResult) -> None:
             iteration[0] += 1
             if verbose or bar is not None or self.callback is not None:
                 loss = fun.reported(intermediate_result.x)

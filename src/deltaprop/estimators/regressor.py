@@ -57,7 +57,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
                  backend: str = "auto", progress_bar: bool = False,
-                 callback: Callable[[Self], bool] | None = None, n_jobs: int | None = None,
+                 callback: Callable[[Self], bool | None] | None = None, n_jobs: int | None = None,
                  parallel: str = "average") -> None:
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes

@@ -105,7 +105,7 @@ class JaxEpochs:
         self.jax = jax
         n, whole = X.shape[0], _splits(X.shape[0], B)[0]
 
-        def loss(params, x, t):  # the mean over the batch (one sample: x is a vector) of E_n
+        def loss(params: Any, x: Any, t: Any) -> Any:  # the mean over the batch (one sample: x is a vector) of E_n
             h = x
             for W, b in params[:-1]:
                 h = jnp.tanh(h @ W + b)
@@ -115,11 +115,11 @@ class JaxEpochs:
 
         grad = jax.grad(loss)
 
-        def step(params, xt):
+        def step(params: Any, xt: tuple[Any, Any]) -> tuple[Any, None]:
             g = grad(params, *xt)
             return jax.tree_util.tree_map(lambda p, d: p - lr * d, params, g), None
 
-        def epoch(params, Xb, Tb, Xr, Tr):
+        def epoch(params: Any, Xb: Any, Tb: Any, Xr: Any, Tr: Any) -> Any:
             params, _ = lax.scan(step, params, (Xb, Tb))
             if Xr.shape[0]:
                 params, _ = step(params, (Xr, Tr))
