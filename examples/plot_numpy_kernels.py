@@ -35,7 +35,7 @@ import numpy as np
 from sklearn.datasets import load_iris
 
 import deltaprop
-from deltaprop import lowlevel                    # the kernels, arguments checked; backend="auto"
+from deltaprop import lowlevel  # the kernels, arguments checked; backend="auto"
 from deltaprop.contract import ACTIVATIONS, LOSSES
 from deltaprop.layout import pack, unit_buffers, unpack
 

@@ -1,12 +1,11 @@
-"""The engine `deltaprop.MLP` on every backend: training, the worked examples of Bishop §5.2-5.3 and Mitchell §4.5, persistence, bad input."""
+"""The engine `deltaprop.MLP` on every backend: training, the worked examples of Bishop §5.2-5.3 and
+Mitchell §4.5, persistence, bad input."""
 
 import numpy as np
 import pytest
-
-from deltaprop import MLP
-
 from conftest import targets
 
+from deltaprop import MLP
 
 # ------------------------------------------------------------------ training behaviour
 FIG_5_3 = {  # target function, mean squared error reached (stated bound)
@@ -185,13 +184,15 @@ BAD_CALLS = [
     ("NaN X", lambda net: net.sgd_epoch([[np.nan, 0, 0]], [[0, 1]], 0.1), ValueError, "X contains NaN"),
     ("inf T", lambda net: net.sgd_epoch([[0, 0, 0]], [[np.inf, 1]], 0.1), ValueError, "T contains NaN"),
     ("class index", lambda net: net.fit([[0, 0, 0]], [2], epochs=1), ValueError, r"class indices must lie in \[0, 1\]"),
-    ("lr zero", lambda net: net.sgd_epoch([[0, 0, 0]], [0], 0.0), ValueError, "learning rate must be a finite number > 0"),
+    ("lr zero", lambda net: net.sgd_epoch([[0, 0, 0]], [0], 0.0), ValueError,
+     "learning rate must be a finite number > 0"),
     ("lr negative", lambda net: net.fit([[0, 0, 0]], [0], lr=-1), ValueError, "learning rate"),
     ("empty X", lambda net: net.fit(np.zeros((0, 3)), np.zeros(0)), ValueError, "X is empty"),
     ("strings", lambda net: net.forward([["a", "b", "c"]]), TypeError, "X must be numeric"),
     ("complex", lambda net: net.forward(np.zeros((1, 3), complex)), TypeError, "complex"),
     ("order", lambda net: net.sgd_epoch([[0, 0, 0]], [0], 0.1, order=[3]), ValueError, "order holds sample indices"),
-    ("batch size", lambda net: net.batch_epoch([[0, 0, 0]], [0], 0.1, batch_size=0), ValueError, "batch_size must be an integer"),
+    ("batch size", lambda net: net.batch_epoch([[0, 0, 0]], [0], 0.1, batch_size=0), ValueError,
+     "batch_size must be an integer"),
     ("not one-hot", lambda net: net.loss([[0, 0, 0]], [[0.5, 0.6]]), ValueError, "one-hot"),
 ]
 

@@ -19,7 +19,6 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import BACKENDS
 
 #: the most a Ctrl-C may wait for the interrupted compiled call to end (calls are sized to a few

@@ -401,7 +401,8 @@ def _split_epochs(net, J, X, T, s, orders, B, code, hyper):
                np.zeros(P, dt))
     with Threads(J) as threads:
         threads.run(lambda j: get_backend(net.backend).split_epochs(j, net.w, net.layout, *net._codes, X, T, s,
-                                                                    orders, B, code, hyper, state, t, *buffers, losses, sync), range(J))
+                                                                    orders, B, code, hyper, state, t, *buffers,
+                                                                    losses, sync), range(J))
     return net.w, state, t, losses.sum(axis=0)
 
 

@@ -8,11 +8,10 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import GRADCHECK_TOL, HIDDEN_ACTIVATIONS, PAIRS, targets
 
 import deltaprop
 from deltaprop import MLP
-
-from conftest import GRADCHECK_TOL, HIDDEN_ACTIVATIONS, PAIRS, targets
 
 DEPTHS = {1: [3, 2], 2: [3, 4, 2], 3: [3, 4, 3, 2]}
 

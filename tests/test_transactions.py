@@ -15,9 +15,9 @@ import pytest
 
 import deltaprop
 from deltaprop import MLP
+from deltaprop.contract import SOLVERS
 from deltaprop.engine import buffers
 from deltaprop.engine.epochs import OneThreadEpochs
-from deltaprop.contract import SOLVERS
 
 #: y = w x + b with x = 2 and η = 0.6: each sample multiplies the error by 1 - η (x² + 1) = -2,
 #: so the loss overflows after a known number of samples (about 64 in float32, 512 in float64).

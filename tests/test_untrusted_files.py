@@ -107,11 +107,13 @@ MEMORY_ATTACKS = {
                                 r"member 'w' has shape \(31,\); expected \(30000007,\)"),
     # a matching header for that size, with an 8-byte body: the zip entry is too small for it
     "layer_sizes_1e7_w_header_lies": (
-        lambda: members(net_fields(), layer_sizes=npy(np.array([10**7, 3, 1])), w=npy_header("<f8", (30000007,), bytes(8))),
+        lambda: members(net_fields(), layer_sizes=npy(np.array([10**7, 3, 1])),
+                        w=npy_header("<f8", (30000007,), bytes(8))),
         r"member 'w' is \d+ bytes, but its header describes 240000\d+"),
     # a version 2.0 header whose length field claims 2 GiB
-    "header_length_2GiB": (lambda: members(net_fields(), w=b"\x93NUMPY\x02\x00" + (2**31).to_bytes(4, "little") + bytes(64)),
-                           r"member 'w' has a 2147483648-byte \.npy header"),
+    "header_length_2GiB": (
+        lambda: members(net_fields(), w=b"\x93NUMPY\x02\x00" + (2**31).to_bytes(4, "little") + bytes(64)),
+        r"member 'w' has a 2147483648-byte \.npy header"),
 }
 
 
@@ -136,7 +138,8 @@ def _corrupt_w(path):
 #: Malformed files: name -> (members builder or a function(path) writing the file, what MLP.load says).
 MALFORMED = {
     "plain_npy": (lambda path: path.write_bytes(npy(np.zeros(5))), r"a single \.npy array, not an \.npz archive"),
-    "text_file": (lambda path: path.write_text("hello"), r"not a deltaprop model file \(not a readable \.npz/zip archive"),
+    "text_file": (lambda path: path.write_text("hello"),
+                  r"not a deltaprop model file \(not a readable \.npz/zip archive"),
     "truncated_zip": (lambda path: path.write_bytes(write_zip(path, members(net_fields())).read_bytes()[:700]),
                       r"not a deltaprop model file \(not a readable \.npz/zip archive"),
     "corrupt_weights": (_corrupt_w, r"member 'w' cannot be read \(BadZipFile: Bad CRC-32"),
@@ -149,12 +152,14 @@ MALFORMED = {
     "future_version": (_bad(version=npy(np.int64(99))), r"model file version 99 is not supported"),
     "text_version": (_bad(version=npy(np.str_("1"))), r"member 'version' has dtype <U1; expected integers"),
     "float_version": (_bad(version=npy(np.float64(1.0))), r"member 'version' has dtype float64; expected integers"),
-    "layer_sizes_0d": (_bad(layer_sizes=npy(np.int64(3))), r"member 'layer_sizes' has shape \(\); expected a 1-D array"),
+    "layer_sizes_0d": (_bad(layer_sizes=npy(np.int64(3))),
+                       r"member 'layer_sizes' has shape \(\); expected a 1-D array"),
     "layer_sizes_2d": (_bad(layer_sizes=npy(np.array([[3, 4, 3]]))),
                        r"member 'layer_sizes' has shape \(1, 3\); expected a 1-D array"),
     "layer_sizes_text": (_bad(layer_sizes=npy(np.array(["3", "4", "3"]))), r"member 'layer_sizes' has dtype <U1"),
     "layer_sizes_float": (_bad(layer_sizes=npy(np.array([3.0, 4.0, 3.0]))), r"member 'layer_sizes' has dtype float64"),
-    "layer_sizes_zero": (_bad(layer_sizes=npy(np.array([3, 0, 3]))), r"layer_sizes must be at least 2 positive integers"),
+    "layer_sizes_zero": (_bad(layer_sizes=npy(np.array([3, 0, 3]))),
+                         r"layer_sizes must be at least 2 positive integers"),
     "layer_sizes_negative": (_bad(layer_sizes=npy(np.array([3, -4, 3]))), r"layer_sizes must be at least 2 positive"),
     "layer_sizes_one": (_bad(layer_sizes=npy(np.array([3]))), r"layer_sizes must be at least 2 positive integers"),
     "layer_sizes_many": (_bad(layer_sizes=npy(np.ones(5000, dtype=np.int64))),
@@ -170,7 +175,8 @@ MALFORMED = {
                                   r"member 'w' has dtype float32, but the file's dtype is float64"),
     "w_nan": (_bad(w=npy(np.full(31, np.nan))), r"member 'w' \(the weights\) contains NaN or infinity"),
     "w_2d": (_bad(w=npy(np.zeros((31, 1)))), r"member 'w' has shape \(31, 1\); expected a 1-D array"),
-    "w_fortran": (_bad(w=npy_header("<f8", (31,), bytes(8 * 31), fortran_order=True)), r"member 'w' is stored in Fortran order"),
+    "w_fortran": (_bad(w=npy_header("<f8", (31,), bytes(8 * 31), fortran_order=True)),
+                  r"member 'w' is stored in Fortran order"),
     "w_structured": (_bad(w=npy(np.zeros(31, dtype=[("a", "<f8")]))), r"member 'w' has dtype .*expected floats"),
     "w_bad_magic": (_bad(w=b"\x93NUMPZ\x01\x00" + bytes(300)), r"member 'w' is not a \.npy array"),
     "w_empty_member": (_bad(w=b""), r"member 'w' is not a \.npy array"),
@@ -339,7 +345,8 @@ def test_np_savez_files_with_the_formats_members_load_and_predict(tmp_path, feat
     np.savez(plain, **fields)
     net = MLP.load(plain)
     np.testing.assert_array_equal(net.w, fields["w"])
-    assert (net.layer_sizes, net.hidden, net.output, net.loss_function) == ((3, 4, 3), "tanh", "softmax", "cross_entropy")
+    assert (net.layer_sizes, net.hidden, net.output, net.loss_function) == ((3, 4, 3), "tanh", "softmax",
+                                                                            "cross_entropy")
     np.savez(clf, **cli_fields())
     np.savez(reg, **cli_fields(task="regression", sizes=(3, 4, 1), classes=(), y_mean=np.float64(10.0)))
     code, out, err = predict(capsys, clf, features, "--proba")
