@@ -1,8 +1,9 @@
 """deltaprop.dask: the estimators on a two-worker LocalCluster (processes, one thread each).
 
 One cluster for the module (starting one takes seconds); every fit is small. The claims: L-BFGS
-is the single-machine model; local SGD reaches the single machine's accuracy and is
-reproducible; prediction on dask collections is lazy; dataframes keep their feature names; the
+is the single-machine model; local SGD reaches the single machine's accuracy, learns as far per
+epoch as one machine with every ``sync`` rule but plain averaging, and is reproducible;
+synchronous batches are the single machine's algorithm; prediction on dask collections is lazy; dataframes keep their feature names; the
 fitted model pickles and becomes a plain estimator; a lost worker is survived when Dask can
 recompute the data, and reported (model unchanged) when it cannot.
 """
