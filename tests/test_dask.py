@@ -3,9 +3,10 @@
 One cluster for the module (starting one takes seconds); every fit is small. The claims: L-BFGS
 is the single-machine model; local SGD reaches the single machine's accuracy, learns as far per
 epoch as one machine with every ``sync`` rule but plain averaging, and is reproducible;
-synchronous batches are the single machine's algorithm; prediction on dask collections is lazy; dataframes keep their feature names; the
-fitted model pickles and becomes a plain estimator; a lost worker is survived when Dask can
-recompute the data, and reported (model unchanged) when it cannot.
+synchronous batches are the single machine's algorithm; prediction on dask collections is lazy;
+dataframes keep their feature names; the fitted model pickles and becomes a plain estimator; a
+lost worker is survived when Dask can recompute the data, and reported (model unchanged) when it
+cannot.
 """
 
 import os
