@@ -11,13 +11,14 @@ trains with the single-machine estimator's drivers, the sums coming from rounds 
   :class:`ClusterLossGradient` is the estimators' L-BFGS objective
   (:class:`deltaprop.estimators.objective.LossGradient`) with those sums: the same model as
   ``deltaprop.MLPClassifier(solver="lbfgs")`` on the same data.
-- ``sgd`` / ``adam``: local SGD. In each round of ``deltaprop-local-epoch`` tasks every
-  partition runs the compiled epoch kernel from the broadcast weights over the next
-  ``average_every`` samples of its own shuffled order; the weights and optimizer state are
-  averaged, weighted by the samples each partition visited. One round is one local epoch by
-  default. ``early_stopping`` adds a ``deltaprop-validate`` round per epoch. The records,
-  schedules and stopping rules are the single-machine estimator's
-  (:class:`deltaprop.estimators.stochastic.StochasticFit`).
+- ``sgd`` / ``adam``: epochs as ``sync`` says (:mod:`~deltaprop.dask.sgd`): local SGD, in
+  each round of ``deltaprop-local-epoch`` tasks every partition running the compiled epoch
+  kernel from the broadcast weights over the next ``average_every`` samples of its own
+  shuffled order (one local epoch by default), the models then combined (by default averaged
+  after steps of J times the step size, J partitions); or synchronous mini-batches, a round of
+  ``deltaprop-batch-gradient`` tasks per batch. ``early_stopping`` adds a
+  ``deltaprop-validate`` round per epoch. The records, schedules and stopping rules are the
+  single-machine estimator's (:class:`deltaprop.estimators.stochastic.StochasticFit`).
 
 An evaluation or an epoch is all-or-nothing on the client, and ``fit`` is the base class's
 transaction: a lost worker whose partitions cannot be recomputed ends the fit with
@@ -33,15 +34,14 @@ import dask
 import numpy as np
 from sklearn.base import _fit_context, clone
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..contract import SOLVERS
 from ..engine import rollback
 from ..estimators.exceptions import NON_FINITE_MESSAGE
 from ..estimators.objective import LossGradient, epoch_loss, output_scale, reported_loss, squared_weights, weight_slices
 from ..estimators.solvers import STOCHASTIC_SOLVERS, Optimizer
-from . import shards
+from . import sgd, shards
 from .cluster import Cluster, get_client
 from .inputs import Inputs, dask_array, feature_names
 
@@ -65,6 +65,7 @@ class DaskMLP:
     _dask_constraints = {
         "client": "no_validation",
         "average_every": [Interval(Integral, 1, None, closed="left"), None],
+        "sync": [StrOptions(set(sgd.SYNC_MODES))],
     }
 
     # ------------------------------------------------------------------ fit
@@ -164,8 +165,8 @@ class DaskMLP:
     # ------------------------------------------------------------------ local SGD
     def _fit_local_sgd(self, cluster: Cluster, spec: shards.NetSpec, sums: list, seed: int,
                        targets: shards.Targets, weighted: bool) -> None:
-        """sgd / adam as local SGD with parameter averaging (see the module docstring); the
-        records, schedules and stopping rules are the single-machine estimator's."""
+        """sgd / adam in epochs of local SGD or synchronous batches (see the module docstring);
+        the records, schedules and stopping rules are the single-machine estimator's."""
         self._start_records()
         opt = self._stochastic_optimizer(False)
         net = self._mlp
@@ -205,27 +206,13 @@ class DaskMLP:
 
     def _local_epoch(self, cluster: Cluster, spec: shards.NetSpec, opt: Optimizer, sizes: list,
                      batch: int, every: int, seed: int, epoch: int) -> tuple:
-        """One epoch in rounds of ``every`` samples per partition; ``(data, penalty, const,
+        """One epoch as ``sync`` says (:mod:`~deltaprop.dask.sgd`); ``(data, penalty, const,
         finite)``: the kernels' loss sums and the Poisson constant, over the partitions."""
-        net = self._mlp
-        opt.prepare()
-        state = None if opt.code == SOLVERS["sgd"] else opt.state  # plain sgd: no state to mix
-        total, reg, const, finite = 0.0, 0.0, 0.0, True
-        for start in range(0, max(sizes), every):
-            mw, mstate, t, data, penalty, c, m, ok = cluster.round(
-                "local-epoch", shards.local_epoch, (net.w, state, opt.t, opt.hyper, opt.code),
-                shards.mix, active=[j for j, n in enumerate(sizes) if n > start],
-                args=lambda j, start=start: (j, spec, batch, seed, epoch, self.shuffle, start,
-                                             min(start + every, sizes[j])))
-            net.w[...] = mw / m
-            if state is not None:
-                opt.state[...] = mstate / m
-            opt.t[...] = t
-            total += data
-            reg += penalty
-            const += c
-            finite = finite and ok
-        return total, reg, const, finite
+        if self.sync == "batch":
+            return sgd.synchronous_batches(cluster, spec, self._mlp, opt, sizes, batch, seed, epoch,
+                                           self.shuffle, self.n_jobs)
+        return sgd.local_rounds(cluster, spec, self._mlp, opt, sizes, batch, every, seed, epoch,
+                                self.shuffle, self.sync)
 
     def _validate(self, cluster: Cluster, spec: shards.NetSpec, val: tuple, scale: int) -> None:
         """Early stopping on the validation rows that stay on the workers: the score and loss

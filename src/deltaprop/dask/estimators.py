@@ -22,6 +22,7 @@ from .. import estimators
 from . import shards
 from .base import DaskMLP
 from .inputs import known_rows, like_rows
+from .sgd import SYNC_MODES
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -35,20 +36,22 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 
 
 def _dask_init(base: type) -> Callable[..., None]:
-    """``__init__`` taking ``base``'s parameters plus ``client`` and ``average_every``.
+    """``__init__`` taking ``base``'s parameters plus ``client``, ``average_every`` and ``sync``.
 
-    Its signature is ``base.__init__``'s with the two added (what scikit-learn's get_params
+    Its signature is ``base.__init__``'s with the three added (what scikit-learn's get_params
     reads), so a parameter added to the single-machine estimators is a parameter here too.
     """
     sig = inspect.signature(base.__init__)
     extra = [inspect.Parameter("client", inspect.Parameter.KEYWORD_ONLY, default=None),
-             inspect.Parameter("average_every", inspect.Parameter.KEYWORD_ONLY, default=None)]
+             inspect.Parameter("average_every", inspect.Parameter.KEYWORD_ONLY, default=None),
+             inspect.Parameter("sync", inspect.Parameter.KEYWORD_ONLY, default=SYNC_MODES[0])]
 
     def __init__(self, *args: Any, client: Any = None, average_every: int | None = None,
-                 **params: Any) -> None:
+                 sync: str = SYNC_MODES[0], **params: Any) -> None:
         base.__init__(self, *args, **params)
         self.client = client
         self.average_every = average_every
+        self.sync = sync
 
     __init__.__signature__ = sig.replace(parameters=[*sig.parameters.values(), *extra])
     return __init__
@@ -69,10 +72,33 @@ _EXTRA_DOC = """
     client : distributed.Client or None, default=None
         The cluster to train on (None: the current client).
     average_every : int or None, default=None
-        ``sgd`` / ``adam``: samples each partition visits between two averagings of the
-        weights (rounded down to whole batches; None: one local epoch, the most).
+        ``sgd`` / ``adam`` with local SGD (``sync`` "lr-scaled", "average" or "sum"): samples
+        each partition visits between two averagings (or sums) of the partitions' weights
+        (rounded down to whole batches; None: one local epoch, the most).
+    sync : {"lr-scaled", "average", "sum", "batch"}, default="lr-scaled"
+        ``sgd`` / ``adam``: how the J partitions' work becomes one model
+        (:mod:`deltaprop.dask.sgd`).
+
+        - "lr-scaled": local SGD, each partition taking its own steps from the same weights
+          with the step size ``learning_rate_init`` (or the schedule's) multiplied by J, the
+          weights and optimizer state then averaged: an epoch moves the weights about as far
+          as one machine's epoch. An η near the largest that one machine tolerates may
+          diverge at J η: lower it, or use "average".
+        - "average": local SGD with the partitions' weights and state averaged (parameter
+          mixing) at the step size η: the most stable, but with J partitions an epoch moves
+          the weights about as far as 1/J of one machine's epoch while training is limited
+          by its number of steps.
+        - "sum": local SGD with the partitions' weight changes added,
+          :math:`w \\leftarrow w + \\sum_j (w_j - w)` (state averaged, Adam's step counter
+          advanced by every partition's steps). As far per epoch as one machine while each
+          round is a few steps; rounds of many steps overshoot (set ``average_every``).
+        - "batch": synchronous mini-batch gradient descent, one machine's algorithm: each batch
+          takes rows from every partition, their gradients are added and one update applied.
+          One round trip to the workers per batch (about 20 ms on a local cluster, more over a
+          network), so it pays with large batches.
     n_jobs : int or None, default=None
-        Threads inside one partition's sums on a worker (``lbfgs``, validation, prediction);
+        Threads inside one partition's sums on a worker (``lbfgs``, ``sync="batch"``,
+        validation, prediction);
         None: the worker's threads that its partitions leave free (each partition of a worker
         runs on a thread of its own).
     """

@@ -8,7 +8,8 @@ and with early stopping its own validation rows). Every task here is a pure func
 and a few small arrays (the weights, the optimizer state), so Dask may run it anywhere, run it
 again after a worker is lost, or recompute the shard from its lineage; nothing is kept on a
 worker between tasks except spare networks (:func:`network`) whose weights every task
-overwrites. A round sends one task per worker (:func:`partitions`), which runs that worker's
+overwrites, and a shard's visiting order of the current epoch (:meth:`Shard.order`, drawn
+again if lost). A round sends one task per worker (:func:`partitions`), which runs that worker's
 shards and adds their results before anything goes over the network.
 
 The arithmetic is the engine's, unchanged (DESIGN.md: the executors run the same shard
@@ -16,9 +17,10 @@ functions): :meth:`deltaprop.MLP.loss_and_gradient` gives the exact sums
 
 .. math:: E_j = \sum_{n \in j} s_n E_n, \qquad g_j = \sum_{n \in j} s_n \nabla E_n
 
-whose sum over the partitions j is the full-batch objective (L-BFGS), and
+whose sum over the partitions j is the full-batch objective (L-BFGS) or, over a slice of each
+shard's own shuffled order, one synchronous mini-batch's (:func:`batch_gradient`); and
 :meth:`deltaprop.MLP.epoch_runner` runs the compiled per-sample or mini-batch epoch on a slice of
-the shard's own shuffled order (local SGD). The reductions (:func:`add`, :func:`mix`) carry
+that order (local SGD, :func:`local_epoch`). The reductions (:func:`add`, :func:`mix`) carry
 their sums as :class:`Acc` (value plus rounding error), so the result does not depend on which
 worker added which partitions.
 """
@@ -39,8 +41,8 @@ from ..estimators.objective import SklearnLoss
 from ..parallel import Threads
 
 __all__ = ["NetSpec", "Targets", "Part", "Shard", "load", "labels", "merge_labels", "finalize",
-           "summary", "partitions", "loss_and_gradient", "local_epoch", "mix", "validation", "add",
-           "predict_block", "order", "Acc", "value"]
+           "summary", "partitions", "loss_and_gradient", "local_epoch", "mix", "batch_gradient",
+           "validation", "add", "predict_block", "order", "Acc", "value"]
 
 
 # --------------------------------------------------------------------------- networks
@@ -159,6 +161,15 @@ class Shard:
         X, T, s = (self.Xv, self.Tv, self.sv) if validation else (self.X, self.T, self.s)
         return (kernel_input(X, dtype), np.require(T, dtype, ["C", "W"]),
                 np.require(s, dtype, ["C", "W"]))
+
+    def order(self, seed: int, j: int, epoch: int, shuffle: bool) -> np.ndarray:
+        """:func:`order` of these rows as partition ``j``, kept until another epoch asks (the
+        synchronous batches of an epoch each take a slice of it)."""
+        key = (seed, j, epoch, shuffle)
+        kept = self.__dict__.get("_order")
+        if kept is None or kept[0] != key:
+            kept = self._order = (key, order(self.n, seed, j, epoch, shuffle))
+        return kept[1]
 
     @property
     def n(self) -> int:
@@ -328,18 +339,20 @@ def order(n: int, seed: int, j: int, epoch: int, shuffle: bool) -> np.ndarray:
 
 
 def local_epoch(shard: Shard, params: tuple, j: int, spec: NetSpec, batch_size: int, seed: int,
-                epoch: int, shuffle: bool, start: int, stop: int, n_jobs: int | None = None) -> tuple:
+                epoch: int, shuffle: bool, start: int, stop: int, weigh: bool = True,
+                n_jobs: int | None = None) -> tuple:
     r"""Local SGD on one partition: from the broadcast ``params = (w, state, t, hyper, code)``
     (weights, optimizer state or None for plain sgd, step counter, hyper-parameters and rule of
     :class:`deltaprop.estimators.solvers.Optimizer`), run the compiled epoch kernel
     (:meth:`deltaprop.MLP.epoch_runner`) over ``order[start:stop]`` of this epoch's order, and
-    return what :func:`mix` averages.
+    return what :func:`mix` adds.
 
-    Returns ``(m w', m state', t', data, penalty, const, m, finite)`` with m = stop - start
-    samples visited: the weighted terms of :math:`\bar w = \sum_j m_j w_j / \sum_j m_j`, the
-    step counter, the kernels' loss sums (each batch's taken before its update), the Poisson
-    constant of these batches and whether the weights stayed finite. One thread (``n_jobs``
-    is not used: the partitions are the parallelism).
+    Returns ``(u w', m state', t' - t, t', data, penalty, const, m, finite)`` with m = stop -
+    start samples visited and u = m if ``weigh`` (the terms of the weighted mean
+    :math:`\bar w = \sum_j m_j w_j / \sum_j m_j`) else 1 (the terms of :math:`\sum_j w_j`):
+    the step counter's increment and its value, the kernels' loss sums (each batch's taken
+    before its update), the Poisson constant of these batches and whether the weights stayed
+    finite. One thread (``n_jobs`` is not used: the partitions are the parallelism).
     """
     w, state, t, hyper, code = params
     stateless = state is None  # plain sgd keeps no state: none is sent, none comes back
@@ -348,21 +361,48 @@ def local_epoch(shard: Shard, params: tuple, j: int, spec: NetSpec, batch_size: 
     B = max(1, min(batch_size, shard.n))
     visit = order(shard.n, seed, j, epoch, shuffle)[start:stop]
     state, t, hyper = (np.array(a, copy=True) for a in (state, t, hyper))  # ours to write
+    t0 = int(t[0])
     losses = np.zeros((1, 2), dtype=np.float64)
     m = float(visit.shape[0])
     with network(spec, w) as net:
         X, T, s = shard.rows(net.dtype)
         net.epoch_runner(X, T, B)(X, T, s, visit[None, :], code, hyper, state, t, losses)
         finite = bool(np.isfinite(net.w).all() and np.isfinite(losses).all())
-        mw = m * net.w.astype(np.float64)
+        uw = net.w.astype(np.float64)
+        if weigh:
+            uw *= m
     const = SklearnLoss(spec.loss, T).epoch_const(s, visit, B)
-    return (mw, 0.0 if stateless else m * state.astype(np.float64), int(t[0]), float(losses[0, 0]),
-            float(losses[0, 1]), const, m, finite)
+    return (uw, 0.0 if stateless else m * state.astype(np.float64), int(t[0]) - t0, int(t[0]),
+            float(losses[0, 0]), float(losses[0, 1]), const, m, finite)
 
 
 def mix(*parts: tuple) -> tuple:
-    """Sum :func:`local_epoch` results (the step counter: the largest; finite: all)."""
-    return _reduce(parts, ("sum", "sum", "max", "sum", "sum", "sum", "sum", "all"))
+    """Sum :func:`local_epoch` results (the step counters: their increments added and their
+    largest value kept; finite: all)."""
+    return _reduce(parts, ("sum", "sum", "sum", "max", "sum", "sum", "sum", "sum", "all"))
+
+
+def batch_gradient(shard: Shard, w: np.ndarray, j: int, spec: NetSpec, seed: int, epoch: int,
+                   shuffle: bool, start: int, stop: int, n_jobs: int | None = None) -> tuple:
+    r"""Partition j's share of one synchronous mini-batch: the sums over the rows
+    ``order[start:stop]`` of this epoch's order (:func:`order`) at weights ``w``.
+
+    Returns ``(E, g, S, C, m)``: :math:`E = \sum_n s_n E_n`, :math:`g = \sum_n s_n \nabla
+    E_n` (float64), :math:`S = \sum_n s_n`, the Poisson constant :math:`C = \sum_n s_n c_n`
+    and m rows, all of which add over the partitions to the batch's own sums
+    (:meth:`deltaprop.MLP.loss_and_gradient`, unchanged).
+    """
+    visit = shard.order(seed, j, epoch, shuffle)[start:stop]
+    g = np.zeros(len(w), dtype=np.float64)
+    if visit.shape[0] == 0:
+        return 0.0, g, 0.0, 0.0, 0.0
+    with network(spec, w) as net:
+        X, T, s = shard.rows(net.dtype)
+        Xb, Tb, sb = X[visit], np.ascontiguousarray(T[visit]), np.ascontiguousarray(s[visit])
+        E, _ = net.loss_and_gradient(kernel_input(Xb, net.dtype), Tb, sb, out=g,
+                                     check_input=False, n_jobs=n_jobs)
+    return (float(E), g, float(sb.sum(dtype=np.float64)), SklearnLoss(spec.loss, Tb).batch_const(sb),
+            float(visit.shape[0]))
 
 
 # --------------------------------------------------------------------------- early stopping
