@@ -248,6 +248,24 @@ def test_fitted_estimator_pickles_and_becomes_a_plain_estimator(client, digits):
     assert np.abs(est.coefs_[0]).max() > 0
 
 
+def test_unpickled_estimator_without_sync_takes_its_default(client, digits):
+    """A pickle of a deltaprop.dask estimator from a release without ``sync``: unpickled, it
+    has the default, as a new estimator does, and fits as one."""
+    X, Xte, y, _ = digits
+    Xd, yd = da.from_array(X, chunks=(500, -1)), da.from_array(y, chunks=500)
+    params = dict(hidden_layer_sizes=(8,), solver="sgd", batch_size=32, max_iter=2, random_state=0)
+    est = ddp.MLPClassifier(**params).fit(Xd, yd)
+    del est.__dict__["sync"]
+    again = pickle.loads(pickle.dumps(est))
+    assert again.sync == "lr-scaled" and again.get_params()["sync"] == "lr-scaled"
+    np.testing.assert_array_equal(again.predict(Xte), est.predict(Xte))
+    again.fit(Xd, yd)
+    fresh = ddp.MLPClassifier(**params).fit(Xd, yd)
+    for wa, wb in zip(again.coefs_ + again.intercepts_, fresh.coefs_ + fresh.intercepts_, strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    assert again.loss_curve_ == fresh.loss_curve_
+
+
 def test_parameters_are_the_single_machine_ones_plus_client(client):
     base = set(deltaprop.MLPRegressor().get_params())
     assert set(ddp.MLPRegressor().get_params()) == base | {"client", "average_every", "sync"}

@@ -28,7 +28,7 @@ transaction: a lost worker whose partitions cannot be recomputed ends the fit wi
 from __future__ import annotations
 
 from numbers import Integral
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import dask
 import numpy as np
@@ -42,6 +42,7 @@ from ..estimators.exceptions import NON_FINITE_MESSAGE
 from ..estimators.objective import LossGradient, epoch_loss, output_scale, reported_loss, squared_weights, weight_slices
 from ..estimators.solvers import STOCHASTIC_SOLVERS, Optimizer
 from . import sgd, shards
+from ._attributes import DaskAttributes
 from .cluster import Cluster, get_client
 from .inputs import Inputs, dask_array, feature_names
 
@@ -52,17 +53,23 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from ..engine import MLP
-    from ..estimators.base import MatrixLike
+    from ..estimators.base import BaseMLP, MatrixLike
 
 __all__ = ["DaskMLP", "ClusterLossGradient", "score_from_stats"]
 
 
-class DaskMLP:
+class DaskMLP(DaskAttributes):
     """What the Dask estimators add to deltaprop's (a mixin placed before
     :class:`deltaprop.MLPClassifier` / ``MLPRegressor``; use :class:`deltaprop.dask.MLPClassifier`
     / :class:`deltaprop.dask.MLPRegressor`)."""
 
-    _dask_constraints = {
+    #: the Dask estimators' own parameters and their defaults
+    _dask_defaults: ClassVar[dict[str, Any]] = {
+        "client": None,
+        "average_every": None,
+        "sync": sgd.SYNC_MODES[0],
+    }
+    _dask_constraints: ClassVar[dict[str, Any]] = {
         "client": "no_validation",
         "average_every": [Interval(Integral, 1, None, closed="left"), None],
         "sync": [StrOptions(set(sgd.SYNC_MODES))],
@@ -100,7 +107,7 @@ class DaskMLP:
         """
         return self._transaction(self._fit_dask, X, y, sample_weight)
 
-    def _fit_dask(self, X, y, sample_weight) -> None:
+    def _fit_dask(self, X: Any, y: Any, sample_weight: Any) -> None:
         client = get_client(self.client)
         data = Inputs(X, y, sample_weight)
         first_pass = "_mlp" not in self.__dict__ or not self.warm_start
@@ -112,7 +119,7 @@ class DaskMLP:
             layer_units = [data.n_features, *self._hidden_units(), n_outputs]
             self._random_state = check_random_state(self.random_state)
             if first_pass:
-                self._initialize(np.empty((0, n_outputs)), layer_units, data.dtype)
+                self._initialize(np.empty((0, n_outputs)), layer_units, np.dtype(data.dtype))
             elif list(self._mlp.layer_sizes) != layer_units:
                 raise ValueError(
                     f"warm_start needs the same network: the fitted one has layer sizes "
@@ -156,14 +163,14 @@ class DaskMLP:
                              f"fitted with {list(fitted)}, got {list(names)}")
 
     # ------------------------------------------------------------------ L-BFGS
-    def _fit_lbfgs_dask(self, cluster: Cluster, spec: shards.NetSpec, sums: list) -> None:
+    def _fit_lbfgs_dask(self, cluster: Cluster, spec: shards.NetSpec, sums: list[tuple]) -> None:
         """The single-machine estimator's L-BFGS driver with the objective summed on the
         cluster (:class:`ClusterLossGradient`)."""
         self._minimize_lbfgs(ClusterLossGradient(cluster, spec, self._mlp, sums, self.alpha,
                                                  self.n_jobs))
 
     # ------------------------------------------------------------------ local SGD
-    def _fit_local_sgd(self, cluster: Cluster, spec: shards.NetSpec, sums: list, seed: int,
+    def _fit_local_sgd(self, cluster: Cluster, spec: shards.NetSpec, sums: list[tuple], seed: int,
                        targets: shards.Targets, weighted: bool) -> None:
         """sgd / adam in epochs of local SGD or synchronous batches (see the module docstring);
         the records, schedules and stopping rules are the single-machine estimator's."""
@@ -178,7 +185,7 @@ class DaskMLP:
         every = max(sizes) if self.average_every is None else int(self.average_every)
         every = max(batch, every - every % batch)  # whole batches: the same batches as one call
         scale = output_scale(net.loss_function, net.layer_sizes[-1])
-        val = None
+        val: tuple[float, float, shards.Targets, bool] | None = None
         if self.early_stopping:
             n_val = sum(s[3] for s in sums)
             if n_val < 2:
@@ -187,7 +194,7 @@ class DaskMLP:
             val = (sum(s[4] for s in sums), sum(s[5] for s in sums), targets, weighted)
         epoch = [len(self.loss_curve_)]
 
-        def run_epoch():
+        def run_epoch() -> float:
             with rollback(net.w, opt.state, opt.t):
                 data, penalty, const, finite = self._local_epoch(
                     cluster, spec, opt, sizes, batch, every, seed, epoch[0])
@@ -196,7 +203,7 @@ class DaskMLP:
                 raise ValueError(NON_FINITE_MESSAGE)
             return epoch_loss(data, scale, penalty, const, n_train)
 
-        def after_epoch():
+        def after_epoch() -> None:
             if val is None:
                 self._update_no_improvement_count(False, None)
             else:
@@ -204,8 +211,8 @@ class DaskMLP:
 
         self._epoch_loop(opt, run_epoch, n_train, after_epoch)
 
-    def _local_epoch(self, cluster: Cluster, spec: shards.NetSpec, opt: Optimizer, sizes: list,
-                     batch: int, every: int, seed: int, epoch: int) -> tuple:
+    def _local_epoch(self, cluster: Cluster, spec: shards.NetSpec, opt: Optimizer, sizes: list[int],
+                     batch: int, every: int, seed: int, epoch: int) -> tuple[float, float, float, bool]:
         """One epoch as ``sync`` says (:mod:`~deltaprop.dask.sgd`); ``(data, penalty, const,
         finite)``: the kernels' loss sums and the Poisson constant, over the partitions."""
         if self.sync == "batch":
@@ -214,7 +221,8 @@ class DaskMLP:
         return sgd.local_rounds(cluster, spec, self._mlp, opt, sizes, batch, every, seed, epoch,
                                 self.shuffle, self.sync)
 
-    def _validate(self, cluster: Cluster, spec: shards.NetSpec, val: tuple, scale: int) -> None:
+    def _validate(self, cluster: Cluster, spec: shards.NetSpec,
+                  val: tuple[float, float, shards.Targets, bool], scale: int) -> None:
         """Early stopping on the validation rows that stay on the workers: the score and loss
         of the current weights from summed statistics (accuracy, or R² per output averaged)."""
         S_val, C_val, targets, weighted = val
@@ -248,20 +256,21 @@ class DaskMLP:
                             dtype=dtype, meta=np.empty((0, 0), dtype),
                             name=f"deltaprop-{method}-{token}")
 
-    def _block_model(self) -> Any:
+    def _block_model(self) -> BaseMLP:
         """The plain estimator the prediction tasks use (blocks come without feature names)."""
         model = self.to_local()
         model.__dict__.pop("feature_names_in_", None)
         return model
 
-    def to_local(self) -> Any:
+    def to_local(self) -> BaseMLP:
         """This fitted model as a plain ``deltaprop.MLPClassifier`` / ``MLPRegressor``.
 
         Returns
         -------
         deltaprop.MLPClassifier or deltaprop.MLPRegressor
-            A fitted single-machine estimator with this one's parameters (but ``client`` and
-            ``average_every``) and a copy of its weights: no Dask needed to use or unpickle it.
+            A fitted single-machine estimator with this one's parameters (but ``client``,
+            ``average_every`` and ``sync``) and a copy of its weights: no Dask needed to use or
+            unpickle it.
         """
         check_is_fitted(self)
         state = self.__getstate__()
@@ -271,20 +280,23 @@ class DaskMLP:
         local.__setstate__(state)
         return local
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
         if state.get("client") is not None:  # a pickle does not carry a connection
             state = dict(state)
             state["client"] = None
         return state
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a parameter the pickle lacks (pickled by a deltaprop without it) takes its default,
+        # as in a new estimator
+        super().__setstate__({**self._dask_defaults, **state})
+
     def __sklearn_clone__(self) -> Self:
         """clone() keeps the client object itself (a connection is not deep-copied)."""
         params = self.get_params(deep=False)
         client = params.pop("client")
         return type(self)(**{k: clone(v, safe=False) for k, v in params.items()}, client=client)
-
-
 
 
 class ClusterLossGradient(LossGradient):
@@ -312,7 +324,7 @@ class ClusterLossGradient(LossGradient):
         Threads inside one partition's sums.
     """
 
-    def __init__(self, cluster: Cluster, spec: shards.NetSpec, net: MLP, sums: list, alpha: float,
+    def __init__(self, cluster: Cluster, spec: shards.NetSpec, net: MLP, sums: list[tuple], alpha: float,
                  n_jobs: int | None = None) -> None:
         super().__init__(net, alpha, float(sum(s[1] for s in sums)), float(sum(s[2] for s in sums)),
                          output_scale(net.loss_function, net.layer_sizes[-1]))

@@ -24,7 +24,7 @@ import itertools
 import time
 import uuid
 from concurrent.futures import CancelledError
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import distributed
 import numpy as np
@@ -47,6 +47,7 @@ EMBED_BYTES = 1 << 20
 #: could recompute
 RETRIES = 3
 _LOST = (CancelledError, KilledWorker, CommClosedError)
+_R = TypeVar("_R")
 
 
 class WorkerLostError(RuntimeError):
@@ -71,9 +72,10 @@ class Cluster:
         self.client = client
         self.token = uuid.uuid4().hex[:12]
         self.calls = itertools.count()
-        self.shards = []
-        self.homes = []
-        self._threads, self._asked = {}, -np.inf
+        self.shards: list[distributed.Future] = []
+        self.homes: list[str | None] = []
+        self._threads: dict[str, int] = {}
+        self._asked = -np.inf
 
     def key(self, name: str, call: int, index: int) -> str:
         """The task key ``deltaprop-<name>-<fit token>-<call>-<index>``."""
@@ -85,13 +87,13 @@ class Cluster:
         where = {} if home is None else {"workers": [home], "allow_other_workers": True}
         return self.client.submit(fn, *args, key=self.key(name, call, index), **where)
 
-    def map(self, name: str, fn: Callable[..., Any], items: Sequence[Any], *args: Any) -> list:
+    def map(self, name: str, fn: Callable[..., Any], items: Sequence[Any], *args: Any) -> list[distributed.Future]:
         """``fn(item, *args)`` for every item, one task each (items may be futures)."""
         call = next(self.calls)
         return [self.submit(name, call, i, fn, item, *args) for i, item in enumerate(items)]
 
-    def reduce(self, name: str, fn: Callable[..., Any], futures: list, at_most: int = 1,
-               homes: list | None = None) -> list:
+    def reduce(self, name: str, fn: Callable[..., Any], futures: list[distributed.Future], at_most: int = 1,
+               homes: list[str | None] | None = None) -> list[distributed.Future]:
         """Reduce ``futures`` with ``fn(*group)`` in a fixed tree of :data:`SPLIT_EVERY`-sized
         groups, in their order, until at most ``at_most`` remain (each group's task placed on
         ``homes`` of its first item, if given)."""
@@ -104,7 +106,7 @@ class Cluster:
         return futures
 
     # ------------------------------------------------------------------ the shards
-    def place(self, parts: list, fn: Callable[..., Any], *args: Any) -> None:
+    def place(self, parts: list[distributed.Future], fn: Callable[..., Any], *args: Any) -> None:
         """Persist ``fn(part_j, j, *args)`` as shard j, keeping each partition on the worker that
         loaded it unless that worker holds more than its share (by threads): those move once."""
         distributed.wait(parts)
@@ -113,7 +115,7 @@ class Cluster:
         total, J = sum(threads.values()), len(parts)
         cap = {a: -(-J * n // total) for a, n in threads.items()}
         count = dict.fromkeys(threads, 0)
-        homes = []
+        homes: list[str | None] = []
         for p in parts:
             home = next((a for a in who.get(p.key, ()) if a in cap and count[a] < cap[a]), None)
             homes.append(home)
@@ -128,7 +130,7 @@ class Cluster:
                        for j, p in enumerate(parts)]
         self.homes = homes
 
-    def _workers(self, refresh: bool = False) -> dict:
+    def _workers(self, refresh: bool = False) -> dict[str, int]:
         """``{address: threads}`` of the live workers, asked of the scheduler at most every
         :data:`WORKERS_EVERY` seconds (or when ``refresh``)."""
         now = time.monotonic()
@@ -145,7 +147,7 @@ class Cluster:
         self.homes = [next((a for a in who.get(f.key, ()) if a in alive), None) for f in self.shards]
 
     # ------------------------------------------------------------------ rounds
-    def round(self, name: str, fn: Callable[..., Any], payload: Any, reducer: Callable[..., Any],
+    def round(self, name: str, fn: Callable[..., Any], payload: Any, reducer: Callable[..., tuple],
               args: Callable[[int], tuple] = lambda j: (), active: Sequence[int] | None = None,
               n_jobs: int | None = None) -> tuple:
         """One round: ``fn(shard_j, payload, *args(j))`` for every active partition, reduced.
@@ -185,11 +187,11 @@ class Cluster:
         """
         active = list(range(len(self.shards))) if active is None else list(active)
 
-        def build(retry):
+        def build(retry: bool) -> tuple:
             self._refresh_homes(refresh=retry)
             threads = self._workers()
             call = next(self.calls)
-            groups = {}
+            groups: dict[str | None, list[int]] = {}
             for j in active:
                 groups.setdefault(self.homes[j], []).append(j)
             sent = payload
@@ -199,28 +201,30 @@ class Cluster:
                                            broadcast=bool(homes), hash=False)[0]
             futures = [self.submit(name, call, i, partitions, fn, reducer, sent,
                                    [self.shards[j] for j in js], [args(j) for j in js],
-                                   threads.get(a, 1), n_jobs, home=a)
+                                   1 if a is None else threads.get(a, 1), n_jobs, home=a)
                        for i, (a, js) in enumerate(groups.items())]
             futures = self.reduce("sum", reducer, futures, SPLIT_EVERY, list(groups))
             return value(reducer(*self.client.gather(futures)))
 
         return self.run(build)
 
-    def run(self, build: Callable[[bool], Any]) -> Any:
+    def run(self, build: Callable[[bool], _R]) -> _R:
         """``build(retry)``: submit the tasks of one round and return its result.
 
         A lost worker is survived when Dask can recompute everything (the round is submitted
         again, at most :data:`RETRIES` times); otherwise :class:`WorkerLostError`.
         """
-        for attempt in range(RETRIES + 1):
+        attempt = 0
+        while True:  # ends with the result, or with WorkerLostError after RETRIES retries
             try:
                 return build(attempt > 0)
             except _LOST as exc:
                 lost = [j for j, f in enumerate(self.shards) if f.status in ("cancelled", "lost")]
                 if lost or isinstance(exc, KilledWorker) or attempt == RETRIES:
                     raise WorkerLostError(self._lost_message(lost, exc)) from exc
+            attempt += 1
 
-    def _lost_message(self, lost: list, exc: BaseException) -> str:
+    def _lost_message(self, lost: list[int], exc: BaseException) -> str:
         if lost:
             why = (f"partitions {lost} of the training data were lost with it and cannot be "
                    "recomputed: they were scattered from this client (NumPy input), not computed "

@@ -9,7 +9,7 @@ distributed pass, lazy prediction and scores of dask collections).
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import dask
 import dask.array as da
@@ -22,10 +22,10 @@ from .. import estimators
 from . import shards
 from .base import DaskMLP
 from .inputs import known_rows, like_rows
-from .sgd import SYNC_MODES
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
+    import distributed
     from numpy.typing import ArrayLike
 
     from ..estimators.base import MatrixLike
@@ -34,27 +34,37 @@ if TYPE_CHECKING:
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
+_E = TypeVar("_E", bound=DaskMLP)
 
-def _dask_init(base: type) -> Callable[..., None]:
-    """``__init__`` taking ``base``'s parameters plus ``client``, ``average_every`` and ``sync``.
 
-    Its signature is ``base.__init__``'s with the three added (what scikit-learn's get_params
-    reads), so a parameter added to the single-machine estimators is a parameter here too.
+def _dask_init(cls: type[_E]) -> type[_E]:
+    """``cls`` with an ``__init__`` taking the parameters of its single-machine estimator
+    (``cls._local_class``) plus ``client``, ``average_every`` and ``sync``.
+
+    Its signature is the single-machine ``__init__``'s with the three added (what scikit-learn's
+    get_params reads), so a parameter added to the single-machine estimators is a parameter here
+    too. The type checker reads :class:`~deltaprop.dask._attributes.DaskAttributes`'s.
     """
+    base = cls._local_class
     sig = inspect.signature(base.__init__)
-    extra = [inspect.Parameter("client", inspect.Parameter.KEYWORD_ONLY, default=None),
-             inspect.Parameter("average_every", inspect.Parameter.KEYWORD_ONLY, default=None),
-             inspect.Parameter("sync", inspect.Parameter.KEYWORD_ONLY, default=SYNC_MODES[0])]
+    defaults = DaskMLP._dask_defaults
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+             for name, default in defaults.items()]
 
-    def __init__(self, *args: Any, client: Any = None, average_every: int | None = None,
-                 sync: str = SYNC_MODES[0], **params: Any) -> None:
-        base.__init__(self, *args, **params)
+    def __init__(self: _E, *args: Any, client: distributed.Client | None = defaults["client"],
+                 average_every: int | None = defaults["average_every"], sync: str = defaults["sync"],
+                 **params: Any) -> None:
+        super(cls, self).__init__(*args, **params)  # the single-machine estimator's
         self.client = client
         self.average_every = average_every
         self.sync = sync
 
-    __init__.__signature__ = sig.replace(parameters=[*sig.parameters.values(), *extra])
-    return __init__
+    # what inspect.signature, and so scikit-learn's get_params, reads
+    __init__.__signature__ = sig.replace(  # type: ignore[attr-defined]  # a function takes attributes
+        parameters=[*sig.parameters.values(), *extra])
+    # one function per class (each has its own signature); DaskAttributes declares its type
+    cls.__init__ = __init__  # type: ignore[method-assign, assignment]
+    return cls
 
 
 def _no_partial_fit(est: Any) -> bool:
@@ -104,18 +114,18 @@ _EXTRA_DOC = """
     """
 
 
+@_dask_init
 class MLPClassifier(DaskMLP, estimators.MLPClassifier):
     __doc__ = "Multi-layer perceptron classifier on a Dask cluster.\n" + _EXTRA_DOC
     _local_class = estimators.MLPClassifier
     _parameter_constraints = {**estimators.MLPClassifier._parameter_constraints,
                               **DaskMLP._dask_constraints}
-    __init__ = _dask_init(estimators.MLPClassifier)
 
     @available_if(_no_partial_fit)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> None:
         """Not available (see :meth:`to_local`)."""
 
-    def _targets(self, cluster: Cluster, parts: list, data: Inputs,
+    def _targets(self, cluster: Cluster, parts: list[distributed.Future], data: Inputs,
                  first_pass: bool) -> tuple[shards.Targets, int]:
         """Classes from one distributed pass over the loaded partitions (``deltaprop-labels``:
         ``np.unique`` per partition, merged in the tree), the binarizer and class weights."""
@@ -150,6 +160,12 @@ class MLPClassifier(DaskMLP, estimators.MLPClassifier):
         K = 1 if lb.y_type_ == "binary" else len(lb.classes_)
         return shards.Targets(lb, weights), K
 
+    @overload
+    def predict(self, X: da.Array | dd.DataFrame) -> da.Array: ...
+
+    @overload
+    def predict(self, X: MatrixLike) -> np.ndarray: ...
+
     def predict(self, X: da.Array | dd.DataFrame | MatrixLike) -> da.Array | np.ndarray:
         """Class labels: a lazy dask array for a dask X, else an ndarray (as deltaprop's).
 
@@ -163,10 +179,20 @@ class MLPClassifier(DaskMLP, estimators.MLPClassifier):
         """
         if not dask.is_dask_collection(X):
             return super().predict(X)
+        return self._lazy_predict(X)
+
+    def _lazy_predict(self, X: Any) -> da.Array:
+        """Class labels of a dask X, lazily (labels of every output when multilabel)."""
         multilabel = self._label_binarizer.y_type_.startswith("multilabel")
         return self._lazy(X, "predict", self.n_outputs_ if multilabel else None,
                           self._label_binarizer.transform(self.classes_[:1]).dtype
                           if multilabel else self.classes_.dtype)
+
+    @overload
+    def predict_proba(self, X: da.Array | dd.DataFrame) -> da.Array: ...
+
+    @overload
+    def predict_proba(self, X: MatrixLike) -> np.ndarray: ...
 
     def predict_proba(self, X: da.Array | dd.DataFrame | MatrixLike) -> da.Array | np.ndarray:
         """Probabilities, classes ordered as in ``classes_``: lazy for a dask X.
@@ -182,6 +208,12 @@ class MLPClassifier(DaskMLP, estimators.MLPClassifier):
         if not dask.is_dask_collection(X):
             return super().predict_proba(X)
         return self._lazy(X, "predict_proba", max(2, self.n_outputs_), self._mlp.dtype)
+
+    @overload
+    def predict_log_proba(self, X: da.Array | dd.DataFrame) -> da.Array: ...
+
+    @overload
+    def predict_log_proba(self, X: MatrixLike) -> np.ndarray: ...
 
     def predict_log_proba(self, X: da.Array | dd.DataFrame | MatrixLike) -> da.Array | np.ndarray:
         """Log-probabilities (``deltaprop.MLPClassifier.predict_log_proba``): lazy for a dask X.
@@ -216,9 +248,8 @@ class MLPClassifier(DaskMLP, estimators.MLPClassifier):
         """
         if not dask.is_dask_collection(X):
             return super().score(X, y, sample_weight)
-        pred = known_rows(self.predict(X), y, sample_weight)
-        y = like_rows(y, pred, "y")
-        hit = pred == y
+        pred = known_rows(self._lazy_predict(X), y, sample_weight)
+        hit = pred == like_rows(y, pred, "y")
         if hit.ndim == 2:
             hit = hit.all(axis=1)
         if sample_weight is None:
@@ -227,20 +258,26 @@ class MLPClassifier(DaskMLP, estimators.MLPClassifier):
         return (hit * u).sum() / u.sum()
 
 
+@_dask_init
 class MLPRegressor(DaskMLP, estimators.MLPRegressor):
     __doc__ = "Multi-layer perceptron regressor on a Dask cluster.\n" + _EXTRA_DOC
     _local_class = estimators.MLPRegressor
     _parameter_constraints = {**estimators.MLPRegressor._parameter_constraints,
                               **DaskMLP._dask_constraints}
-    __init__ = _dask_init(estimators.MLPRegressor)
 
     @available_if(_no_partial_fit)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> None:
         """Not available (see :meth:`to_local`)."""
 
-    def _targets(self, cluster: Cluster, parts: list, data: Inputs,
+    def _targets(self, cluster: Cluster, parts: list[distributed.Future], data: Inputs,
                  first_pass: bool) -> tuple[shards.Targets, int]:
         return shards.Targets(), max(1, data.n_targets)
+
+    @overload
+    def predict(self, X: da.Array | dd.DataFrame) -> da.Array: ...
+
+    @overload
+    def predict(self, X: MatrixLike) -> np.ndarray: ...
 
     def predict(self, X: da.Array | dd.DataFrame | MatrixLike) -> da.Array | np.ndarray:
         """Predictions: a lazy dask array for a dask X, else an ndarray (as deltaprop's).
@@ -255,6 +292,10 @@ class MLPRegressor(DaskMLP, estimators.MLPRegressor):
         """
         if not dask.is_dask_collection(X):
             return super().predict(X)
+        return self._lazy_predict(X)
+
+    def _lazy_predict(self, X: Any) -> da.Array:
+        """Predictions of a dask X, lazily (1-D for one output)."""
         return self._lazy(X, "predict", None if self.n_outputs_ == 1 else self.n_outputs_,
                           self._mlp.dtype)
 
@@ -276,14 +317,14 @@ class MLPRegressor(DaskMLP, estimators.MLPRegressor):
         """
         if not dask.is_dask_collection(X):
             return super().score(X, y, sample_weight)
-        pred = known_rows(self.predict(X), y, sample_weight)
-        y = like_rows(y, pred, "y").astype(np.float64)
+        pred = known_rows(self._lazy_predict(X), y, sample_weight)
+        t = like_rows(y, pred, "y").astype(np.float64)
         if pred.ndim == 1:
-            pred, y = pred[:, None], (y[:, None] if y.ndim == 1 else y)
+            pred, t = pred[:, None], (t[:, None] if t.ndim == 1 else t)
         u = (da.ones_like(pred[:, 0], dtype=np.float64) if sample_weight is None
              else like_rows(sample_weight, pred, "sample_weight").astype(np.float64))[:, None]
-        mean = (u * y).sum(axis=0) / u.sum()
-        num = (u * (y - pred) ** 2).sum(axis=0)
-        den = (u * (y - mean) ** 2).sum(axis=0)
+        mean = (u * t).sum(axis=0) / u.sum()
+        num = (u * (t - pred) ** 2).sum(axis=0)
+        den = (u * (t - mean) ** 2).sum(axis=0)
         r2 = da.where(den > 0, 1 - num / da.where(den > 0, den, 1), da.where(num == 0, 1.0, 0.0))
         return r2.mean()

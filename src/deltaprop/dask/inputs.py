@@ -18,6 +18,8 @@ import scipy.sparse as sp
 from . import shards
 
 if TYPE_CHECKING:
+    import distributed
+
     from .cluster import Cluster
 
 __all__ = ["feature_names", "dask_array", "like_rows", "known_rows", "Inputs"]
@@ -83,6 +85,10 @@ class Inputs:
 
     Attributes
     ----------
+    dask : bool
+        Whether X is a dask collection.
+    X, y, s : dask arrays if ``dask``, else ndarrays (X perhaps scipy sparse)
+        X (one column block), y and the sample weights (None: all 1), with the same rows.
     names : ndarray or None
         X's feature names (:func:`feature_names`).
     n_features : int
@@ -96,6 +102,11 @@ class Inputs:
     ValueError
         X is not 2-D, or X, y and sample_weight do not have the same rows.
     """
+
+    # dask arrays, or NumPy / scipy arrays: the type goes with ``dask`` (see Attributes)
+    X: Any
+    y: Any
+    s: Any
 
     def __init__(self, X: Any, y: Any, sample_weight: Any) -> None:
         self.names = feature_names(X)
@@ -131,7 +142,7 @@ class Inputs:
         y_cols = self.y.shape[1] if self.y.ndim == 2 else 0
         self.n_targets = 0 if y_cols == 1 else y_cols  # 0: one column / 1-D
 
-    def load(self, cluster: Cluster, nonnegative: bool) -> list:
+    def load(self, cluster: Cluster, nonnegative: bool) -> list[distributed.Future]:
         """Futures of :func:`~deltaprop.dask.shards.load` per partition (``deltaprop-load``
         tasks); ``nonnegative``: y must be >= 0 (Poisson)."""
         client, call = cluster.client, next(cluster.calls)
@@ -153,6 +164,6 @@ class Inputs:
                               key=cluster.key("load", call, j)) for j, f in enumerate(futures)]
 
 
-def _load_piece(piece: tuple, dtype: str, nonnegative: bool) -> shards.Part:
+def _load_piece(piece: tuple[Any, Any, Any], dtype: str, nonnegative: bool) -> shards.Part:
     return shards.load(*piece, dtype, nonnegative)
 

@@ -60,7 +60,7 @@ __all__ = ["SYNC_MODES", "local_rounds", "synchronous_batches", "batch_bounds", 
 SYNC_MODES = ("lr-scaled", "average", "sum", "batch")
 
 
-def local_rounds(cluster: Cluster, spec: shards.NetSpec, net: MLP, opt: Optimizer, sizes: list,
+def local_rounds(cluster: Cluster, spec: shards.NetSpec, net: MLP, opt: Optimizer, sizes: list[int],
                  batch: int, every: int, seed: int, epoch: int, shuffle: bool,
                  sync: str) -> tuple[float, float, float, bool]:
     r"""One epoch of local SGD in rounds of ``every`` samples per partition.
@@ -105,10 +105,14 @@ def local_rounds(cluster: Cluster, spec: shards.NetSpec, net: MLP, opt: Optimize
         if sync == "lr-scaled":
             hyper = hyper.copy()
             hyper[ETA] *= len(active)
+
+        def args(j: int, start: int = start) -> tuple:
+            return (j, spec, batch, seed, epoch, shuffle, start, min(start + every, sizes[j]),
+                    sync != "sum")
+
         uw, ustate, steps, t, data, penalty, c, m, ok = cluster.round(
             "local-epoch", shards.local_epoch, (net.w, state, opt.t, hyper, opt.code), shards.mix,
-            active=active, args=lambda j, start=start: (j, spec, batch, seed, epoch, shuffle, start,
-                                                        min(start + every, sizes[j]), sync != "sum"))
+            active=active, args=args)
         if sync == "sum":  # sum_j w_j - (J - 1) w: one partition's w_j as it is
             net.w[...] = uw - (len(active) - 1) * net.w if len(active) > 1 else uw
             opt.t += int(steps)
@@ -145,7 +149,7 @@ def batch_bounds(size: int, k: int, n_batches: int) -> tuple[int, int]:
 
 
 def synchronous_batches(cluster: Cluster, spec: shards.NetSpec, net: MLP, opt: Optimizer,
-                        sizes: list, batch: int, seed: int, epoch: int, shuffle: bool,
+                        sizes: list[int], batch: int, seed: int, epoch: int, shuffle: bool,
                         n_jobs: int | None = None) -> tuple[float, float, float, bool]:
     r"""One epoch of synchronous mini-batch gradient descent: :math:`K = \lceil n / B \rceil`
     batches, each one round of every partition's gradient sums, added, then one update.
@@ -175,10 +179,13 @@ def synchronous_batches(cluster: Cluster, spec: shards.NetSpec, net: MLP, opt: O
     total, reg, const, finite = 0.0, 0.0, 0.0, True
     for k in range(n_batches):
         rows = [batch_bounds(n, k, n_batches) for n in sizes]
+
+        def args(j: int, rows: list[tuple[int, int]] = rows) -> tuple:
+            return (j, spec, seed, epoch, shuffle, *rows[j])
+
         E, g, S, C, m = cluster.round(
             "batch-gradient", shards.batch_gradient, net.w.copy(), shards.add,
-            active=[j for j, (lo, hi) in enumerate(rows) if hi > lo],
-            args=lambda j, rows=rows: (j, spec, seed, epoch, shuffle, *rows[j]), n_jobs=n_jobs)
+            active=[j for j, (lo, hi) in enumerate(rows) if hi > lo], args=args, n_jobs=n_jobs)
         if S == 0:
             continue
         sq = 0.0

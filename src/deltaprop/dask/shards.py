@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -39,6 +39,9 @@ from dask.sizeof import sizeof
 from ..engine import MLP, kernel_input
 from ..estimators.objective import SklearnLoss
 from ..parallel import Threads
+
+if TYPE_CHECKING:
+    from sklearn.preprocessing import LabelBinarizer
 
 __all__ = ["NetSpec", "Targets", "Part", "Shard", "load", "labels", "merge_labels", "finalize",
            "summary", "partitions", "loss_and_gradient", "local_epoch", "mix", "batch_gradient",
@@ -50,7 +53,7 @@ __all__ = ["NetSpec", "Targets", "Part", "Shard", "load", "labels", "merge_label
 class NetSpec:
     """What a worker needs to rebuild the network (everything but the weights)."""
 
-    layer_sizes: tuple
+    layer_sizes: tuple[int, ...]
     hidden: str
     output: str
     loss: str
@@ -64,7 +67,7 @@ class NetSpec:
                    net.dtype.name)
 
 
-_FREE = {}  # spec -> networks not in use on this worker
+_FREE: dict[NetSpec, list[MLP]] = {}  # spec -> networks not in use on this worker
 _LOCK = threading.Lock()
 
 
@@ -86,7 +89,7 @@ def network(spec: NetSpec, w: np.ndarray) -> Iterator[MLP]:
             free.append(net)
 
 
-def partitions(fn: Callable[..., Any], reducer: Callable[..., Any], payload: Any, shards: Sequence[Shard],
+def partitions(fn: Callable[..., Any], reducer: Callable[..., tuple], payload: Any, shards: Sequence[Shard],
                args: Sequence[tuple], threads: int = 1, n_jobs: int | None = None) -> tuple:
     """One worker's share of a round: ``fn(shard, payload, *a, n_jobs=...)`` for each of its
     shards, on up to ``threads`` threads (:class:`deltaprop.parallel.Threads`: the kernels
@@ -115,8 +118,8 @@ class Targets:
     ``class_weight`` the weight of each of ``binarizer.classes_`` (None: all 1).
     """
 
-    binarizer: object = None
-    class_weight: np.ndarray = None
+    binarizer: LabelBinarizer | None = None
+    class_weight: np.ndarray | None = None
 
     def encode(self, y: np.ndarray, dtype: str | np.dtype) -> np.ndarray:
         """T (n, K) of the network's dtype: y binarised (classifier) or as it is (regressor)."""
@@ -131,6 +134,7 @@ class Targets:
         """Each sample's class weight (None when there are none)."""
         if self.class_weight is None:
             return None
+        assert self.binarizer is not None  # class weights are a classifier's, with its binarizer
         return self.class_weight[np.searchsorted(self.binarizer.classes_, y)]
 
 
@@ -138,7 +142,7 @@ class Targets:
 class Part:
     """A loaded partition: X cast for the kernels, raw targets y, raw sample weights s."""
 
-    X: object
+    X: np.ndarray | sp.csr_matrix
     y: np.ndarray
     s: np.ndarray | None
 
@@ -147,15 +151,16 @@ class Part:
 class Shard:
     """A partition ready for training: rows (X, T, s) and validation rows (Xv, Tv, sv, yv)."""
 
-    X: object
+    X: np.ndarray | sp.csr_matrix
     T: np.ndarray
     s: np.ndarray
-    Xv: object = None
-    Tv: np.ndarray = None
-    sv: np.ndarray = None
-    yv: np.ndarray = None
+    Xv: np.ndarray | sp.csr_matrix | None = None
+    Tv: np.ndarray | None = None
+    sv: np.ndarray | None = None
+    yv: np.ndarray | None = None
 
-    def rows(self, dtype: str | np.dtype, validation: bool = False) -> tuple:
+    def rows(self, dtype: str | np.dtype,
+             validation: bool = False) -> tuple[np.ndarray | sp.csr_matrix, np.ndarray, np.ndarray]:
         """``(X, T, s)`` (or the validation rows) as the kernels take them: a shard that came
         over the network may hold read-only buffers, copied here (never otherwise)."""
         X, T, s = (self.Xv, self.Tv, self.sv) if validation else (self.X, self.T, self.s)
@@ -173,10 +178,12 @@ class Shard:
 
     @property
     def n(self) -> int:
+        """The training rows."""
         return self.X.shape[0]
 
     @property
     def n_val(self) -> int:
+        """The validation rows (0 without early stopping)."""
         return 0 if self.Xv is None else self.Xv.shape[0]
 
 
@@ -262,11 +269,11 @@ def summary(shard: Shard, loss: str, spec_backend: str) -> tuple:
 
     out = [shard.n, float(shard.s.sum(dtype=np.float64)),
            SklearnLoss(loss, shard.T).batch_const(shard.s)]
-    if shard.Xv is None:
+    Tv, sv = shard.Tv, shard.sv
+    if Tv is None or sv is None:  # no validation rows (Xv, Tv, sv and yv come together)
         out += [0, 0.0, 0.0]
     else:
-        out += [shard.n_val, float(shard.sv.sum(dtype=np.float64)),
-                SklearnLoss(loss, shard.Tv).batch_const(shard.sv)]
+        out += [shard.n_val, float(sv.sum(dtype=np.float64)), SklearnLoss(loss, Tv).batch_const(sv)]
     return (*out, get_backend(spec_backend).name)
 
 
@@ -421,14 +428,14 @@ def validation(shard: Shard, w: np.ndarray, spec: NetSpec, targets: Targets, wei
         Xv, Tv, sv = shard.rows(net.dtype, validation=True)
         out = np.empty(Tv.shape, dtype=net.dtype)
         E = net.loss(Xv, Tv, sv, outputs=out, check_input=False, n_jobs=n_jobs)
-    u = shard.sv.astype(np.float64) if weighted else np.ones(shard.n_val)
+    u = sv.astype(np.float64) if weighted else np.ones(shard.n_val)
     if not np.isfinite(out).all():
         return float(E), np.full(2 if targets.binarizer is not None else (4, out.shape[1]), np.nan)
     if targets.binarizer is not None:
         pred = targets.binarizer.inverse_transform(out.ravel() if out.shape[1] == 1 else out)
         correct = pred == shard.yv if pred.ndim == 1 else (pred == shard.yv).all(axis=1)
         return float(E), np.array([u.sum(), u @ correct])
-    T = shard.Tv.astype(np.float64)
+    T = Tv.astype(np.float64)
     r = T - out
     return float(E), np.array([np.broadcast_to(u.sum(), T.shape[1]), u @ T, u @ (T * T),
                                u @ (r * r)])
