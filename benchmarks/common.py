@@ -54,6 +54,27 @@ def require_backend(backend):
         raise NotImplementedError(f"backend {backend!r} is not available")
 
 
+def preload():
+    """Import deltaprop and load every backend it has, without running a kernel.
+
+    Called when asv imports the suite. With ``--launch-method forkserver`` (the quick run) asv
+    imports the suite once and forks each benchmark from that process, so each starts with
+    deltaprop, scikit-learn, numba and the compiled kernels loaded instead of importing them
+    again in ``setup``; no kernel has run, so no thread pool exists at the fork. In a spawned
+    process (asv's default) the same imports happen here rather than in ``setup``: outside every
+    timing either way. A deltaprop that does not import is left for ``setup`` to report.
+    """
+    try:
+        import deltaprop
+
+        deltaprop.available_backends()
+    except Exception:  # at any commit, a failure here shows again in the benchmarks' setup
+        pass
+
+
+preload()
+
+
 def sgd_data(shape, dtype, n=None):
     """Seeded inputs and targets for ``shape``: frozen.
 
