@@ -23,9 +23,10 @@
 #     or `deltaprop --version` (when the command line has it) or a short `deltaprop train` fails.
 set -euo pipefail
 
+PYTHON=$(command -v "${PYTHON:-python3}")
+case "$PYTHON" in /*) ;; *) PYTHON=$PWD/$PYTHON ;; esac  # a relative path: from the caller's directory
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-PYTHON=$(command -v "${PYTHON:-python3}")
 T=$(mktemp -d "${TMPDIR:-/tmp}/deltaprop-release.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 start=$SECONDS
