@@ -5,8 +5,9 @@ recorded. Append new generators (with new names); never edit or remove an existi
 
 Every measurement runs single-threaded (BLAS and OpenMP pinned to 1): on a 2-core machine a
 second busy thread makes the figures meaningless. The environment below reaches the libraries
-before numpy loads them (asv runs each benchmark in a fresh process); ``single_thread`` then
-pins the loaded ones with ``deltaprop.bench.pin_threads``.
+before numpy loads them (asv runs each benchmark in a fresh process, or forks it from one that
+imported this module first); ``single_thread`` then pins the loaded ones with
+``deltaprop.bench.pin_threads``. :func:`preload` then imports deltaprop and its backends.
 """
 
 import os
