@@ -114,4 +114,5 @@ def extensions():
     )
 
 
-setup(ext_modules=extensions())
+# the extension modules compile in parallel, one per CPU (``build_ext -j N`` overrides)
+setup(ext_modules=extensions(), options={"build_ext": {"parallel": os.cpu_count() or 1}})

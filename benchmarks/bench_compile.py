@@ -29,6 +29,7 @@ class NumbaCompile:
     """Seconds from a cold or warm numba cache to a trained epoch and a forward pass."""
 
     params = (["first", "cached"], ["float32", "float64"])
+    quick_params = (["first", "cached"], ["float64"])
     param_names = ["cache", "dtype"]
     timeout = 600
     number = 1

@@ -80,6 +80,7 @@ class DigitsFit:
     """Fit a classifier on digits: time, throughput and held-out accuracy per library."""
 
     params = (["deltaprop", "sklearn", "torch"],)
+    quick_params = (["deltaprop", "sklearn"],)
     param_names = ["library"]
     timeout = 300
 

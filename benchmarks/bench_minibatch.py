@@ -36,6 +36,7 @@ class BatchEpoch:
     """One epoch of mini-batch gradient descent, 784-128-10 float32 (4096 samples)."""
 
     params = (BACKENDS, ["32", "200"])
+    quick_params = (BACKENDS, ["32"])
     param_names = ["backend", "batch_size"]
     timeout = 300
 

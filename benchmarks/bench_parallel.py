@@ -36,6 +36,7 @@ class ParallelSGD:
     """One epoch of per-sample SGD (``MLP.fit(epochs=1, n_jobs=...)``), float32."""
 
     params = (["cython", "numba"], ["average", "hogwild"], PARALLEL_SHAPES, JOBS)
+    quick_params = (["cython", "numba"], ["average", "hogwild"], ["784-128-10"], ["1", "2"])
     param_names = ["backend", "parallel", "shape", "n_jobs"]
     timeout = 300
 
@@ -65,6 +66,7 @@ class ParallelMiniBatch:
     each batch's rows split between the threads (``split_epochs``)."""
 
     params = (["cython", "numba"], ["64-32-10", "784-128-10"], ["32", "200"], JOBS)
+    quick_params = (["cython"], ["784-128-10"], ["200"], ["1", "2"])
     param_names = ["backend", "shape", "batch_size", "n_jobs"]
     timeout = 300
 
@@ -89,6 +91,7 @@ class ParallelLossGradient:
     """The full-batch loss and gradient L-BFGS evaluates, 20,000 x 64 rows, 64-100-10, float64."""
 
     params = (["cython", "numba"], JOBS)
+    quick_params = (["cython", "numba"], ["1", "2"])
     param_names = ["backend", "n_jobs"]
 
     def setup(self, backend, jobs):

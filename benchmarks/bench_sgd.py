@@ -16,6 +16,7 @@ class PerSampleSGD:
     """
 
     params = (BACKENDS, DTYPES, SHAPES)
+    quick_params = (BACKENDS, DTYPES, ["1-3-1", "784-128-10"])
     param_names = ["backend", "dtype", "shape"]
     timeout = 300
 
@@ -44,6 +45,7 @@ class Forward:
     """Forward pass (predict) over a batch: y(x_n, w) for every sample."""
 
     params = (BACKENDS, DTYPES, SHAPES)
+    quick_params = (BACKENDS, ["float32"], ["1-3-1", "784-128-10"])
     param_names = ["backend", "dtype", "shape"]
 
     def setup(self, backend, dtype, shape):
@@ -61,6 +63,7 @@ class MiniBatchEpoch:
     """One epoch of mini-batch gradient descent (mean gradient of each batch), float32."""
 
     params = (BACKENDS, ["64", "256"], ["64-32-10", "784-128-10"])
+    quick_params = (BACKENDS, ["256"], ["64-32-10"])
     param_names = ["backend", "batch_size", "shape"]
 
     def setup(self, backend, batch_size, shape):

@@ -5,8 +5,9 @@ recorded. Append new generators (with new names); never edit or remove an existi
 
 Every measurement runs single-threaded (BLAS and OpenMP pinned to 1): on a 2-core machine a
 second busy thread makes the figures meaningless. The environment below reaches the libraries
-before numpy loads them (asv runs each benchmark in a fresh process); ``single_thread`` then
-pins the loaded ones with ``deltaprop.bench.pin_threads``.
+before numpy loads them (asv runs each benchmark in a fresh process, or forks it from one that
+imported this module first); ``single_thread`` then pins the loaded ones with
+``deltaprop.bench.pin_threads``. :func:`preload` then imports deltaprop and its backends.
 """
 
 import os
@@ -52,6 +53,27 @@ def require_backend(backend):
 
     if backend not in deltaprop.available_backends():
         raise NotImplementedError(f"backend {backend!r} is not available")
+
+
+def preload():
+    """Import deltaprop and load every backend it has, without running a kernel.
+
+    Called when asv imports the suite. With ``--launch-method forkserver`` (the quick run) asv
+    imports the suite once and forks each benchmark from that process, so each starts with
+    deltaprop, scikit-learn, numba and the compiled kernels loaded instead of importing them
+    again in ``setup``; no kernel has run, so no thread pool exists at the fork. In a spawned
+    process (asv's default) the same imports happen here rather than in ``setup``: outside every
+    timing either way. A deltaprop that does not import is left for ``setup`` to report.
+    """
+    try:
+        import deltaprop
+
+        deltaprop.available_backends()
+    except Exception:  # at any commit, a failure here shows again in the benchmarks' setup
+        pass
+
+
+preload()
 
 
 def sgd_data(shape, dtype, n=None):

@@ -7,6 +7,7 @@ import inspect
 import itertools
 import os
 import pkgutil
+import re
 import sys
 
 import numpy as np
@@ -75,6 +76,32 @@ def test_benchmark_declaration_is_valid(module, cls, attr):
         assert len(inspect.signature(cls.setup).parameters) - 1 == len(params)
     if attr.startswith("track_"):
         assert getattr(getattr(cls, attr), "unit", None), "a track_ benchmark states its unit"
+
+
+def test_the_quick_run_selects_each_class_s_quick_params_and_nothing_else():
+    """``python -m benchmarks.quick``'s expression, matched the way ``asv run --bench`` matches
+    it (``module.Class.method('a', 'b')``): exactly the product of each class's ``quick_params``,
+    or all of ``params`` for a class without them; every benchmark keeps at least one."""
+    quick = importlib.import_module("benchmarks.quick")
+    regex = quick.quick_regex()
+    for module, cls, attr in BENCHMARKS:
+        params = quick._as_lists(getattr(cls, "params", None))
+        subset = quick._as_lists(getattr(cls, "quick_params", None)) or params
+        name = f"{module.__name__.split('.')[-1]}.{cls.__name__}.{attr}"
+        chosen = {combo for combo in itertools.product(*params)
+                  if re.search(regex, f"{name}({', '.join(repr(v) for v in combo)})")}
+        assert chosen == set(itertools.product(*subset)) and chosen, name
+
+
+def test_quick_params_must_be_a_subset_of_params(monkeypatch):
+    quick = importlib.import_module("benchmarks.quick")
+    sgd = importlib.import_module("benchmarks.bench_sgd")
+    monkeypatch.setattr(sgd.PerSampleSGD, "quick_params", (["numba"], ["float16"], ["1-3-1"]))
+    with pytest.raises(ValueError, match="PerSampleSGD"):
+        quick.quick_selection()
+    monkeypatch.setattr(sgd.PerSampleSGD, "quick_params", (["numba"], ["float32"]))
+    with pytest.raises(ValueError, match="PerSampleSGD"):
+        quick.quick_selection()
 
 
 @pytest.fixture

@@ -140,8 +140,9 @@ def publish(root=ROOT, html_dir=None):
     conf = load_config(root)
     results = os.path.join(root, conf.get("results_dir", "results"))
     if not os.path.isfile(os.path.join(results, "benchmarks.json")):
-        raise DashboardError(f"no results in {results}: run 'asv machine --yes' and "
-                             "'asv run --python=same --quick --set-commit-hash $(git rev-parse HEAD)' first")
+        raise DashboardError(f"no results in {results}: run 'asv machine --yes' and 'asv run' first (or the "
+                             "quick run: asv run --python=same --quick --launch-method forkserver "
+                             "-b \"$(python -m benchmarks.quick)\" --set-commit-hash $(git rev-parse HEAD))")
     conf["project_url"], conf["show_commit_url"] = repository_urls(root)
     html_dir = os.path.abspath(html_dir or os.path.join(root, conf.get("html_dir", "html")))
     for key in ("repo", "benchmark_dir", "env_dir", "results_dir", "html_dir"):
