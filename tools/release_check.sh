@@ -82,7 +82,9 @@ import os
 import sys
 import sysconfig
 
-std = [os.path.realpath(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib")]
+# the standard library of the base interpreter (a venv's platstdlib holds its site-packages)
+base = {"base": sys.base_prefix, "platbase": sys.base_exec_prefix, "installed_base": sys.base_prefix}
+std = [os.path.realpath(sysconfig.get_paths(vars=base)[k]) for k in ("stdlib", "platstdlib")]
 for path in sys.path:
     real = os.path.realpath(path) if path else ""
     if os.path.isdir(real) and not any(real == s or real.startswith(s + os.sep) for s in std):
