@@ -34,6 +34,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax served with the site: formulas render without a network
     "numpydoc",
     "sphinx_gallery.gen_gallery",
 ]
@@ -47,7 +48,13 @@ pygments_style = "sphinx"
 # --------------------------------------------------------------------------- API reference
 autosummary_generate = True
 autosummary_imported_members = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+# Members inherited from deltaprop's own mixins are documented (MLP's training and file methods,
+# the estimators' fit and predict); scikit-learn's are left to scikit-learn's documentation.
+autodoc_default_options = {
+    "members": True,
+    "inherited-members": "object,BaseEstimator,ClassifierMixin,RegressorMixin,ReprHTMLMixin,"
+                         "_HTMLDocumentationLinkMixin,_MetadataRequester",
+}
 autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
@@ -69,7 +76,7 @@ def setup(app):
 
 # --------------------------------------------------------------------------- no network
 # intersphinx is off on purpose: the build needs no network. Formulas are typeset by MathJax in
-# the reader's browser (Sphinx's default address; override with -D mathjax_path=...).
+# the reader's browser, from the copy sphinx-mathjax-offline puts in the site.
 
 # --------------------------------------------------------------------------- gallery
 sphinx_gallery_conf = {

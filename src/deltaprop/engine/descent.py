@@ -145,7 +145,7 @@ class GradientDescentMixin:
         X, T, lr, order
             As for :meth:`sgd_epoch`.
         batch_size : int
-            Samples per batch |B|, at least 1.
+            Samples per batch, :math:`|B|`, at least 1.
 
         Returns
         -------
