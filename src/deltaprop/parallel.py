@@ -32,8 +32,8 @@ _CONTROLLER: list[Any] = []
 
 
 def _blas_controller() -> Any:
-    """threadpoolctl's view of the loaded BLAS libraries, inspected once (that takes ~5 ms;
-    setting a limit through it afterwards takes ~20 µs)."""
+    """threadpoolctl's view of the loaded BLAS libraries, inspected once: inspecting the loaded
+    libraries costs far more than setting a limit through the controller afterwards."""
     if not _CONTROLLER:
         from threadpoolctl import ThreadpoolController
 

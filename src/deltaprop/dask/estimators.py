@@ -104,8 +104,8 @@ _EXTRA_DOC = """
           round is a few steps; rounds of many steps overshoot (set ``average_every``).
         - "batch": synchronous mini-batch gradient descent, one machine's algorithm: each batch
           takes rows from every partition, their gradients are added and one update applied.
-          One round trip to the workers per batch (about 20 ms on a local cluster, more over a
-          network), so it pays with large batches.
+          One round trip to the workers per batch (its latency is paid once per batch; the
+          Dask performance page gives figures), so it pays with large batches.
     n_jobs : int or None, default=None
         Threads inside one partition's sums on a worker (``lbfgs``, ``sync="batch"``,
         validation, prediction);

@@ -207,9 +207,10 @@ class MixingEpochs(_ShardEpochs):
     work-sized call (:meth:`samples_per_call` samples; a whole number of batches if B > 1) of its
     shard on its own copy, and the copies are averaged, :math:`w \leftarrow \frac{1}{J} \sum_j
     w_j` (the optimizer state likewise; Adam's step counter advances by one thread's steps).
-    Rounds repeat until the epoch is done, so the copies meet at least once per epoch and every
-    ~10-40 ms of work. Deterministic for a given ``n_jobs``. Per-sample epochs whose shards fit
-    in one round run as one ``average_epochs`` call per thread instead: the threads meet at a
+    Rounds repeat until the epoch is done, so the copies meet at least once per epoch and
+    after every compiled call's worth of work (``buffers.WORK_PER_CALL``). Deterministic for a
+    given ``n_jobs``. Per-sample epochs whose shards fit in one round run as one
+    ``average_epochs`` call per thread instead: the threads meet at a
     barrier in compiled code, so an epoch costs no Python and no thread wake-up (the same rounds,
     with the Python rounds' results bit for bit).
 
