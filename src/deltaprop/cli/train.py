@@ -162,9 +162,12 @@ def dask_client(scheduler: str | None = None, n_workers: int | None = None, time
             handler = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the worker processes
         except ValueError:  # not the main thread, which alone handles signals
             handler = None
+        # The workers log only what is critical: a fit's errors reach the user through the client,
+        # and on Ctrl-C a worker may outlive the scheduler by one heartbeat, which it would log
+        # as an error with a traceback.
         try:
             cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                               dashboard_address=":0", silence_logs=logging.ERROR)
+                                               dashboard_address=":0", silence_logs=logging.CRITICAL)
         finally:
             if handler is not None:
                 signal.signal(signal.SIGINT, handler)
