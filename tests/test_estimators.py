@@ -752,3 +752,11 @@ def test_estimator_rebuilt_around_a_fitted_network_predicts_the_same(backend):
         MLPClassifier.from_network(reg._mlp, classes=["a", "b"])
     with pytest.raises(ValueError, match="no class labels"):
         MLPRegressor.from_network(reg._mlp, classes=[0, 1])
+
+
+def test_solver_names_are_scikit_learns():
+    from sklearn.neural_network._multilayer_perceptron import BaseMultilayerPerceptron
+
+    from deltaprop.estimators.solvers import SOLVER_NAMES
+
+    assert set(SOLVER_NAMES) == BaseMultilayerPerceptron._parameter_constraints["solver"][0].options

@@ -14,13 +14,13 @@ import numpy as np
 
 from .. import plots
 from ..contract import DTYPES
+from ..estimators.solvers import SOLVER_NAMES
 
 __all__ = ["TRAIN_SOLVERS", "DTYPE_NAMES", "number", "positive_int", "positive_float", "fraction", "cpu",
            "non_negative_float", "unit_interval", "seed", "jobs", "hidden_sizes", "csv_list", "check_out"]
 
-#: the solvers ``deltaprop train --solver`` offers: scikit-learn's MLP ``solver`` values, which the
-#: estimators take (the kernels' update rules are :data:`deltaprop.contract.SOLVERS`)
-TRAIN_SOLVERS = ("sgd", "adam", "lbfgs")
+#: the solvers ``deltaprop train --solver`` offers: the estimators' ``solver`` values
+TRAIN_SOLVERS = SOLVER_NAMES
 #: the floating-point types of ``--dtype`` and ``--dtypes``, by name
 DTYPE_NAMES = tuple(np.dtype(d).name for d in DTYPES)
 

@@ -28,10 +28,13 @@ if TYPE_CHECKING:
 
     from ..engine import MLP
 
-__all__ = ["STOCHASTIC_SOLVERS", "Optimizer", "EpochRunner"]
+__all__ = ["STOCHASTIC_SOLVERS", "SOLVER_NAMES", "Optimizer", "EpochRunner"]
 
 #: the solvers that train epoch by epoch (the others: L-BFGS)
 STOCHASTIC_SOLVERS = ("sgd", "adam")
+#: every ``solver`` the estimators take: scikit-learn's MLP values (the kernels' update rules
+#: are :data:`deltaprop.contract.SOLVERS`)
+SOLVER_NAMES = (*STOCHASTIC_SOLVERS, "lbfgs")
 
 
 class Optimizer:
