@@ -77,8 +77,9 @@ def test_codes_see_a_constant_a_numba_module_changes(monkeypatch):
     numba_backend = pytest.importorskip("deltaprop.kernels._numba")
     monkeypatch.setattr(numba_backend.activations, "GUDERMANNIAN", 9)  # the one module that reads it
     assert numba_backend.codes()["activations"]["gudermannian"] == 9
-    monkeypatch.setattr(numba_backend.update, "MU", 3)  # sgd_general reads MU too
-    with pytest.raises(ValueError, match=r"MU is 3 in deltaprop\.kernels\._numba\.update but 2 in"):
+    monkeypatch.setattr(numba_backend.update, "MU", 3)  # backprop and sgd_general read MU too
+    with pytest.raises(ValueError, match=r"MU is 2 in deltaprop\.kernels\._numba\.backprop but 3 in "
+                                         r"deltaprop\.kernels\._numba\.update"):
         numba_backend.codes()
 
 

@@ -217,24 +217,27 @@ def test_epochs_update_weights_like_reference(name):
 
 
 @pytest.mark.parametrize("name", COMPILED)
-@pytest.mark.parametrize("batch_size", [1, 7, 32, 90])
-@pytest.mark.parametrize("solver", ["sgd", "nesterov", "adam"])
+@pytest.mark.parametrize("batch_size", [1, 7, 32, 200, 250])
+@pytest.mark.parametrize("solver", ["sgd", "momentum", "nesterov", "adam"])
 @pytest.mark.parametrize("alpha", [0.0, 1e-4])
 def test_epochs_on_blas_sized_layers_match_reference(name, batch_size, solver, alpha, dtype):
-    """The mini-batch path where the compiled backends call BLAS (64-40-10, relu, softmax, 90
-    samples: batches of 1 (per-sample kernels), 7, 32 (a short last batch) and the full batch),
-    two epochs of each solver, equal to the reference."""
+    """The mini-batch path where the compiled backends call BLAS (64-40-10, relu, softmax, 250
+    samples, one of weight 0: batches of 1 (per-sample kernels), 7, 32, 200 (short last batches)
+    and the full batch), two epochs of each solver, equal to the reference. Plain sgd and
+    momentum take their step inside the gradient's products, Nesterov and Adam from a gradient
+    buffer."""
     rng = np.random.RandomState(11)
     layout = make_layout([64, 40, 10])
     w = rng.randn(n_params(layout))
     for n_in, _n_out, w_off, b_off, _ in layout:
         w[w_off:b_off] /= np.sqrt(n_in)
     w = w.astype(dtype)
-    X = (rng.rand(90, 64) * (rng.rand(90, 64) > 0.5)).astype(dtype)  # digits-like: half zeros
-    T = np.eye(10, dtype=dtype)[rng.randint(0, 10, 90)]
-    order = np.stack([rng.permutation(90) for _ in range(2)]).astype(np.intp)
-    if batch_size == 1:  # 180 per-sample Adam steps amplify rounding past 1e-12: one epoch
-        order = order[:1]
+    m = 250
+    X = (rng.rand(m, 64) * (rng.rand(m, 64) > 0.5)).astype(dtype)  # digits-like: half zeros
+    T = np.eye(10, dtype=dtype)[rng.randint(0, 10, m)]
+    order = np.stack([rng.permutation(m) for _ in range(2)]).astype(np.intp)
+    if batch_size == 1:  # hundreds of per-sample Adam steps amplify rounding past 1e-12: 60 steps
+        order = order[:1, :60]
     codes = (ACTIVATIONS["relu"], ACTIVATIONS["softmax"], LOSSES["cross_entropy"])
     args = (layout, codes, w, X, T, order, batch_size, SOLVERS[solver], alpha)
     got = run_epoch(get_backend(name), *args)

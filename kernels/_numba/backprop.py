@@ -1,7 +1,7 @@
 r"""Error backpropagation: output errors, the δ-recursion (Bishop 5.56) and the gradient,
 mirroring ``_numpy/backprop.py``.
 
-Batches use BLAS (``np.dot`` inside the kernels):
+Batches use BLAS (``blas.gemm`` inside the kernels):
 :math:`\Delta_{l-1} = h'(A_{l-1}) \odot (\Delta_l W_l^T)` and
 :math:`\partial L/\partial W = Z^T \Delta`. :func:`sample_delta` serves both the batch
 kernels and the per-sample epochs.
@@ -12,18 +12,25 @@ import math
 import numpy as np
 
 from deltaprop.contract import (
+    ALPHA,
+    B_OFF,
     BINARY_CROSS_ENTROPY,
     CROSS_ENTROPY,
+    ETA,
     LOGISTIC,
+    MU,
     N_OUT,
     POISSON,
+    SGD,
     SOFTMAX,
     SQUARED_ERROR,
     U_OFF,
+    W_OFF,
 )
 
 from ._jit import helper, kernel
 from .activations import log1pexp, scale_by_derivative
+from .blas import gemm
 from .forward import forward, units, weights
 
 
@@ -140,11 +147,12 @@ def backprop(w, layout, hidden, A, Z, D):
     .. math:: \delta_j = h'(a_j) \sum_k w_{kj} \delta_k
     """
     n = A.shape[0] // (layout[-1, U_OFF] + layout[-1, N_OUT])
+    one, zero = w.dtype.type(1), w.dtype.type(0)
     for layer in range(layout.shape[0] - 1, 0, -1):
         W, _ = weights(w, layout, layer)
         d, d_prev = units(D, layout, layer, n), units(D, layout, layer - 1, n)
         n_in = W.shape[0]
-        np.dot(d, W.T, d_prev)
+        gemm(d, W, d_prev, one, zero, False, True)
         scale_by_derivative(hidden, A, Z, D, np.uint64(n * layout[layer - 1, U_OFF]), np.uint64(n * n_in))
 
 
@@ -156,18 +164,70 @@ def gradient(layout, X, Z, D, g):
               \frac{\partial E}{\partial w_{j0}} = \sum_n \delta_j
     """
     n = X.shape[0]
+    one, zero = g.dtype.type(1), g.dtype.type(0)
     z_prev = X
     for layer in range(layout.shape[0]):
         gW, gb = weights(g, layout, layer)
         delta = units(D, layout, layer, n)
         n_out = gW.shape[1]
-        np.dot(z_prev.T, delta, gW)
+        gemm(z_prev, delta, gW, one, zero, True, False)
         for j in range(n_out):
             gb[j] = 0
         for r in range(n):
             for j in range(n_out):
                 gb[j] += delta[r, j]
         z_prev = units(Z, layout, layer, n)
+
+
+@kernel
+def gradient_step(layout, solver, X, Z, D, w, v, hyper, inv_S):
+    r"""The gradient of a batch and the step of plain sgd or momentum in its products, with no
+    gradient buffer; returns :math:`\lVert W \rVert^2` before the step (float64) when α is not 0,
+    else 0.
+
+    With :math:`c = \eta / S` (``inv_S`` = 1/S) and the summed gradient :math:`Z^T \Delta` of
+    each layer, plain sgd is one product with :math:`\beta = 1 - c\alpha`:
+    :math:`W \leftarrow (1 - c\alpha) W - c\, Z^T \Delta`, :math:`b \leftarrow b - c \sum_n \delta_n`;
+    momentum is one product into the velocity ``v`` (the first row of the solver state) with
+    :math:`\beta = \mu`, then one pass over the layer:
+    :math:`V \leftarrow \mu V - c\, Z^T \Delta - c\alpha W`, :math:`W \leftarrow W + V`. The same
+    rule as ``update.batch_step`` on :math:`g = (Z^T \Delta + \alpha W) / S`, to rounding.
+    """
+    n = X.shape[0]
+    c = hyper[ETA] * inv_S
+    decay = c * hyper[ALPHA]
+    mu = hyper[MU]
+    one = w.dtype.type(1)
+    sq = 0.0
+    z_prev = X
+    for layer in range(layout.shape[0]):
+        W, _ = weights(w, layout, layer)
+        delta = units(D, layout, layer, n)
+        wo, bo = np.uint64(layout[layer, W_OFF]), np.uint64(layout[layer, B_OFF])
+        n_out = np.uint64(layout[layer, N_OUT])
+        if decay != 0:
+            for p in range(wo, bo):
+                sq += w[p] * w[p]
+        if solver == SGD:
+            gemm(z_prev, delta, W, -c, one - decay, True, False)
+            for r in range(n):
+                for j in range(n_out):
+                    w[bo + j] -= c * delta[r, j]
+        else:
+            V, _ = weights(v, layout, layer)
+            gemm(z_prev, delta, V, -c, mu, True, False)
+            for p in range(wo, bo):
+                v[p] -= decay * w[p]
+                w[p] += v[p]
+            for j in range(n_out):
+                v[bo + j] *= mu
+            for r in range(n):
+                for j in range(n_out):
+                    v[bo + j] -= c * delta[r, j]
+            for j in range(n_out):
+                w[bo + j] += v[bo + j]
+        z_prev = units(Z, layout, layer, n)
+    return sq
 
 
 @kernel

@@ -7,14 +7,15 @@ r"""Gradient-descent epochs, on-line and mini-batch, each ONE compiled call (mir
 (sgd, α = 0: zero inputs skip their rows, the first layer's update fused with the next forward
 sum), ``sgd_decay.sgd_decay`` (sgd with L2: the same, with the first layer kept as a scale times
 a matrix) and ``sgd_general.sgd_general`` (momentum, Nesterov, Adam). Their shared per-sample
-pieces are in ``rows``. :func:`batch_epoch` composes the batch kernels (BLAS) with
-``update.update``.
+pieces are in ``rows``. :func:`batch_epoch` composes the batch kernels (BLAS) with the update:
+plain sgd and momentum in the gradient's products (``backprop.gradient_step``), Nesterov and
+Adam by ``update.batch_step`` on a gradient buffer.
 """
 
-from deltaprop.contract import ALPHA, ETA, SGD, mostly_nonzero
+from deltaprop.contract import ALPHA, ETA, MOMENTUM, SGD, mostly_nonzero
 
 from ._jit import kernel
-from .backprop import backprop, gradient, output_delta
+from .backprop import backprop, gradient, gradient_step, output_delta
 from .forward import forward
 from .sgd_decay import sgd_decay
 from .sgd_general import sgd_general
@@ -75,9 +76,11 @@ def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, sol
             forward(w, layout, hidden, output, xb, a, z)
             E = output_delta(layout, output, loss, a, z, tb, s_b, d)
             backprop(w, layout, hidden, a, z, d)
-            gradient(layout, xb, z, d, g)
-            # g / S, the L2 term and the solver's rule in one pass over w (update.batch_step)
-            sq = batch_step(layout, solver, w, g, hyper, state, step, one / S)
+            if solver == SGD or solver == MOMENTUM:  # the step in the gradient's products
+                sq = gradient_step(layout, solver, xb, z, d, w, state[0], hyper, one / S)
+            else:  # g / S, the L2 term and the solver's rule in one pass over w
+                gradient(layout, xb, z, d, g)
+                sq = batch_step(layout, solver, w, g, hyper, state, step, one / S)
             data += nb * E / S
             if alpha != 0:
                 penalty += nb * 0.5 * alpha * sq / S

@@ -1,6 +1,6 @@
 r"""Forward propagation (Bishop 5.48, 5.49) over a batch, mirroring ``_numpy/forward.py``.
 
-A batch goes through BLAS in matrix form, :math:`A = Z_{prev} W + b` (``np.dot`` inside the
+A batch goes through BLAS in matrix form, :math:`A = Z_{prev} W + b` (``blas.gemm`` inside the
 kernel), at every batch size; row loops serve the per-sample epochs (``rows.forward_rows``),
 where no batch exists.
 """
@@ -11,6 +11,7 @@ from deltaprop.contract import B_OFF, N_IN, N_OUT, U_OFF, W_OFF
 
 from ._jit import kernel
 from .activations import activate
+from .blas import gemm
 
 
 @kernel
@@ -28,15 +29,6 @@ def units(buf, layout, layer, n):
 
 
 @kernel
-def affine(Z_prev, W, b, A):
-    r""":math:`A = Z_{prev} W + b` for a batch (BLAS)."""
-    np.dot(Z_prev, W, A)
-    for r in range(A.shape[0]):
-        for j in range(A.shape[1]):
-            A[r, j] += b[j]
-
-
-@kernel
 def forward(w, layout, hidden, output, X, A, Z):
     r"""Forward-propagate a batch through every layer, filling ``A`` and ``Z``.
 
@@ -44,15 +36,20 @@ def forward(w, layout, hidden, output, X, A, Z):
     """
     n = X.shape[0]
     L = layout.shape[0]
+    one, zero = w.dtype.type(1), w.dtype.type(0)
     z_prev = X
     for layer in range(L):
         W, b = weights(w, layout, layer)
         a = units(A, layout, layer, n)
         z = units(Z, layout, layer, n)
-        affine(z_prev, W, b, a)
+        gemm(z_prev, W, a, one, zero, False, False)
         code = output if layer == L - 1 else hidden
         n_out = np.uint64(layout[layer, N_OUT])
         base = np.uint64(n * layout[layer, U_OFF])
-        for r in range(n):
-            activate(code, A, Z, base + np.uint64(r) * n_out, n_out)
+        bo = np.uint64(layout[layer, B_OFF])
+        for r in range(n):  # the bias and h(a), row by row, while the row is in cache
+            u = base + np.uint64(r) * n_out
+            for j in range(n_out):
+                A[u + j] += w[bo + j]
+            activate(code, A, Z, u, n_out)
         z_prev = z
