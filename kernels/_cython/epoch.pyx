@@ -33,8 +33,10 @@ fused with the forward sum of the next sample n' (row i is updated, then immedia
 two, with the same results. Rows go four at a time, and the first layer visits only the rows
 listed as non-zero in x or x' (listed without branches).
 
-The mini-batch path with plain sgd and no L2 needs no gradient buffer either: the gradient's
-gemm accumulates straight into W (``beta = 1``, ``alpha = -η / S_B``).
+The mini-batch path with plain sgd or momentum needs no gradient buffer either: the gradient's
+gemm accumulates straight into W (``beta = 1 - ηα / S_B``, ``alpha = -η / S_B``) or into the
+velocity (``beta = μ``), ``gradient_step`` in ``backprop.pxd``. The batch bodies are inline
+there and in ``forward.pxd``, so this module and ``epoch_avx2`` compile them with their flags.
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
@@ -42,7 +44,8 @@ from cython cimport floating
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
-from ._core cimport (ADAM, ALPHA, B_OFF, BETA_1, BETA_2, EPSILON, ETA, LINE, MU, N_IN, N_OUT, SGD,
+from ._blas cimport init_gemm
+from ._core cimport (ADAM, ALPHA, B_OFF, BETA_1, BETA_2, EPSILON, ETA, LINE, MOMENTUM, MU, N_IN, N_OUT, SGD,
                      SPINS, U_OFF, W_OFF, axpy, axpy_axpy, col)
 from .activations cimport derivative
 from .backprop cimport (backprop_batch, gradient_batch, gradient_step, output_delta_batch,
@@ -55,6 +58,8 @@ from .update cimport adam_rate, adam_rate_inline, batch_step, step_range, update
 from deltaprop.contract import mostly_nonzero
 
 from ._checks import check_average, check_epoch, check_split
+
+init_gemm()
 
 # How the per-sample epochs treat zero inputs; set by set_skip_zeros (tests only).
 cdef int skip_zeros = 1
@@ -156,13 +161,11 @@ cdef void batch_run(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
             forward_batch(w, layout, L, hidden, output, Xb, nb, A, Z)
             E = output_delta_batch(layout, L, output, loss, nb, A, Z, Tb, sb, D)
             backprop_batch(w, layout, L, hidden, nb, A, Z, D)
-            if solver == SGD and alpha == 0:  # no gradient buffer: gemm into W
-                gradient_step(layout, L, nb, Xb, Z, D, -hyper[ETA] / S, w)
-                data += nb * E / S
-                continue
-            gradient_batch(layout, L, nb, Xb, Z, D, g)
-            # g / S, the L2 term and the solver's rule in one pass over w (update.batch_step)
-            sq = batch_step(layout, L, solver, w, g, P, hyper, state, step, 1 / S)
+            if solver == SGD or solver == MOMENTUM:  # the step in the gradient's products
+                sq = gradient_step(layout, L, solver, nb, Xb, Z, D, w, state, hyper, 1 / S)
+            else:  # g / S, the L2 term and the solver's rule in one pass over w
+                gradient_batch(layout, L, nb, Xb, Z, D, g)
+                sq = batch_step(layout, L, solver, w, g, P, hyper, state, step, 1 / S)
             data += nb * E / S
             penalty += nb * 0.5 * alpha * sq / S
         losses[2 * e] = data

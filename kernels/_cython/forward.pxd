@@ -1,6 +1,42 @@
 # cython: language_level=3
 from cython cimport floating
 
-cdef void forward_batch(const floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hidden,
+from ._blas cimport matmul, use_blas
+from ._core cimport B_OFF, N_IN, N_OUT, SOFTMAX, U_OFF, W_OFF, col
+from .activations cimport activate
+from .rows cimport forward_rows
+
+
+cdef inline void forward_batch(const floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hidden,
                         int output, const floating* X, Py_ssize_t n, floating* A,
-                        floating* Z) noexcept nogil
+                        floating* Z) noexcept nogil:
+    """The body of :func:`forward`: fill the unit buffers A and Z of a batch of ``n`` samples,
+    layer by layer."""
+    cdef Py_ssize_t l, r, j, n_in, n_out
+    cdef const floating* z_prev = X
+    cdef const floating* W
+    cdef const floating* b
+    cdef floating* a
+    cdef floating* z
+    cdef int code
+    for l in range(L):
+        n_in, n_out = col(layout, l, N_IN), col(layout, l, N_OUT)
+        W = w + col(layout, l, W_OFF)
+        b = w + col(layout, l, B_OFF)
+        a = A + n * col(layout, l, U_OFF)
+        z = Z + n * col(layout, l, U_OFF)
+        if use_blas(n, n_in, n_out):
+            for r in range(n):
+                for j in range(n_out):
+                    a[r * n_out + j] = b[j]
+            matmul(n, n_in, n_out, z_prev, W, 1, a)
+        else:
+            for r in range(n):
+                forward_rows(W, b, n_in, n_out, z_prev + r * n_in, a + r * n_out)
+        code = output if l == L - 1 else hidden
+        if code == SOFTMAX:
+            for r in range(n):
+                activate(code, a + r * n_out, z + r * n_out, n_out)
+        else:
+            activate(code, a, z, n * n_out)
+        z_prev = z
