@@ -5,8 +5,9 @@
 standard shape (:data:`SHAPES`), against scikit-learn and PyTorch. ``deltaprop bench
 --minibatch`` (:func:`run_minibatch`, :func:`minibatch_table`): mini-batch and per-sample epochs
 and ``MLPClassifier()`` fits against the NumPy backend, scikit-learn and, in a peers python,
-JAX and PyTorch. One thread, pinned to one CPU (:func:`pin_threads`, :func:`pin_to_one_cpu`),
-the median of interleaved rounds.
+JAX and PyTorch; the mini-batch epochs also against their arithmetic ceiling, one batch's matrix
+products alone through NumPy's BLAS (:func:`products_ceiling`). One thread, pinned to one CPU
+(:func:`pin_threads`, :func:`pin_to_one_cpu`), the median of interleaved rounds.
 
 The modules, one job each:
 
