@@ -9,7 +9,10 @@ Two questions, one class each:
   digits: the configuration most users of the drop-in run.
 
 As in ``bench_sgd``: ``track_samples_per_second`` (unit samples/s, median of 5) is the
-headline; its ``time_`` twin is what asv's regression detection watches.
+headline; its ``time_`` twin is what asv's regression detection watches. Beside it,
+``BatchEpoch.track_fraction_of_ceiling`` (unit ratio): that throughput over the epoch's
+arithmetic ceiling, the batch's matrix products alone through NumPy's BLAS
+(``deltaprop.bench.products_ceiling``), measured in the same process.
 """
 
 import time
@@ -17,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from .common import BACKENDS, LR, SEED, digits, make_net, require_backend, sgd_data, single_thread
+from .common import BACKENDS, LR, SEED, digits, layer_sizes, make_net, require_backend, sgd_data, single_thread
 
 REPEATS = 5
 EPOCHS = 30
@@ -46,6 +49,7 @@ class BatchEpoch:
         self.X, self.T = sgd_data("784-128-10", "float32", n=4096)
         self.net = make_net("784-128-10", backend, "float32")
         self.batch_size = int(batch_size)
+        self.ceiling = None  # samples/s, measured once by track_fraction_of_ceiling
         self.net.batch_epoch(self.X, self.T, LR, self.batch_size)  # warm-up (JIT, BLAS)
 
     def time_batch_epoch(self, backend, batch_size):
@@ -56,6 +60,23 @@ class BatchEpoch:
                             self.X.shape[0])
 
     track_samples_per_second.unit = "samples/s"
+
+    def track_fraction_of_ceiling(self, backend, batch_size):
+        """``track_samples_per_second`` divided by the products-only ceiling measured in the same
+        setup: the samples/s of one batch's matrix products alone (forward sums, gradient,
+        δ-recursion; 784-128-10 float32 at this batch size) through NumPy's BLAS on one thread,
+        ``deltaprop.bench.products_ceiling`` (median of 5). 1 would be an epoch that costs only
+        its products; it measures deltaprop against the machine's BLAS."""
+        try:
+            from deltaprop.bench import products_ceiling
+        except ImportError:  # a commit before the ceiling: NaN, which asv records as not run
+            return float("nan")
+        if self.ceiling is None:
+            self.ceiling = products_ceiling(layer_sizes("784-128-10"), self.batch_size, "float32",
+                                            repeats=REPEATS).samples_per_second
+        return self.track_samples_per_second(backend, batch_size) / self.ceiling
+
+    track_fraction_of_ceiling.unit = "ratio"
 
 
 class DefaultClassifier:

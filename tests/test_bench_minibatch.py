@@ -140,6 +140,43 @@ def test_minibatch_quick_has_every_work_with_finite_figures(quick_report):
     assert quick_report["skipped_peers"] == {p: "not measured (pass --peer-python)" for p in bench.REMOTE_PEERS}
 
 
+def test_minibatch_epochs_of_batches_give_deltaprop_s_fraction_of_their_ceiling(quick_report):
+    """Each mini-batch epoch's row has the ceiling of its shape and batch (samples/s) and
+    deltaprop's figure over it; the fits and the per-sample epochs have neither."""
+    rows = quick_report["results"]
+    assert all({"ceiling", "of_ceiling"} <= set(row) for row in rows)
+    for row in rows:
+        spec = bench.MINIBATCH_WORKS[row["work"]]
+        if spec["kind"] == "epoch" and spec["batch_size"] > 1:
+            assert math.isfinite(row["ceiling"]) and row["ceiling"] > 0
+            assert row["of_ceiling"] == pytest.approx(row["deltaprop"] / row["ceiling"])
+        else:
+            assert row["ceiling"] is None and row["of_ceiling"] is None, row["work"]
+    assert any(row["ceiling"] is not None for row in rows)
+
+
+def test_minibatch_table_prints_the_fraction_of_the_ceiling_once_per_work():
+    rows = [dict(work="batch-32", label="batch_epoch 784-128-10 f32, batch 32", unit="samples/s",
+                 deltaprop_backend="cython", deltaprop=158_000.0, deltaprop_backends={"cython": 158_000.0},
+                 ceiling=200_000.0, of_ceiling=0.79, peer=peer, peer_label=minibatch.PEER_LABELS[peer],
+                 peer_value=value, ratio=None if value is None else 158_000.0 / value,
+                 where=None if value is None else "in-process", note=None if value else "not measured")
+            for peer, value in (("sklearn", 70_000.0), ("jax", None))]
+    rows.append(dict(work="defaults-digits", label="MLPClassifier() 30 it, digits", unit="s/fit",
+                     deltaprop_backend="cython", deltaprop=0.06, deltaprop_backends={"cython": 0.06},
+                     ceiling=None, of_ceiling=None, peer="sklearn", peer_label="scikit-learn", peer_value=0.15,
+                     ratio=2.5, where="in-process", note=None, n_iter={"cython": 30, "sklearn": 30}))
+    lines = bench.minibatch_table(rows, 3, dict(bench.machine_info(), pinned_cpu=None)).splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("work"))
+    assert "of ceiling" in lines[head] and lines[head].index("of ceiling") < lines[head].index("peer")
+    body = lines[head + 2 : head + 5]
+    assert "cython 158k/s" in body[0] and "0.79 of 200k/s" in body[0] and "2.26x" in body[0]
+    assert "of 200k/s" not in body[1] and "not measured" in body[1]
+    assert " of " not in body[2].split("scikit-learn")[0] and "2.50x" in body[2]
+    assert lines[-2].startswith("of ceiling: deltaprop's throughput / the ceiling")
+    assert lines[-1].startswith("ratio: deltaprop's throughput / the peer's")
+
+
 def test_minibatch_fits_run_the_same_iterations_in_deltaprop_and_sklearn(quick_report):
     for row in quick_report["results"]:
         if row["unit"] == "s/fit":
@@ -161,6 +198,7 @@ def test_minibatch_quick_prints_the_table(capsys, monkeypatch):
         assert spec["label"] in text
     assert "JAX jit(lax.scan)" in text and "not measured (pass --peer-python)" in text
     assert "scikit-learn" in text and lines[-1].startswith("ratio: deltaprop's throughput / the peer's")
+    assert "of ceiling" in text and lines[-2].startswith("of ceiling: ")
 
 
 @pytest.mark.parametrize("argv, message", [

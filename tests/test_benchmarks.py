@@ -60,6 +60,12 @@ def test_the_suite_has_the_headline_and_its_time_twin():
     assert any(n.split(".")[1].startswith("peakmem_") for n in names)
 
 
+def test_the_batch_epochs_track_their_fraction_of_the_ceiling_beside_their_throughput():
+    minibatch = importlib.import_module("benchmarks.bench_minibatch")
+    assert minibatch.BatchEpoch.track_samples_per_second.unit == "samples/s"
+    assert minibatch.BatchEpoch.track_fraction_of_ceiling.unit == "ratio"
+
+
 @pytest.mark.parametrize("module, cls, attr", BENCHMARKS, ids=IDS)
 def test_benchmark_declaration_is_valid(module, cls, attr):
     """What ``asv check`` checks: params match param_names and the method signatures."""

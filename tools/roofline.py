@@ -8,7 +8,8 @@ gradient Z^T Delta (the same count) and, above the first layer, the δ-recursion
 - the attainable GEMM rate: a large square product through NumPy's BLAS (OpenBLAS), GFLOP/s;
 - for each configuration of the mini-batch table (``deltaprop bench --minibatch``), the time of
   exactly those products on the configuration's shapes, through the same BLAS, per batch,
-  which is the epoch's floor if nothing else cost anything: a ceiling in samples/s;
+  which is the epoch's floor if nothing else cost anything: a ceiling in samples/s
+  (``deltaprop.bench.products_ceiling``, which the mini-batch table and the asv suite use too);
 - for ``MLPClassifier()``'s defaults on digits, that floor over a 30-epoch fit, against
   scikit-learn's fit time: the largest speed-up over scikit-learn any implementation that does
   the same arithmetic through the same BLAS can reach.
@@ -49,15 +50,15 @@ def main(argv=None):
 def measure(args, cpu):
     import numpy as np
 
+    from deltaprop.bench import products_ceiling
 
-    def best_rate(fn, flop, repeats=args.repeats, inner=1):
+    def best_rate(fn, flop, repeats=args.repeats):
         fn()
         times = []
         for _ in range(repeats):
             t0 = time.perf_counter()
-            for _ in range(inner):
-                fn()
-            times.append((time.perf_counter() - t0) / inner)
+            fn()
+            times.append(time.perf_counter() - t0)
         return float(np.median(times)), flop / float(np.median(times)) / 1e9
 
     print(f"one thread, pinned to CPU {cpu}; medians of {args.repeats}")
@@ -75,24 +76,10 @@ def measure(args, cpu):
           f"{'ceiling [samples/s]':>20s}")
     floors = {}
     for name, sizes, n, dt in CONFIGS:
-        products = []  # (left, right, out) of every GEMM of one batch
-        for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-            Z = rng.rand(n, d_in).astype(dt)
-            W = rng.rand(d_in, d_out).astype(dt)
-            Dl = rng.rand(n, d_out).astype(dt)
-            products.append((Z, W, np.empty((n, d_out), dt)))  # forward
-            products.append((Z.T, Dl, np.empty((d_in, d_out), dt)))  # gradient
-            if i > 0:
-                products.append((Dl, W.T, np.empty((n, d_in), dt)))  # δ-recursion
-        flop = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b, _ in products)
-
-        def batch(products=products):
-            for a, b, out in products:
-                np.dot(a, b, out)
-
-        t, rate = best_rate(batch, flop, inner=200)
-        floors[name] = t
-        print(f"{name:58s} {flop / 1e6:11.2f} {t * 1e6:10.1f} {rate:8.1f} {n / t:20,.0f}")
+        ceiling = products_ceiling(sizes, n, dt, repeats=args.repeats)
+        floors[name] = ceiling.seconds_per_batch
+        print(f"{name:58s} {ceiling.mflop_per_batch:11.2f} {ceiling.seconds_per_batch * 1e6:10.1f} "
+              f"{ceiling.gflop_per_second:8.1f} {ceiling.samples_per_second:20,.0f}")
 
     from sklearn.datasets import load_digits
     from sklearn.exceptions import ConvergenceWarning

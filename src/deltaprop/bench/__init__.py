@@ -5,14 +5,17 @@
 standard shape (:data:`SHAPES`), against scikit-learn and PyTorch. ``deltaprop bench
 --minibatch`` (:func:`run_minibatch`, :func:`minibatch_table`): mini-batch and per-sample epochs
 and ``MLPClassifier()`` fits against the NumPy backend, scikit-learn and, in a peers python,
-JAX and PyTorch. One thread, pinned to one CPU (:func:`pin_threads`, :func:`pin_to_one_cpu`),
-the median of interleaved rounds.
+JAX and PyTorch; the mini-batch epochs also against their arithmetic ceiling, one batch's matrix
+products alone through NumPy's BLAS (:func:`products_ceiling`). One thread, pinned to one CPU
+(:func:`pin_threads`, :func:`pin_to_one_cpu`), the median of interleaved rounds.
 
 The modules, one job each:
 
 - :mod:`~deltaprop.bench.pinning`: the thread pools and the CPU pinning;
 - :mod:`~deltaprop.bench.data`: the standard shapes, their frozen data, η and the problem file
   (standard library and NumPy only: the peers' scripts load it by its path);
+- :mod:`~deltaprop.bench.ceiling`: the arithmetic ceiling of a mini-batch epoch, its matrix
+  products alone through NumPy's BLAS (standard library and NumPy only);
 - :mod:`~deltaprop.bench.timing`: the timed tasks and the interleaved rounds;
 - :mod:`~deltaprop.bench.machine`: the machine, its thread pools and the pinning, in words;
 - :mod:`~deltaprop.bench.persample`: the per-sample table;
@@ -21,6 +24,9 @@ The modules, one job each:
 - ``peers/epoch_server.py``: the script a peers python runs.
 """
 
+from .ceiling import Ceiling, batch_flop, products_ceiling
+from .ceiling import batch_products as batch_products
+from .ceiling import run_products as run_products
 from .data import SHAPES, make_data
 from .data import digits_data as digits_data
 from .machine import blas_info as blas_info
@@ -41,5 +47,6 @@ from .timing import measure
 # The names above imported "as" themselves are public too (the tasks, the work table), kept
 # out of __all__: the command line and the asv suite use the names in it.
 __all__ = ["SHAPES", "make_data", "pin_threads", "pin_to_one_cpu", "measure", "run", "table", "run_minibatch",
-           "minibatch_table", "REMOTE_PEERS", "machine_info", "pinning_words"]
+           "minibatch_table", "REMOTE_PEERS", "machine_info", "pinning_words", "products_ceiling", "Ceiling",
+           "batch_flop"]
 

@@ -3,7 +3,9 @@
 Mini-batch epochs (``MLP.batch_epoch`` at batch 32 and 200), per-sample epochs
 (``MLP.sgd_epoch``) and ``MLPClassifier()`` fits with scikit-learn's defaults, timed against the
 NumPy backend, scikit-learn and, in a peers python (:mod:`deltaprop.bench.remote`), JAX and
-PyTorch, all in the same interleaved rounds (:func:`~deltaprop.bench.timing.compare`).
+PyTorch, all in the same interleaved rounds (:func:`~deltaprop.bench.timing.compare`). Beside
+each mini-batch epoch, in the same rounds, its arithmetic ceiling: the batch's matrix products
+alone through NumPy's BLAS (:class:`~deltaprop.bench.timing.ProductsTask`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from .machine import machine_line, pinning_words
 from .persample import check_names
 from .pinning import pin_threads
 from .remote import PeerProcess, RemoteTask
-from .timing import PeerTask, Task, Timed, compare
+from .timing import PeerTask, ProductsTask, Task, Timed, compare
 
 __all__ = ["MINIBATCH_WORKS", "MINIBATCH_DTYPE", "FIT_ITERATIONS", "REMOTE_PEERS", "PEER_LABELS", "FitTask",
            "run_minibatch", "minibatch_table"]
@@ -92,8 +94,8 @@ class FitTask(Timed):
         return elapsed
 
 
-#: One timed (or skipped) entry: (work key, "deltaprop" or "peer", backend or peer name (None: no peer),
-#: task (a Timed) or None, note or None)
+#: One timed (or skipped) entry: (work key, "deltaprop", "peer" or "ceiling", backend or peer name (None: no
+#: peer, or the ceiling), task (a Timed) or None, note or None)
 _Entry = tuple[str, str, str | None, Any, str | None]
 
 
@@ -107,8 +109,11 @@ def run_minibatch(backends: Sequence[str], repeats: int = 5, min_time: float = 0
     (``"sklearn"`` in ``peers``: partial_fit epochs of ``MLPClassifier(solver="sgd",
     momentum=0, alpha=0, batch_size=B, tanh)``, or the default estimator) and, in
     ``peer_python`` (:class:`~deltaprop.bench.remote.RemoteTask`), the other ``peers``: JAX and
-    PyTorch. Everything is timed in the same ``repeats`` interleaved rounds; the caller pins the
-    process (:func:`~deltaprop.bench.pinning.pin_to_one_cpu`) and the peers python inherits it.
+    PyTorch. Each mini-batch epoch (``batch_size`` > 1) has its arithmetic ceiling beside it:
+    the matrix products of one batch of its shape and dtype alone, through NumPy's BLAS
+    (:class:`~deltaprop.bench.timing.ProductsTask`, :mod:`~deltaprop.bench.ceiling`).
+    Everything is timed in the same ``repeats`` interleaved rounds; the caller pins the process
+    (:func:`~deltaprop.bench.pinning.pin_to_one_cpu`) and the peers python inherits it.
 
     Parameters
     ----------
@@ -132,8 +137,10 @@ def run_minibatch(backends: Sequence[str], repeats: int = 5, min_time: float = 0
         ``"s/fit"`` for the fits), ``deltaprop`` (the fastest backend's figure),
         ``deltaprop_backend``, ``deltaprop_backends`` (each one's figure), ``peer``,
         ``peer_label``, ``peer_value``, ``ratio`` (deltaprop's throughput / the peer's: > 1 is
-        deltaprop faster; for fits the peer's time / deltaprop's), ``where`` (``"in-process"``
-        or ``"peers python"``), ``note``. The fits add ``n_iter`` per library; the peers python
+        deltaprop faster; for fits the peer's time / deltaprop's), ``ceiling`` (the mini-batch
+        epochs' arithmetic ceiling, samples/s), ``of_ceiling`` (``deltaprop`` / ``ceiling``;
+        both None for the fits and the per-sample epochs), ``where`` (``"in-process"`` or
+        ``"peers python"``), ``note``. The fits add ``n_iter`` per library; the peers python
         rows ``check`` (see :class:`~deltaprop.bench.remote.RemoteTask`), ``peer_python``,
         ``peer_version`` and ``peer_cpus`` (the CPUs its threads may run on, read after the
         timing). A peer not measured has ``peer_value`` None and says why in ``note``.
@@ -187,6 +194,9 @@ def run_minibatch(backends: Sequence[str], repeats: int = 5, min_time: float = 0
                     task = Task(name, MINIBATCH_DTYPE, shape, "epoch", B)
                     first = first or task
                     entries.append((key, "peer" if name == "numpy" and numpy_peer else "deltaprop", name, task, None))
+                if B > 1:
+                    say(f"warming up {spec['label']}: its matrix products alone (the ceiling)")
+                    entries.append((key, "ceiling", None, ProductsTask(MINIBATCH_DTYPE, shape, B), None))
                 if "sklearn" in peers:
                     say(f"warming up {spec['label']}: sklearn")
                     entries.append((key, "peer", "sklearn", PeerTask("sklearn", MINIBATCH_DTYPE, shape, B), None))
@@ -229,7 +239,10 @@ def _minibatch_rows(works: list[str], entries: list[_Entry], rates: dict[str, fl
 
         base: dict[str, Any] = dict(work=key, label=spec["label"], unit="s/fit" if fit else "samples/s",
                     deltaprop_backend=best, deltaprop=figure(mine[best]),
-                    deltaprop_backends={name: figure(r) for name, r in mine.items()})
+                    deltaprop_backends={name: figure(r) for name, r in mine.items()}, ceiling=None, of_ceiling=None)
+        for _, role, _, task, _ in here:
+            if role == "ceiling":
+                base.update(ceiling=float(rates[task.name]), of_ceiling=mine[best] / rates[task.name])
         if fit:
             base["n_iter"] = {name: task.n_iter for _, _, name, task, _ in here}
         peers: list[_Entry] = [e for e in here if e[1] == "peer"] or [(key, "peer", None, None, "no peer measured")]
@@ -278,7 +291,7 @@ def minibatch_table(rows: Sequence[dict[str, Any]], repeats: int, info: dict[str
     -------
     str
         The heading (method, machine, the peers python and its check), one line per row, and
-        what the ratio means.
+        what the ceiling and the ratio mean.
     """
     cpu = info.get("pinned_cpu")
     on = f"CPU {cpu}, " if cpu is not None else ""
@@ -296,15 +309,17 @@ def minibatch_table(rows: Sequence[dict[str, Any]], repeats: int, info: dict[str
         lines.append(f"checked: each peers python epoch from deltaprop's initial weights ends where deltaprop's "
                      f"does, max |w diff| {worst:.1g} (float32)" if not failed else
                      f"WARNING: {len(failed)} peers python epoch(s) do NOT end where deltaprop's does (see notes)")
-    head = f"{'work':<40} {'deltaprop':>17}  {'peer':<24} {'figure':>10} {'ratio':>7}  where"
+    head = f"{'work':<40} {'deltaprop':>17} {'of ceiling':>15}  {'peer':<24} {'figure':>10} {'ratio':>7}  where"
     lines += [head, "-" * len(head)]
     last = None
     for row in rows:
         if row["work"] != last:
             dp = f"{row['deltaprop_backend']} {_figure(row['deltaprop'], row['unit'])}"
-            lead = f"{row['label']:<40} {dp:>17}"
+            ceiling = ("" if row.get("ceiling") is None else
+                       f"{row['of_ceiling']:.2f} of {_figure(row['ceiling'], row['unit'])}")
+            lead = f"{row['label']:<40} {dp:>17} {ceiling:>15}"
         else:
-            lead = " " * 58
+            lead = " " * 74
         last = row["work"]
         if row["peer_value"] is None:
             lines.append(f"{lead}  {row['peer_label'] or '':<24} {row['note']}")
@@ -314,6 +329,9 @@ def minibatch_table(rows: Sequence[dict[str, Any]], repeats: int, info: dict[str
         line = f"{lead}  {row['peer_label']:<24} {_figure(row['peer_value'], row['unit']):>10} {ratio:>7}  {where}"
         lines.append(line + (f"  ({row['note']})" if row.get("note") else ""))
     backends = sorted({b for row in rows for b in row["deltaprop_backends"]})
+    if any(row.get("ceiling") is not None for row in rows):
+        lines.append("of ceiling: deltaprop's throughput / the ceiling, the batch's matrix products alone through "
+                     "NumPy's BLAS (forward, gradient, δ-recursion), timed in the same rounds")
     lines.append(f"ratio: deltaprop's throughput / the peer's (MLPClassifier rows: the peer's fit time / "
                  f"deltaprop's); deltaprop: the fastest of {', '.join(backends)} (each one's figure: --json)")
     return "\n".join(lines)

@@ -4,7 +4,8 @@ One question: how many samples per second does on-line gradient descent,
 :math:`w \leftarrow w - \eta \nabla E_n(w)` (Bishop §5.2.4, eq. 5.43), process on a given backend, dtype
 and network shape? :class:`Task` times :class:`deltaprop.MLP`, :class:`PeerTask` the same work
 in scikit-learn or PyTorch, :class:`StreamProbe` a memory-bound pass over a buffer the size of
-the weights.
+the weights, :class:`ProductsTask` the matrix products of one mini-batch alone (the arithmetic
+ceiling of a mini-batch epoch, :mod:`~deltaprop.bench.ceiling`).
 
 Method (:func:`compare`): single thread (BLAS and OpenMP pinned to 1 by
 :func:`~deltaprop.bench.pinning.pin_threads`), one warm-up call when a task is built (JIT
@@ -28,10 +29,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from .ceiling import batch_products, run_products
 from .data import ETA, SHAPES, make_data
 from .pinning import pin_threads
 
-__all__ = ["MIN_CALL_SECONDS", "Timed", "Task", "StreamProbe", "PeerTask", "compare", "measure"]
+__all__ = ["MIN_CALL_SECONDS", "Timed", "Task", "StreamProbe", "ProductsTask", "PeerTask", "compare", "measure"]
 
 #: Every timed call runs at least this long, whatever ``min_time`` (0 in a quick run): a call to
 #: ``MLP.fit`` has a fixed cost (validation, buffers, the shuffle) that one epoch of a small data
@@ -180,6 +182,34 @@ class StreamProbe(Timed):
         else:
             for _ in range(self.epochs):
                 np.subtract(buf, c, out=buf)
+        return time.perf_counter() - t0
+
+
+class ProductsTask(Timed):
+    """The matrix products of one mini-batch alone, through NumPy's BLAS: a mini-batch epoch's ceiling.
+
+    The products :func:`~deltaprop.bench.ceiling.batch_products` builds for the shape's layer
+    sizes; one "epoch" is one batch, so :func:`compare` gives the ceiling in samples/s, timed in
+    the same rounds as the epochs it bounds. It measures the machine's BLAS, not deltaprop.
+
+    Parameters
+    ----------
+    dtype : {"float32", "float64"}
+    shape : str
+        A key of :data:`~deltaprop.bench.data.SHAPES`.
+    batch_size : int
+    """
+
+    def __init__(self, dtype: str, shape: str, batch_size: int) -> None:
+        self.name = f"{shape} {dtype} b={batch_size} products"
+        self.products = batch_products(SHAPES[shape][0], batch_size, dtype)
+        self.samples_per_epoch = batch_size
+        self.run()  # warm-up
+
+    def run(self) -> float:
+        """Compute :attr:`epochs` batches of products; return the elapsed seconds."""
+        t0 = time.perf_counter()
+        run_products(self.products, self.epochs)
         return time.perf_counter() - t0
 
 

@@ -98,7 +98,9 @@ def _minibatch(args: argparse.Namespace, bench: ModuleType) -> int:
     info = dict(bench.machine_info(), pinned_cpu=cpu)
     if args.json:
         print(json.dumps({"method": f"median of {repeats} interleaved rounds, one thread, {bench.pinning_words(info)}; "
-                          "unit per row: samples/s, or s/fit", "machine": info, "skipped_peers": skipped,
+                          "unit per row: samples/s, or s/fit; ceiling (samples/s): a mini-batch's matrix products "
+                          "alone through NumPy's BLAS, timed in the same rounds", "machine": info,
+                          "skipped_peers": skipped,
                           "results": rows}, indent=1))
     else:
         print(bench.minibatch_table(rows, repeats, info))

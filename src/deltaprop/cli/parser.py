@@ -122,8 +122,9 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                     "after a warm-up, one thread, the median of interleaved rounds) of every available "
                     "backend on the standard shapes of deltaprop.bench, with ratios to the NumPy backend "
                     "and to scikit-learn's and PyTorch's per-sample SGD when they are installed. "
-                    "--minibatch: mini-batch epochs (784-128-10, batch 32 and 200), per-sample epochs "
-                    "and MLPClassifier() fits against the NumPy backend, scikit-learn and, run by "
+                    "--minibatch: mini-batch epochs (784-128-10, batch 32 and 200) with the fraction of "
+                    "their arithmetic ceiling (a batch's matrix products alone, through NumPy's BLAS), "
+                    "per-sample epochs and MLPClassifier() fits against the NumPy backend, scikit-learn and, run by "
                     "--peer-python in its own process, JAX and PyTorch. One thread is measured pinned "
                     "to one CPU (every thread of the process, and the peers python), so that no "
                     "thread pool borrows a second core.")
