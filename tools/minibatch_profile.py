@@ -44,7 +44,7 @@ def median_us(call: Callable[[], object], number: int, repeats: int = 7) -> floa
 
 
 def profile(backend: str, sizes: list[int], hidden: str, dtype: type, B: int, solver: str,
-            n: int = 8192) -> list[tuple[str, float, float]]:
+            n: int = 2000) -> list[tuple[str, float, float]]:
     """(piece, µs per batch, µs of its products alone) for one case."""
     rng = np.random.RandomState(0)
     D, K = sizes[0], sizes[-1]

@@ -12,9 +12,11 @@ plain sgd and momentum in the gradient's products (``backprop.gradient_step``), 
 Adam by ``update.batch_step`` on a gradient buffer.
 """
 
+import numpy as np
+
 from deltaprop.contract import ALPHA, ETA, MOMENTUM, SGD, mostly_nonzero
 
-from ._jit import kernel
+from ._jit import inline, kernel
 from .backprop import backprop, gradient, gradient_step, output_delta
 from .forward import forward
 from .sgd_decay import sgd_decay
@@ -44,6 +46,17 @@ def sgd_epoch(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, st
                     a, z, delta, losses)
 
 
+@inline
+def gather_row(src, i, dst, r):
+    """``dst[r] = src[i]`` for C-contiguous 2-D arrays, as one loop over unsigned offsets of the
+    flat arrays (it vectorises; a slice assignment goes through numba's general strided copy)."""
+    flat_src, flat_dst = src.ravel(), dst.ravel()
+    D = np.uint64(src.shape[1])
+    s0, d0 = np.uint64(i) * D, np.uint64(r) * D
+    for j in range(D):
+        flat_dst[d0 + j] = flat_src[s0 + j]
+
+
 @kernel
 def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, solver, hyper, state, step,
                 Xb, Tb, sb, A, Z, D, g, losses):
@@ -65,8 +78,8 @@ def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, sol
             S = w.dtype.type(0)
             for r in range(nb):
                 idx = order[e, start + r]
-                Xb[r, :] = X[idx]
-                Tb[r, :] = T[idx]
+                gather_row(X, idx, Xb, r)
+                gather_row(T, idx, Tb, r)
                 sb[r] = s[idx]
                 S += sb[r]
             if S == 0:
