@@ -268,3 +268,32 @@ def test_dense_inputs_are_told_by_the_first_samples_of_the_call():
     mixed = np.vstack([X[:16], sparse[16:]])
     assert rule(mixed, order) and not rule(mixed, order[:, ::-1].copy())
     assert not rule(X, np.empty((1, 0), dtype=np.intp))
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_softmax_of_wide_logits_is_within_a_few_ulp(name, dtype):
+    """The forward pass's softmax over 20 units whose logits span thousands (many below the exp
+    cut-off of the compiled backends), 500 samples, against the exact softmax (in float64 or
+    long double) of the shifted logits as the dtype rounds them: within 4 units in the last
+    place where the output is well inside the normal range, below the smallest normal number
+    where it underflows, each row summing to 1."""
+    k = get_backend(name)
+    layout = make_layout([3, 20])
+    rng = np.random.RandomState(0)
+    w = (rng.randn(n_params(layout)) * 300).astype(dtype)
+    X = rng.randn(500, 3).astype(dtype)
+    A = np.empty(500 * n_units(layout), dtype)
+    Z = np.empty_like(A)
+    k.forward(w, layout, ACTIVATIONS["identity"], ACTIVATIONS["softmax"], X, A, Z)
+    a = A.reshape(500, 20)
+    shifted = a - a.max(axis=1, keepdims=True)  # rounded as the kernels round it
+    assert (shifted < -1000).mean() > 0.2 and ((shifted > -80) & (shifted < -1)).sum() > 100
+    e = np.exp(shifted.astype(np.longdouble if dtype == np.float64 else np.float64))
+    exact = e / e.sum(axis=1, keepdims=True)
+    z = Z.reshape(500, 20)
+    tiny = np.finfo(dtype).tiny
+    ok = exact > tiny * 2**40
+    ulp = np.spacing(exact[ok].astype(dtype)).astype(exact.dtype)
+    assert np.all(np.abs(z[ok] - exact[ok]) <= 4 * ulp)
+    assert np.all(z[exact < tiny] < tiny)  # 0, or a subnormal number
+    np.testing.assert_allclose(z.astype(np.float64).sum(axis=1), 1, rtol=10 * np.finfo(dtype).eps)

@@ -7,7 +7,8 @@
 - per-sample SGD with L2 keeps the first layer as a scale times a matrix (so zero inputs still
   skip their rows) and equals the reference, also where the scale is folded back;
 - the helpers called for every sample are compiled without reference counting;
-- ``tanh_units`` is within 2 units in the last place of max(|tanh x|, 1/2);
+- ``tanh_units`` is within 2 units in the last place of max(|tanh x|, 1/2), ``exp_units``
+  within 2 units in the last place of :math:`e^x` over softmax's range;
 - kernels are compiled with ``cache=True`` and lazily (importing compiles nothing);
 - the NUMBA_CACHE_DIR fallback of read-only installs.
 """
@@ -147,6 +148,29 @@ def test_tanh_units_is_within_two_ulp(dtype):
     out = np.empty_like(nan)
     tanh_units(nan, out, np.uint64(0), np.uint64(1))
     assert np.isnan(out[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exp_units_is_within_two_ulp(dtype):
+    """The vectorised shifted exp of softmax against float64 (float32 arrays) or long double
+    (float64): within 2 units in the last place where :math:`e^x` is a normal number above the
+    cut-off (-87 / -708), 0 below it, the sum returned; NaN stays NaN."""
+    exp_units = numba_module("activations").exp_units
+    lo = -87.0 if dtype == np.float32 else -708.0
+    x = np.concatenate([-np.geomspace(1e-30, -lo, 100_001), np.linspace(lo, 0, 100_001), [0.0, -0.0, lo - 0.5,
+                        2 * lo, -np.inf]])
+    a = (x + 3).astype(dtype)  # shifted by 3: exp(a - 3)
+    z = np.empty_like(a)
+    total = exp_units(a, z, np.uint64(0), np.uint64(a.size), dtype(3))
+    shifted = a - dtype(3)  # rounded as the kernel rounds it; the exp of that is the truth
+    exact = np.exp(shifted.astype(np.longdouble if dtype == np.float64 else np.float64))
+    normal = shifted >= lo
+    ulp = np.spacing(exact[normal].astype(dtype)).astype(exact.dtype)
+    assert np.all(np.abs(z[normal] - exact[normal]) <= 2 * ulp)
+    assert np.all(z[~normal] == 0) and (~normal).sum() >= 3
+    assert total == pytest.approx(float(z.astype(np.float64).sum()), rel=1e-5)
+    nan = np.array([np.nan], dtype=dtype)
+    assert np.isnan(exp_units(nan, np.empty_like(nan), np.uint64(0), np.uint64(1), dtype(0)))
 
 
 def test_numba_cache_falls_back_to_a_temp_dir_when_nothing_is_writable(monkeypatch):

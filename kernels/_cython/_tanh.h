@@ -1,7 +1,9 @@
-/* A tanh over n units that the C compiler vectorises (libm's tanh is one call per unit).
+/* A tanh and a shifted exp over n units that the C compiler vectorises (libm's tanh and exp
+   are one call per unit).
 
    Declared to Cython in activations.pxd (``cdef extern from "_tanh.h"``), wrapped there as the
-   fused-type tanh_units. Included by Cython-generated C, after Python.h (Py_ssize_t). */
+   fused-type tanh_units and exp_units. Included by Cython-generated C, after Python.h
+   (Py_ssize_t). */
 #ifndef DELTAPROP_TANH_H
 #define DELTAPROP_TANH_H
 
@@ -76,5 +78,41 @@ static void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT a, T* DELTAPROP_RESTR
 }
 DELTAPROP_TANH(float, deltaprop_tanhf, deltaprop_pow2f)
 DELTAPROP_TANH(double, deltaprop_tanh, deltaprop_pow2)
+
+/* z = exp(a - shift) over n units, for a - shift <= 0 (softmax's log-sum-exp shift), and their
+   sum. Cephes' exp: k = floor(x log2 e + 1/2), r = x - k ln 2 (in two parts), e^r = (dq + pr) /
+   (dq - pr) with the Pade polynomials of tanh above, times 2^k from its bits. Below LO (where
+   2^k would leave the normal range) the result is 0; NaN stays NaN. The sum is a vector
+   reduction (omp simd, honoured with -fopenmp-simd). */
+#define DELTAPROP_EXP(T, NAME, POW2, LO) \
+DELTAPROP_SELECTS_VECTORISE \
+static inline T NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT a, T shift, T* DELTAPROP_RESTRICT z) { \
+    const T e0 = (T)1.26177193074810590878e-4, e1 = (T)3.02994407707441961300e-2; \
+    const T e2 = (T)9.99999999999999999910e-1; \
+    const T d0 = (T)3.00198505138664455042e-6, d1 = (T)2.52448340349684104192e-3; \
+    const T d2 = (T)2.27265548208155028766e-1, d3 = (T)2.00000000000000000009e0; \
+    const T log2e = (T)1.4426950408889634073599, c1 = (T)6.93145751953125e-1; \
+    const T c2 = (T)1.42860682030941723212e-6; \
+    T total = 0; \
+    _Pragma("omp simd reduction(+:total)") \
+    for (Py_ssize_t j = 0; j < n; j++) { \
+        T x = a[j] - shift; \
+        T xc = x < (T)(LO) ? (T)(LO) : x;   /* NaN stays NaN */ \
+        T kf = xc * log2e - (T)0.5;         /* xc <= 0: the nearest integer to xc log2 e is */ \
+        kf = kf == kf ? kf : (T)0;          /* the truncation of xc log2 e - 1/2 */ \
+        T k = (T)(int)kf; \
+        T r = xc - k * c1 - k * c2; \
+        T rr = r * r; \
+        T pr = r * ((e0 * rr + e1) * rr + e2); \
+        T dq = ((d0 * rr + d1) * rr + d2) * rr + d3; \
+        T y = POW2(k) * ((dq + pr) / (dq - pr)); \
+        y = x < (T)(LO) ? (T)0 : y; \
+        z[j] = y; \
+        total += y; \
+    } \
+    return total; \
+}
+DELTAPROP_EXP(float, deltaprop_expf_shifted, deltaprop_pow2f, -87.0)
+DELTAPROP_EXP(double, deltaprop_exp_shifted, deltaprop_pow2, -708.0)
 
 #endif  /* DELTAPROP_TANH_H */

@@ -16,7 +16,7 @@ from numba.extending import intrinsic
 
 from deltaprop.contract import EXP, GUDERMANNIAN, IDENTITY, LOGISTIC, RELU, SOFTMAX, SOFTPLUS, TANH
 
-from ._jit import helper
+from ._jit import exact_helper, helper
 
 
 def _pow2_python(k):
@@ -87,6 +87,42 @@ def tanh_units(a, z, u, n):
         z[j] = x + ratio if is_small else np.copysign(one - ratio, x)
 
 
+@exact_helper
+def exp_units(a, z, u, n, shift):
+    r"""``z[u:u+n] = exp(a[u:u+n] - shift)`` for :math:`a \le \mathrm{shift}` (softmax's shift by
+    :math:`\max a`); returns the sum. A formula LLVM vectorises (``math.exp`` is a call).
+
+    Cephes' exp, in the dtype of ``a``: :math:`x = k \ln 2 + r` with :math:`k` the nearest
+    integer to :math:`x \log_2 e` (Cody-Waite reduction, :math:`\ln 2` in two parts), Cephes'
+    Padé form :math:`e^r = (Q(r^2) + r P(r^2)) / (Q(r^2) - r P(r^2))` and :math:`2^k` from its
+    bits; 0 below :math:`-87` (float32) or :math:`-708` (float64), where :math:`2^k` would
+    leave the normal range. NaN stays NaN. Compiled without reassociation: the reduction
+    :math:`x - k c_1 - k c_2` must keep its order (its point is that :math:`k c_1` is exact).
+    """
+    f = a.dtype.type
+    zero, half = f(0), f(0.5)
+    e0, e1, e2 = f(1.26177193074810590878e-4), f(3.02994407707441961300e-2), f(9.99999999999999999910e-1)
+    d0, d1, d2, d3 = (f(3.00198505138664455042e-6), f(2.52448340349684104192e-3),
+                      f(2.27265548208155028766e-1), f(2.00000000000000000009e0))
+    log2e, c1, c2 = f(1.4426950408889634073599), f(6.93145751953125e-1), f(1.42860682030941723212e-6)
+    lo = f(-87.0) if a.itemsize == 4 else f(-708.0)
+    total = zero
+    for j in range(u, u + n):
+        x = a[j] - shift
+        xc = lo if x < lo else x
+        kf = np.floor(xc * log2e + half)
+        k = kf if kf == kf else zero  # NaN: any k, the result stays NaN
+        r = xc - k * c1 - k * c2
+        rr = r * r
+        pr = r * ((e0 * rr + e1) * rr + e2)
+        dq = ((d0 * rr + d1) * rr + d2) * rr + d3
+        y = pow2(k) * ((dq + pr) / (dq - pr))
+        y = zero if x < lo else y
+        z[j] = y
+        total += y
+    return total
+
+
 @helper
 def logistic(a, one):
     r"""Logistic sigmoid :math:`\sigma(a) = 1 / (1 + e^{-a})` without overflow.
@@ -141,11 +177,7 @@ def activate(code, a, z, u, n):
         for j in range(u, u + n):
             if a[j] > amax:
                 amax = a[j]
-        total = zero
-        for j in range(u, u + n):
-            e = math.exp(a[j] - amax)
-            z[j] = e
-            total += e
+        total = exp_units(a, z, u, n, amax)
         for j in range(u, u + n):
             z[j] = z[j] / total
     elif code == EXP:
