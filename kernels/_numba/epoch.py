@@ -16,7 +16,7 @@ import numpy as np
 
 from deltaprop.contract import ALPHA, ETA, MOMENTUM, SGD, mostly_nonzero
 
-from ._jit import inline, kernel
+from ._jit import kernel
 from .backprop import backprop, gradient, gradient_step, output_delta
 from .forward import forward
 from .sgd_decay import sgd_decay
@@ -46,17 +46,6 @@ def sgd_epoch(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, st
                     a, z, delta, losses)
 
 
-@inline
-def gather_row(src, i, dst, r):
-    """``dst[r] = src[i]`` for C-contiguous 2-D arrays, as one loop over unsigned offsets of the
-    flat arrays (it vectorises; a slice assignment goes through numba's general strided copy)."""
-    flat_src, flat_dst = src.ravel(), dst.ravel()
-    D = np.uint64(src.shape[1])
-    s0, d0 = np.uint64(i) * D, np.uint64(r) * D
-    for j in range(D):
-        flat_dst[d0 + j] = flat_src[s0 + j]
-
-
 @kernel
 def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, solver, hyper, state, step,
                 Xb, Tb, sb, A, Z, D, g, losses):
@@ -70,6 +59,10 @@ def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, sol
     alpha = hyper[ALPHA]
     one = w.dtype.type(1)
     n_epochs, m = order.shape
+    # the gather copies rows through flat views with unsigned offsets: plain loops that
+    # vectorise (a row slice assignment goes through numba's general strided copy)
+    Xf, Tf, Xbf, Tbf = X.ravel(), T.ravel(), Xb.ravel(), Tb.ravel()
+    n_in, n_t = np.uint64(X.shape[1]), np.uint64(T.shape[1])
     for e in range(n_epochs):
         data = 0.0
         penalty = 0.0
@@ -78,8 +71,12 @@ def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, sol
             S = w.dtype.type(0)
             for r in range(nb):
                 idx = order[e, start + r]
-                gather_row(X, idx, Xb, r)
-                gather_row(T, idx, Tb, r)
+                src, dst = np.uint64(idx) * n_in, np.uint64(r) * n_in
+                for j in range(n_in):
+                    Xbf[dst + j] = Xf[src + j]
+                src, dst = np.uint64(idx) * n_t, np.uint64(r) * n_t
+                for j in range(n_t):
+                    Tbf[dst + j] = Tf[src + j]
                 sb[r] = s[idx]
                 S += sb[r]
             if S == 0:
