@@ -48,10 +48,13 @@ backprop             sample_delta                   ``backprop.pxd``
 forward, backprop    forward, output_delta,         the same ``def`` functions; their ``nogil``
                      backprop, gradient,            bodies are ``forward_batch``,
                      loss_gradient                  ``output_delta_batch``, ``backprop_batch``,
-                                                    ``gradient_batch`` (``loss_gradient`` loops
-                                                    over the four)
-(none)               (none)                         ``gradient_step`` (``backprop.pyx``): batch
-                                                    sgd without a gradient buffer
+                                                    ``gradient_batch``, inline in ``forward.pxd``
+                                                    and ``backprop.pxd`` (``loss_gradient``
+                                                    loops over the four)
+backprop             gradient_step                  ``backprop.pxd``: batch sgd and momentum
+                                                    without a gradient buffer
+blas                 gemm                           ``_blas.pxd`` (``_gemm.h``): the same
+                                                    library, found by ``kernels/blas.py``
 update               update, adam_rate              ``update.pyx``
 update               update_rows                    ``update.pxd``, row by row through
                                                     ``update_row``; takes the unweighted δ and

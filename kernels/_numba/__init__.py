@@ -3,7 +3,8 @@
 Each module of ``_numpy`` has its namesake here (activations, forward, backprop, update,
 epoch); the per-sample epochs are split by solver family into ``sgd_plain`` (sgd, α = 0),
 ``sgd_decay`` (sgd with L2) and ``sgd_general`` (momentum, Nesterov, Adam), with their shared
-per-sample pieces in ``rows``. ``_jit`` holds the numba options. Kernels compile lazily, once per
+per-sample pieces in ``rows``; ``blas`` runs the batch products (``gemm`` with α and β, through
+the library ``deltaprop.kernels.blas`` finds). ``_jit`` holds the numba options. Kernels compile lazily, once per
 dtype, on first use, and are cached on disk (``cache=True``), so importing this package is quick.
 """
 
