@@ -24,6 +24,7 @@ would rather pass 32-bit integers to an LP64 library; numba runs on little-endia
 import ctypes
 import functools
 import os
+from typing import NamedTuple
 
 __all__ = ["gemm_library", "GemmLibrary"]
 
@@ -32,16 +33,16 @@ _OPENBLAS_SYMBOLS = (("scipy_sgemm_64_", "scipy_dgemm_64_"), ("sgemm_64_", "dgem
                      ("scipy_sgemm_", "scipy_dgemm_"), ("sgemm_", "dgemm_"))
 
 
-class GemmLibrary:
+class GemmLibrary(NamedTuple):
     """Where the kernels' ``sgemm`` / ``dgemm`` are: ``name`` ("numpy" or "scipy"), the path of the
     library file (or the SciPy module), the two functions' addresses, and ``ilp64``, whether
     their integers are 64-bit."""
 
-    def __init__(self, name, path, sgemm, dgemm, ilp64):
-        self.name, self.path, self.sgemm, self.dgemm, self.ilp64 = name, path, sgemm, dgemm, ilp64
-
-    def __repr__(self):
-        return f"GemmLibrary({self.name!r}, {self.path!r})"
+    name: str
+    path: str
+    sgemm: int
+    dgemm: int
+    ilp64: bool
 
 
 def _numpy_openblas():

@@ -35,6 +35,23 @@ static inline double deltaprop_pow2(double k) {
 #else
 #define DELTAPROP_SELECTS_VECTORISE
 #endif
+/* e^t = P2K QP / QM by Cephes' exp, as statements declaring P2K, QP and QM: t = k ln 2 + r with
+   k the nearest integer to t log2 e, computed as the truncation of t log2 e + HALF (HALF = 1/2
+   for t >= 0, -1/2 for t <= 0), ln 2 = c1 + c2 with k c1 exact (Cody-Waite reduction), Cephes'
+   Pade form e^r = (dq + pr) / (dq - pr) and 2^k from its bits (t must keep 2^k in the normal
+   range). NaN: any k, the result stays NaN. */
+#define DELTAPROP_EXP_PARTS(T, POW2, t, HALF, P2K, QP, QM) \
+    T kf_ = (t) * (T)1.4426950408889634073599 + (T)(HALF); \
+    kf_ = kf_ == kf_ ? kf_ : (T)0; \
+    T k_ = (T)(int)kf_; \
+    T r_ = (t) - k_ * (T)6.93145751953125e-1 - k_ * (T)1.42860682030941723212e-6; \
+    T rr_ = r_ * r_; \
+    T pr_ = r_ * (((T)1.26177193074810590878e-4 * rr_ + (T)3.02994407707441961300e-2) * rr_ \
+                  + (T)9.99999999999999999910e-1); \
+    T dq_ = (((T)3.00198505138664455042e-6 * rr_ + (T)2.52448340349684104192e-3) * rr_ \
+             + (T)2.27265548208155028766e-1) * rr_ + (T)2.00000000000000000009e0; \
+    T P2K = POW2(k_), QP = dq_ + pr_, QM = dq_ - pr_;
+
 #define DELTAPROP_TANH(T, NAME, POW2) \
 DELTAPROP_SELECTS_VECTORISE \
 static void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT a, T* DELTAPROP_RESTRICT z) { \
@@ -42,30 +59,18 @@ static void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT a, T* DELTAPROP_RESTR
     const T p2 = (T)-1.61468768441708447952e3; \
     const T q0 = (T)1.12811678491632931402e2, q1 = (T)2.23548839060100448583e3; \
     const T q2 = (T)4.84406305325125486048e3; \
-    const T e0 = (T)1.26177193074810590878e-4, e1 = (T)3.02994407707441961300e-2; \
-    const T e2 = (T)9.99999999999999999910e-1; \
-    const T d0 = (T)3.00198505138664455042e-6, d1 = (T)2.52448340349684104192e-3; \
-    const T d2 = (T)2.27265548208155028766e-1, d3 = (T)2.00000000000000000009e0; \
-    const T log2e = (T)1.4426950408889634073599, c1 = (T)6.93145751953125e-1; \
-    const T c2 = (T)1.42860682030941723212e-6; \
     for (Py_ssize_t j = 0; j < n; j++) { \
         T x = a[j]; \
         T mx = -x; \
         T ax = x < (T)0 ? mx : x; \
         T s = x * x; \
         T t = (T)2 * (ax > (T)22 ? (T)22 : ax); \
-        T kf = t * log2e + (T)0.5; \
-        kf = kf == kf ? kf : (T)0;          /* NaN: any k, the result stays NaN */ \
-        T k = (T)(int)kf;                   /* t >= 0: truncation is floor */ \
-        T r = t - k * c1 - k * c2; \
-        T rr = r * r; \
-        T pr = r * ((e0 * rr + e1) * rr + e2); \
-        T dq = ((d0 * rr + d1) * rr + d2) * rr + d3; \
+        DELTAPROP_EXP_PARTS(T, POW2, t, 0.5, p2k, qp, qm) \
         int small = ax < (T)0.625; \
         T num_s = x * s * ((p0 * s + p1) * s + p2); \
         T den_s = ((s + q0) * s + q1) * s + q2; \
-        T num_l = (T)2 * (dq - pr);         /* 2 / (e^t + 1), e^t = 2^k (dq + pr) / (dq - pr) */ \
-        T den_l = POW2(k) * (dq + pr) + (dq - pr); \
+        T num_l = (T)2 * qm;                /* 2 / (e^t + 1) = 2 qm / (2^k qp + qm) */ \
+        T den_l = p2k * qp + qm; \
         T num = small ? num_s : num_l; \
         T den = small ? den_s : den_l; \
         T ratio = num / den; \
@@ -80,32 +85,18 @@ DELTAPROP_TANH(float, deltaprop_tanhf, deltaprop_pow2f)
 DELTAPROP_TANH(double, deltaprop_tanh, deltaprop_pow2)
 
 /* z = exp(a - shift) over n units, for a - shift <= 0 (softmax's log-sum-exp shift), and their
-   sum. Cephes' exp: k = floor(x log2 e + 1/2), r = x - k ln 2 (in two parts), e^r = (dq + pr) /
-   (dq - pr) with the Pade polynomials of tanh above, times 2^k from its bits. Below LO (where
-   2^k would leave the normal range) the result is 0; NaN stays NaN. The sum is a vector
-   reduction (omp simd, honoured with -fopenmp-simd). */
+   sum, by DELTAPROP_EXP_PARTS. Below LO (where 2^k would leave the normal range) the result is
+   0; NaN stays NaN. The sum is a vector reduction (omp simd, honoured with -fopenmp-simd). */
 #define DELTAPROP_EXP(T, NAME, POW2, LO) \
 DELTAPROP_SELECTS_VECTORISE \
 static inline T NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT a, T shift, T* DELTAPROP_RESTRICT z) { \
-    const T e0 = (T)1.26177193074810590878e-4, e1 = (T)3.02994407707441961300e-2; \
-    const T e2 = (T)9.99999999999999999910e-1; \
-    const T d0 = (T)3.00198505138664455042e-6, d1 = (T)2.52448340349684104192e-3; \
-    const T d2 = (T)2.27265548208155028766e-1, d3 = (T)2.00000000000000000009e0; \
-    const T log2e = (T)1.4426950408889634073599, c1 = (T)6.93145751953125e-1; \
-    const T c2 = (T)1.42860682030941723212e-6; \
     T total = 0; \
     _Pragma("omp simd reduction(+:total)") \
     for (Py_ssize_t j = 0; j < n; j++) { \
         T x = a[j] - shift; \
         T xc = x < (T)(LO) ? (T)(LO) : x;   /* NaN stays NaN */ \
-        T kf = xc * log2e - (T)0.5;         /* xc <= 0: the nearest integer to xc log2 e is */ \
-        kf = kf == kf ? kf : (T)0;          /* the truncation of xc log2 e - 1/2 */ \
-        T k = (T)(int)kf; \
-        T r = xc - k * c1 - k * c2; \
-        T rr = r * r; \
-        T pr = r * ((e0 * rr + e1) * rr + e2); \
-        T dq = ((d0 * rr + d1) * rr + d2) * rr + d3; \
-        T y = POW2(k) * ((dq + pr) / (dq - pr)); \
+        DELTAPROP_EXP_PARTS(T, POW2, xc, -0.5, p2k, qp, qm) \
+        T y = p2k * (qp / qm); \
         y = x < (T)(LO) ? (T)0 : y; \
         z[j] = y; \
         total += y; \

@@ -195,21 +195,21 @@ cdef inline double gradient_step(const Py_ssize_t* layout, Py_ssize_t L, int sol
     cdef floating zi
     cdef floating c = hyper[ETA] * inv_S
     cdef floating decay = c * hyper[ALPHA]
-    cdef floating mu = hyper[MU]
+    cdef floating beta = hyper[MU] if solver == MOMENTUM else 1 - decay  # the product's beta
     cdef double sq = 0
     for l in range(L):
         n_in, n_out = col(layout, l, N_IN), col(layout, l, N_OUT)
         wo, bo = col(layout, l, W_OFF), col(layout, l, B_OFF)
         d = D + n * col(layout, l, U_OFF)
-        if decay != 0:
+        if hyper[ALPHA] != 0:
             sq += sum_squares(w + wo, n_in * n_out)
         W = v + wo if solver == MOMENTUM else w + wo  # the product's target
         if use_blas(n, n_in, n_out):
-            matmul_at(n, n_in, n_out, z_prev, d, W, -c, mu if solver == MOMENTUM else 1 - decay)
+            matmul_at(n, n_in, n_out, z_prev, d, W, -c, beta)
         else:
-            if solver == MOMENTUM or decay != 0:
+            if beta != 1:
                 for p in range(n_in * n_out):
-                    W[p] = (mu if solver == MOMENTUM else 1 - decay) * W[p]
+                    W[p] = beta * W[p]
             for r in range(n):
                 for i in range(n_in):
                     zi = z_prev[r * n_in + i]
@@ -218,7 +218,7 @@ cdef inline double gradient_step(const Py_ssize_t* layout, Py_ssize_t L, int sol
         b = v + bo if solver == MOMENTUM else w + bo
         if solver == MOMENTUM:
             for p in range(n_out):
-                b[p] = mu * b[p]
+                b[p] = beta * b[p]
         for r in range(n):
             axpy(n_out, -c, d + r * n_out, b)
         if solver == MOMENTUM:

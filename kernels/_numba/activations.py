@@ -16,7 +16,7 @@ from numba.extending import intrinsic
 
 from deltaprop.contract import EXP, GUDERMANNIAN, IDENTITY, LOGISTIC, RELU, SOFTMAX, SOFTPLUS, TANH
 
-from ._jit import exact_helper, helper
+from ._jit import exact_helper, helper, inline
 
 
 def _pow2_python(k):
@@ -45,6 +45,31 @@ if config.DISABLE_JIT:
     pow2 = _pow2_python  # noqa: F811
 
 
+@inline
+def exp_parts(a, t):
+    r""":math:`e^t = 2^k\, q_+ / q_-` in the dtype of ``a``; returns :math:`(2^k, q_+, q_-)`.
+
+    Cephes' exp: :math:`t = k \ln 2 + r` with :math:`k = \lfloor t \log_2 e + \frac12 \rfloor`
+    (Cody-Waite reduction, :math:`\ln 2 = c_1 + c_2` with :math:`k c_1` exact), Cephes' Padé
+    form :math:`e^r = (Q(r^2) + r P(r^2)) / (Q(r^2) - r P(r^2))` and :math:`2^k` from its bits
+    (:func:`pow2`; ``t`` must keep :math:`2^k` in the normal range). NaN gives NaN. Inlined, so it
+    takes its caller's options: a caller that needs the reduction exact is compiled without
+    reassociation.
+    """
+    f = a.dtype.type
+    e0, e1, e2 = f(1.26177193074810590878e-4), f(3.02994407707441961300e-2), f(9.99999999999999999910e-1)
+    d0, d1, d2, d3 = (f(3.00198505138664455042e-6), f(2.52448340349684104192e-3),
+                      f(2.27265548208155028766e-1), f(2.00000000000000000009e0))
+    log2e, c1, c2 = f(1.4426950408889634073599), f(6.93145751953125e-1), f(1.42860682030941723212e-6)
+    kf = np.floor(t * log2e + f(0.5))
+    k = kf if kf == kf else f(0)  # NaN: any k, the result stays NaN
+    r = t - k * c1 - k * c2
+    rr = r * r
+    pr = r * ((e0 * rr + e1) * rr + e2)
+    dq = ((d0 * rr + d1) * rr + d2) * rr + d3
+    return pow2(k), dq + pr, dq - pr
+
+
 @helper
 def tanh_units(a, z, u, n):
     r"""``z[u:u+n] = tanh(a[u:u+n])`` by a formula LLVM vectorises (libm's ``tanh`` is a call).
@@ -58,31 +83,22 @@ def tanh_units(a, z, u, n):
     NaN stays NaN.
     """
     f = a.dtype.type
-    one, two, half = f(1), f(2), f(0.5)
+    one, two = f(1), f(2)
     p0, p1, p2 = f(-9.64399179425052238628e-1), f(-9.92877231001918586564e1), f(-1.61468768441708447952e3)
     q0, q1, q2 = f(1.12811678491632931402e2), f(2.23548839060100448583e3), f(4.84406305325125486048e3)
-    e0, e1, e2 = f(1.26177193074810590878e-4), f(3.02994407707441961300e-2), f(9.99999999999999999910e-1)
-    d0, d1, d2, d3 = (f(3.00198505138664455042e-6), f(2.52448340349684104192e-3),
-                      f(2.27265548208155028766e-1), f(2.00000000000000000009e0))
-    log2e, c1, c2 = f(1.4426950408889634073599), f(6.93145751953125e-1), f(1.42860682030941723212e-6)
     small_max, clamp = f(0.625), f(22)
     for j in range(u, u + n):
         x = a[j]
         ax = abs(x)
         s = x * x
-        t = two * min(ax, clamp)
-        k = np.floor(t * log2e + half)
-        r = t - k * c1 - k * c2
-        rr = r * r
-        pr = r * ((e0 * rr + e1) * rr + e2)
-        dq = ((d0 * rr + d1) * rr + d2) * rr + d3
-        # e^t = 2^k (dq + pr) / (dq - pr), so 2 / (e^t + 1) = 2 (dq - pr) / (2^k (dq + pr) + dq - pr):
-        # each branch is one ratio, and one division serves both
+        p2k, q_plus, q_minus = exp_parts(a, two * min(ax, clamp))
+        # e^t = 2^k q+ / q-, so 2 / (e^t + 1) = 2 q- / (2^k q+ + q-): each branch is one ratio,
+        # and one division serves both
         is_small = ax < small_max
         num_small = x * s * ((p0 * s + p1) * s + p2)
         den_small = ((s + q0) * s + q1) * s + q2
-        num_large = two * (dq - pr)
-        den_large = pow2(k) * (dq + pr) + (dq - pr)
+        num_large = two * q_minus
+        den_large = p2k * q_plus + q_minus
         ratio = (num_small if is_small else num_large) / (den_small if is_small else den_large)
         z[j] = x + ratio if is_small else np.copysign(one - ratio, x)
 
@@ -92,32 +108,18 @@ def exp_units(a, z, u, n, shift):
     r"""``z[u:u+n] = exp(a[u:u+n] - shift)`` for :math:`a \le \mathrm{shift}` (softmax's shift by
     :math:`\max a`); returns the sum. A formula LLVM vectorises (``math.exp`` is a call).
 
-    Cephes' exp, in the dtype of ``a``: :math:`x = k \ln 2 + r` with :math:`k` the nearest
-    integer to :math:`x \log_2 e` (Cody-Waite reduction, :math:`\ln 2` in two parts), Cephes'
-    Padé form :math:`e^r = (Q(r^2) + r P(r^2)) / (Q(r^2) - r P(r^2))` and :math:`2^k` from its
-    bits; 0 below :math:`-87` (float32) or :math:`-708` (float64), where :math:`2^k` would
-    leave the normal range. NaN stays NaN. Compiled without reassociation: the reduction
-    :math:`x - k c_1 - k c_2` must keep its order (its point is that :math:`k c_1` is exact).
+    Cephes' exp (:func:`exp_parts`), in the dtype of ``a``; 0 below :math:`-87` (float32) or
+    :math:`-708` (float64), where :math:`2^k` would leave the normal range. NaN stays NaN.
+    Compiled without reassociation: the reduction :math:`x - k c_1 - k c_2` must keep its order
+    (its point is that :math:`k c_1` is exact).
     """
-    f = a.dtype.type
-    zero, half = f(0), f(0.5)
-    e0, e1, e2 = f(1.26177193074810590878e-4), f(3.02994407707441961300e-2), f(9.99999999999999999910e-1)
-    d0, d1, d2, d3 = (f(3.00198505138664455042e-6), f(2.52448340349684104192e-3),
-                      f(2.27265548208155028766e-1), f(2.00000000000000000009e0))
-    log2e, c1, c2 = f(1.4426950408889634073599), f(6.93145751953125e-1), f(1.42860682030941723212e-6)
-    lo = f(-87.0) if a.itemsize == 4 else f(-708.0)
+    zero = a.dtype.type(0)
+    lo = a.dtype.type(-87.0) if a.itemsize == 4 else a.dtype.type(-708.0)
     total = zero
     for j in range(u, u + n):
         x = a[j] - shift
-        xc = lo if x < lo else x
-        kf = np.floor(xc * log2e + half)
-        k = kf if kf == kf else zero  # NaN: any k, the result stays NaN
-        r = xc - k * c1 - k * c2
-        rr = r * r
-        pr = r * ((e0 * rr + e1) * rr + e2)
-        dq = ((d0 * rr + d1) * rr + d2) * rr + d3
-        y = pow2(k) * ((dq + pr) / (dq - pr))
-        y = zero if x < lo else y
+        p2k, q_plus, q_minus = exp_parts(a, lo if x < lo else x)
+        y = zero if x < lo else p2k * (q_plus / q_minus)
         z[j] = y
         total += y
     return total

@@ -32,6 +32,7 @@ from ._jit import helper, kernel
 from .activations import log1pexp, scale_by_derivative
 from .blas import gemm
 from .forward import forward, units, weights
+from .rows import sum_squares
 
 
 @helper
@@ -194,8 +195,9 @@ def gradient_step(layout, solver, X, Z, D, w, v, hyper, inv_S):
     rule as ``update.batch_step`` on :math:`g = (Z^T \Delta + \alpha W) / S`, to rounding.
     """
     n = X.shape[0]
+    alpha = hyper[ALPHA]
     c = hyper[ETA] * inv_S
-    decay = c * hyper[ALPHA]
+    decay = c * alpha
     mu = hyper[MU]
     one = w.dtype.type(1)
     sq = 0.0
@@ -205,9 +207,8 @@ def gradient_step(layout, solver, X, Z, D, w, v, hyper, inv_S):
         delta = units(D, layout, layer, n)
         wo, bo = np.uint64(layout[layer, W_OFF]), np.uint64(layout[layer, B_OFF])
         n_out = np.uint64(layout[layer, N_OUT])
-        if decay != 0:
-            for p in range(wo, bo):
-                sq += w[p] * w[p]
+        if alpha != 0:
+            sq += sum_squares(w, wo, bo - wo)
         if solver == SGD:
             gemm(z_prev, delta, W, -c, one - decay, True, False)
             for r in range(n):

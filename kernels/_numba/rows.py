@@ -46,6 +46,15 @@ def next_sample(order, s, e, p):
     return e, p
 
 
+@helper
+def sum_squares(w, lo, n):
+    """:math:`\\sum w_p^2` over ``[lo, lo + n)`` (float64)."""
+    sq = 0.0
+    for i in range(n):
+        sq += w[lo + i] * w[lo + i]
+    return sq
+
+
 # --------------------------------------------------------------------------- the row sweeps
 @inline
 def sweep4(w, r0, r1, r2, r3, n, d, c0, c1, c2, c3, y0, y1, y2, y3, a, u, pv, upd, fwd, norm):

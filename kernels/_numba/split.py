@@ -17,6 +17,7 @@ from ._jit import helper, kernel
 from .backprop import backprop, gradient, output_delta
 from .forward import forward
 from .mixing import barrier
+from .rows import sum_squares
 from .update import adam_rate, step_range
 
 
@@ -39,15 +40,6 @@ def sum_rows(G, J, lo, n, g):
     for k in range(1, J):
         for i in range(n):
             g[lo + i] += G[k, lo + i]
-
-
-@helper
-def sum_squares(w, lo, n):
-    """:math:`\\sum w_p^2` over ``[lo, lo + n)`` (float64)."""
-    sq = 0.0
-    for i in range(n):
-        sq += w[lo + i] * w[lo + i]
-    return sq
 
 
 @kernel

@@ -29,6 +29,7 @@ from deltaprop.contract import (
 )
 
 from ._jit import helper, kernel
+from .rows import sum_squares
 
 
 @helper
@@ -214,8 +215,7 @@ def batch_step(layout, solver, w, g, hyper, state, step, inv_S):
         nw = bo - wo
         nb = np.uint64(layout[layer, N_OUT])
         if alpha != 0:
-            for i in range(nw):
-                sq += w[wo + i] * w[wo + i]
+            sq += sum_squares(w, wo, nw)
         step_range(solver, w, g, m, v, wo, nw, alpha, inv_S, eta, mu, b1, b2, eps, eta_t)
         step_range(solver, w, g, m, v, bo, nb, zero, inv_S, eta, mu, b1, b2, eps, eta_t)
     return sq
