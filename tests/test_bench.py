@@ -66,6 +66,10 @@ def test_a_problem_file_gives_back_its_samples_and_weights(tmp_path):
         assert np.array_equal(W, W2) and np.array_equal(b, b2)
     data.save_layers(tmp_path / "w.npz", layers[:1])
     assert [W.shape for W, _ in data.load_layers(tmp_path / "w.npz")] == [(4, 3)]
+    assert np.array_equal(data.load_order(tmp_path / "p.npz"), np.arange(5))  # no order: every sample, in order
+    data.save_problem(tmp_path / "q.npz", X, T, layers, order=[4, 0, 3])
+    order = data.load_order(tmp_path / "q.npz")
+    assert order.dtype == np.int64 and order.tolist() == [4, 0, 3]
 
 
 def test_the_peer_scripts_load_the_data_module_of_this_package():

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["SHAPES", "N_RANDOM", "ETA", "make_data", "digits_data", "save_problem", "load_problem",
+__all__ = ["SHAPES", "N_RANDOM", "ETA", "make_data", "digits_data", "save_problem", "load_problem", "load_order",
            "save_layers", "load_layers"]
 
 #: name -> (layer sizes, hidden activation, output activation, loss)
@@ -155,8 +155,9 @@ def load_layers(path: str | os.PathLike) -> list[tuple[np.ndarray, np.ndarray]]:
         return [(f[f"W{i}"], f[f"b{i}"]) for i in range(n_layers)]
 
 
-def save_problem(path: str | os.PathLike, X: np.ndarray, T: np.ndarray, layers: Layers) -> None:
-    """Write a peer's problem: the samples in the order it visits them and its initial weights.
+def save_problem(path: str | os.PathLike, X: np.ndarray, T: np.ndarray, layers: Layers,
+                 order: np.ndarray | None = None) -> None:
+    """Write a peer's problem: the samples, the order it visits them in and its initial weights.
 
     Parameters
     ----------
@@ -166,8 +167,14 @@ def save_problem(path: str | os.PathLike, X: np.ndarray, T: np.ndarray, layers: 
     T : ndarray of shape (N, K)
     layers : sequence of (W, b)
         The initial weights, as for :func:`save_layers`.
+    order : ndarray of int, shape (M,), optional
+        The samples an epoch visits, in order (:func:`load_order`); by default every sample,
+        in the order of X.
     """
-    save_layers(path, layers, X=np.asarray(X), T=np.asarray(T))
+    arrays = {"X": np.asarray(X), "T": np.asarray(T)}
+    if order is not None:
+        arrays["order"] = np.asarray(order, dtype=np.int64)
+    save_layers(path, layers, **arrays)
 
 
 def load_problem(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
@@ -187,3 +194,20 @@ def load_problem(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, list[
     with np.load(path, allow_pickle=False) as f:
         X, T = f["X"], f["T"]
     return X, T, load_layers(path)
+
+
+def load_order(path: str | os.PathLike) -> np.ndarray:
+    """The visiting order of the problem written by :func:`save_problem`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The .npz file.
+
+    Returns
+    -------
+    ndarray of int64, shape (M,)
+        The order it was given, else ``arange(N)``.
+    """
+    with np.load(path, allow_pickle=False) as f:
+        return f["order"] if "order" in f.files else np.arange(f["X"].shape[0], dtype=np.int64)

@@ -156,8 +156,9 @@ class RemoteTask(Timed):
     """The epochs of a deltaprop :class:`~deltaprop.bench.timing.Task` in a peer library.
 
     The epochs run in a :class:`PeerProcess`, timed there and reported here (this process waits,
-    idle, meanwhile). The peer gets the task's data (its samples in the task's visiting order)
-    and deltaprop's initial weights for it, and runs one epoch from them at once (its warm-up).
+    idle, meanwhile). The peer gets the task's data, its visiting order (each epoch gathers the
+    rows in that order, as deltaprop's do) and deltaprop's initial weights, and runs one epoch
+    from them at once (its warm-up).
 
     Parameters
     ----------
@@ -193,7 +194,7 @@ class RemoteTask(Timed):
         net = MLP(sizes, hidden, output, loss, backend=task.backend, dtype=task.dtype, random_state=task.seed)
         slug = self.name.replace(" ", "-").replace("=", "")
         data, out = (os.path.join(peer.workdir, f"{slug}-{what}.npz") for what in ("data", "check"))
-        save_problem(data, task.X[task.order], task.T[task.order], list(zip(net.coefs_, net.intercepts_, strict=True)))
+        save_problem(data, task.X, task.T, list(zip(net.coefs_, net.intercepts_, strict=True)), order=task.order)
         reply = peer.request(op="setup", name=self.name, library=library, data=data, batch_size=B, lr=ETA,
                              check_out=out)
         self.samples_per_epoch = int(reply["samples_per_epoch"])

@@ -12,8 +12,9 @@ pinned to the CPU the benchmark runs on, and talks to it in JSON lines on stdin 
     -> versions, which libraries import (or why not), and the CPUs its threads may run on.
 ``{"op": "setup", "name": N, "library": "jax" | "torch" | "reference", "data": PATH.npz,
 "batch_size": B, "lr": ETA, "check_out": PATH.npz}``
-    loads X (n, D), T (n, K) one-hot and the initial weights ``W0, b0, W1, b1, ...``
-    (``W_l`` of shape (n_in, n_out), as ``x @ W + b``) from PATH.npz (``data.load_problem``),
+    loads X (n, D), T (n, K) one-hot, the visiting order (``data.load_order``) and the initial
+    weights ``W0, b0, W1, b1, ...`` (``W_l`` of shape (n_in, n_out), as ``x @ W + b``) from
+    PATH.npz (``data.load_problem``),
     builds one epoch of gradient descent and runs it once from those weights (the warm-up: JIT
     compilation), writing the weights it ends with to ``check_out`` (``data.save_layers``) so
     that the caller can compare them with deltaprop's epoch from the same weights
@@ -26,15 +27,18 @@ pinned to the CPU the benchmark runs on, and talks to it in JSON lines on stdin 
 Every reply is one JSON line; a failed request answers ``{"error": "..."}``. The algorithm is
 deltaprop's ``MLP.batch_epoch`` (``MLP.sgd_epoch`` for B = 1): tanh hidden layers, a softmax
 output with cross-entropy, the samples visited in the order given, and for each batch B of
-consecutive samples (the last one possibly shorter)
-:math:`w \\leftarrow w - \\frac{\\eta}{|B|} \\sum_{n \\in B} \\nabla E_n(w)`.
+consecutive samples of that order (the last one possibly shorter)
+:math:`w \\leftarrow w - \\frac{\\eta}{|B|} \\sum_{n \\in B} \\nabla E_n(w)`. Every epoch
+gathers its samples' rows from X in that order, as deltaprop's epochs do (a shuffled epoch).
 
-- ``jax``: ``jax.jit`` of ``lax.scan`` over the whole batches (one more step for a shorter last
-  batch), ``jax.grad`` of the batch-mean loss, float32 as given; one batch of one sample per
-  step for B = 1 (a sample is a vector). XLA is held to one thread (``XLA_FLAGS``, set before
-  jax is imported unless already set).
+- ``jax``: ``jax.jit`` of the epoch: the rows taken in order (``jnp.take``), then ``lax.scan``
+  over the whole batches (one more step for a shorter last batch), ``jax.grad`` of the
+  batch-mean loss, float32 as given; one batch of one sample per step for B = 1 (a sample is a
+  vector). XLA is held to one thread (``XLA_FLAGS``, set before jax is imported unless already
+  set).
 - ``torch``: the loop a PyTorch user writes: ``nn.Sequential`` of ``Linear`` and ``Tanh``,
-  ``CrossEntropyLoss`` (batch mean), ``optim.SGD``; ``torch.set_num_threads(1)``.
+  ``CrossEntropyLoss`` (batch mean), ``optim.SGD``, each batch's rows indexed by its part of
+  the order; ``torch.set_num_threads(1)``.
 - ``reference``: the same epoch in plain NumPy (a test double that needs no peer library).
 """
 
@@ -82,7 +86,8 @@ def _splits(n: int, B: int) -> tuple[int, int]:
 
 
 class JaxEpochs:
-    """Epochs in JAX: ``jax.jit`` of ``lax.scan`` over the whole batches, then the shorter last one.
+    """Epochs in JAX: ``jax.jit`` of the epoch: the rows gathered in order, ``lax.scan`` over the
+    whole batches, then the shorter last one.
 
     Parameters
     ----------
@@ -95,15 +100,17 @@ class JaxEpochs:
         Samples per batch.
     lr : float
         The learning rate η.
+    order : ndarray of int, shape (m,)
+        The samples an epoch visits, in order.
     """
 
-    def __init__(self, X: np.ndarray, T: np.ndarray, layers: Layers, B: int, lr: float) -> None:
+    def __init__(self, X: np.ndarray, T: np.ndarray, layers: Layers, B: int, lr: float, order: np.ndarray) -> None:
         import jax
         import jax.numpy as jnp
         from jax import lax
 
         self.jax = jax
-        n, whole = X.shape[0], _splits(X.shape[0], B)[0]
+        n, whole = order.shape[0], _splits(order.shape[0], B)[0]
 
         def loss(params: Any, x: Any, t: Any) -> Any:  # the mean over the batch (one sample: x is a vector) of E_n
             h = x
@@ -119,19 +126,20 @@ class JaxEpochs:
             g = grad(params, *xt)
             return jax.tree_util.tree_map(lambda p, d: p - lr * d, params, g), None
 
-        def epoch(params: Any, Xb: Any, Tb: Any, Xr: Any, Tr: Any) -> Any:
+        def epoch(params: Any, X: Any, T: Any, order: Any) -> Any:
+            Xo, To = jnp.take(X, order, axis=0), jnp.take(T, order, axis=0)
+            if B == 1:
+                Xb, Tb, Xr, Tr = Xo, To, Xo[:0], To[:0]
+            else:
+                Xb, Tb = Xo[: whole * B].reshape(whole, B, -1), To[: whole * B].reshape(whole, B, -1)
+                Xr, Tr = Xo[whole * B :], To[whole * B :]
             params, _ = lax.scan(step, params, (Xb, Tb))
             if Xr.shape[0]:
                 params, _ = step(params, (Xr, Tr))
             return params
 
         self.epoch = jax.jit(epoch)
-        if B == 1:
-            Xb, Tb, Xr, Tr = X, T, X[:0], T[:0]
-        else:
-            Xb, Tb = X[: whole * B].reshape(whole, B, -1), T[: whole * B].reshape(whole, B, -1)
-            Xr, Tr = X[whole * B :], T[whole * B :]
-        self.data = tuple(jnp.asarray(a) for a in (Xb, Tb, Xr, Tr))
+        self.data = (jnp.asarray(X), jnp.asarray(T), jnp.asarray(order))
         self.params = [(jnp.asarray(W), jnp.asarray(b)) for W, b in layers]
         self.n = n
 
@@ -154,7 +162,7 @@ class JaxEpochs:
 class TorchEpochs:
     """Epochs in PyTorch: ``nn.Sequential``, ``CrossEntropyLoss``, ``optim.SGD``; arguments as :class:`JaxEpochs`."""
 
-    def __init__(self, X: np.ndarray, T: np.ndarray, layers: Layers, B: int, lr: float) -> None:
+    def __init__(self, X: np.ndarray, T: np.ndarray, layers: Layers, B: int, lr: float, order: np.ndarray) -> None:
         import torch
 
         torch.set_num_threads(1)
@@ -171,16 +179,19 @@ class TorchEpochs:
         self.opt = torch.optim.SGD(self.model.parameters(), lr=lr)
         self.loss = torch.nn.CrossEntropyLoss()  # the batch mean
         self.X, self.y = torch.from_numpy(X), torch.from_numpy(T.argmax(axis=1))
-        self.B, self.n = B, X.shape[0]
+        self.order = torch.from_numpy(np.asarray(order, dtype=np.int64))
+        self.B, self.n = B, order.shape[0]
 
     def run(self, epochs: int) -> float:
         """Run ``epochs`` epochs from the current weights; return the seconds they took."""
         model, opt, loss, X, y, B, n = self.model, self.opt, self.loss, self.X, self.y, self.B, self.n
+        order = self.order
         t0 = time.perf_counter()
         for _ in range(epochs):
             for i in range(0, n, B):
+                idx = order[i : i + B]
                 opt.zero_grad(set_to_none=True)
-                loss(model(X[i : i + B]), y[i : i + B]).backward()
+                loss(model(X[idx]), y[idx]).backward()
                 opt.step()
         return time.perf_counter() - t0
 
@@ -193,8 +204,8 @@ class TorchEpochs:
 class ReferenceEpochs:
     """The same epochs in plain NumPy (a test double); arguments as :class:`JaxEpochs`."""
 
-    def __init__(self, X: np.ndarray, T: np.ndarray, layers: Layers, B: int, lr: float) -> None:
-        self.X, self.T, self.B, self.n = X, T, B, X.shape[0]
+    def __init__(self, X: np.ndarray, T: np.ndarray, layers: Layers, B: int, lr: float, order: np.ndarray) -> None:
+        self.X, self.T, self.B, self.n, self.order = X, T, B, order.shape[0], order
         self.lr = X.dtype.type(lr)
         self.layers = [(W.copy(), b.copy()) for W, b in layers]
 
@@ -221,7 +232,8 @@ class ReferenceEpochs:
         t0 = time.perf_counter()
         for _ in range(epochs):
             for i in range(0, self.n, self.B):
-                self._batch(self.X[i : i + self.B], self.T[i : i + self.B])
+                idx = self.order[i : i + self.B]
+                self._batch(self.X[idx], self.T[idx])
         return time.perf_counter() - t0
 
     def weights(self) -> Layers:
@@ -279,7 +291,8 @@ def serve(inp: IO[str], out: IO[str]) -> None:
                 reply = hello()
             elif op == "setup":
                 X, T, layers = data.load_problem(req["data"])
-                task = EPOCHS[req["library"]](X, T, layers, int(req["batch_size"]), float(req["lr"]))
+                task = EPOCHS[req["library"]](X, T, layers, int(req["batch_size"]), float(req["lr"]),
+                                              data.load_order(req["data"]))
                 task.run(1)  # warm-up (compilation) and the check: one epoch from the given weights
                 data.save_layers(req["check_out"], task.weights())
                 tasks[req["name"]] = task
