@@ -18,9 +18,10 @@ from sklearn.utils import column_or_1d
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
+from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
+from ._labels import binarize, class_labels, decode, fit_binarizer
 from .base import BaseMLP
 
 if TYPE_CHECKING:
@@ -144,7 +145,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             raise ValueError(f"a classifier with {len(classes)} classes has a {expected[0]} output "
                              f"and {expected[1]}; the network has {net.output} and "
                              f"{net.loss_function}")
-        self._label_binarizer = LabelBinarizer().fit(classes)
+        self._label_binarizer = fit_binarizer(classes)[0]
         self.classes_ = self._label_binarizer.classes_
         if not np.array_equal(self.classes_, classes):
             raise ValueError("class labels must be given sorted, as in classes_")
@@ -161,11 +162,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         #   0 0 0 / 0 1 0 / 0 0 1: define classes_; 0 1 1 / 1 1 1: same classes as before;
         #   1 0 1: classes must be among the previous ones
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
-            self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(y)
+            self._label_binarizer, codes = fit_binarizer(y)
             self.classes_ = self._label_binarizer.classes_
         else:
-            classes = unique_labels(y)
+            classes, codes = class_labels(y)
             if self.warm_start:
                 if set(classes) != set(self.classes_):
                     raise ValueError(
@@ -178,10 +178,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             sample_weight = _check_sample_weight(sample_weight, X)
         if self.class_weight is not None:
             sample_weight = self._class_weights(y, X, sample_weight, incremental)
-        Y = self._label_binarizer.transform(y).astype(bool)
-        if Y.ndim == 1:
-            Y = Y.reshape(-1, 1)
-        return X, Y, sample_weight
+        return X, binarize(self._label_binarizer, y, codes), sample_weight
 
     def _class_weights(self, y: np.ndarray, X: Any, sample_weight: np.ndarray | None,
                        incremental: bool) -> np.ndarray:
@@ -201,13 +198,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def _decode(self, Y: np.ndarray) -> np.ndarray:
         """Labels of binarised targets (for the validation split's accuracy)."""
-        return self._label_binarizer.inverse_transform(Y)
+        return decode(self._label_binarizer, Y)
 
     def _score_outputs(self, out: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None) -> float:
         if not np.isfinite(out).all():
             return np.nan
-        pred = self._label_binarizer.inverse_transform(out.ravel() if self.n_outputs_ == 1
-                                                       else out)
+        pred = decode(self._label_binarizer, out.ravel() if self.n_outputs_ == 1 else out)
         return accuracy_score(y, pred, sample_weight=sample_weight)
 
     def predict(self, X: MatrixLike) -> np.ndarray:
@@ -226,7 +222,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         out = self._forward(X)
         if self.n_outputs_ == 1:
             out = out.ravel()
-        return self._label_binarizer.inverse_transform(out)
+        return decode(self._label_binarizer, out)
 
     def predict_proba(self, X: MatrixLike) -> np.ndarray:
         """Probability estimates, classes ordered as in ``classes_``.
@@ -317,11 +313,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def _partial_fit(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None,
                      classes: ArrayLike | None) -> None:
         if _check_partial_fit_first_call(self, classes):
-            self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
-                self._label_binarizer.fit(y)
+                self._label_binarizer = LabelBinarizer().fit(y)
             else:
-                self._label_binarizer.fit(classes)
+                self._label_binarizer = fit_binarizer(classes)[0]
         self._fit(X, y, sample_weight, True)
 
     def __sklearn_tags__(self) -> Tags:
