@@ -202,10 +202,11 @@ class EpochRunner:
         """One epoch with ``opt``; scikit-learn's ``loss_`` of it (data term + L2 penalty, per
         sample, :func:`~deltaprop.estimators.objective.epoch_loss`)."""
         n = self.order.shape[0]
-        if self.random_state is not None:  # sklearn.utils.shuffle's draw: shuffle arange(n)
-            perm = np.arange(n)
-            self.random_state.shuffle(perm)
-            self.order = np.ascontiguousarray(self.order[perm])
+        if self.random_state is not None:
+            # scikit-learn's draw: sklearn.utils.shuffle shuffles arange(n) into a permutation
+            # and indexes the order with it; shuffling the order in place makes the same draws
+            # and moves its elements by the same permutation
+            self.random_state.shuffle(self.order)
             if self.weighted:
                 self.const = self.loss.epoch_const(self.s, self.order, self.batch_size)
         opt.prepare()
