@@ -115,3 +115,16 @@ def test_epoch_that_raises_restores_weights_and_optimizer_state_bit_for_bit():
         assert runner.net.w.tobytes() == w.tobytes()
         assert opt.state.tobytes() == state.tobytes()
         assert opt.t.tobytes() == t.tobytes()
+
+
+def test_runner_keeps_one_set_of_copies_for_its_epochs():
+    runner, opt = small_runner(0)
+    with runner:
+        runner.run(opt)
+        saved = runner.saved
+        runner.run(opt)
+    assert all(a is b for a, b in zip(runner.saved, saved, strict=True))
+    other = opt.copy()  # an optimizer of the same shapes uses the same copies
+    with runner:
+        runner.run(other)
+    assert all(a is b for a, b in zip(runner.saved, saved, strict=True))

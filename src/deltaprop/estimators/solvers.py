@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from ..contract import ETA, SOLVERS, make_hyper
-from ..engine import rollback
 from .objective import SklearnLoss, epoch_loss
 
 if TYPE_CHECKING:
@@ -155,8 +154,9 @@ class EpochRunner:
     previous epoch's order, when ``shuffle``) and returns scikit-learn's ``loss_`` of it. An
     epoch is a transaction: if it raises (KeyboardInterrupt included), the weights and the
     optimizer state are put back as they were when it started, so an interrupted fit keeps its
-    last whole epoch. With ``n_jobs`` > 1 the epochs run on threads (``parallel`` says how);
-    the runner is a context manager that keeps them for the whole fit.
+    last whole epoch (their copies live in buffers the runner keeps from epoch to epoch). With
+    ``n_jobs`` > 1 the epochs run on threads (``parallel`` says how); the runner is a context
+    manager that keeps them for the whole fit.
 
     Parameters
     ----------
@@ -190,6 +190,7 @@ class EpochRunner:
         self.losses = np.zeros((1, 2), dtype=np.float64)
         self.order = np.arange(X.shape[0], dtype=np.intp)
         self.const = loss.epoch_const(s, self.order, batch_size)
+        self.saved: tuple[np.ndarray, ...] = ()  # w, the optimizer's state and t when an epoch starts
 
     def __enter__(self) -> EpochRunner:
         self.epochs.__enter__()
@@ -210,8 +211,23 @@ class EpochRunner:
             if self.weighted:
                 self.const = self.loss.epoch_const(self.s, self.order, self.batch_size)
         opt.prepare()
-        with rollback(self.net.w, opt.state, opt.t):
+        arrays = (self.net.w, opt.state, opt.t)
+        self._save(arrays)
+        try:
             self.epochs(self.X, self.T, self.s, self.order[None, :], opt.code, opt.hyper,
                         opt.state, opt.t, self.losses)
+        except BaseException:
+            for a, old in zip(arrays, self.saved, strict=True):
+                a[...] = old
+            raise
         data, penalty = self.losses[0]
         return epoch_loss(data, self.loss.scale, penalty, self.const, n)
+
+    def _save(self, arrays: tuple[np.ndarray, ...]) -> None:
+        """Copy ``arrays`` into ``saved``: into the buffers of the previous epoch where their
+        shapes and dtypes match, else into new ones."""
+        if len(self.saved) != len(arrays) or any(
+                old.shape != a.shape or old.dtype != a.dtype for a, old in zip(arrays, self.saved, strict=True)):
+            self.saved = tuple(np.empty_like(a) for a in arrays)
+        for a, old in zip(arrays, self.saved, strict=True):
+            np.copyto(old, a)
