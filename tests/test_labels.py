@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from sklearn import neural_network as sknn
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import unique_labels
 
@@ -309,3 +310,40 @@ def test_partial_fit_on_subsets_of_the_classes_equals_sklearn():
     for u, v in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_, strict=True):
         np.testing.assert_allclose(u, v, rtol=0, atol=1e-6 * np.abs(v).max())
     np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
+# ---------------------------------------------------------------------------- early stopping's score
+@pytest.mark.parametrize("labels", ["int", "negative-int", "binary", "float", "bool", "one-class", "str"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_validation_score_equals_accuracy_score(labels, weighted):
+    X, y = clf_data(n=60, k=3)
+    y = {"int": y * 3, "negative-int": y - 5, "binary": y % 2, "float": y / 1.0, "bool": y == 1,
+         "one-class": np.zeros_like(y), "str": np.array(["x", "y", "z"])[y]}[labels]
+    est = fitted(y, X)
+    rng = np.random.RandomState(4)
+    for n in (1, 7, 60):
+        out = rng.rand(n, est.n_outputs_)
+        out[: n // 2] = 0.5  # ties and outputs on the threshold
+        y_val = y[:n]
+        sw = rng.rand(n) if weighted else None
+        score = est._score_outputs(out, y_val, sw)
+        truth = accuracy_score(y_val, est._decode(out.ravel() if est.n_outputs_ == 1 else out),
+                               sample_weight=sw)
+        assert type(score) is float
+        assert score == truth
+
+
+def test_validation_score_of_multilabel_targets_equals_accuracy_score():
+    X = np.random.RandomState(5).randn(40, 4)
+    Y = (np.random.RandomState(6).rand(40, 3) > 0.5).astype(int)
+    est = fitted(Y, X)
+    out = np.random.RandomState(7).rand(40, 3)
+    assert est._score_outputs(out, Y, None) == accuracy_score(Y, est._decode(out))
+
+
+def test_validation_score_of_nonfinite_outputs_is_nan():
+    X, y = clf_data()
+    est = fitted(y, X)
+    out = np.random.RandomState(8).rand(10, est.n_outputs_)
+    out[3, 1] = np.inf
+    assert np.isnan(est._score_outputs(out, y[:10], None))

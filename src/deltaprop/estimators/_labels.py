@@ -24,7 +24,7 @@ import numpy as np
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import unique_labels
 
-__all__ = ["Codes", "plain_codes", "fit_binarizer", "class_labels", "binarize", "decode"]
+__all__ = ["PLAIN_KINDS", "Codes", "plain_codes", "fit_binarizer", "class_labels", "binarize", "decode"]
 
 #: the dtype kinds of plain labels: booleans, signed and unsigned integers, floats
 PLAIN_KINDS = "biuf"
