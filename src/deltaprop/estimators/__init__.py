@@ -30,6 +30,7 @@ Differences from scikit-learn (each one a fix or an addition):
 Modules
 -------
 - :mod:`.classifier`, :mod:`.regressor`: the two estimators (targets, output unit, scores);
+- :mod:`._labels`: class labels to the classifier's targets and back (LabelBinarizer's results);
 - :mod:`.base`: what they share (parameters, the network, fit as a transaction, prediction);
 - :mod:`.stochastic`: the sgd / adam fit loop (records, schedules, early stopping);
 - :mod:`.lbfgs`: the L-BFGS fit (SciPy's L-BFGS-B);
