@@ -75,11 +75,14 @@ def _epoch_args(sizes, dtype, n=40, n_epochs=2, seed=0, sparse=0.0, zero_weights
 @pytestmark_cython
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("solver, alpha", [("sgd", 0.0), ("sgd", 0.01), ("adam", 0.0)])
-def test_sgd_epoch_on_sparse_inputs_equals_reference(dtype, solver, alpha):
+@pytest.mark.parametrize("sizes", [[30, 12, 7, 4], [20, 41, 19, 13]])
+def test_sgd_epoch_on_sparse_inputs_equals_reference(dtype, solver, alpha, sizes):
     """70% zero inputs, every third sample weighted 0, three epochs in one call: the fused fast
-    path (sgd, alpha=0) and the general path give the reference's weights and losses."""
+    path (sgd, alpha=0) and the general path give the reference's weights and losses. The
+    second network's upper rows (19 and 13 wide, 41 of them) end in part of a vector, and its
+    41 rows in a block of fewer than four."""
     tol = TOL[dtype]
-    ref = _epoch_args([30, 12, 7, 4], dtype, n_epochs=3, sparse=0.7, zero_weights=True,
+    ref = _epoch_args(sizes, dtype, n_epochs=3, sparse=0.7, zero_weights=True,
                       solver=solver, alpha=alpha)
     got = [x.copy() if isinstance(x, np.ndarray) else x for x in ref]
     get_backend("numpy").sgd_epoch(*ref)
