@@ -6,9 +6,10 @@ Compiler directives are set here, once, for every module. Environment variables:
     add ``-march=native`` (AVX2/AVX-512 on machines that have it). Off by default: a wheel built
     with it runs only on CPUs like the build machine. Use it when you build for your own machine.
 ``DELTAPROP_NO_SIMD_VARIANT=1``
-    do not build ``epoch_avx2``, the copy of the epoch kernels compiled with ``-mavx2 -mfma``
-    that ``deltaprop.kernels._cython`` picks at import time on CPUs that have AVX2 and FMA
-    (x86-64 with gcc or clang only; the baseline ``epoch`` module is always built).
+    do not build ``epoch_avx2``, ``forward_avx2`` and ``backprop_avx2``, the copies of the
+    kernels compiled with ``-mavx2 -mfma`` that ``deltaprop.kernels._cython`` picks at import
+    time on CPUs that have AVX2 and FMA (x86-64 with gcc or clang only; the baseline modules are
+    always built).
 ``DELTAPROP_DEBUG_CYTHON=1``
     compile with bounds checks on (slow; for debugging a kernel).
 ``DELTAPROP_ANNOTATE=1``
@@ -24,6 +25,8 @@ import sys
 from setuptools import Extension, setup
 
 MODULES = ("_codes", "forward", "backprop", "update", "epoch")
+#: the modules compiled once more per SIMD variant (their loops are the kernels' vector loops)
+SIMD_MODULES = ("forward", "backprop", "epoch")
 SRC = os.path.join("kernels", "_cython")
 #: C headers the kernels include (``cdef extern from "_rows.h"``): found through include_dirs,
 #: and a change to one rebuilds every module
@@ -47,12 +50,13 @@ def pxd_tree():
 
 
 def simd_variants():
-    """(module suffix, extra flags) of the per-CPU copies of the epoch kernels.
+    """(module suffix, extra flags) of the per-CPU copies of :data:`SIMD_MODULES`.
 
     A distributable build must run on every x86-64 CPU, so the baseline modules use no
     ``-march``; the per-sample loops are vector loops, which AVX2 + FMA run faster on the large
-    shapes. The same source is compiled once more as ``epoch_avx2`` and chosen at
-    import time by the CPU's features (runtime dispatch, as NumPy does).
+    shapes, and the batch kernels' activations (tanh, exp) are vector loops too. The same
+    sources are compiled once more as ``epoch_avx2``, ``forward_avx2`` and ``backprop_avx2`` and
+    chosen at import time by the CPU's features (runtime dispatch, as NumPy does).
     """
     if (os.environ.get("DELTAPROP_NO_SIMD_VARIANT") == "1" or sys.platform == "win32"
             or platform.machine().lower() not in ("x86_64", "amd64")):
@@ -95,9 +99,9 @@ def extensions():
         for name in MODULES
     ]
     exts += [
-        Extension(f"deltaprop.kernels._cython.epoch{suffix}", [variant_source("epoch", suffix)],
+        Extension(f"deltaprop.kernels._cython.{name}{suffix}", [variant_source(name, suffix)],
                   include_dirs=[SRC], depends=HEADERS, extra_compile_args=args + flags)
-        for suffix, flags in simd_variants()
+        for suffix, flags in simd_variants() for name in SIMD_MODULES
     ]
     return cythonize(
         exts,

@@ -93,17 +93,16 @@ rows                 backprop_update, list_rows,    written in ``sgd_plain.pxi``
 (written inline)     (none)                         ``dot``, ``scale_norm``
 ===================  =============================  ============================================
 
-CPU dispatch: the epoch kernels come from ``epoch_avx2`` (the same source compiled with
-``-mavx2 -mfma``) on CPUs that have AVX2 and FMA, else from the portable ``epoch``; see
-:func:`_epoch_module`.
+CPU dispatch: the kernels of ``forward``, ``backprop`` and ``epoch`` come from
+``forward_avx2``, ``backprop_avx2`` and ``epoch_avx2`` (the same sources compiled with
+``-mavx2 -mfma``) on CPUs that have AVX2 and FMA, else from the portable modules; see
+:func:`_simd_module`.
 """
 
 import importlib
 import os
 
 from ._codes import codes
-from .backprop import backprop, gradient, loss_gradient, output_delta
-from .forward import forward
 
 
 def _cpu_features():
@@ -127,22 +126,35 @@ def _cpu_has_avx2_fma():
     return bool(features.get("AVX2") and features.get("FMA3"))
 
 
-def _epoch_module():
-    """The epoch kernels compiled for this CPU: ``epoch_avx2`` (built with -mavx2 -mfma) when
-    the CPU has AVX2 and FMA, else the portable ``epoch``. ``DELTAPROP_CYTHON_SIMD=baseline``
-    forces the portable build."""
+def _simd_module(name):
+    """The module ``name`` ("forward", "backprop" or "epoch") compiled for this CPU:
+    ``{name}_avx2`` (built with -mavx2 -mfma) when the CPU has AVX2 and FMA, else the portable
+    ``{name}``. ``DELTAPROP_CYTHON_SIMD=baseline`` forces the portable build.
+
+    The portable module is imported either way, first: importing a submodule binds its name in
+    this package, and ``forward`` and ``backprop`` are bound to the kernels of the same names
+    below, which a later first import of the submodule would overwrite."""
+    portable = importlib.import_module(f"{__name__}.{name}")
     if os.environ.get("DELTAPROP_CYTHON_SIMD", "auto") != "baseline" and _cpu_has_avx2_fma():
         try:
-            from . import epoch_avx2
-
-            return epoch_avx2
+            return importlib.import_module(f"{__name__}.{name}_avx2")
         except ImportError:  # not built (non-x86 platform, DELTAPROP_NO_SIMD_VARIANT=1)
             pass
-    from . import epoch
-
-    return epoch
+    return portable
 
 
+def _epoch_module():
+    """The epoch kernels compiled for this CPU (:func:`_simd_module` of "epoch")."""
+    return _simd_module("epoch")
+
+
+_forward = _simd_module("forward")
+forward = _forward.forward
+_backprop = _simd_module("backprop")
+output_delta = _backprop.output_delta
+backprop = _backprop.backprop
+gradient = _backprop.gradient
+loss_gradient = _backprop.loss_gradient
 _epoch = _epoch_module()
 sgd_epoch = _epoch.sgd_epoch
 batch_epoch = _epoch.batch_epoch
