@@ -1,0 +1,106 @@
+"""Per-sample SGD of two builds of the Cython epoch kernels, in one process, on the same arrays.
+
+Loads ``epoch_avx2`` (or ``--module epoch``) from two source trees' built ``kernels/_cython``
+folders into one process and calls their ``sgd_epoch`` in turn, on the same weights (reset
+before every call), data and unit buffers, so that where the buffers lie in memory and how fast
+the machine runs at that moment fall on both builds alike. Per case it prints each build's
+median samples/s, the ratio of the medians and the quartiles of the ratios of paired calls.
+:file:`tools/ab_throughput.py` compares whole processes instead (both backends, any commit);
+this one sees smaller differences of one kernel. Run it pinned::
+
+    git worktree add --detach ../before <commit>        # and build its Cython kernels there
+    (cd ../before && ln -s ../../kernels src/deltaprop/kernels && python setup.py build_ext --inplace)
+    OMP_NUM_THREADS=1 taskset -c 1 python tools/ab_kernels.py ../before .
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import sys
+import time
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+import deltaprop.kernels._cython  # noqa: F401  (the package the loaded modules import from)
+from deltaprop.contract import ACTIVATIONS, LOSSES, SOLVERS
+from deltaprop.layout import make_layout, n_params, n_units
+
+
+def load(tree: str, module: str) -> ModuleType:
+    """The compiled ``module`` of the tree's ``kernels/_cython``, loaded under its package name."""
+    folder = os.path.join(tree, "kernels", "_cython")
+    names = [f for f in os.listdir(folder) if f.startswith(module + ".") and f.endswith(".so")]
+    if not names:
+        raise SystemExit(f"{folder}: no built {module} module (python setup.py build_ext --inplace)")
+    spec = importlib.util.spec_from_file_location(f"deltaprop.kernels._cython.{module}",
+                                                  os.path.join(folder, names[0]))
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def epoch_args(sizes: list[int], dtype: np.dtype[Any], alpha: float, n: int) -> tuple[Any, ...]:
+    """The arguments of ``sgd_epoch`` (tanh, softmax + cross-entropy, plain sgd): one epoch of
+    n random samples, ``w`` on a 64-byte boundary."""
+    rng = np.random.RandomState(0)
+    layout = make_layout(sizes)
+    U, P = n_units(layout), n_params(layout)
+    X = rng.rand(n, sizes[0]).astype(dtype)
+    T = np.eye(sizes[-1], dtype=dtype)[rng.randint(0, sizes[-1], n)]
+    s = np.ones(n, dtype=dtype)
+    order = rng.permutation(n).astype(np.intp)[None, :]
+    hyper = np.array([0.01, alpha, 0.9, 0.9, 0.999, 1e-8], dtype=dtype)
+    block = np.zeros(P + 64, dtype=dtype)
+    off = (-block.ctypes.data % 64) // block.itemsize
+    w = block[off:off + P]
+    w[:] = rng.randn(P) * 0.05
+    return (w, layout, ACTIVATIONS["tanh"], ACTIVATIONS["softmax"], LOSSES["cross_entropy"], X, T, s,
+            order, SOLVERS["sgd"], hyper, np.zeros((2, P), dtype=dtype), np.zeros(1, dtype=np.int64),
+            *[np.zeros(U, dtype=dtype) for _ in range(3)], np.zeros((1, 2)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Time both builds on every case and print the table."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("before", help="the first source tree (its kernels/_cython built in place)")
+    p.add_argument("after", help="the second source tree")
+    p.add_argument("--module", default="epoch_avx2", help="epoch_avx2 (default) or epoch")
+    p.add_argument("--shapes", default="64-32-10,784-128-10,784-256-128-10")
+    p.add_argument("--dtypes", default="float32,float64")
+    p.add_argument("--alphas", default="0,0.0001", help="L2 penalties (0: the plain sgd kernel)")
+    p.add_argument("--calls", type=int, default=41, help="calls of each build per case")
+    args = p.parse_args(argv)
+    builds = [load(args.before, args.module), load(args.after, args.module)]
+    print(f"{args.module}: samples/s, medians of {args.calls} calls each, alternating")
+    print(f"{'case':36} {'before':>11} {'after':>11} {'after/before':>12}   paired q25-q75")
+    for shape in args.shapes.split(","):
+        sizes = [int(v) for v in shape.split("-")]
+        n = 1000 if sizes[0] > 100 else 5000
+        for dtype in args.dtypes.split(","):
+            for alpha in (float(a) for a in args.alphas.split(",")):
+                call = epoch_args(sizes, np.dtype(dtype), alpha, n)
+                w0 = call[0].copy()
+                times: list[list[float]] = [[], []]
+                for r in range(args.calls + 1):
+                    for b in ((0, 1) if r % 2 else (1, 0)):
+                        call[0][:] = w0
+                        t0 = time.perf_counter()
+                        builds[b].sgd_epoch(*call)
+                        if r:  # the first round warms the caches
+                            times[b].append(time.perf_counter() - t0)
+                ratios = sorted(t0 / t1 for t0, t1 in zip(*times))
+                q = len(ratios) // 4
+                before, after = (statistics.median(t) for t in times)
+                print(f"{shape + ' ' + dtype + f' alpha={alpha:g}':36} {n / before:11,.0f} {n / after:11,.0f} "
+                      f"{before / after:12.3f}   {ratios[q]:.3f}-{ratios[-q - 1]:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
