@@ -75,13 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dtypes", default="float32,float64")
     p.add_argument("--alphas", default="0,0.0001", help="L2 penalties (0: the plain sgd kernel)")
     p.add_argument("--calls", type=int, default=41, help="calls of each build per case")
+    p.add_argument("--rows", type=int, default=0, help="samples per epoch (default 1000 for 784 inputs, else 5000)")
     args = p.parse_args(argv)
     builds = [load(args.before, args.module), load(args.after, args.module)]
     print(f"{args.module}: samples/s, medians of {args.calls} calls each, alternating")
     print(f"{'case':36} {'before':>11} {'after':>11} {'after/before':>12}   paired q25-q75")
     for shape in args.shapes.split(","):
         sizes = [int(v) for v in shape.split("-")]
-        n = 1000 if sizes[0] > 100 else 5000
+        n = args.rows or (1000 if sizes[0] > 100 else 5000)
         for dtype in args.dtypes.split(","):
             for alpha in (float(a) for a in args.alphas.split(",")):
                 call = epoch_args(sizes, np.dtype(dtype), alpha, n)
