@@ -42,36 +42,32 @@ cdef inline void first_layer(floating* w, const Py_ssize_t* layout, floating* a,
     cdef Py_ssize_t n_in = col(layout, 0, N_IN), n_out = col(layout, 0, N_OUT)
     cdef floating* W = w + col(layout, 0, W_OFF)
     cdef floating* b = w + col(layout, 0, B_OFF)
-    cdef Py_ssize_t i, k = 0, na
+    cdef Py_ssize_t i, i0, i1, i2, i3, k = 0, na
     cdef floating c0, c1, c2, c3, y0, y1, y2, y3
     cdef floating* r0
     cdef floating* r1
     cdef floating* r2
     cdef floating* r3
     axpy(n_out, -eta, delta, b)
-    if skip:
-        na = nonzero_rows(n_in, x, x2, active)
-    else:
-        for i in range(n_in):
-            active[i] = i
-        na = n_in
+    na = nonzero_rows(n_in, x, x2, active) if skip else n_in  # without skip, row k is k
     if x2 == NULL:
         for k in range(na):
-            i = active[k]
+            i = active[k] if skip else k
             axpy(n_out, -eta * x[i], delta, W + i * n_out)
         return
     memset(a, 0, n_out * sizeof(floating))
     while k + 4 <= na:
-        r0, r1 = W + active[k] * n_out, W + active[k + 1] * n_out
-        r2, r3 = W + active[k + 2] * n_out, W + active[k + 3] * n_out
-        c0, c1 = eta * x[active[k]], eta * x[active[k + 1]]
-        c2, c3 = eta * x[active[k + 2]], eta * x[active[k + 3]]
-        y0, y1 = x2[active[k]], x2[active[k + 1]]
-        y2, y3 = x2[active[k + 2]], x2[active[k + 3]]
+        if skip:
+            i0, i1, i2, i3 = active[k], active[k + 1], active[k + 2], active[k + 3]
+        else:
+            i0, i1, i2, i3 = k, k + 1, k + 2, k + 3
+        r0, r1, r2, r3 = W + i0 * n_out, W + i1 * n_out, W + i2 * n_out, W + i3 * n_out
+        c0, c1, c2, c3 = eta * x[i0], eta * x[i1], eta * x[i2], eta * x[i3]
+        y0, y1, y2, y3 = x2[i0], x2[i1], x2[i2], x2[i3]
         rows4(n_out, delta, r0, r1, r2, r3, c0, c1, c2, c3, y0, y1, y2, y3, a)
         k += 4
     while k < na:
-        i = active[k]
+        i = active[k] if skip else k
         axpy_axpy(n_out, -eta * x[i], delta, W + i * n_out, x2[i], a)
         k += 1
     axpy(n_out, 1, b, a)
