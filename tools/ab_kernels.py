@@ -1,8 +1,9 @@
-"""Per-sample SGD of two builds of the Cython epoch kernels, in one process, on the same arrays.
+"""Epochs of two builds of the Cython epoch kernels, in one process, on the same arrays.
 
 Loads ``epoch_avx2`` (or ``--module epoch``) from two source trees' built ``kernels/_cython``
-folders into one process and calls their ``sgd_epoch`` in turn, on the same weights (reset
-before every call), data and unit buffers, so that where the buffers lie in memory and how fast
+folders into one process and calls their ``sgd_epoch`` (``batch_epoch`` with
+``--batch-size``) in turn, on the same weights and optimizer state (reset before every call),
+data and unit buffers, so that where the buffers lie in memory and how fast
 the machine runs at that moment fall on both builds alike. Per case it prints each build's
 median samples/s, the ratio of the medians and the quartiles of the ratios of paired calls.
 :file:`tools/ab_throughput.py` compares whole processes instead (both backends, any commit);
@@ -11,6 +12,8 @@ this one sees smaller differences of one kernel. Run it pinned::
     git worktree add --detach ../before <commit>        # and build its Cython kernels there
     (cd ../before && ln -s ../../kernels src/deltaprop/kernels && python setup.py build_ext --inplace)
     OMP_NUM_THREADS=1 taskset -c 1 python tools/ab_kernels.py ../before .
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 taskset -c 1 \
+        python tools/ab_kernels.py ../before . --batch-size 200 --solver adam --hidden relu
 """
 
 from __future__ import annotations
@@ -45,9 +48,10 @@ def load(tree: str, module: str) -> ModuleType:
     return mod
 
 
-def epoch_args(sizes: list[int], dtype: np.dtype[Any], alpha: float, n: int) -> tuple[Any, ...]:
-    """The arguments of ``sgd_epoch`` (tanh, softmax + cross-entropy, plain sgd): one epoch of
-    n random samples, ``w`` on a 64-byte boundary."""
+def epoch_args(sizes: list[int], dtype: np.dtype[Any], alpha: float, n: int, batch: int,
+               solver: str, hidden: str) -> tuple[Any, ...]:
+    """The arguments of ``sgd_epoch`` (``batch`` 1) or ``batch_epoch``: softmax + cross-entropy,
+    one epoch of n random samples, ``w`` on a 64-byte boundary."""
     rng = np.random.RandomState(0)
     layout = make_layout(sizes)
     U, P = n_units(layout), n_params(layout)
@@ -60,9 +64,15 @@ def epoch_args(sizes: list[int], dtype: np.dtype[Any], alpha: float, n: int) -> 
     off = (-block.ctypes.data % 64) // block.itemsize
     w = block[off:off + P]
     w[:] = rng.randn(P) * 0.05
-    return (w, layout, ACTIVATIONS["tanh"], ACTIVATIONS["softmax"], LOSSES["cross_entropy"], X, T, s,
-            order, SOLVERS["sgd"], hyper, np.zeros((2, P), dtype=dtype), np.zeros(1, dtype=np.int64),
-            *[np.zeros(U, dtype=dtype) for _ in range(3)], np.zeros((1, 2)))
+    head = (w, layout, ACTIVATIONS[hidden], ACTIVATIONS["softmax"], LOSSES["cross_entropy"], X, T, s, order)
+    state = (hyper, np.zeros((2, P), dtype=dtype), np.zeros(1, dtype=np.int64))
+    if batch == 1:
+        return (*head, SOLVERS[solver], *state, *[np.zeros(U, dtype=dtype) for _ in range(3)],
+                np.zeros((1, 2)))
+    return (*head, batch, SOLVERS[solver], *state, np.zeros((batch, sizes[0]), dtype=dtype),
+            np.zeros((batch, sizes[-1]), dtype=dtype), np.zeros(batch, dtype=dtype),
+            *[np.zeros(batch * U, dtype=dtype) for _ in range(3)], np.zeros(P, dtype=dtype),
+            np.zeros((1, 2)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,24 +85,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dtypes", default="float32,float64")
     p.add_argument("--alphas", default="0,0.0001", help="L2 penalties (0: the plain sgd kernel)")
     p.add_argument("--calls", type=int, default=41, help="calls of each build per case")
+    p.add_argument("--batch-size", type=int, default=1, help="1: sgd_epoch, else batch_epoch")
+    p.add_argument("--solver", default="sgd", choices=sorted(SOLVERS))
+    p.add_argument("--hidden", default="tanh", choices=sorted(ACTIVATIONS))
     p.add_argument("--rows", type=int, default=0, help="samples per epoch (default 1000 for 784 inputs, else 5000)")
     args = p.parse_args(argv)
     builds = [load(args.before, args.module), load(args.after, args.module)]
-    print(f"{args.module}: samples/s, medians of {args.calls} calls each, alternating")
+    what = "sgd_epoch" if args.batch_size == 1 else f"batch_epoch, batch {args.batch_size}"
+    print(f"{args.module} {what}, {args.solver}, {args.hidden}: samples/s, medians of {args.calls} calls "
+          "each, alternating")
     print(f"{'case':36} {'before':>11} {'after':>11} {'after/before':>12}   paired q25-q75")
     for shape in args.shapes.split(","):
         sizes = [int(v) for v in shape.split("-")]
         n = args.rows or (1000 if sizes[0] > 100 else 5000)
         for dtype in args.dtypes.split(","):
             for alpha in (float(a) for a in args.alphas.split(",")):
-                call = epoch_args(sizes, np.dtype(dtype), alpha, n)
-                w0 = call[0].copy()
+                call = epoch_args(sizes, np.dtype(dtype), alpha, n, args.batch_size, args.solver,
+                                  args.hidden)
+                # w, the optimizer state and the step count, put back before every call
+                first = 11 if args.batch_size == 1 else 12  # batch_epoch takes the batch size first
+                kept = [call[0], call[first], call[first + 1]]
+                start = [a.copy() for a in kept]
                 times: list[list[float]] = [[], []]
                 for r in range(args.calls + 1):
                     for b in ((0, 1) if r % 2 else (1, 0)):
-                        call[0][:] = w0
+                        for a, a0 in zip(kept, start):
+                            a[...] = a0
+                        epoch = builds[b].sgd_epoch if args.batch_size == 1 else builds[b].batch_epoch
                         t0 = time.perf_counter()
-                        builds[b].sgd_epoch(*call)
+                        epoch(*call)
                         if r:  # the first round warms the caches
                             times[b].append(time.perf_counter() - t0)
                 ratios = sorted(t0 / t1 for t0, t1 in zip(*times))
