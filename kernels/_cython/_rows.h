@@ -65,56 +65,7 @@ static inline void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT d, \
     } \
     out[0] = s0; out[1] = s1; out[2] = s2; out[3] = s3; \
 }
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-
-/* The sums of four vectors' lanes, [sum s0, sum s1, sum s2, sum s3], with three horizontal adds
-   and one add: "omp simd reduction" leaves each accumulator's lanes on the stack and adds them
-   one load at a time, which costs more than the rows' arithmetic when the rows are short. */
-static inline __m128 deltaprop_hsum4f(__m256 s0, __m256 s1, __m256 s2, __m256 s3) {
-    __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
-    return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-}
-
-static inline __m256d deltaprop_hsum4(__m256d s0, __m256d s1, __m256d s2, __m256d s3) {
-    __m256d t01 = _mm256_hadd_pd(s0, s1), t23 = _mm256_hadd_pd(s2, s3);
-    return _mm256_add_pd(_mm256_permute2f128_pd(t01, t23, 0x20),
-                         _mm256_permute2f128_pd(t01, t23, 0x31));
-}
-
-/* DELTAPROP_DOT_UPDATE4 in AVX2 vectors of V lanes: the four sums in four vector accumulators
-   (lane by lane, reduced once at the end), the last n % V columns in four scalar ones. */
-#define DELTAPROP_DOT_UPDATE4_AVX2(T, VT, V, SET1, LOAD, STORE, FMADD, FNMADD, ZERO, NAME, STORE4) \
-static inline void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT d, \
-        T* DELTAPROP_RESTRICT r0, T* DELTAPROP_RESTRICT r1, T* DELTAPROP_RESTRICT r2, \
-        T* DELTAPROP_RESTRICT r3, T c0, T c1, T c2, T c3, T* DELTAPROP_RESTRICT out) { \
-    VT s0 = ZERO(), s1 = ZERO(), s2 = ZERO(), s3 = ZERO(); \
-    VT k0 = SET1(c0), k1 = SET1(c1), k2 = SET1(c2), k3 = SET1(c3); \
-    Py_ssize_t j = 0; \
-    for (; j + V <= n; j += V) { \
-        VT dj = LOAD(d + j), w0 = LOAD(r0 + j), w1 = LOAD(r1 + j), w2 = LOAD(r2 + j), w3 = LOAD(r3 + j); \
-        s0 = FMADD(w0, dj, s0); s1 = FMADD(w1, dj, s1); s2 = FMADD(w2, dj, s2); s3 = FMADD(w3, dj, s3); \
-        STORE(r0 + j, FNMADD(k0, dj, w0)); STORE(r1 + j, FNMADD(k1, dj, w1)); \
-        STORE(r2 + j, FNMADD(k2, dj, w2)); STORE(r3 + j, FNMADD(k3, dj, w3)); \
-    } \
-    T t0 = 0, t1 = 0, t2 = 0, t3 = 0; \
-    for (; j < n; j++) { \
-        T dj = d[j], w0 = r0[j], w1 = r1[j], w2 = r2[j], w3 = r3[j]; \
-        t0 += w0 * dj; t1 += w1 * dj; t2 += w2 * dj; t3 += w3 * dj; \
-        r0[j] = w0 - c0 * dj; r1[j] = w1 - c1 * dj; r2[j] = w2 - c2 * dj; r3[j] = w3 - c3 * dj; \
-    } \
-    STORE4; \
-    out[0] += t0; out[1] += t1; out[2] += t2; out[3] += t3; \
-}
-DELTAPROP_DOT_UPDATE4_AVX2(float, __m256, 8, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps,
-                           _mm256_fmadd_ps, _mm256_fnmadd_ps, _mm256_setzero_ps,
-                           deltaprop_dot_update4f,
-                           _mm_storeu_ps(out, deltaprop_hsum4f(s0, s1, s2, s3)))
-DELTAPROP_DOT_UPDATE4_AVX2(double, __m256d, 4, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd,
-                           _mm256_fmadd_pd, _mm256_fnmadd_pd, _mm256_setzero_pd,
-                           deltaprop_dot_update4,
-                           _mm256_storeu_pd(out, deltaprop_hsum4(s0, s1, s2, s3)))
-#else
+#if !(defined(__AVX2__) && defined(__FMA__))  /* else in AVX2 vectors, below */
 DELTAPROP_DOT_UPDATE4(float, deltaprop_dot_update4f)
 DELTAPROP_DOT_UPDATE4(double, deltaprop_dot_update4)
 #endif
@@ -179,6 +130,22 @@ static inline void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT d, \
     out[0] = s0; out[1] = s1; out[2] = s2; out[3] = s3; out[4] = q; \
 }
 #if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+
+/* The sums of four vectors' lanes, [sum s0, sum s1, sum s2, sum s3], with three horizontal adds
+   and one add (rather than "omp simd reduction", which sums each accumulator's lanes one at a
+   time through memory). */
+static inline __m128 deltaprop_hsum4f(__m256 s0, __m256 s1, __m256 s2, __m256 s3) {
+    __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
+    return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+}
+
+static inline __m256d deltaprop_hsum4(__m256d s0, __m256d s1, __m256d s2, __m256d s3) {
+    __m256d t01 = _mm256_hadd_pd(s0, s1), t23 = _mm256_hadd_pd(s2, s3);
+    return _mm256_add_pd(_mm256_permute2f128_pd(t01, t23, 0x20),
+                         _mm256_permute2f128_pd(t01, t23, 0x31));
+}
+
 static inline float deltaprop_hsumf(__m256 v) {
     __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     h = _mm_add_ps(h, _mm_movehl_ps(h, h));
@@ -190,41 +157,65 @@ static inline double deltaprop_hsum(__m256d v) {
     return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
 }
 
-/* DELTAPROP_DOT_DECAY4 in AVX2 vectors, as DELTAPROP_DOT_UPDATE4_AVX2. */
-#define DELTAPROP_DOT_DECAY4_AVX2(T, VT, V, SET1, LOAD, STORE, FMADD, FNMADD, MUL, ADD, ZERO, \
-                                  HSUM, NAME, STORE4) \
+/* DELTAPROP_DOT_UPDATE4 (decay 0) and DELTAPROP_DOT_DECAY4 (decay 1, rows scaled by rd and
+   out[4] = their squared norm) in AVX2 vectors of V lanes: the sums in vector accumulators,
+   reduced once at the end, the last n % V columns in scalar ones. The two are NAME with decay
+   a constant, which the compiler folds. */
+#define DELTAPROP_DOT4_AVX2(T, VT, V, SET1, LOAD, STORE, FMADD, FNMADD, MUL, ADD, ZERO, HSUM, \
+                            HSUM4_STORE, NAME) \
 static inline void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT d, \
         T* DELTAPROP_RESTRICT r0, T* DELTAPROP_RESTRICT r1, T* DELTAPROP_RESTRICT r2, \
-        T* DELTAPROP_RESTRICT r3, T c0, T c1, T c2, T c3, T rd, T* DELTAPROP_RESTRICT out) { \
+        T* DELTAPROP_RESTRICT r3, T c0, T c1, T c2, T c3, T rd, T* DELTAPROP_RESTRICT out, \
+        const int decay) { \
     VT s0 = ZERO(), s1 = ZERO(), s2 = ZERO(), s3 = ZERO(), q = ZERO(); \
     VT k0 = SET1(c0), k1 = SET1(c1), k2 = SET1(c2), k3 = SET1(c3), kd = SET1(rd); \
     Py_ssize_t j = 0; \
     for (; j + V <= n; j += V) { \
         VT dj = LOAD(d + j), w0 = LOAD(r0 + j), w1 = LOAD(r1 + j), w2 = LOAD(r2 + j), w3 = LOAD(r3 + j); \
         s0 = FMADD(w0, dj, s0); s1 = FMADD(w1, dj, s1); s2 = FMADD(w2, dj, s2); s3 = FMADD(w3, dj, s3); \
-        q = ADD(q, ADD(FMADD(w0, w0, MUL(w1, w1)), FMADD(w2, w2, MUL(w3, w3)))); \
-        STORE(r0 + j, FNMADD(k0, dj, MUL(kd, w0))); STORE(r1 + j, FNMADD(k1, dj, MUL(kd, w1))); \
-        STORE(r2 + j, FNMADD(k2, dj, MUL(kd, w2))); STORE(r3 + j, FNMADD(k3, dj, MUL(kd, w3))); \
+        if (decay) { \
+            q = ADD(q, ADD(FMADD(w0, w0, MUL(w1, w1)), FMADD(w2, w2, MUL(w3, w3)))); \
+            w0 = MUL(kd, w0); w1 = MUL(kd, w1); w2 = MUL(kd, w2); w3 = MUL(kd, w3); \
+        } \
+        STORE(r0 + j, FNMADD(k0, dj, w0)); STORE(r1 + j, FNMADD(k1, dj, w1)); \
+        STORE(r2 + j, FNMADD(k2, dj, w2)); STORE(r3 + j, FNMADD(k3, dj, w3)); \
     } \
     T t0 = 0, t1 = 0, t2 = 0, t3 = 0, tq = 0; \
     for (; j < n; j++) { \
         T dj = d[j], w0 = r0[j], w1 = r1[j], w2 = r2[j], w3 = r3[j]; \
         t0 += w0 * dj; t1 += w1 * dj; t2 += w2 * dj; t3 += w3 * dj; \
-        tq += (w0 * w0 + w1 * w1) + (w2 * w2 + w3 * w3); \
-        r0[j] = rd * w0 - c0 * dj; r1[j] = rd * w1 - c1 * dj; \
-        r2[j] = rd * w2 - c2 * dj; r3[j] = rd * w3 - c3 * dj; \
+        if (decay) { \
+            tq += (w0 * w0 + w1 * w1) + (w2 * w2 + w3 * w3); \
+            w0 = rd * w0; w1 = rd * w1; w2 = rd * w2; w3 = rd * w3; \
+        } \
+        r0[j] = w0 - c0 * dj; r1[j] = w1 - c1 * dj; r2[j] = w2 - c2 * dj; r3[j] = w3 - c3 * dj; \
     } \
-    STORE4; \
-    out[0] += t0; out[1] += t1; out[2] += t2; out[3] += t3; out[4] = HSUM(q) + tq; \
+    HSUM4_STORE; \
+    out[0] += t0; out[1] += t1; out[2] += t2; out[3] += t3; \
+    if (decay) out[4] = HSUM(q) + tq; \
 }
-DELTAPROP_DOT_DECAY4_AVX2(float, __m256, 8, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps,
-                          _mm256_fmadd_ps, _mm256_fnmadd_ps, _mm256_mul_ps, _mm256_add_ps,
-                          _mm256_setzero_ps, deltaprop_hsumf, deltaprop_dot_decay4f,
-                          _mm_storeu_ps(out, deltaprop_hsum4f(s0, s1, s2, s3)))
-DELTAPROP_DOT_DECAY4_AVX2(double, __m256d, 4, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd,
-                          _mm256_fmadd_pd, _mm256_fnmadd_pd, _mm256_mul_pd, _mm256_add_pd,
-                          _mm256_setzero_pd, deltaprop_hsum, deltaprop_dot_decay4,
-                          _mm256_storeu_pd(out, deltaprop_hsum4(s0, s1, s2, s3)))
+DELTAPROP_DOT4_AVX2(float, __m256, 8, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps,
+                    _mm256_fmadd_ps, _mm256_fnmadd_ps, _mm256_mul_ps, _mm256_add_ps,
+                    _mm256_setzero_ps, deltaprop_hsumf,
+                    _mm_storeu_ps(out, deltaprop_hsum4f(s0, s1, s2, s3)), deltaprop_dot4f_avx2)
+DELTAPROP_DOT4_AVX2(double, __m256d, 4, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd,
+                    _mm256_fmadd_pd, _mm256_fnmadd_pd, _mm256_mul_pd, _mm256_add_pd,
+                    _mm256_setzero_pd, deltaprop_hsum,
+                    _mm256_storeu_pd(out, deltaprop_hsum4(s0, s1, s2, s3)), deltaprop_dot4_avx2)
+
+#define DELTAPROP_DOT4_AVX2_NAMES(T, DOT4, UPDATE4, DECAY4) \
+static inline void UPDATE4(Py_ssize_t n, const T* DELTAPROP_RESTRICT d, \
+        T* DELTAPROP_RESTRICT r0, T* DELTAPROP_RESTRICT r1, T* DELTAPROP_RESTRICT r2, \
+        T* DELTAPROP_RESTRICT r3, T c0, T c1, T c2, T c3, T* DELTAPROP_RESTRICT out) { \
+    DOT4(n, d, r0, r1, r2, r3, c0, c1, c2, c3, 1, out, 0); \
+} \
+static inline void DECAY4(Py_ssize_t n, const T* DELTAPROP_RESTRICT d, \
+        T* DELTAPROP_RESTRICT r0, T* DELTAPROP_RESTRICT r1, T* DELTAPROP_RESTRICT r2, \
+        T* DELTAPROP_RESTRICT r3, T c0, T c1, T c2, T c3, T rd, T* DELTAPROP_RESTRICT out) { \
+    DOT4(n, d, r0, r1, r2, r3, c0, c1, c2, c3, rd, out, 1); \
+}
+DELTAPROP_DOT4_AVX2_NAMES(float, deltaprop_dot4f_avx2, deltaprop_dot_update4f, deltaprop_dot_decay4f)
+DELTAPROP_DOT4_AVX2_NAMES(double, deltaprop_dot4_avx2, deltaprop_dot_update4, deltaprop_dot_decay4)
 #else
 DELTAPROP_DOT_DECAY4(float, deltaprop_dot_decay4f)
 DELTAPROP_DOT_DECAY4(double, deltaprop_dot_decay4)
