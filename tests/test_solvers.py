@@ -121,7 +121,7 @@ def test_runner_keeps_one_set_of_copies_for_its_epochs():
     runner, opt = small_runner(0)
     with runner:
         runner.run(opt)
-        saved = runner.saved
+        saved = list(runner.saved)
         runner.run(opt)
     assert all(a is b for a, b in zip(runner.saved, saved, strict=True))
     other = opt.copy()  # an optimizer of the same shapes uses the same copies

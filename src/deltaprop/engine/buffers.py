@@ -221,7 +221,7 @@ def dense_rows(X: np.ndarray | sp.spmatrix, rows: slice | np.ndarray, dtype: npt
 
 
 @contextlib.contextmanager
-def rollback(*arrays: np.ndarray) -> Iterator[None]:
+def rollback(*arrays: np.ndarray, saved: list[np.ndarray] | None = None) -> Iterator[None]:
     """Put ``arrays`` back as they were, bit for bit, if the block raises anything.
 
     KeyboardInterrupt included: a training call is a transaction. The arrays (weights ``w``,
@@ -232,6 +232,10 @@ def rollback(*arrays: np.ndarray) -> Iterator[None]:
     ----------
     *arrays : ndarray
         The arrays the block may change.
+    saved : list of ndarray, optional
+        Copies kept from one block to the next (one per array): the arrays are copied into them,
+        and the list's items are replaced by new copies where their shapes or dtypes differ.
+        Without it, each block makes new copies.
 
     Yields
     ------
@@ -242,7 +246,14 @@ def rollback(*arrays: np.ndarray) -> Iterator[None]:
     >>> with rollback(net.w, state, t):  # doctest: +SKIP
     ...     runner(X, T, s, orders, solver, hyper, state, t, losses)
     """
-    saved = [a.copy() for a in arrays]
+    if saved is None:
+        saved = [a.copy() for a in arrays]
+    else:
+        if len(saved) != len(arrays) or any(old.shape != a.shape or old.dtype != a.dtype
+                                            for a, old in zip(arrays, saved, strict=True)):
+            saved[:] = [np.empty_like(a) for a in arrays]
+        for a, old in zip(arrays, saved, strict=True):
+            np.copyto(old, a)
     try:
         yield
     except BaseException:

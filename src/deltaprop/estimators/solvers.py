@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from ..contract import ETA, SOLVERS, make_hyper
+from ..engine import rollback
 from .objective import SklearnLoss, epoch_loss
 
 if TYPE_CHECKING:
@@ -190,7 +191,7 @@ class EpochRunner:
         self.losses = np.zeros((1, 2), dtype=np.float64)
         self.order = np.arange(X.shape[0], dtype=np.intp)
         self.const = loss.epoch_const(s, self.order, batch_size)
-        self.saved: tuple[np.ndarray, ...] = ()  # w, the optimizer's state and t when an epoch starts
+        self.saved: list[np.ndarray] = []  # w, the optimizer's state and t when an epoch starts
 
     def __enter__(self) -> EpochRunner:
         self.epochs.__enter__()
@@ -211,23 +212,8 @@ class EpochRunner:
             if self.weighted:
                 self.const = self.loss.epoch_const(self.s, self.order, self.batch_size)
         opt.prepare()
-        arrays = (self.net.w, opt.state, opt.t)
-        self._save(arrays)
-        try:
+        with rollback(self.net.w, opt.state, opt.t, saved=self.saved):
             self.epochs(self.X, self.T, self.s, self.order[None, :], opt.code, opt.hyper,
                         opt.state, opt.t, self.losses)
-        except BaseException:
-            for a, old in zip(arrays, self.saved, strict=True):
-                a[...] = old
-            raise
         data, penalty = self.losses[0]
         return epoch_loss(data, self.loss.scale, penalty, self.const, n)
-
-    def _save(self, arrays: tuple[np.ndarray, ...]) -> None:
-        """Copy ``arrays`` into ``saved``: into the buffers of the previous epoch where their
-        shapes and dtypes match, else into new ones."""
-        if len(self.saved) != len(arrays) or any(
-                old.shape != a.shape or old.dtype != a.dtype for a, old in zip(arrays, self.saved, strict=True)):
-            self.saved = tuple(np.empty_like(a) for a in arrays)
-        for a, old in zip(arrays, self.saved, strict=True):
-            np.copyto(old, a)
