@@ -277,7 +277,7 @@ def test_portable_epoch_build_is_chosen_without_numpys_cpu_table(monkeypatch):
     monkeypatch.delattr(umath, "__cpu_features__")
     assert _cython._cpu_features() == {}
     assert _cython._cpu_has_avx2_fma() is False
-    assert _cython._epoch_module() is _cython.epoch
+    assert _cython._simd_module("epoch") is _cython.epoch
     for name in ("forward", "backprop", "epoch"):
         assert _cython._simd_module(name).__name__ == f"deltaprop.kernels._cython.{name}"
 
@@ -287,7 +287,7 @@ def test_baseline_build_can_be_forced(monkeypatch):
     from deltaprop.kernels import _cython
 
     monkeypatch.setenv("DELTAPROP_CYTHON_SIMD", "baseline")
-    assert _cython._epoch_module() is _cython.epoch
+    assert _cython._simd_module("epoch") is _cython.epoch
     for name in ("forward", "backprop"):
         assert _cython._simd_module(name).__name__ == f"deltaprop.kernels._cython.{name}"
 

@@ -143,11 +143,6 @@ def _simd_module(name):
     return portable
 
 
-def _epoch_module():
-    """The epoch kernels compiled for this CPU (:func:`_simd_module` of "epoch")."""
-    return _simd_module("epoch")
-
-
 _forward = _simd_module("forward")
 forward = _forward.forward
 _backprop = _simd_module("backprop")
@@ -155,7 +150,7 @@ output_delta = _backprop.output_delta
 backprop = _backprop.backprop
 gradient = _backprop.gradient
 loss_gradient = _backprop.loss_gradient
-_epoch = _epoch_module()
+_epoch = _simd_module("epoch")
 sgd_epoch = _epoch.sgd_epoch
 batch_epoch = _epoch.batch_epoch
 average_epochs = _epoch.average_epochs
