@@ -216,25 +216,37 @@ def test_epochs_update_weights_like_reference(name):
     assert tally["discarded"] <= MAX_DISCARDED * tally["drawn"], dict(tally)
 
 
+#: (layer sizes, batch size): the per-sample kernels (batch 1) on the smallest shape only
+BLAS_SIZED = [([64, 40, 10], b) for b in (1, 7, 32, 200, 250)] + [
+    (sizes, b) for sizes in ([70, 45, 10], [400, 150, 10], [800, 300, 7]) for b in (7, 32, 200, 250)]
+
+
 @pytest.mark.parametrize("name", COMPILED)
-@pytest.mark.parametrize("batch_size", [1, 7, 32, 200, 250])
+@pytest.mark.parametrize(("sizes", "batch_size"), BLAS_SIZED)
 @pytest.mark.parametrize("solver", ["sgd", "momentum", "nesterov", "adam"])
 @pytest.mark.parametrize("alpha", [0.0, 1e-4])
-def test_epochs_on_blas_sized_layers_match_reference(name, batch_size, solver, alpha, dtype):
-    """The mini-batch path where the compiled backends call BLAS (64-40-10, relu, softmax, 250
-    samples, one of weight 0: batches of 1 (per-sample kernels), 7, 32, 200 (short last batches)
-    and the full batch), two epochs of each solver, equal to the reference. Plain sgd and
-    momentum take their step inside the gradient's products, Nesterov and Adam from a gradient
-    buffer."""
+def test_epochs_on_blas_sized_layers_match_reference(name, batch_size, solver, alpha, sizes, dtype):
+    """The mini-batch path where the compiled backends call BLAS (relu, softmax, 250 samples,
+    one of weight 0: batches of 1 (per-sample kernels, on 64-40-10), 7, 32, 200 (short last
+    batches) and the full batch), two epochs of each solver, equal to the reference. Plain sgd and momentum take
+    their step inside the gradient's products, Nesterov and Adam from a gradient buffer. The
+    first layer's products in Cython's AVX2 build read the rows through the order in register
+    tiles of 6 rows by 8 or 16 columns (W packed, at most 384 rows at a time, for batches of 64
+    rows or more; else read where it is), on batches of 128 rows or more, or of any size with
+    384 inputs or more: 64-40 fills whole tiles (in double), 70-45 ends in part of one in both
+    directions, 400-150 takes W in two blocks of rows, and 800-300 in blocks of rows and of
+    columns (in float; in double its W is past the size those products take, and the batch is
+    gathered for BLAS)."""
     rng = np.random.RandomState(11)
-    layout = make_layout([64, 40, 10])
+    n_in = sizes[0]
+    layout = make_layout(sizes)
     w = rng.randn(n_params(layout))
-    for n_in, _n_out, w_off, b_off, _ in layout:
-        w[w_off:b_off] /= np.sqrt(n_in)
+    for fan_in, _n_out, w_off, b_off, _ in layout:
+        w[w_off:b_off] /= np.sqrt(fan_in)
     w = w.astype(dtype)
     m = 250
-    X = (rng.rand(m, 64) * (rng.rand(m, 64) > 0.5)).astype(dtype)  # digits-like: half zeros
-    T = np.eye(10, dtype=dtype)[rng.randint(0, 10, m)]
+    X = (rng.rand(m, n_in) * (rng.rand(m, n_in) > 0.5)).astype(dtype)  # digits-like: half zeros
+    T = np.eye(sizes[-1], dtype=dtype)[rng.randint(0, sizes[-1], m)]
     order = np.stack([rng.permutation(m) for _ in range(2)]).astype(np.intp)
     if batch_size == 1:  # hundreds of per-sample Adam steps amplify rounding past 1e-12: 60 steps
         order = order[:1, :60]

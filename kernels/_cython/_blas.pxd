@@ -1,6 +1,8 @@
 # cython: language_level=3
 """Matrix products through the BLAS ``?gemm`` that ``deltaprop.kernels.blas`` finds (NumPy's
-OpenBLAS, else SciPy's), for the fused floating type; the call is in ``_gemm.h``.
+OpenBLAS, else SciPy's), for the fused floating type; the call is in ``_gemm.h``. In the AVX2
+build, also the first layer's two products of a mini-batch that read the batch's rows of X
+through the visiting order (``_indexed.h``), so that the batch needs no gathered copy.
 
 Every module that runs a product calls :func:`init_gemm` once at import (the function pointers
 are per module). BLAS is column-major: a C-ordered (rows, cols) array is its (cols, rows)
@@ -19,6 +21,26 @@ cdef extern from "_gemm.h":
     void deltaprop_gemm(int dbl, char ta, char tb, int64_t m, int64_t n, int64_t k,
                         const void* alpha, const void* A, int64_t lda, const void* B,
                         int64_t ldb, const void* beta, void* C, int64_t ldc) noexcept nogil
+
+cdef extern from "_indexed.h":
+    const bint DELTAPROP_INDEXED
+    const Py_ssize_t DELTAPROP_PANEL_BYTES
+    const Py_ssize_t DELTAPROP_INDEXED_MAX_ROWS
+    const Py_ssize_t DELTAPROP_INDEXED_MAX_W_BYTES
+    const Py_ssize_t DELTAPROP_INDEXED_SHORT
+    const Py_ssize_t DELTAPROP_INDEXED_MIN_INPUTS
+    void deltaprop_indexed_xwf(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const float* X,
+                               const Py_ssize_t* idx, const float* W, const float* b, float* C,
+                               float* Bp) noexcept nogil
+    void deltaprop_indexed_xw(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const double* X,
+                              const Py_ssize_t* idx, const double* W, const double* b, double* C,
+                              double* Bp) noexcept nogil
+    void deltaprop_indexed_xtdf(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const float* X,
+                                const Py_ssize_t* idx, const float* D, float* W, float c,
+                                float beta, float* Dp) noexcept nogil
+    void deltaprop_indexed_xtd(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const double* X,
+                               const Py_ssize_t* idx, const double* D, double* W, double c,
+                               double beta, double* Dp) noexcept nogil
 
 
 cdef inline int init_gemm() except -1:
@@ -60,3 +82,46 @@ cdef inline void matmul_at(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, const float
 cdef inline bint use_blas(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil:
     """Whether a layer's product of a batch of ``n`` is large enough to pay for a BLAS call."""
     return n > 1 and n * n_in * n_out >= BLAS_MIN_FLOPS
+
+
+cdef inline bint use_indexed(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
+                             Py_ssize_t itemsize) noexcept nogil:
+    """Whether a first layer's products of a batch of ``n`` rows read them through the visiting
+    order (``indexed_matmul``, ``indexed_matmul_at``) rather than from a gathered copy through
+    BLAS: in the AVX2 build, for a layer large enough for BLAS whose weights fit the L2 cache,
+    and a batch of at most ``DELTAPROP_INDEXED_MAX_ROWS``; a short batch only with many inputs
+    (the bounds and why: ``_indexed.h``)."""
+    return (DELTAPROP_INDEXED and n <= DELTAPROP_INDEXED_MAX_ROWS and use_blas(n, n_in, n_out)
+            and n_in * n_out * itemsize <= DELTAPROP_INDEXED_MAX_W_BYTES
+            and (n >= DELTAPROP_INDEXED_SHORT or n_in >= DELTAPROP_INDEXED_MIN_INPUTS))
+
+
+cdef inline const floating* batch_row(const floating* X, const Py_ssize_t* idx, Py_ssize_t r,
+                                      Py_ssize_t n_in) noexcept nogil:
+    """Row ``r`` of a batch: ``X[idx[r]]`` when the batch is read through the visiting order
+    ``idx``, else ``X[r]`` (a gathered batch, ``idx`` NULL)."""
+    return X + (idx[r] if idx != NULL else r) * n_in
+
+
+cdef inline void indexed_matmul(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, const floating* X,
+                                const Py_ssize_t* idx, const floating* W, const floating* b,
+                                floating* C, floating* panel) noexcept nogil:
+    """Row-major ``C (n, m) = b + X[idx] @ W``, ``W`` (k, m), the rows of ``X`` (k columns) read
+    through ``idx``; ``panel``: DELTAPROP_PANEL_BYTES of scratch, 64-byte aligned. AVX2 build
+    only (``DELTAPROP_INDEXED``)."""
+    if floating is float:
+        deltaprop_indexed_xwf(n, k, m, X, idx, W, b, C, panel)
+    else:
+        deltaprop_indexed_xw(n, k, m, X, idx, W, b, C, panel)
+
+
+cdef inline void indexed_matmul_at(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, const floating* X,
+                                   const Py_ssize_t* idx, const floating* D, floating* C,
+                                   floating alpha, floating beta, floating* panel) noexcept nogil:
+    """Row-major ``C (k, m) = alpha X[idx].T @ D + beta C``, ``D`` (n, m), the rows of ``X``
+    (k columns) read through ``idx`` (``beta = 0``: ``C`` is not read); ``panel`` as in
+    :func:`indexed_matmul`. AVX2 build only."""
+    if floating is float:
+        deltaprop_indexed_xtdf(n, k, m, X, idx, D, C, alpha, beta, panel)
+    else:
+        deltaprop_indexed_xtd(n, k, m, X, idx, D, C, alpha, beta, panel)

@@ -2,7 +2,7 @@
 from cython cimport floating
 from libc.string cimport memset
 
-from ._blas cimport matmul_at, matmul_bt, use_blas
+from ._blas cimport batch_row, indexed_matmul_at, matmul_at, matmul_bt, use_blas
 from ._core cimport (ALPHA, B_OFF, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ETA, LOGISTIC, MOMENTUM, MU,
                      N_IN, N_OUT, SOFTMAX, SQUARED_ERROR, U_OFF, W_OFF, axpy, col, f_exp, f_log)
 from .activations cimport log1pexp, scale_by_derivative
@@ -142,12 +142,15 @@ cdef inline void backprop_batch(const floating* w, const Py_ssize_t* layout, Py_
 
 
 cdef inline void gradient_batch(const Py_ssize_t* layout, Py_ssize_t L, Py_ssize_t n, const floating* X,
-                         const floating* Z, const floating* D, floating* g) noexcept nogil:
+                         const floating* Z, const floating* D, floating* g,
+                         const Py_ssize_t* idx, floating* panel) noexcept nogil:
     r"""The body of :func:`gradient`: :math:`\partial E / \partial w_{ji} = \sum_n \delta_j z_i`,
-    :math:`\partial E / \partial w_{j0} = \sum_n \delta_j`."""
+    :math:`\partial E / \partial w_{j0} = \sum_n \delta_j`. With ``idx``, the batch's inputs
+    are ``X``'s rows ``idx[r]`` (as in ``forward_batch``, with its ``panel``)."""
     cdef Py_ssize_t l, r, i, j, n_in, n_out
     cdef const floating* z_prev = X
     cdef const floating* d
+    cdef const floating* x
     cdef floating* gW
     cdef floating* gb
     cdef floating zi
@@ -156,13 +159,16 @@ cdef inline void gradient_batch(const Py_ssize_t* layout, Py_ssize_t L, Py_ssize
         gW = g + col(layout, l, W_OFF)
         gb = g + col(layout, l, B_OFF)
         d = D + n * col(layout, l, U_OFF)
-        if n > 0 and use_blas(n, n_in, n_out):
+        if l == 0 and idx != NULL and use_blas(n, n_in, n_out):
+            indexed_matmul_at(n, n_in, n_out, X, idx, d, gW, 1, 0, panel)
+        elif n > 0 and use_blas(n, n_in, n_out):
             matmul_at(n, n_in, n_out, z_prev, d, gW)
         else:
             memset(gW, 0, n_in * n_out * sizeof(floating))
             for r in range(n):
+                x = batch_row(z_prev, idx if l == 0 else NULL, r, n_in)
                 for i in range(n_in):
-                    zi = z_prev[r * n_in + i]
+                    zi = x[i]
                     if zi != 0:
                         axpy(n_out, zi, d + r * n_out, gW + i * n_out)
         memset(gb, 0, n_out * sizeof(floating))
@@ -175,7 +181,8 @@ cdef inline void gradient_batch(const Py_ssize_t* layout, Py_ssize_t L, Py_ssize
 cdef inline double gradient_step(const Py_ssize_t* layout, Py_ssize_t L, int solver, Py_ssize_t n,
                                  const floating* X, const floating* Z, const floating* D,
                                  floating* w, floating* v, const floating* hyper,
-                                 floating inv_S) noexcept nogil:
+                                 floating inv_S, const Py_ssize_t* idx,
+                                 floating* panel) noexcept nogil:
     r"""The gradient of a batch and the step of plain sgd or momentum in its products, with no
     gradient buffer (numba's ``backprop.gradient_step``); returns :math:`\lVert W \rVert^2`
     before the step when α is not 0, else 0.
@@ -185,10 +192,13 @@ cdef inline double gradient_step(const Py_ssize_t* layout, Py_ssize_t L, int sol
     :math:`W \leftarrow (1 - c\alpha) W - c\, Z^T \Delta`, :math:`b \leftarrow b - c \sum_n
     \delta_n`; momentum is one product into the velocity ``v`` (the solver state's first row)
     with :math:`\beta = \mu`, then one pass: :math:`V \leftarrow \mu V - c\, Z^T \Delta -
-    c\alpha W`, :math:`W \leftarrow W + V`. Small layers (no BLAS) take the same steps by rows."""
+    c\alpha W`, :math:`W \leftarrow W + V`. Small layers (no BLAS) take the same steps by rows.
+    With ``idx``, the batch's inputs are ``X``'s rows ``idx[r]`` (as in ``forward_batch``, with
+    its ``panel``)."""
     cdef Py_ssize_t l, r, i, p, n_in, n_out, wo, bo
     cdef const floating* z_prev = X
     cdef const floating* d
+    cdef const floating* x
     cdef floating* W
     cdef floating* b
     cdef floating* V
@@ -204,15 +214,18 @@ cdef inline double gradient_step(const Py_ssize_t* layout, Py_ssize_t L, int sol
         if hyper[ALPHA] != 0:
             sq += sum_squares(w + wo, n_in * n_out)
         W = v + wo if solver == MOMENTUM else w + wo  # the product's target
-        if use_blas(n, n_in, n_out):
+        if l == 0 and idx != NULL and use_blas(n, n_in, n_out):
+            indexed_matmul_at(n, n_in, n_out, X, idx, d, W, -c, beta, panel)
+        elif use_blas(n, n_in, n_out):
             matmul_at(n, n_in, n_out, z_prev, d, W, -c, beta)
         else:
             if beta != 1:
                 for p in range(n_in * n_out):
                     W[p] = beta * W[p]
             for r in range(n):
+                x = batch_row(z_prev, idx if l == 0 else NULL, r, n_in)
                 for i in range(n_in):
-                    zi = z_prev[r * n_in + i]
+                    zi = x[i]
                     if zi != 0:
                         axpy(n_out, -c * zi, d + r * n_out, W + i * n_out)
         b = v + bo if solver == MOMENTUM else w + bo

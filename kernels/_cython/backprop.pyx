@@ -58,7 +58,8 @@ def gradient(const Py_ssize_t[:, ::1] layout, const floating[:, ::1] X, const fl
     check_gradient(layout, X, Z, D, g)
     with nogil:
         gradient_batch(&layout[0, 0], layout.shape[0], n, &X[0, 0] if n > 0 else NULL,
-                       &Z[0] if n > 0 else NULL, &D[0] if n > 0 else NULL, &g[0])
+                       &Z[0] if n > 0 else NULL, &D[0] if n > 0 else NULL, &g[0], NULL,
+                       NULL)
 
 
 def loss_gradient(const floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, int output,
@@ -79,11 +80,12 @@ def loss_gradient(const floating[::1] w, const Py_ssize_t[:, ::1] layout, int hi
     with nogil:
         while start < n:
             m = min(rows, n - start)
-            forward_batch(&w[0], &layout[0, 0], L, hidden, output, &X[start, 0], m, &A[0], &Z[0])
+            forward_batch(&w[0], &layout[0, 0], L, hidden, output, &X[start, 0], m, &A[0], &Z[0],
+                          NULL, NULL)
             E += output_delta_batch(&layout[0, 0], L, output, loss, m, &A[0], &Z[0], &T[start, 0],
                                     &s[start], &D[0])
             backprop_batch(&w[0], &layout[0, 0], L, hidden, m, &A[0], &Z[0], &D[0])
-            gradient_batch(&layout[0, 0], L, m, &X[start, 0], &Z[0], &D[0], &g[0])
+            gradient_batch(&layout[0, 0], L, m, &X[start, 0], &Z[0], &D[0], &g[0], NULL, NULL)
             for p in range(P):
                 grad[p] += g[p]
             start += m

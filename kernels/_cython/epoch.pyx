@@ -39,12 +39,14 @@ velocity (``beta = μ``), ``gradient_step`` in ``backprop.pxd``. The batch bodie
 there and in ``forward.pxd``, so this module and ``epoch_avx2`` compile them with their flags.
 """
 
+import threading
+
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cython cimport floating
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uintptr_t
 from libc.string cimport memcpy, memset
 
-from ._blas cimport init_gemm
+from ._blas cimport DELTAPROP_PANEL_BYTES, init_gemm, use_indexed
 from ._core cimport (ADAM, ALPHA, B_OFF, BETA_1, BETA_2, EPSILON, ETA, LINE, MOMENTUM, MU, N_IN, N_OUT, SGD,
                      SPINS, U_OFF, W_OFF, axpy, axpy_axpy, col)
 from .activations cimport derivative
@@ -134,12 +136,21 @@ cdef void batch_run(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
                     const Py_ssize_t* order, Py_ssize_t n_epochs, Py_ssize_t m, Py_ssize_t B,
                     int solver, const floating* hyper, floating* state, Py_ssize_t P,
                     int64_t* step, floating* Xb, floating* Tb, floating* sb, floating* A,
-                    floating* Z, floating* D, floating* g, double* losses) noexcept nogil:
+                    floating* Z, floating* D, floating* g, double* losses,
+                    floating* panel) noexcept nogil:
     r"""The body of :func:`batch_epoch` (numba's ``batch_epoch`` kernel): gather each batch,
     forward, δ, backprop, gradient :math:`g = (\sum_{n \in B} s_n \nabla E_n + \alpha W) / S_B`,
-    update."""
+    update.
+
+    With ``panel`` (the AVX2 build), a first layer that ``_blas.use_indexed`` accepts reads the
+    batch's inputs through the visiting order in both of its products (``_indexed.h``), and only
+    the targets and weights are gathered; else the inputs are gathered into ``Xb`` too."""
     cdef Py_ssize_t Din = col(layout, 0, N_IN), K = col(layout, L - 1, N_OUT)
+    cdef Py_ssize_t H = col(layout, 0, N_OUT)
     cdef Py_ssize_t e, start, nb, r, idx
+    cdef const Py_ssize_t* rows
+    cdef const floating* inputs
+    cdef bint direct
     cdef floating alpha = hyper[ALPHA], S
     cdef double E, sq, data, penalty
     for e in range(n_epochs):
@@ -148,28 +159,46 @@ cdef void batch_run(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
         start = 0
         while start < m:
             nb = B if start + B <= m else m - start
+            direct = panel != NULL and use_indexed(nb, Din, H, sizeof(floating))
+            rows = order + e * m + start if direct else NULL
+            inputs = X if direct else Xb
             S = 0
             for r in range(nb):
                 idx = order[e * m + start + r]
-                memcpy(Xb + r * Din, X + idx * Din, Din * sizeof(floating))
+                if not direct:
+                    memcpy(Xb + r * Din, X + idx * Din, Din * sizeof(floating))
                 memcpy(Tb + r * K, T + idx * K, K * sizeof(floating))
                 sb[r] = s[idx]
                 S += sb[r]
             start += nb
             if S == 0:
                 continue
-            forward_batch(w, layout, L, hidden, output, Xb, nb, A, Z)
+            forward_batch(w, layout, L, hidden, output, inputs, nb, A, Z, rows, panel)
             E = output_delta_batch(layout, L, output, loss, nb, A, Z, Tb, sb, D)
             backprop_batch(w, layout, L, hidden, nb, A, Z, D)
             if solver == SGD or solver == MOMENTUM:  # the step in the gradient's products
-                sq = gradient_step(layout, L, solver, nb, Xb, Z, D, w, state, hyper, 1 / S)
+                sq = gradient_step(layout, L, solver, nb, inputs, Z, D, w, state, hyper, 1 / S,
+                                   rows, panel)
             else:  # g / S, the L2 term and the solver's rule in one pass over w
-                gradient_batch(layout, L, nb, Xb, Z, D, g)
+                gradient_batch(layout, L, nb, inputs, Z, D, g, rows, panel)
                 sq = batch_step(layout, L, solver, w, g, P, hyper, state, step, 1 / S)
             data += nb * E / S
             penalty += nb * 0.5 * alpha * sq / S
         losses[2 * e] = data
         losses[2 * e + 1] = penalty
+
+
+_thread_scratch = threading.local()
+
+
+cdef object panel_scratch():
+    """This thread's buffer for the indexed products' packed panels (``_indexed.h``), made on
+    first use and kept while the thread lives: an epoch call on another thread has its own, and
+    no call pays for a fresh allocation of DELTAPROP_PANEL_BYTES."""
+    buf = getattr(_thread_scratch, "panel", None)
+    if buf is None:
+        buf = _thread_scratch.panel = bytearray(DELTAPROP_PANEL_BYTES + 64)
+    return buf
 
 
 def batch_epoch(floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, int output,
@@ -180,7 +209,9 @@ def batch_epoch(floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, in
                 floating[::1] Z, floating[::1] D, floating[::1] g, double[:, ::1] losses):
     r"""Mini-batch gradient descent over consecutive batches of ``order`` (n_epochs, m)
     (see ``deltaprop.contract``)."""
-    cdef Py_ssize_t n_epochs = order.shape[0], m = order.shape[1], e
+    cdef Py_ssize_t n_epochs = order.shape[0], m = order.shape[1], e, n_in, n_out
+    cdef unsigned char[::1] scratch
+    cdef floating* panel = NULL
     check_epoch(w, layout, X, T, s, order, batch_size, solver, hyper, state, step, A, Z, D, losses,
                 Xb, Tb, sb, g)
     for e in range(n_epochs):
@@ -188,8 +219,13 @@ def batch_epoch(floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, in
         losses[e, 1] = 0
     if n_epochs == 0 or m == 0:
         return
+    n_in, n_out = layout[0, N_IN], layout[0, N_OUT]
+    if (use_indexed(min(batch_size, m), n_in, n_out, sizeof(floating))
+            or use_indexed(m % batch_size, n_in, n_out, sizeof(floating))):
+        scratch = panel_scratch()
+        panel = <floating*>((<uintptr_t>&scratch[0] + 63) & ~(<uintptr_t>63))
     with nogil:
         batch_run(&w[0], &layout[0, 0], layout.shape[0], hidden, output, loss, &X[0, 0],
                   &T[0, 0], &s[0], &order[0, 0], n_epochs, m, batch_size, solver, &hyper[0],
                   &state[0, 0], w.shape[0], &step[0], &Xb[0, 0], &Tb[0, 0], &sb[0], &A[0], &Z[0],
-                  &D[0], &g[0], &losses[0, 0])
+                  &D[0], &g[0], &losses[0, 0], panel)

@@ -1,7 +1,7 @@
 # cython: language_level=3
 from cython cimport floating
 
-from ._blas cimport matmul, use_blas
+from ._blas cimport batch_row, indexed_matmul, matmul, use_blas
 from ._core cimport B_OFF, N_IN, N_OUT, SOFTMAX, U_OFF, W_OFF, col
 from .activations cimport activate
 from .rows cimport forward_rows
@@ -9,9 +9,12 @@ from .rows cimport forward_rows
 
 cdef inline void forward_batch(const floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hidden,
                         int output, const floating* X, Py_ssize_t n, floating* A,
-                        floating* Z) noexcept nogil:
+                        floating* Z, const Py_ssize_t* idx,
+                        floating* panel) noexcept nogil:
     """The body of :func:`forward`: fill the unit buffers A and Z of a batch of ``n`` samples,
-    layer by layer."""
+    layer by layer. The batch is ``X``'s first ``n`` rows, or with ``idx`` its rows ``idx[r]``,
+    read where they are (``_blas.batch_row``); then a first layer large enough for BLAS takes
+    the indexed product (AVX2 build only, with its ``panel`` buffer)."""
     cdef Py_ssize_t l, r, j, n_in, n_out
     cdef const floating* z_prev = X
     cdef const floating* W
@@ -25,14 +28,17 @@ cdef inline void forward_batch(const floating* w, const Py_ssize_t* layout, Py_s
         b = w + col(layout, l, B_OFF)
         a = A + n * col(layout, l, U_OFF)
         z = Z + n * col(layout, l, U_OFF)
-        if use_blas(n, n_in, n_out):
+        if l == 0 and idx != NULL and use_blas(n, n_in, n_out):
+            indexed_matmul(n, n_in, n_out, X, idx, W, b, a, panel)
+        elif use_blas(n, n_in, n_out):
             for r in range(n):
                 for j in range(n_out):
                     a[r * n_out + j] = b[j]
             matmul(n, n_in, n_out, z_prev, W, 1, a)
         else:
             for r in range(n):
-                forward_rows(W, b, n_in, n_out, z_prev + r * n_in, a + r * n_out)
+                forward_rows(W, b, n_in, n_out, batch_row(z_prev, idx if l == 0 else NULL, r, n_in),
+                             a + r * n_out)
         code = output if l == L - 1 else hidden
         if code == SOFTMAX:
             for r in range(n):

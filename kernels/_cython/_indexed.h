@@ -1,0 +1,130 @@
+/* The first layer's two large products of a mini-batch, reading the batch's rows of X where
+   they are, through the visiting order idx (no gathered copy of the batch):
+
+     forward    A = b + X[idx] W            (m, N)       W (K, N), row-major
+     gradient   W = beta W + c X[idx]^T D   (K, N)       D (m, N), row-major
+
+   in AVX2/FMA register tiles (BLIS's loop order, the "micro-kernel" of Van Zee and van de
+   Geijn, ACM TOMS 41(3), 2015). Only the AVX2 build of the kernels (``-mavx2 -mfma``) has them:
+   ``DELTAPROP_INDEXED`` is 1 there and 0 in the portable build, whose batch kernels gather
+   the rows and call BLAS instead (its functions here are never called).
+
+   Tiles: MR = 6 rows by NR = two vectors of columns (16 floats, 8 doubles): twelve vector
+   accumulators, two vector loads and six broadcasts per step of the sum. The forward product
+   packs W, KC rows by NC columns at a time, into panels of NR columns (zeros past N) in the
+   caller's buffer of DELTAPROP_PANEL_BYTES; each tile broadcasts from six rows of X. The
+   gradient product takes the batch a block of rows at a time (DP_D_BYTES of D, about the L1
+   cache: 64 rows of 128 floats), packs the block's rows of D into panels of NR columns in the
+   same buffer, and passes every tile of W over them, broadcasting six columns of X's rows;
+   each tile of W is read and written once per block.
+
+   The float and double versions are _indexed_body.h, included twice with the type's
+   intrinsics. Included by Cython-generated C, after Python.h (Py_ssize_t). */
+#ifndef DELTAPROP_INDEXED_H
+#define DELTAPROP_INDEXED_H
+
+/* the packed panels of W: at most this many bytes (fits in a 1 MB L2 beside the rows of X) */
+#define DELTAPROP_PANEL_BYTES (256 * 1024)
+
+/* Where the products above replace gather + BLAS: batches of at most INDEXED_MAX_ROWS rows
+   (the gradient reads and writes each tile of W once per block of rows: a long batch pays
+   that more often than the gather it saves) and a first layer of at most INDEXED_MAX_W_BYTES
+   (so that W stays in a 1 MB L2 cache while the blocks pass; larger, the gradient's passes
+   over W go to L3 and BLAS's packed products are faster). */
+#define DELTAPROP_INDEXED_MAX_ROWS 512
+/* ... and, for batches of fewer than INDEXED_SHORT rows, a first layer of at least
+   INDEXED_MIN_INPUTS inputs: a short batch of short rows has little gather to save, and BLAS's
+   kernels for small products lose less at the tiles' edges */
+#define DELTAPROP_INDEXED_SHORT 128
+#define DELTAPROP_INDEXED_MIN_INPUTS 384
+#define DELTAPROP_INDEXED_MAX_W_BYTES (1024 * 1024)
+
+#ifndef DELTAPROP_RESTRICT
+#if defined(_MSC_VER)
+#define DELTAPROP_RESTRICT __restrict
+#else
+#define DELTAPROP_RESTRICT __restrict__
+#endif
+#endif
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+
+#define DELTAPROP_INDEXED 1
+#if defined(__GNUC__) || defined(__clang__)
+#define DP_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define DP_ALWAYS_INLINE
+#endif
+#define DP_MR 6
+#define DP_KC 384          /* at most this many rows of W per packed block */
+#define DP_D_BYTES 32768   /* the gradient's rows of D per block */
+#define DP_PACK_ROWS 64    /* the forward product packs W for batches of this many rows or more */
+
+#define DP_T float
+#define DP_VT __m256
+#define DP_VL 8
+#define DP_FN(name) deltaprop_##name##f
+#define DP_LOAD _mm256_loadu_ps
+#define DP_STORE _mm256_storeu_ps
+#define DP_BCAST _mm256_broadcast_ss
+#define DP_SET1 _mm256_set1_ps
+#define DP_FMADD _mm256_fmadd_ps
+#define DP_MUL _mm256_mul_ps
+#define DP_ADD _mm256_add_ps
+#define DP_ZERO _mm256_setzero_ps
+#define DP_MASKLOAD _mm256_maskload_ps
+#define DP_MASKSTORE _mm256_maskstore_ps
+#define DP_MASK(n) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#include "_indexed_body.h"
+#undef DP_T
+#undef DP_VT
+#undef DP_VL
+#undef DP_FN
+#undef DP_LOAD
+#undef DP_STORE
+#undef DP_BCAST
+#undef DP_SET1
+#undef DP_FMADD
+#undef DP_MUL
+#undef DP_ADD
+#undef DP_ZERO
+#undef DP_MASKLOAD
+#undef DP_MASKSTORE
+#undef DP_MASK
+
+#define DP_T double
+#define DP_VT __m256d
+#define DP_VL 4
+#define DP_FN(name) deltaprop_##name
+#define DP_LOAD _mm256_loadu_pd
+#define DP_STORE _mm256_storeu_pd
+#define DP_BCAST _mm256_broadcast_sd
+#define DP_SET1 _mm256_set1_pd
+#define DP_FMADD _mm256_fmadd_pd
+#define DP_MUL _mm256_mul_pd
+#define DP_ADD _mm256_add_pd
+#define DP_ZERO _mm256_setzero_pd
+#define DP_MASKLOAD _mm256_maskload_pd
+#define DP_MASKSTORE _mm256_maskstore_pd
+#define DP_MASK(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)(n)), _mm256_setr_epi64x(0, 1, 2, 3))
+#include "_indexed_body.h"
+
+#else  /* no AVX2: never called (DELTAPROP_INDEXED is 0) */
+
+#define DELTAPROP_INDEXED 0
+#define DP_STUBS(T, S) \
+static inline void deltaprop_indexed_xw##S(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const T* X, \
+        const Py_ssize_t* idx, const T* W, const T* b, T* C, T* Bp) { \
+    (void)m; (void)K; (void)N; (void)X; (void)idx; (void)W; (void)b; (void)C; (void)Bp; } \
+static inline void deltaprop_indexed_xtd##S(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const T* X, \
+        const Py_ssize_t* idx, const T* D, T* W, T c, T beta, T* Dp) { \
+    (void)m; (void)K; (void)N; (void)X; (void)idx; (void)D; (void)W; (void)c; (void)beta; \
+    (void)Dp; }
+DP_STUBS(float, f)
+DP_STUBS(double, )
+#undef DP_STUBS
+
+#endif
+
+#endif  /* DELTAPROP_INDEXED_H */

@@ -1,0 +1,196 @@
+/* The products of _indexed.h for one floating type: included once per type, with DP_T (the
+   type), DP_VT (its AVX2 vector), DP_VL (lanes), DP_FN (the name with the type's suffix) and
+   the vector operations defined. No include guard: included twice on purpose. */
+
+#define DP_NR (2 * DP_VL)
+
+/* Rows k0..k0+kc of W (ldw columns), columns j0..j0+nc, into panels of NR columns:
+   Bp[p][k][0..NR), zeros past column N. */
+static inline void DP_FN(indexed_pack)(Py_ssize_t kc, Py_ssize_t nc, Py_ssize_t N,
+        const DP_T* W, Py_ssize_t ldw, Py_ssize_t j0, DP_T* DELTAPROP_RESTRICT Bp) {
+    for (Py_ssize_t jp = 0; jp < nc; jp += DP_NR) {
+        Py_ssize_t nr = N - (j0 + jp) < DP_NR ? N - (j0 + jp) : DP_NR;
+        DP_T* p = Bp + jp * kc;
+        const DP_T* w = W + j0 + jp;
+        if (nr == DP_NR) {
+            for (Py_ssize_t k = 0; k < kc; k++) {
+                DP_STORE(p + k * DP_NR, DP_LOAD(w + k * ldw));
+                DP_STORE(p + k * DP_NR + DP_VL, DP_LOAD(w + k * ldw + DP_VL));
+            }
+        } else {
+            __m256i m0 = DP_MASK(nr), m1 = DP_MASK(nr - DP_VL);
+            for (Py_ssize_t k = 0; k < kc; k++) {
+                DP_STORE(p + k * DP_NR, DP_MASKLOAD(w + k * ldw, m0));
+                DP_STORE(p + k * DP_NR + DP_VL, DP_MASKLOAD(w + k * ldw + DP_VL, m1));
+            }
+        }
+    }
+}
+
+#define DP_STEP(i, r) { DP_VT a_ = DP_BCAST(r + k); \
+    c##i##0 = DP_FMADD(a_, b0, c##i##0); c##i##1 = DP_FMADD(a_, b1, c##i##1); }
+
+/* C[0..mr, 0..nr) = bias + (the tile's sum) when first, else += it. The sum is over k < kc of
+   r_i[k] times B's row k: a packed panel (ldb = NR) or W's own rows (ldb = N; the last panel's
+   columns past N are not read). */
+static inline void DP_FN(indexed_tile)(Py_ssize_t kc, const DP_T* r0, const DP_T* r1,
+        const DP_T* r2, const DP_T* r3, const DP_T* r4, const DP_T* r5,
+        const DP_T* DELTAPROP_RESTRICT B, Py_ssize_t ldb, DP_T* C, Py_ssize_t ldc, int mr,
+        Py_ssize_t nr, int first, const DP_T* bias) {
+    DP_VT c00 = DP_ZERO(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    DP_VT c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    if (ldb == DP_NR || nr == DP_NR) {
+        for (Py_ssize_t k = 0; k < kc; k++) {
+            DP_VT b0 = DP_LOAD(B + k * ldb), b1 = DP_LOAD(B + k * ldb + DP_VL);
+            DP_STEP(0, r0) DP_STEP(1, r1) DP_STEP(2, r2) DP_STEP(3, r3) DP_STEP(4, r4) DP_STEP(5, r5)
+        }
+    } else {
+        __m256i m0 = DP_MASK(nr), m1 = DP_MASK(nr - DP_VL);
+        for (Py_ssize_t k = 0; k < kc; k++) {
+            DP_VT b0 = DP_MASKLOAD(B + k * ldb, m0), b1 = DP_MASKLOAD(B + k * ldb + DP_VL, m1);
+            DP_STEP(0, r0) DP_STEP(1, r1) DP_STEP(2, r2) DP_STEP(3, r3) DP_STEP(4, r4) DP_STEP(5, r5)
+        }
+    }
+    DP_VT acc[2 * DP_MR] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+    if (nr == DP_NR) {
+        DP_VT x0 = DP_ZERO(), x1 = x0;
+        if (first) { x0 = DP_LOAD(bias); x1 = DP_LOAD(bias + DP_VL); }
+        for (int i = 0; i < mr; i++) {
+            DP_T* p = C + i * ldc;
+            if (!first) { x0 = DP_LOAD(p); x1 = DP_LOAD(p + DP_VL); }
+            DP_STORE(p, DP_ADD(x0, acc[2 * i]));
+            DP_STORE(p + DP_VL, DP_ADD(x1, acc[2 * i + 1]));
+        }
+    } else {
+        __m256i m0 = DP_MASK(nr), m1 = DP_MASK(nr - DP_VL);
+        DP_VT x0 = DP_ZERO(), x1 = x0;
+        if (first) { x0 = DP_MASKLOAD(bias, m0); x1 = DP_MASKLOAD(bias + DP_VL, m1); }
+        for (int i = 0; i < mr; i++) {
+            DP_T* p = C + i * ldc;
+            if (!first) { x0 = DP_MASKLOAD(p, m0); x1 = DP_MASKLOAD(p + DP_VL, m1); }
+            DP_MASKSTORE(p, m0, DP_ADD(x0, acc[2 * i]));
+            DP_MASKSTORE(p + DP_VL, m1, DP_ADD(x1, acc[2 * i + 1]));
+        }
+    }
+}
+
+/* C (m, N) = b + X[idx] W, X with K columns, W (K, N); Bp: DELTAPROP_PANEL_BYTES, aligned.
+   Batches of fewer than DP_PACK_ROWS rows read W where it is: the few tiles that pass over
+   each panel do not pay for packing it. */
+static void DP_FN(indexed_xw)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const DP_T* X,
+        const Py_ssize_t* idx, const DP_T* W, const DP_T* b, DP_T* C, DP_T* Bp) {
+    Py_ssize_t nkb = (K + DP_KC - 1) / DP_KC, kc_max = (K + nkb - 1) / nkb;
+    Py_ssize_t nc_max = DELTAPROP_PANEL_BYTES / (Py_ssize_t)sizeof(DP_T) / kc_max / DP_NR * DP_NR;
+    if (nc_max < DP_NR) nc_max = DP_NR;
+    Py_ssize_t nnb = (N + nc_max - 1) / nc_max;
+    Py_ssize_t nc_blk = ((N + nnb - 1) / nnb + DP_NR - 1) / DP_NR * DP_NR;
+    int packed = m >= DP_PACK_ROWS;
+    for (Py_ssize_t j0 = 0; j0 < N; j0 += nc_blk) {
+        Py_ssize_t nc = N - j0 < nc_blk ? N - j0 : nc_blk;
+        for (Py_ssize_t k0 = 0; k0 < K; k0 += kc_max) {
+            Py_ssize_t kc = K - k0 < kc_max ? K - k0 : kc_max;
+            if (packed) DP_FN(indexed_pack)(kc, nc, N, W + k0 * N, N, j0, Bp);
+            for (Py_ssize_t i0 = 0; i0 < m; i0 += DP_MR) {
+                int mr = m - i0 < DP_MR ? (int)(m - i0) : DP_MR;
+                const DP_T* r[DP_MR];  /* rows past m repeat the last one and are not stored */
+                for (int i = 0; i < DP_MR; i++)
+                    r[i] = X + idx[i0 + (i < mr ? i : mr - 1)] * K + k0;
+                for (Py_ssize_t jp = 0; jp < nc; jp += DP_NR) {
+                    Py_ssize_t nr = nc - jp < DP_NR ? nc - jp : DP_NR;
+                    if (packed)
+                        DP_FN(indexed_tile)(kc, r[0], r[1], r[2], r[3], r[4], r[5], Bp + jp * kc,
+                                            DP_NR, C + i0 * N + j0 + jp, N, mr, nr, k0 == 0,
+                                            b + j0 + jp);
+                    else
+                        DP_FN(indexed_tile)(kc, r[0], r[1], r[2], r[3], r[4], r[5],
+                                            W + k0 * N + j0 + jp, N, C + i0 * N + j0 + jp, N, mr,
+                                            nr, k0 == 0, b + j0 + jp);
+                }
+            }
+        }
+    }
+}
+
+#define DP_GSTEP(i) { DP_VT a_ = DP_BCAST(x + (i < mr ? i : 0)); \
+    c##i##0 = DP_FMADD(a_, b0, c##i##0); c##i##1 = DP_FMADD(a_, b1, c##i##1); }
+
+/* Rows i0..i0+mr of W, columns jp..jp+nr: W = beta W + c sum_r X[idx[r], i] Dp[r] over the
+   block's nb rows, Dp the packed panel of D's columns jp..jp+NR (beta 0: W is not read).
+   Always inlined, so that the caller's mr = MR is a constant: the sum's loop has no test of
+   mr. */
+static inline DP_ALWAYS_INLINE void DP_FN(indexed_grad_tile)(Py_ssize_t nb, const DP_T* X,
+        Py_ssize_t K, const Py_ssize_t* idx, Py_ssize_t i0, int mr,
+        const DP_T* DELTAPROP_RESTRICT Dp, DP_T* W, Py_ssize_t N, Py_ssize_t jp, Py_ssize_t nr,
+        DP_T c, DP_T beta) {
+    DP_VT c00 = DP_ZERO(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    DP_VT c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    for (Py_ssize_t r = 0; r < nb; r++) {
+        const DP_T* x = X + idx[r] * K + i0;
+        DP_VT b0 = DP_LOAD(Dp + r * DP_NR), b1 = DP_LOAD(Dp + r * DP_NR + DP_VL);
+        DP_GSTEP(0) DP_GSTEP(1) DP_GSTEP(2) DP_GSTEP(3) DP_GSTEP(4) DP_GSTEP(5)
+    }
+    DP_VT acc[2 * DP_MR] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+    DP_VT cv = DP_SET1(c), bv = DP_SET1(beta);
+    for (int i = 0; i < mr; i++) {
+        DP_T* p = W + (i0 + i) * N + jp;
+        for (int h = 0; h < 2; h++) {
+            DP_VT v;
+            if (nr == DP_NR) {
+                if (beta == 0) v = DP_MUL(cv, acc[2 * i + h]);
+                else {
+                    DP_VT w = DP_LOAD(p + h * DP_VL);
+                    v = DP_FMADD(cv, acc[2 * i + h], beta == 1 ? w : DP_MUL(bv, w));
+                }
+                DP_STORE(p + h * DP_VL, v);
+            } else {
+                __m256i mk = DP_MASK(nr - h * DP_VL);
+                if (beta == 0) v = DP_MUL(cv, acc[2 * i + h]);
+                else {
+                    DP_VT w = DP_MASKLOAD(p + h * DP_VL, mk);
+                    v = DP_FMADD(cv, acc[2 * i + h], beta == 1 ? w : DP_MUL(bv, w));
+                }
+                DP_MASKSTORE(p + h * DP_VL, mk, v);
+            }
+        }
+    }
+}
+
+/* W (K, N) = beta W + c X[idx]^T D, X with K columns, D (m, N); Dp: DELTAPROP_PANEL_BYTES,
+   aligned. D is packed, as many rows as fit, into panels of NR columns (zeros past N); each
+   panel stays in the L1 cache while every tile of its columns of W passes over it. */
+static void DP_FN(indexed_xtd)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const DP_T* X,
+        const Py_ssize_t* idx, const DP_T* D, DP_T* W, DP_T c, DP_T beta, DP_T* Dp) {
+    Py_ssize_t npad = (N + DP_NR - 1) / DP_NR * DP_NR;
+    Py_ssize_t rb = DP_D_BYTES / (Py_ssize_t)sizeof(DP_T) / npad, nblk;
+    if (rb < 8) rb = 8;
+    nblk = (m + rb - 1) / rb;
+    rb = (m + nblk - 1) / nblk;  /* blocks of equal size */
+    /* columns per packed block: rb rows of them fit the buffer (all N unless N is huge) */
+    Py_ssize_t nc_blk = DELTAPROP_PANEL_BYTES / (Py_ssize_t)sizeof(DP_T) / rb / DP_NR * DP_NR;
+    if (nc_blk > npad) nc_blk = npad;
+    for (Py_ssize_t r0 = 0; r0 < m; r0 += rb) {
+        Py_ssize_t nb = m - r0 < rb ? m - r0 : rb;
+        DP_T bt = r0 == 0 ? beta : (DP_T)1;
+        for (Py_ssize_t j0 = 0; j0 < N; j0 += nc_blk) {
+            Py_ssize_t nc = N - j0 < nc_blk ? N - j0 : nc_blk;
+            DP_FN(indexed_pack)(nb, nc, N, D + r0 * N, N, j0, Dp);
+            for (Py_ssize_t i0 = 0; i0 < K; i0 += DP_MR) {
+                int mr = K - i0 < DP_MR ? (int)(K - i0) : DP_MR;
+                for (Py_ssize_t jp = 0; jp < nc; jp += DP_NR) {
+                    Py_ssize_t nr = nc - jp < DP_NR ? nc - jp : DP_NR;
+                    const DP_T* panel = Dp + jp * nb;
+                    if (mr == DP_MR)
+                        DP_FN(indexed_grad_tile)(nb, X, K, idx + r0, i0, DP_MR, panel, W, N,
+                                                 j0 + jp, nr, c, bt);
+                    else
+                        DP_FN(indexed_grad_tile)(nb, X, K, idx + r0, i0, mr, panel, W, N,
+                                                 j0 + jp, nr, c, bt);
+                }
+            }
+        }
+    }
+}
+
+#undef DP_NR
+#undef DP_STEP
+#undef DP_GSTEP
