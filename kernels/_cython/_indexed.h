@@ -75,6 +75,7 @@
 #define DP_ZERO _mm256_setzero_ps
 #define DP_MASKLOAD _mm256_maskload_ps
 #define DP_MASKSTORE _mm256_maskstore_ps
+#define DP_MASKT __m256i
 #define DP_MASK(n) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 #include "_indexed_body.h"
 #undef DP_T
@@ -92,6 +93,7 @@
 #undef DP_MASKLOAD
 #undef DP_MASKSTORE
 #undef DP_MASK
+#undef DP_MASKT
 
 #define DP_T double
 #define DP_VT __m256d
@@ -107,6 +109,7 @@
 #define DP_ZERO _mm256_setzero_pd
 #define DP_MASKLOAD _mm256_maskload_pd
 #define DP_MASKSTORE _mm256_maskstore_pd
+#define DP_MASKT __m256i
 #define DP_MASK(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)(n)), _mm256_setr_epi64x(0, 1, 2, 3))
 #include "_indexed_body.h"
 

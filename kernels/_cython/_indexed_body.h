@@ -18,7 +18,7 @@ static inline void DP_FN(indexed_pack)(Py_ssize_t kc, Py_ssize_t nc, Py_ssize_t 
                 DP_STORE(p + k * DP_NR + DP_VL, DP_LOAD(w + k * ldw + DP_VL));
             }
         } else {
-            __m256i m0 = DP_MASK(nr), m1 = DP_MASK(nr - DP_VL);
+            DP_MASKT m0 = DP_MASK(nr), m1 = DP_MASK(nr - DP_VL);
             for (Py_ssize_t k = 0; k < kc; k++) {
                 DP_STORE(p + k * DP_NR, DP_MASKLOAD(w + k * ldw, m0));
                 DP_STORE(p + k * DP_NR + DP_VL, DP_MASKLOAD(w + k * ldw + DP_VL, m1));
@@ -45,7 +45,7 @@ static inline void DP_FN(indexed_tile)(Py_ssize_t kc, const DP_T* r0, const DP_T
             DP_STEP(0, r0) DP_STEP(1, r1) DP_STEP(2, r2) DP_STEP(3, r3) DP_STEP(4, r4) DP_STEP(5, r5)
         }
     } else {
-        __m256i m0 = DP_MASK(nr), m1 = DP_MASK(nr - DP_VL);
+        DP_MASKT m0 = DP_MASK(nr), m1 = DP_MASK(nr - DP_VL);
         for (Py_ssize_t k = 0; k < kc; k++) {
             DP_VT b0 = DP_MASKLOAD(B + k * ldb, m0), b1 = DP_MASKLOAD(B + k * ldb + DP_VL, m1);
             DP_STEP(0, r0) DP_STEP(1, r1) DP_STEP(2, r2) DP_STEP(3, r3) DP_STEP(4, r4) DP_STEP(5, r5)
@@ -62,7 +62,7 @@ static inline void DP_FN(indexed_tile)(Py_ssize_t kc, const DP_T* r0, const DP_T
             DP_STORE(p + DP_VL, DP_ADD(x1, acc[2 * i + 1]));
         }
     } else {
-        __m256i m0 = DP_MASK(nr), m1 = DP_MASK(nr - DP_VL);
+        DP_MASKT m0 = DP_MASK(nr), m1 = DP_MASK(nr - DP_VL);
         DP_VT x0 = DP_ZERO(), x1 = x0;
         if (first) { x0 = DP_MASKLOAD(bias, m0); x1 = DP_MASKLOAD(bias + DP_VL, m1); }
         for (int i = 0; i < mr; i++) {
@@ -143,7 +143,7 @@ static inline DP_ALWAYS_INLINE void DP_FN(indexed_grad_tile)(Py_ssize_t nb, cons
                 }
                 DP_STORE(p + h * DP_VL, v);
             } else {
-                __m256i mk = DP_MASK(nr - h * DP_VL);
+                DP_MASKT mk = DP_MASK(nr - h * DP_VL);
                 if (beta == 0) v = DP_MUL(cv, acc[2 * i + h]);
                 else {
                     DP_VT w = DP_MASKLOAD(p + h * DP_VL, mk);
