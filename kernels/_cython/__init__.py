@@ -55,6 +55,11 @@ backprop             gradient_step                  ``backprop.pxd``: batch sgd 
                                                     without a gradient buffer
 blas                 gemm                           ``_blas.pxd`` (``_gemm.h``): the same
                                                     library, found by ``kernels/blas.py``
+(none)               (none)                         ``_blas.pxd``'s ``indexed_matmul``,
+                                                    ``indexed_matmul_at`` (``_indexed.h``, AVX2
+                                                    build only): the first layer's products of
+                                                    a mini-batch read through the visiting
+                                                    order, no gather (numba gathers, then BLAS)
 update               update, adam_rate              ``update.pyx``
 update               update_rows                    ``update.pxd``, row by row through
                                                     ``update_row``; takes the unweighted δ and
