@@ -8,8 +8,9 @@ Compiler directives are set here, once, for every module. Environment variables:
 ``DELTAPROP_NO_SIMD_VARIANT=1``
     do not build ``epoch_avx2``, ``forward_avx2`` and ``backprop_avx2``, the copies of the
     kernels compiled with ``-mavx2 -mfma`` that ``deltaprop.kernels._cython`` picks at import
-    time on CPUs that have AVX2 and FMA (x86-64 with gcc or clang only; the baseline modules are
-    always built).
+    time on CPUs that have AVX2 and FMA, nor ``epoch_avx512`` (``-mavx512f -mavx512vl
+    -mavx512bw -mavx512dq`` as well), picked on CPUs that have those (x86-64 with gcc or clang
+    only; the baseline modules are always built).
 ``DELTAPROP_DEBUG_CYTHON=1``
     compile with bounds checks on (slow; for debugging a kernel).
 ``DELTAPROP_ANNOTATE=1``
@@ -27,6 +28,9 @@ from setuptools import Extension, setup
 MODULES = ("_codes", "forward", "backprop", "update", "epoch")
 #: the modules compiled once more per SIMD variant (their loops are the kernels' vector loops)
 SIMD_MODULES = ("forward", "backprop", "epoch")
+#: ... and those of the AVX-512 variant: the mini-batch epochs' first-layer products
+#: (``_indexed.h``) are the loops that gain from 512-bit registers
+AVX512_MODULES = ("epoch",)
 SRC = os.path.join("kernels", "_cython")
 #: C headers the kernels include (``cdef extern from "_rows.h"``): found through include_dirs,
 #: and a change to one rebuilds every module
@@ -50,18 +54,23 @@ def pxd_tree():
 
 
 def simd_variants():
-    """(module suffix, extra flags) of the per-CPU copies of :data:`SIMD_MODULES`.
+    """(module suffix, extra flags, module names) of the per-CPU copies of the kernels.
 
     A distributable build must run on every x86-64 CPU, so the baseline modules use no
     ``-march``; the per-sample loops are vector loops, which AVX2 + FMA run faster on the large
     shapes, and the batch kernels' activations (tanh, exp) are vector loops too. The same
     sources are compiled once more as ``epoch_avx2``, ``forward_avx2`` and ``backprop_avx2`` and
-    chosen at import time by the CPU's features (runtime dispatch, as NumPy does).
+    chosen at import time by the CPU's features (runtime dispatch, as NumPy does). The epochs
+    are compiled a third time with AVX-512 (``epoch_avx512``): its mini-batch products use
+    512-bit register tiles; ``-mprefer-vector-width=256`` keeps the compiler's own vector loops
+    (the per-sample kernels) at the AVX2 build's width.
     """
     if (os.environ.get("DELTAPROP_NO_SIMD_VARIANT") == "1" or sys.platform == "win32"
             or platform.machine().lower() not in ("x86_64", "amd64")):
         return []
-    return [("_avx2", ["-mavx2", "-mfma"])]
+    avx512 = ["-mavx2", "-mfma", "-mavx512f", "-mavx512vl", "-mavx512bw", "-mavx512dq",
+              "-mprefer-vector-width=256"]
+    return [("_avx2", ["-mavx2", "-mfma"], SIMD_MODULES), ("_avx512", avx512, AVX512_MODULES)]
 
 
 def variant_source(name, suffix):
@@ -101,7 +110,7 @@ def extensions():
     exts += [
         Extension(f"deltaprop.kernels._cython.{name}{suffix}", [variant_source(name, suffix)],
                   include_dirs=[SRC], depends=HEADERS, extra_compile_args=args + flags)
-        for suffix, flags in simd_variants() for name in SIMD_MODULES
+        for suffix, flags, names in simd_variants() for name in names
     ]
     return cythonize(
         exts,

@@ -13,7 +13,8 @@ live in test_kernels.py and the engine tests run on every available backend.
 - the codes and kernel constants compiled into the kernels (``codes()``, from the enums of
   ``_core.pxd``) are ``deltaprop.contract``'s;
 - the epoch kernels built for AVX2 equal the portable ones, and the portable ones are chosen
-  when NumPy's CPU feature table cannot be read.
+  when NumPy's CPU feature table cannot be read; the AVX-512 build serves ``batch_epoch`` only
+  on CPUs that have AVX-512 F, VL, BW and DQ.
 """
 
 import contextlib
@@ -276,8 +277,9 @@ def test_portable_epoch_build_is_chosen_without_numpys_cpu_table(monkeypatch):
 
     monkeypatch.delattr(umath, "__cpu_features__")
     assert _cython._cpu_features() == {}
-    assert _cython._cpu_has_avx2_fma() is False
+    assert _cython._cpu_has_avx2_fma() is False and _cython._cpu_has_avx512() is False
     assert _cython._simd_module("epoch") is _cython.epoch
+    assert _cython._simd_module("epoch", avx512=True) is _cython.epoch
     for name in ("forward", "backprop", "epoch"):
         assert _cython._simd_module(name).__name__ == f"deltaprop.kernels._cython.{name}"
 
@@ -288,8 +290,33 @@ def test_baseline_build_can_be_forced(monkeypatch):
 
     monkeypatch.setenv("DELTAPROP_CYTHON_SIMD", "baseline")
     assert _cython._simd_module("epoch") is _cython.epoch
+    assert _cython._simd_module("epoch", avx512=True) is _cython.epoch
     for name in ("forward", "backprop"):
         assert _cython._simd_module(name).__name__ == f"deltaprop.kernels._cython.{name}"
+
+
+@pytestmark_cython
+def test_avx512_build_is_chosen_for_batch_epochs_only_where_it_runs(monkeypatch):
+    """``batch_epoch`` comes from ``epoch_avx512`` on CPUs with AVX-512 F, VL, BW and DQ (the
+    per-sample epochs from ``epoch_avx2``); ``DELTAPROP_CYTHON_SIMD=avx2`` stops at AVX2, and a
+    CPU without AVX-512 gets the AVX2 build."""
+    from deltaprop.kernels import _cython
+
+    try:
+        from deltaprop.kernels._cython import epoch_avx2, epoch_avx512
+    except ImportError:
+        pytest.skip("the SIMD builds are not built on this platform")
+    monkeypatch.delenv("DELTAPROP_CYTHON_SIMD", raising=False)
+    monkeypatch.setattr(_cython, "_cpu_features", lambda: {"AVX2": True, "FMA3": True, "AVX512F": True,
+                                                           "AVX512VL": True, "AVX512BW": True,
+                                                           "AVX512DQ": True})
+    assert _cython._simd_module("epoch", avx512=True) is epoch_avx512
+    assert _cython._simd_module("epoch") is epoch_avx2
+    monkeypatch.setenv("DELTAPROP_CYTHON_SIMD", "avx2")
+    assert _cython._simd_module("epoch", avx512=True) is epoch_avx2
+    monkeypatch.delenv("DELTAPROP_CYTHON_SIMD")
+    monkeypatch.setattr(_cython, "_cpu_features", lambda: {"AVX2": True, "FMA3": True, "AVX512F": True})
+    assert _cython._simd_module("epoch", avx512=True) is epoch_avx2
 
 
 @pytestmark_cython

@@ -7,6 +7,8 @@ of another libm) and ``EPOCH_TOL[float32]`` = 5e-3 after epochs of updates.
 """
 
 import collections
+import importlib
+import types
 
 import numpy as np
 import pytest
@@ -230,13 +232,54 @@ def test_epochs_on_blas_sized_layers_match_reference(name, batch_size, solver, a
     one of weight 0: batches of 1 (per-sample kernels, on 64-40-10), 7, 32, 200 (short last
     batches) and the full batch), two epochs of each solver, equal to the reference. Plain sgd and momentum take
     their step inside the gradient's products, Nesterov and Adam from a gradient buffer. The
-    first layer's products in Cython's AVX2 build read the rows through the order in register
-    tiles of 6 rows by 8 or 16 columns (W packed, at most 384 rows at a time, for batches of 64
-    rows or more; else read where it is), on batches of 128 rows or more, or of any size with
-    384 inputs or more: 64-40 fills whole tiles (in double), 70-45 ends in part of one in both
-    directions, 400-150 takes W in two blocks of rows, and 800-300 in blocks of rows and of
-    columns (in float; in double its W is past the size those products take, and the batch is
-    gathered for BLAS)."""
+    first layer's products in Cython's AVX2 and AVX-512 builds read the rows through the order in
+    register tiles of 6 rows by two vectors of columns (16 or 32 floats, 8 or 16 doubles; W
+    packed, at most 384 rows at a time, for batches of 64 rows or more; else read where it is),
+    on batches of 128 rows or more, or of any size with 384 inputs or more: 64-40 fills whole
+    AVX2 tiles (in double), 70-45 ends in part of one in both directions, 400-150 takes W in
+    two blocks of rows, and 800-300 in blocks of rows and of columns (in float; in double its W
+    is past the size those products take, and the batch is gathered for BLAS)."""
+    args = blas_sized_problem(sizes, batch_size, solver, alpha, dtype)
+    got = run_epoch(get_backend(name), *args)
+    want = run_epoch(REF, *args)
+    for g_arr, w_arr in zip(got, want, strict=False):
+        assert_close(g_arr, w_arr, dtype, EPOCH_TOL)
+
+
+def cython_epoch_builds():
+    """Every build of Cython's epoch module that this CPU runs (portable, AVX2, AVX-512)."""
+    try:
+        from deltaprop.kernels import _cython
+    except ImportError:
+        return []
+    mods = [_cython.epoch]
+    for variant, runs in (("avx2", _cython._cpu_has_avx2_fma), ("avx512", _cython._cpu_has_avx512)):
+        try:
+            mod = importlib.import_module(f"deltaprop.kernels._cython.epoch_{variant}")
+        except ImportError:
+            continue
+        if runs():
+            mods.append(mod)
+    return mods
+
+
+@pytest.mark.parametrize("build", cython_epoch_builds(), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+@pytest.mark.parametrize(("sizes", "batch_size"), [sb for sb in BLAS_SIZED if sb[0][0] > 64])
+@pytest.mark.parametrize("solver", ["sgd", "momentum", "adam"])
+def test_each_cython_build_of_batch_epoch_matches_reference(build, sizes, batch_size, solver, dtype):
+    """The test above on each build of Cython's epoch module, not only the one the backend picks
+    on this CPU (with L2, so that plain sgd's product scales W by beta != 1; Adam's writes a
+    gradient buffer with beta = 0)."""
+    args = blas_sized_problem(sizes, batch_size, solver, 1e-4, dtype)
+    kernels = types.SimpleNamespace(batch_epoch=build.batch_epoch)
+    got = run_epoch(kernels, *args)
+    want = run_epoch(REF, *args)
+    for g_arr, w_arr in zip(got, want, strict=False):
+        assert_close(g_arr, w_arr, dtype, EPOCH_TOL)
+
+
+def blas_sized_problem(sizes, batch_size, solver, alpha, dtype):
+    """:func:`run_epoch`'s arguments for the BLAS-sized tests (relu, softmax, cross-entropy)."""
     rng = np.random.RandomState(11)
     n_in = sizes[0]
     layout = make_layout(sizes)
@@ -251,11 +294,7 @@ def test_epochs_on_blas_sized_layers_match_reference(name, batch_size, solver, a
     if batch_size == 1:  # hundreds of per-sample Adam steps amplify rounding past 1e-12: 60 steps
         order = order[:1, :60]
     codes = (ACTIVATIONS["relu"], ACTIVATIONS["softmax"], LOSSES["cross_entropy"])
-    args = (layout, codes, w, X, T, order, batch_size, SOLVERS[solver], alpha)
-    got = run_epoch(get_backend(name), *args)
-    want = run_epoch(REF, *args)
-    for g_arr, w_arr in zip(got, want, strict=False):
-        assert_close(g_arr, w_arr, dtype, EPOCH_TOL)
+    return (layout, codes, w, X, T, order, batch_size, SOLVERS[solver], alpha)
 
 
 def test_dense_inputs_are_told_by_the_first_samples_of_the_call():

@@ -80,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("before", help="the first source tree (its kernels/_cython built in place)")
     p.add_argument("after", help="the second source tree")
-    p.add_argument("--module", default="epoch_avx2", help="epoch_avx2 (default) or epoch")
+    p.add_argument("--module", default="epoch_avx2", help="epoch_avx2 (default), epoch_avx512 or epoch")
+    p.add_argument("--module-after", default=None,
+                   help="the second build's module, if not --module (two builds of one tree: "
+                        "python tools/ab_kernels.py . . --module-after epoch_avx512)")
     p.add_argument("--shapes", default="64-32-10,784-128-10,784-256-128-10")
     p.add_argument("--dtypes", default="float32,float64")
     p.add_argument("--alphas", default="0,0.0001", help="L2 penalties (0: the plain sgd kernel)")
@@ -90,9 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hidden", default="tanh", choices=sorted(ACTIVATIONS))
     p.add_argument("--rows", type=int, default=0, help="samples per epoch (default 1000 for 784 inputs, else 5000)")
     args = p.parse_args(argv)
-    builds = [load(args.before, args.module), load(args.after, args.module)]
+    after = args.module_after or args.module
+    builds = [load(args.before, args.module), load(args.after, after)]
+    if builds[0] is builds[1] or builds[0].__file__ == builds[1].__file__:
+        raise SystemExit("before and after are the same module")
     what = "sgd_epoch" if args.batch_size == 1 else f"batch_epoch, batch {args.batch_size}"
-    print(f"{args.module} {what}, {args.solver}, {args.hidden}: samples/s, medians of {args.calls} calls "
+    print(f"{args.module} -> {after} {what}, {args.solver}, {args.hidden}: samples/s, medians of {args.calls} calls "
           "each, alternating")
     print(f"{'case':36} {'before':>11} {'after':>11} {'after/before':>12}   paired q25-q75")
     for shape in args.shapes.split(","):

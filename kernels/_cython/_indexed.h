@@ -61,6 +61,60 @@
 #define DP_D_BYTES 32768   /* the gradient's rows of D per block */
 #define DP_PACK_ROWS 64    /* the forward product packs W for batches of this many rows or more */
 
+#if defined(__AVX512F__)  /* the AVX-512 build: tiles of 6 rows by 32 floats or 16 doubles */
+#define DP_T float
+#define DP_VT __m512
+#define DP_VL 16
+#define DP_FN(name) deltaprop_##name##f
+#define DP_LOAD _mm512_loadu_ps
+#define DP_STORE _mm512_storeu_ps
+#define DP_BCAST(p) _mm512_set1_ps(*(p))
+#define DP_SET1 _mm512_set1_ps
+#define DP_FMADD _mm512_fmadd_ps
+#define DP_MUL _mm512_mul_ps
+#define DP_ADD _mm512_add_ps
+#define DP_ZERO _mm512_setzero_ps
+#define DP_MASKT __mmask16
+#define DP_MASKLOAD(p, m) _mm512_maskz_loadu_ps(m, p)
+#define DP_MASKSTORE(p, m, v) _mm512_mask_storeu_ps(p, m, v)
+#define DP_MASK(n) ((__mmask16)((n) <= 0 ? 0u : (n) >= 16 ? 0xFFFFu : (1u << (n)) - 1u))
+#include "_indexed_body.h"
+#undef DP_T
+#undef DP_VT
+#undef DP_VL
+#undef DP_FN
+#undef DP_LOAD
+#undef DP_STORE
+#undef DP_BCAST
+#undef DP_SET1
+#undef DP_FMADD
+#undef DP_MUL
+#undef DP_ADD
+#undef DP_ZERO
+#undef DP_MASKLOAD
+#undef DP_MASKSTORE
+#undef DP_MASK
+#undef DP_MASKT
+
+#define DP_T double
+#define DP_VT __m512d
+#define DP_VL 8
+#define DP_FN(name) deltaprop_##name
+#define DP_LOAD _mm512_loadu_pd
+#define DP_STORE _mm512_storeu_pd
+#define DP_BCAST(p) _mm512_set1_pd(*(p))
+#define DP_SET1 _mm512_set1_pd
+#define DP_FMADD _mm512_fmadd_pd
+#define DP_MUL _mm512_mul_pd
+#define DP_ADD _mm512_add_pd
+#define DP_ZERO _mm512_setzero_pd
+#define DP_MASKT __mmask8
+#define DP_MASKLOAD(p, m) _mm512_maskz_loadu_pd(m, p)
+#define DP_MASKSTORE(p, m, v) _mm512_mask_storeu_pd(p, m, v)
+#define DP_MASK(n) ((__mmask8)((n) <= 0 ? 0u : (n) >= 8 ? 0xFFu : (1u << (n)) - 1u))
+#include "_indexed_body.h"
+
+#else  /* the AVX2 build: tiles of 6 rows by 16 floats or 8 doubles */
 #define DP_T float
 #define DP_VT __m256
 #define DP_VL 8
@@ -112,6 +166,8 @@
 #define DP_MASKT __m256i
 #define DP_MASK(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)(n)), _mm256_setr_epi64x(0, 1, 2, 3))
 #include "_indexed_body.h"
+
+#endif
 
 #else  /* no AVX2: never called (DELTAPROP_INDEXED is 0) */
 
