@@ -10,7 +10,8 @@
    the rows and call BLAS instead (its functions here are never called).
 
    Tiles: MR = 6 rows by NR = two vectors of columns (16 floats, 8 doubles): twelve vector
-   accumulators, two vector loads and six broadcasts per step of the sum. The forward product
+   accumulators, two vector loads and six broadcasts per step of the sum; a last panel of at
+   most one vector of columns takes a tile of one vector (half the work). The forward product
    packs W, KC rows by NC columns at a time, into panels of NR columns (zeros past N) in the
    caller's buffer of DELTAPROP_PANEL_BYTES; each tile broadcasts from six rows of X. The
    gradient product takes the batch a block of rows at a time (DP_D_BYTES of D: in the AVX2

@@ -74,6 +74,30 @@ static inline void DP_FN(indexed_tile)(Py_ssize_t kc, const DP_T* r0, const DP_T
     }
 }
 
+#define DP_STEP1(i, r) { c##i##0 = DP_FMADD(DP_BCAST(r + k), b0, c##i##0); }
+
+/* indexed_tile for a last panel of at most one vector of columns (nr <= VL): half the work of
+   a full tile (a 100-column layer of doubles in AVX-512 ends in 4 columns). */
+static inline void DP_FN(indexed_tile1)(Py_ssize_t kc, const DP_T* r0, const DP_T* r1,
+        const DP_T* r2, const DP_T* r3, const DP_T* r4, const DP_T* r5,
+        const DP_T* DELTAPROP_RESTRICT B, Py_ssize_t ldb, DP_T* C, Py_ssize_t ldc, int mr,
+        Py_ssize_t nr, int first, const DP_T* bias) {
+    DP_VT c00 = DP_ZERO(), c10 = c00, c20 = c00, c30 = c00, c40 = c00, c50 = c00;
+    DP_MASKT m0 = DP_MASK(nr);
+    for (Py_ssize_t k = 0; k < kc; k++) {
+        DP_VT b0 = DP_MASKLOAD(B + k * ldb, m0);
+        DP_STEP1(0, r0) DP_STEP1(1, r1) DP_STEP1(2, r2) DP_STEP1(3, r3) DP_STEP1(4, r4)
+        DP_STEP1(5, r5)
+    }
+    DP_VT acc[DP_MR] = {c00, c10, c20, c30, c40, c50};
+    DP_VT x0 = first ? DP_MASKLOAD(bias, m0) : DP_ZERO();
+    for (int i = 0; i < mr; i++) {
+        DP_T* p = C + i * ldc;
+        if (!first) x0 = DP_MASKLOAD(p, m0);
+        DP_MASKSTORE(p, m0, DP_ADD(x0, acc[i]));
+    }
+}
+
 /* C (m, N) = b + X[idx] W, X with K columns, W (K, N); Bp: DELTAPROP_PANEL_BYTES, aligned.
    Batches of fewer than DP_PACK_ROWS rows read W where it is: the few tiles that pass over
    each panel do not pay for packing it. */
@@ -97,14 +121,16 @@ static void DP_FN(indexed_xw)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const DP
                     r[i] = X + idx[i0 + (i < mr ? i : mr - 1)] * K + k0;
                 for (Py_ssize_t jp = 0; jp < nc; jp += DP_NR) {
                     Py_ssize_t nr = nc - jp < DP_NR ? nc - jp : DP_NR;
-                    if (packed)
-                        DP_FN(indexed_tile)(kc, r[0], r[1], r[2], r[3], r[4], r[5], Bp + jp * kc,
-                                            DP_NR, C + i0 * N + j0 + jp, N, mr, nr, k0 == 0,
+                    const DP_T* B = packed ? Bp + jp * kc : W + k0 * N + j0 + jp;
+                    Py_ssize_t ldb = packed ? DP_NR : N;
+                    if (nr > DP_VL)
+                        DP_FN(indexed_tile)(kc, r[0], r[1], r[2], r[3], r[4], r[5], B, ldb,
+                                            C + i0 * N + j0 + jp, N, mr, nr, k0 == 0,
                                             b + j0 + jp);
                     else
-                        DP_FN(indexed_tile)(kc, r[0], r[1], r[2], r[3], r[4], r[5],
-                                            W + k0 * N + j0 + jp, N, C + i0 * N + j0 + jp, N, mr,
-                                            nr, k0 == 0, b + j0 + jp);
+                        DP_FN(indexed_tile1)(kc, r[0], r[1], r[2], r[3], r[4], r[5], B, ldb,
+                                             C + i0 * N + j0 + jp, N, mr, nr, k0 == 0,
+                                             b + j0 + jp);
                 }
             }
         }
@@ -112,28 +138,28 @@ static void DP_FN(indexed_xw)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const DP
 }
 
 #define DP_GSTEP(i) { DP_VT a_ = DP_BCAST(x + (i < mr ? i : 0)); \
-    c##i##0 = DP_FMADD(a_, b0, c##i##0); c##i##1 = DP_FMADD(a_, b1, c##i##1); }
+    c##i##0 = DP_FMADD(a_, b0, c##i##0); if (nv == 2) c##i##1 = DP_FMADD(a_, b1, c##i##1); }
 
 /* Rows i0..i0+mr of W, columns jp..jp+nr: W = beta W + c sum_r X[idx[r], i] Dp[r] over the
-   block's nb rows, Dp the packed panel of D's columns jp..jp+NR (beta 0: W is not read).
-   Always inlined, so that the caller's mr = MR is a constant: the sum's loop has no test of
-   mr. */
+   block's nb rows, Dp the packed panel of D's columns jp..jp+NR (beta 0: W is not read); nv
+   vectors of columns (1 for a last panel of nr <= VL). Always inlined, so that the caller's
+   mr = MR and nv are constants: the sum's loop tests neither. */
 static inline DP_ALWAYS_INLINE void DP_FN(indexed_grad_tile)(Py_ssize_t nb, const DP_T* X,
         Py_ssize_t K, const Py_ssize_t* idx, Py_ssize_t i0, int mr,
         const DP_T* DELTAPROP_RESTRICT Dp, DP_T* W, Py_ssize_t N, Py_ssize_t jp, Py_ssize_t nr,
-        DP_T c, DP_T beta) {
+        DP_T c, DP_T beta, const int nv) {
     DP_VT c00 = DP_ZERO(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     DP_VT c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (Py_ssize_t r = 0; r < nb; r++) {
         const DP_T* x = X + idx[r] * K + i0;
-        DP_VT b0 = DP_LOAD(Dp + r * DP_NR), b1 = DP_LOAD(Dp + r * DP_NR + DP_VL);
+        DP_VT b0 = DP_LOAD(Dp + r * DP_NR), b1 = nv == 2 ? DP_LOAD(Dp + r * DP_NR + DP_VL) : b0;
         DP_GSTEP(0) DP_GSTEP(1) DP_GSTEP(2) DP_GSTEP(3) DP_GSTEP(4) DP_GSTEP(5)
     }
     DP_VT acc[2 * DP_MR] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
     DP_VT cv = DP_SET1(c), bv = DP_SET1(beta);
     for (int i = 0; i < mr; i++) {
         DP_T* p = W + (i0 + i) * N + jp;
-        for (int h = 0; h < 2; h++) {
+        for (int h = 0; h < nv; h++) {
             DP_VT v;
             if (nr == DP_NR) {
                 if (beta == 0) v = DP_MUL(cv, acc[2 * i + h]);
@@ -179,12 +205,15 @@ static void DP_FN(indexed_xtd)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const D
                 for (Py_ssize_t jp = 0; jp < nc; jp += DP_NR) {
                     Py_ssize_t nr = nc - jp < DP_NR ? nc - jp : DP_NR;
                     const DP_T* panel = Dp + jp * nb;
-                    if (mr == DP_MR)
+                    if (mr == DP_MR && nr > DP_VL)
                         DP_FN(indexed_grad_tile)(nb, X, K, idx + r0, i0, DP_MR, panel, W, N,
-                                                 j0 + jp, nr, c, bt);
+                                                 j0 + jp, nr, c, bt, 2);
+                    else if (mr == DP_MR)
+                        DP_FN(indexed_grad_tile)(nb, X, K, idx + r0, i0, DP_MR, panel, W, N,
+                                                 j0 + jp, nr, c, bt, 1);
                     else
                         DP_FN(indexed_grad_tile)(nb, X, K, idx + r0, i0, mr, panel, W, N,
-                                                 j0 + jp, nr, c, bt);
+                                                 j0 + jp, nr, c, bt, nr > DP_VL ? 2 : 1);
                 }
             }
         }
@@ -194,3 +223,4 @@ static void DP_FN(indexed_xtd)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const D
 #undef DP_NR
 #undef DP_STEP
 #undef DP_GSTEP
+#undef DP_STEP1
