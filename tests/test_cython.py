@@ -175,6 +175,49 @@ def test_two_models_trained_in_two_threads_equal_sequential_training():
         np.testing.assert_array_equal(got, want)
 
 
+@pytestmark_cython
+def test_mini_batch_epochs_in_two_threads_equal_sequential_ones():
+    """Two ``batch_epoch`` calls at once, in two threads, on first layers that read the batch's
+    rows through the order (the products' packed panels live in a buffer per thread): each ends
+    with the weights it gets alone."""
+    from deltaprop.contract import make_hyper
+
+    k = get_backend("cython")
+    rng = np.random.RandomState(5)
+    codes = (ACTIVATIONS["tanh"], ACTIVATIONS["softmax"], LOSSES["cross_entropy"])
+
+    def problem(sizes, B, n=1000, epochs=30):
+        layout = make_layout(sizes)
+        P, U = n_params(layout), n_units(layout)
+        X, T = rng.rand(n, sizes[0]), np.eye(sizes[-1])[rng.randint(0, sizes[-1], n)]
+        order = np.stack([rng.permutation(n) for _ in range(epochs)]).astype(np.intp)
+        w = rng.randn(P) * 0.05
+
+        def call():  # the weights and fresh buffers and state of one call
+            return (w.copy(), layout, *codes, X, T, np.ones(n), order, B, SOLVERS["momentum"],
+                    make_hyper(np.float64, eta=0.05), np.zeros((2, P)), np.zeros(1, np.int64),
+                    np.zeros((B, sizes[0])), np.zeros((B, sizes[-1])), np.zeros(B),
+                    np.zeros(B * U), np.zeros(B * U), np.zeros(B * U), np.zeros(P),
+                    np.zeros((epochs, 2)))
+        return call
+
+    jobs = [problem([400, 64, 10], 32), problem([300, 48, 10], 200)]
+    sequential = []
+    for job in jobs:
+        args = job()
+        k.batch_epoch(*args)
+        sequential.append(args[0])
+    calls = [job() for job in jobs]
+    results = [args[0] for args in calls]
+    threads = [threading.Thread(target=k.batch_epoch, args=args) for args in calls]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for got, want in zip(results, sequential, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 #: run in a child process: thread 0 of a two-thread call runs on a worker, thread 1 on the main
 #: thread, and the two meet at the kernel's compiled barrier (prints the kernels that returned)
 MEET_AT_THE_BARRIER = """
