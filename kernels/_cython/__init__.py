@@ -104,8 +104,8 @@ CPU dispatch: the kernels of ``forward``, ``backprop`` and ``epoch`` come from
 ``-mavx2 -mfma``) on CPUs that have AVX2 and FMA, else from the portable modules, and
 :func:`batch_epoch` from ``epoch_avx512`` (compiled with AVX-512 as well: its first-layer
 products in 512-bit register tiles) on CPUs that have AVX-512 F, VL, BW and DQ; see
-:func:`_simd_module`. The per-sample kernels stay the AVX2 build's: in the AVX-512 build they
-measured 0.96-1.05x, no gain either way.
+:func:`_simd_module`. The per-sample kernels stay the AVX2 build's: their loops gain nothing
+from AVX-512 (the figures are in the mini-batch performance page).
 """
 
 import importlib

@@ -4,10 +4,11 @@
      forward    A = b + X[idx] W            (m, N)       W (K, N), row-major
      gradient   W = beta W + c X[idx]^T D   (K, N)       D (m, N), row-major
 
-   in AVX2/FMA register tiles (BLIS's loop order, the "micro-kernel" of Van Zee and van de
-   Geijn, ACM TOMS 41(3), 2015). Only the AVX2 build of the kernels (``-mavx2 -mfma``) has them:
-   ``DELTAPROP_INDEXED`` is 1 there and 0 in the portable build, whose batch kernels gather
-   the rows and call BLAS instead (its functions here are never called).
+   in AVX2/FMA or AVX-512 register tiles (BLIS's loop order, the "micro-kernel" of Van Zee and
+   van de Geijn, ACM TOMS 41(3), 2015). Only the SIMD builds of the kernels (``-mavx2 -mfma``,
+   and the AVX-512 one) have them: ``DELTAPROP_INDEXED`` is 1 there and 0 in the portable build,
+   whose batch kernels gather the rows and call BLAS instead (its functions here are never
+   called).
 
    Tiles: MR = 6 rows by NR = two vectors of columns (16 floats, 8 doubles): twelve vector
    accumulators, two vector loads and six broadcasts per step of the sum; a last panel of at
@@ -41,13 +42,7 @@
 #define DELTAPROP_INDEXED_MIN_INPUTS 384
 #define DELTAPROP_INDEXED_MAX_W_BYTES (1024 * 1024)
 
-#ifndef DELTAPROP_RESTRICT
-#if defined(_MSC_VER)
-#define DELTAPROP_RESTRICT __restrict
-#else
-#define DELTAPROP_RESTRICT __restrict__
-#endif
-#endif
+#include "_restrict.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -64,7 +59,7 @@
 
 #if defined(__AVX512F__)  /* the AVX-512 build: tiles of 6 rows by 32 floats or 16 doubles */
 /* the gradient's rows of D per block: as many as the buffer holds (one block for a batch of
-   200 x 128 floats); blocks of 32 or 64 KB measured 2-6 % slower in the epochs */
+   200 x 128 floats): with 512-bit tiles, fewer passes over W gain more than keeping D in L1 */
 #define DP_D_BYTES DELTAPROP_PANEL_BYTES
 #define DP_T float
 #define DP_VT __m512
@@ -83,22 +78,6 @@
 #define DP_MASKSTORE(p, m, v) _mm512_mask_storeu_ps(p, m, v)
 #define DP_MASK(n) ((__mmask16)((n) <= 0 ? 0u : (n) >= 16 ? 0xFFFFu : (1u << (n)) - 1u))
 #include "_indexed_body.h"
-#undef DP_T
-#undef DP_VT
-#undef DP_VL
-#undef DP_FN
-#undef DP_LOAD
-#undef DP_STORE
-#undef DP_BCAST
-#undef DP_SET1
-#undef DP_FMADD
-#undef DP_MUL
-#undef DP_ADD
-#undef DP_ZERO
-#undef DP_MASKLOAD
-#undef DP_MASKSTORE
-#undef DP_MASK
-#undef DP_MASKT
 
 #define DP_T double
 #define DP_VT __m512d
@@ -119,7 +98,8 @@
 #include "_indexed_body.h"
 
 #else  /* the AVX2 build: tiles of 6 rows by 16 floats or 8 doubles */
-/* the gradient's rows of D per block, about the L1 cache (16 KB and 128 KB measured slower) */
+/* the gradient's rows of D per block: about the L1 cache, where the block stays while every
+   tile of W passes over it */
 #define DP_D_BYTES 32768
 #define DP_T float
 #define DP_VT __m256
@@ -138,22 +118,6 @@
 #define DP_MASKT __m256i
 #define DP_MASK(n) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 #include "_indexed_body.h"
-#undef DP_T
-#undef DP_VT
-#undef DP_VL
-#undef DP_FN
-#undef DP_LOAD
-#undef DP_STORE
-#undef DP_BCAST
-#undef DP_SET1
-#undef DP_FMADD
-#undef DP_MUL
-#undef DP_ADD
-#undef DP_ZERO
-#undef DP_MASKLOAD
-#undef DP_MASKSTORE
-#undef DP_MASK
-#undef DP_MASKT
 
 #define DP_T double
 #define DP_VT __m256d

@@ -1,6 +1,7 @@
 /* The products of _indexed.h for one floating type: included once per type, with DP_T (the
-   type), DP_VT (its AVX2 vector), DP_VL (lanes), DP_FN (the name with the type's suffix) and
-   the vector operations defined. No include guard: included twice on purpose. */
+   type), DP_VT (its vector), DP_VL (lanes), DP_FN (the name with the type's suffix), DP_MASKT
+   (a lane mask) and the vector operations defined; it undefines them all at its end, for the
+   next type. No include guard: included twice on purpose. */
 
 #define DP_NR (2 * DP_VL)
 
@@ -224,3 +225,19 @@ static void DP_FN(indexed_xtd)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const D
 #undef DP_STEP
 #undef DP_GSTEP
 #undef DP_STEP1
+#undef DP_T
+#undef DP_VT
+#undef DP_VL
+#undef DP_FN
+#undef DP_LOAD
+#undef DP_STORE
+#undef DP_BCAST
+#undef DP_SET1
+#undef DP_FMADD
+#undef DP_MUL
+#undef DP_ADD
+#undef DP_ZERO
+#undef DP_MASKLOAD
+#undef DP_MASKSTORE
+#undef DP_MASK
+#undef DP_MASKT

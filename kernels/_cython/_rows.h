@@ -12,13 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#ifndef DELTAPROP_RESTRICT
-#if defined(_MSC_VER)
-#define DELTAPROP_RESTRICT __restrict
-#else
-#define DELTAPROP_RESTRICT __restrict__
-#endif
-#endif
+#include "_restrict.h"
 
 /* Four rows of W_0 updated with this sample's delta, then summed into the next sample's
    pre-activations a (one load and store of a per four rows). The rows, delta and a never

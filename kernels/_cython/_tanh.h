@@ -9,13 +9,7 @@
 
 #include <stdint.h>
 
-#ifndef DELTAPROP_RESTRICT
-#if defined(_MSC_VER)
-#define DELTAPROP_RESTRICT __restrict
-#else
-#define DELTAPROP_RESTRICT __restrict__
-#endif
-#endif
+#include "_restrict.h"
 
 /* 2^k for an integer-valued k of the normal range, from its bits: unlike ldexp it vectorises. */
 static inline float deltaprop_pow2f(float k) {
