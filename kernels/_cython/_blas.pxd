@@ -29,6 +29,8 @@ cdef extern from "_indexed.h":
     const Py_ssize_t DELTAPROP_INDEXED_MAX_W_BYTES
     const Py_ssize_t DELTAPROP_INDEXED_SHORT
     const Py_ssize_t DELTAPROP_INDEXED_MIN_INPUTS
+    void deltaprop_prefetch_rows(const void* base, const Py_ssize_t* idx, Py_ssize_t n,
+                                 Py_ssize_t row_bytes) noexcept nogil
     void deltaprop_indexed_xwf(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const float* X,
                                const Py_ssize_t* idx, const float* W, const float* b, float* C,
                                float* Bp) noexcept nogil

@@ -44,6 +44,22 @@
 
 #include "_restrict.h"
 
+/* Ask the caches for rows idx[0..n) of a table of rows of row_bytes bytes (into L2: the next
+   batch's rows, fetched while this batch computes). */
+static inline void deltaprop_prefetch_rows(const void* base, const Py_ssize_t* idx, Py_ssize_t n,
+                                           Py_ssize_t row_bytes) {
+#if defined(__GNUC__) || defined(__clang__)
+    for (Py_ssize_t r = 0; r < n; r++) {
+        const char* p = (const char*)base + idx[r] * row_bytes;
+        for (Py_ssize_t o = 0; o < row_bytes; o += 64)
+            __builtin_prefetch(p + o, 0, 2);
+        __builtin_prefetch(p + row_bytes - 1, 0, 2);
+    }
+#else
+    (void)base; (void)idx; (void)n; (void)row_bytes;
+#endif
+}
+
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 

@@ -46,7 +46,7 @@ from cython cimport floating
 from libc.stdint cimport int64_t, uintptr_t
 from libc.string cimport memcpy, memset
 
-from ._blas cimport DELTAPROP_PANEL_BYTES, init_gemm, use_indexed
+from ._blas cimport DELTAPROP_PANEL_BYTES, deltaprop_prefetch_rows, init_gemm, use_indexed
 from ._core cimport (ADAM, ALPHA, B_OFF, BETA_1, BETA_2, EPSILON, ETA, LINE, MOMENTUM, MU, N_IN, N_OUT, SGD,
                      SPINS, U_OFF, W_OFF, axpy, axpy_axpy, col)
 from .activations cimport derivative
@@ -147,7 +147,7 @@ cdef void batch_run(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
     the targets and weights are gathered; else the inputs are gathered into ``Xb`` too."""
     cdef Py_ssize_t Din = col(layout, 0, N_IN), K = col(layout, L - 1, N_OUT)
     cdef Py_ssize_t H = col(layout, 0, N_OUT)
-    cdef Py_ssize_t e, start, nb, r, idx
+    cdef Py_ssize_t e, start, nb, nn, r, idx
     cdef const Py_ssize_t* rows
     cdef const floating* inputs
     cdef bint direct
@@ -171,6 +171,13 @@ cdef void batch_run(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
                 sb[r] = s[idx]
                 S += sb[r]
             start += nb
+            if start < m:
+                # the next batch's targets and, if short (the hardware prefetcher follows long
+                # rows on its own), its inputs: into L2 while this batch computes
+                nn = B if start + B <= m else m - start
+                if Din * sizeof(floating) <= 1024:
+                    deltaprop_prefetch_rows(X, order + e * m + start, nn, Din * sizeof(floating))
+                deltaprop_prefetch_rows(T, order + e * m + start, nn, K * sizeof(floating))
             if S == 0:
                 continue
             forward_batch(w, layout, L, hidden, output, inputs, nb, A, Z, rows, panel)
