@@ -100,4 +100,39 @@ static inline T NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT a, T shift, T* DE
 DELTAPROP_EXP(float, deltaprop_expf_shifted, deltaprop_pow2f, -87.0)
 DELTAPROP_EXP(double, deltaprop_exp_shifted, deltaprop_pow2, -708.0)
 
+/* Softmax of each of n rows of K units: z = exp(a - max a) / sum, with the exp of
+   DELTAPROP_EXP. The exps run as one loop over all n K units (a row of ten outputs alone is
+   too short a loop for vectors); the shifts before and the sums after go row by row. */
+#define DELTAPROP_SOFTMAX(T, NAME, POW2, LO) \
+DELTAPROP_SELECTS_VECTORISE \
+static void NAME(Py_ssize_t n, Py_ssize_t K, const T* DELTAPROP_RESTRICT a, \
+                 T* DELTAPROP_RESTRICT z) { \
+    for (Py_ssize_t r = 0; r < n; r++) { \
+        const T* ar = a + r * K; \
+        T* zr = z + r * K; \
+        T m = ar[0]; \
+        for (Py_ssize_t k = 1; k < K; k++) \
+            m = ar[k] > m ? ar[k] : m; \
+        for (Py_ssize_t k = 0; k < K; k++) \
+            zr[k] = ar[k] - m; \
+    } \
+    for (Py_ssize_t j = 0; j < n * K; j++) { \
+        T x = z[j]; \
+        T xc = x < (T)(LO) ? (T)(LO) : x;   /* NaN stays NaN */ \
+        DELTAPROP_EXP_PARTS(T, POW2, xc, -0.5, p2k, qp, qm) \
+        T y = p2k * (qp / qm); \
+        z[j] = x < (T)(LO) ? (T)0 : y; \
+    } \
+    for (Py_ssize_t r = 0; r < n; r++) { \
+        T* zr = z + r * K; \
+        T total = 0; \
+        for (Py_ssize_t k = 0; k < K; k++) \
+            total += zr[k]; \
+        for (Py_ssize_t k = 0; k < K; k++) \
+            zr[k] = zr[k] / total; \
+    } \
+}
+DELTAPROP_SOFTMAX(float, deltaprop_softmaxf_rows, deltaprop_pow2f, -87.0)
+DELTAPROP_SOFTMAX(double, deltaprop_softmax_rows, deltaprop_pow2, -708.0)
+
 #endif  /* DELTAPROP_TANH_H */

@@ -18,6 +18,8 @@ cdef extern from "_tanh.h":
     void deltaprop_tanh(Py_ssize_t n, const double* a, double* z) noexcept nogil
     float deltaprop_expf_shifted(Py_ssize_t n, const float* a, float shift, float* z) noexcept nogil
     double deltaprop_exp_shifted(Py_ssize_t n, const double* a, double shift, double* z) noexcept nogil
+    void deltaprop_softmaxf_rows(Py_ssize_t n, Py_ssize_t K, const float* a, float* z) noexcept nogil
+    void deltaprop_softmax_rows(Py_ssize_t n, Py_ssize_t K, const double* a, double* z) noexcept nogil
 
 
 cdef inline void tanh_units(const floating* a, floating* z, Py_ssize_t n) noexcept nogil:
@@ -50,6 +52,17 @@ cdef inline floating exp_units(const floating* a, floating shift, floating* z,
         return deltaprop_expf_shifted(n, a, shift, z)
     else:
         return deltaprop_exp_shifted(n, a, shift, z)
+
+
+cdef inline void softmax_rows(const floating* a, floating* z, Py_ssize_t n,
+                              Py_ssize_t K) noexcept nogil:
+    r"""Softmax of each of ``n`` rows of ``K`` units,
+    :math:`z_k = e^{a_k - \max a} / \sum_j e^{a_j - \max a}` (the exp of :func:`exp_units`,
+    vectorised across the rows: ``_tanh.h``)."""
+    if floating is float:
+        deltaprop_softmaxf_rows(n, K, a, z)
+    else:
+        deltaprop_softmax_rows(n, K, a, z)
 
 
 cdef inline floating logistic(floating a) noexcept nogil:

@@ -3,7 +3,7 @@ from cython cimport floating
 
 from ._blas cimport batch_row, indexed_matmul, matmul, use_blas
 from ._core cimport B_OFF, N_IN, N_OUT, SOFTMAX, U_OFF, W_OFF, col
-from .activations cimport activate
+from .activations cimport activate, softmax_rows
 from .rows cimport forward_rows
 
 
@@ -41,8 +41,7 @@ cdef inline void forward_batch(const floating* w, const Py_ssize_t* layout, Py_s
                              a + r * n_out)
         code = output if l == L - 1 else hidden
         if code == SOFTMAX:
-            for r in range(n):
-                activate(code, a + r * n_out, z + r * n_out, n_out)
+            softmax_rows(a, z, n, n_out)
         else:
             activate(code, a, z, n * n_out)
         z_prev = z
