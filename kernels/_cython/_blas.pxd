@@ -39,10 +39,10 @@ cdef extern from "_indexed.h":
                               double* Bp) noexcept nogil
     void deltaprop_indexed_xtdf(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const float* X,
                                 const Py_ssize_t* idx, const float* D, float* W, float c,
-                                float beta, float* Dp) noexcept nogil
+                                float beta, float* Dp, float* bias, float bbeta) noexcept nogil
     void deltaprop_indexed_xtd(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const double* X,
                                const Py_ssize_t* idx, const double* D, double* W, double c,
-                               double beta, double* Dp) noexcept nogil
+                               double beta, double* Dp, double* bias, double bbeta) noexcept nogil
 
 
 cdef inline int init_gemm() except -1:
@@ -119,11 +119,14 @@ cdef inline void indexed_matmul(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, const 
 
 cdef inline void indexed_matmul_at(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, const floating* X,
                                    const Py_ssize_t* idx, const floating* D, floating* C,
-                                   floating alpha, floating beta, floating* panel) noexcept nogil:
+                                   floating alpha, floating beta, floating* panel,
+                                   floating* bias, floating bias_beta) noexcept nogil:
     """Row-major ``C (k, m) = alpha X[idx].T @ D + beta C``, ``D`` (n, m), the rows of ``X``
     (k columns) read through ``idx`` (``beta = 0``: ``C`` is not read); ``panel`` as in
-    :func:`indexed_matmul`. AVX2 build only."""
+    :func:`indexed_matmul`. With ``bias`` (m values), also
+    ``bias = alpha D.sum(0) + bias_beta bias`` (``bias_beta = 0``: not read), the sums taken
+    as the product packs ``D``. AVX2 build only."""
     if floating is float:
-        deltaprop_indexed_xtdf(n, k, m, X, idx, D, C, alpha, beta, panel)
+        deltaprop_indexed_xtdf(n, k, m, X, idx, D, C, alpha, beta, panel, bias, bias_beta)
     else:
-        deltaprop_indexed_xtd(n, k, m, X, idx, D, C, alpha, beta, panel)
+        deltaprop_indexed_xtd(n, k, m, X, idx, D, C, alpha, beta, panel, bias, bias_beta)

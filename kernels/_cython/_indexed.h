@@ -163,9 +163,9 @@ static inline void deltaprop_indexed_xw##S(Py_ssize_t m, Py_ssize_t K, Py_ssize_
         const Py_ssize_t* idx, const T* W, const T* b, T* C, T* Bp) { \
     (void)m; (void)K; (void)N; (void)X; (void)idx; (void)W; (void)b; (void)C; (void)Bp; } \
 static inline void deltaprop_indexed_xtd##S(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const T* X, \
-        const Py_ssize_t* idx, const T* D, T* W, T c, T beta, T* Dp) { \
+        const Py_ssize_t* idx, const T* D, T* W, T c, T beta, T* Dp, T* bias, T bbeta) { \
     (void)m; (void)K; (void)N; (void)X; (void)idx; (void)D; (void)W; (void)c; (void)beta; \
-    (void)Dp; }
+    (void)Dp; (void)bias; (void)bbeta; }
 DP_STUBS(float, f)
 DP_STUBS(double, )
 #undef DP_STUBS

@@ -182,11 +182,51 @@ static inline DP_ALWAYS_INLINE void DP_FN(indexed_grad_tile)(Py_ssize_t nb, cons
     }
 }
 
+/* indexed_pack of nb rows of D into Dp, and with bias (not NULL) the rows' column sums folded
+   into it: b = bbeta b + c sum_r D[r] over the packed columns (bbeta 0: b is not read). The
+   sums run down each column in the order of the rows, while the rows pass for the packing. */
+static inline void DP_FN(indexed_pack_sum)(Py_ssize_t nb, Py_ssize_t nc, Py_ssize_t N,
+        const DP_T* D, Py_ssize_t j0, DP_T* DELTAPROP_RESTRICT Dp, DP_T* bias, DP_T c,
+        DP_T bbeta) {
+    if (bias == NULL) {
+        DP_FN(indexed_pack)(nb, nc, N, D, N, j0, Dp);
+        return;
+    }
+    DP_VT cv = DP_SET1(c), bv = DP_SET1(bbeta);
+    for (Py_ssize_t jp = 0; jp < nc; jp += DP_NR) {
+        Py_ssize_t nr = N - (j0 + jp) < DP_NR ? N - (j0 + jp) : DP_NR;
+        DP_T* p = Dp + jp * nb;
+        const DP_T* d = D + j0 + jp;
+        DP_T* b = bias + j0 + jp;
+        DP_MASKT m0 = DP_MASK(nr), m1 = DP_MASK(nr - DP_VL);
+        DP_VT s0 = DP_ZERO(), s1 = s0;
+        for (Py_ssize_t k = 0; k < nb; k++) {
+            DP_VT v0, v1;
+            if (nr == DP_NR) { v0 = DP_LOAD(d + k * N); v1 = DP_LOAD(d + k * N + DP_VL); }
+            else { v0 = DP_MASKLOAD(d + k * N, m0); v1 = DP_MASKLOAD(d + k * N + DP_VL, m1); }
+            DP_STORE(p + k * DP_NR, v0);
+            DP_STORE(p + k * DP_NR + DP_VL, v1);
+            s0 = DP_ADD(s0, v0);
+            s1 = DP_ADD(s1, v1);
+        }
+        DP_VT b0 = DP_MUL(cv, s0), b1 = DP_MUL(cv, s1);
+        if (bbeta != 0) {
+            b0 = DP_FMADD(bv, DP_MASKLOAD(b, m0), b0);
+            b1 = DP_FMADD(bv, DP_MASKLOAD(b + DP_VL, m1), b1);
+        }
+        DP_MASKSTORE(b, m0, b0);
+        DP_MASKSTORE(b + DP_VL, m1, b1);
+    }
+}
+
 /* W (K, N) = beta W + c X[idx]^T D, X with K columns, D (m, N); Dp: DELTAPROP_PANEL_BYTES,
    aligned. D is packed, as many rows as fit, into panels of NR columns (zeros past N); each
-   panel stays in the L1 cache while every tile of its columns of W passes over it. */
+   panel stays in the L1 cache while every tile of its columns of W passes over it. With bias
+   (N values, not NULL), also b = bbeta b + c sum_r D[r], summed as D's rows are packed (the
+   bias's gradient, sum_n delta_n, without a pass of its own). */
 static void DP_FN(indexed_xtd)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const DP_T* X,
-        const Py_ssize_t* idx, const DP_T* D, DP_T* W, DP_T c, DP_T beta, DP_T* Dp) {
+        const Py_ssize_t* idx, const DP_T* D, DP_T* W, DP_T c, DP_T beta, DP_T* Dp,
+        DP_T* bias, DP_T bbeta) {
     Py_ssize_t npad = (N + DP_NR - 1) / DP_NR * DP_NR;
     Py_ssize_t rb = DP_D_BYTES / (Py_ssize_t)sizeof(DP_T) / npad, nblk;
     if (rb < 8) rb = 8;
@@ -197,10 +237,10 @@ static void DP_FN(indexed_xtd)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const D
     if (nc_blk > npad) nc_blk = npad;
     for (Py_ssize_t r0 = 0; r0 < m; r0 += rb) {
         Py_ssize_t nb = m - r0 < rb ? m - r0 : rb;
-        DP_T bt = r0 == 0 ? beta : (DP_T)1;
+        DP_T bt = r0 == 0 ? beta : (DP_T)1, bbt = r0 == 0 ? bbeta : (DP_T)1;
         for (Py_ssize_t j0 = 0; j0 < N; j0 += nc_blk) {
             Py_ssize_t nc = N - j0 < nc_blk ? N - j0 : nc_blk;
-            DP_FN(indexed_pack)(nb, nc, N, D + r0 * N, N, j0, Dp);
+            DP_FN(indexed_pack_sum)(nb, nc, N, D + r0 * N, j0, Dp, bias, c, bbt);
             for (Py_ssize_t i0 = 0; i0 < K; i0 += DP_MR) {
                 int mr = K - i0 < DP_MR ? (int)(K - i0) : DP_MR;
                 for (Py_ssize_t jp = 0; jp < nc; jp += DP_NR) {

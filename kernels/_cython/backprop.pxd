@@ -159,22 +159,23 @@ cdef inline void gradient_batch(const Py_ssize_t* layout, Py_ssize_t L, Py_ssize
         gW = g + col(layout, l, W_OFF)
         gb = g + col(layout, l, B_OFF)
         d = D + n * col(layout, l, U_OFF)
-        if l == 0 and idx != NULL and use_blas(n, n_in, n_out):
-            indexed_matmul_at(n, n_in, n_out, X, idx, d, gW, 1, 0, panel)
-        elif n > 0 and use_blas(n, n_in, n_out):
-            matmul_at(n, n_in, n_out, z_prev, d, gW)
+        if l == 0 and idx != NULL and use_blas(n, n_in, n_out):  # with the bias's sums
+            indexed_matmul_at(n, n_in, n_out, X, idx, d, gW, 1, 0, panel, gb, 0)
         else:
-            memset(gW, 0, n_in * n_out * sizeof(floating))
+            if n > 0 and use_blas(n, n_in, n_out):
+                matmul_at(n, n_in, n_out, z_prev, d, gW)
+            else:
+                memset(gW, 0, n_in * n_out * sizeof(floating))
+                for r in range(n):
+                    x = batch_row(z_prev, idx if l == 0 else NULL, r, n_in)
+                    for i in range(n_in):
+                        zi = x[i]
+                        if zi != 0:
+                            axpy(n_out, zi, d + r * n_out, gW + i * n_out)
+            memset(gb, 0, n_out * sizeof(floating))
             for r in range(n):
-                x = batch_row(z_prev, idx if l == 0 else NULL, r, n_in)
-                for i in range(n_in):
-                    zi = x[i]
-                    if zi != 0:
-                        axpy(n_out, zi, d + r * n_out, gW + i * n_out)
-        memset(gb, 0, n_out * sizeof(floating))
-        for r in range(n):
-            for j in range(n_out):
-                gb[j] += d[r * n_out + j]
+                for j in range(n_out):
+                    gb[j] += d[r * n_out + j]
         z_prev = Z + n * col(layout, l, U_OFF)
 
 
@@ -203,6 +204,7 @@ cdef inline double gradient_step(const Py_ssize_t* layout, Py_ssize_t L, int sol
     cdef floating* b
     cdef floating* V
     cdef floating zi
+    cdef bint fused
     cdef floating c = hyper[ETA] * inv_S
     cdef floating decay = c * hyper[ALPHA]
     cdef floating beta = hyper[MU] if solver == MOMENTUM else 1 - decay  # the product's beta
@@ -214,8 +216,11 @@ cdef inline double gradient_step(const Py_ssize_t* layout, Py_ssize_t L, int sol
         if hyper[ALPHA] != 0:
             sq += sum_squares(w + wo, n_in * n_out)
         W = v + wo if solver == MOMENTUM else w + wo  # the product's target
-        if l == 0 and idx != NULL and use_blas(n, n_in, n_out):
-            indexed_matmul_at(n, n_in, n_out, X, idx, d, W, -c, beta, panel)
+        b = v + bo if solver == MOMENTUM else w + bo
+        fused = l == 0 and idx != NULL and use_blas(n, n_in, n_out)
+        if fused:  # the bias's step in the product too
+            indexed_matmul_at(n, n_in, n_out, X, idx, d, W, -c, beta, panel, b,
+                              beta if solver == MOMENTUM else 1)
         elif use_blas(n, n_in, n_out):
             matmul_at(n, n_in, n_out, z_prev, d, W, -c, beta)
         else:
@@ -228,12 +233,12 @@ cdef inline double gradient_step(const Py_ssize_t* layout, Py_ssize_t L, int sol
                     zi = x[i]
                     if zi != 0:
                         axpy(n_out, -c * zi, d + r * n_out, W + i * n_out)
-        b = v + bo if solver == MOMENTUM else w + bo
-        if solver == MOMENTUM:
-            for p in range(n_out):
-                b[p] = beta * b[p]
-        for r in range(n):
-            axpy(n_out, -c, d + r * n_out, b)
+        if not fused:
+            if solver == MOMENTUM:
+                for p in range(n_out):
+                    b[p] = beta * b[p]
+            for r in range(n):
+                axpy(n_out, -c, d + r * n_out, b)
         if solver == MOMENTUM:
             V = v + wo
             for p in range(n_in * n_out):
