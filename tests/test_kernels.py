@@ -280,8 +280,30 @@ def test_each_cython_build_of_batch_epoch_matches_reference(build, sizes, batch_
         assert_close(g_arr, w_arr, dtype, EPOCH_TOL)
 
 
-def blas_sized_problem(sizes, batch_size, solver, alpha, dtype):
-    """:func:`run_epoch`'s arguments for the BLAS-sized tests (relu, softmax, cross-entropy)."""
+@pytest.mark.parametrize("build", cython_epoch_builds(), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+@pytest.mark.parametrize("hidden", ["identity", "logistic", "tanh", "relu", "softplus"])
+@pytest.mark.parametrize(("sizes", "batch_size"), [([70, 43, 10], 200), ([70, 43, 10], 32),
+                                                   ([64, 40, 20, 7], 250)])
+def test_backprop_through_narrow_layers_matches_reference(build, hidden, sizes, batch_size, dtype):
+    """Cython's SIMD builds take the δ-backprop through a layer of at most 32 outputs, on
+    batches of 64 rows or more, in register tiles that multiply by h' as they store: for each
+    hidden activation they take (identity, logistic, tanh, relu; softplus goes through BLAS and
+    a pass), on 43 units below (a last panel of part of a vector or of two, by build and dtype)
+    and on a network of two such layers (20 and 7 outputs), equal to the reference; batch 32
+    (BLAS) beside it. One epoch of the first 2 x batch_size samples (at most 250), and the
+    steps compared (the weights' change), so that float32 holds the tolerance of one call."""
+    layout, codes, w, X, T, order, _, solver, alpha = blas_sized_problem(sizes, batch_size, "sgd",
+                                                                          1e-4, dtype, hidden)
+    args = (layout, codes, w, X, T, order[:1, :2 * batch_size], batch_size, solver, alpha)
+    got = run_epoch(types.SimpleNamespace(batch_epoch=build.batch_epoch), *args)
+    want = run_epoch(REF, *args)
+    assert_close(got[0] - w, want[0] - w, dtype)
+    assert_close(got[3], want[3], dtype)
+
+
+def blas_sized_problem(sizes, batch_size, solver, alpha, dtype, hidden="relu"):
+    """:func:`run_epoch`'s arguments for the BLAS-sized tests (``hidden``, softmax,
+    cross-entropy)."""
     rng = np.random.RandomState(11)
     n_in = sizes[0]
     layout = make_layout(sizes)
@@ -295,7 +317,7 @@ def blas_sized_problem(sizes, batch_size, solver, alpha, dtype):
     order = np.stack([rng.permutation(m) for _ in range(2)]).astype(np.intp)
     if batch_size == 1:  # hundreds of per-sample Adam steps amplify rounding past 1e-12: 60 steps
         order = order[:1, :60]
-    codes = (ACTIVATIONS["relu"], ACTIVATIONS["softmax"], LOSSES["cross_entropy"])
+    codes = (ACTIVATIONS[hidden], ACTIVATIONS["softmax"], LOSSES["cross_entropy"])
     return (layout, codes, w, X, T, order, batch_size, SOLVERS[solver], alpha)
 
 

@@ -29,6 +29,18 @@ cdef extern from "_indexed.h":
     const Py_ssize_t DELTAPROP_INDEXED_MAX_W_BYTES
     const Py_ssize_t DELTAPROP_INDEXED_SHORT
     const Py_ssize_t DELTAPROP_INDEXED_MIN_INPUTS
+    const Py_ssize_t DELTAPROP_NARROW_MAX_OUT
+    const Py_ssize_t DELTAPROP_NARROW_MIN_ROWS
+    const int DELTAPROP_DERIV_ONE
+    const int DELTAPROP_DERIV_RELU
+    const int DELTAPROP_DERIV_TANH
+    const int DELTAPROP_DERIV_LOGISTIC
+    void deltaprop_narrow_btf(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const float* D,
+                              const float* W, int deriv, const float* Ah, const float* Zh,
+                              float* C, float* Bp) noexcept nogil
+    void deltaprop_narrow_bt(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const double* D,
+                             const double* W, int deriv, const double* Ah, const double* Zh,
+                             double* C, double* Bp) noexcept nogil
     void deltaprop_prefetch_rows(const void* base, const Py_ssize_t* idx, Py_ssize_t n,
                                  Py_ssize_t row_bytes) noexcept nogil
     void deltaprop_indexed_xwf(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const float* X,
@@ -96,6 +108,31 @@ cdef inline bint use_indexed(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
     return (DELTAPROP_INDEXED and n <= DELTAPROP_INDEXED_MAX_ROWS and use_blas(n, n_in, n_out)
             and n_in * n_out * itemsize <= DELTAPROP_INDEXED_MAX_W_BYTES
             and (n >= DELTAPROP_INDEXED_SHORT or n_in >= DELTAPROP_INDEXED_MIN_INPUTS))
+
+
+cdef inline bint use_narrow(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
+                            Py_ssize_t itemsize) noexcept nogil:
+    """Whether a layer's δ-backprop of a batch of ``n`` takes :func:`narrow_backprop` (AVX2
+    build): at most ``DELTAPROP_NARROW_MAX_OUT`` outputs, a batch of at least
+    ``DELTAPROP_NARROW_MIN_ROWS`` (that pays for packing the transpose), and the packed
+    transpose fits the panel buffer."""
+    return (DELTAPROP_INDEXED and n_out <= DELTAPROP_NARROW_MAX_OUT
+            and n >= DELTAPROP_NARROW_MIN_ROWS
+            and n_out * ((n_in + 31) // 32 * 32) * itemsize <= DELTAPROP_PANEL_BYTES)
+
+
+cdef inline void narrow_backprop(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
+                                 const floating* d, const floating* W, int deriv,
+                                 const floating* a, const floating* z, floating* delta,
+                                 floating* panel) noexcept nogil:
+    r"""Row-major ``delta (n, n_in) = h'(a) * (d @ W.T)``, ``d`` (n, n_out), ``W``
+    (n_in, n_out): Bishop 5.56 for a layer of few outputs, in register tiles with the derivative
+    (``deriv``: a ``DELTAPROP_DERIV_*`` of ``_indexed.h``, from ``a`` or ``z``) applied as they
+    are stored; ``panel`` as in :func:`indexed_matmul`. AVX2 build only (:func:`use_narrow`)."""
+    if floating is float:
+        deltaprop_narrow_btf(n, n_out, n_in, d, W, deriv, a, z, delta, panel)
+    else:
+        deltaprop_narrow_bt(n, n_out, n_in, d, W, deriv, a, z, delta, panel)
 
 
 cdef inline const floating* batch_row(const floating* X, const Py_ssize_t* idx, Py_ssize_t r,

@@ -42,6 +42,17 @@
 #define DELTAPROP_INDEXED_MIN_INPUTS 384
 #define DELTAPROP_INDEXED_MAX_W_BYTES (1024 * 1024)
 
+/* The δ-backprop through a narrow layer (deltaprop_narrow_bt): at most this many outputs, the
+   length of each sum, where BLAS's kernels, blocked for long sums, run far below the peak;
+   the derivative h' it applies as it stores: */
+#define DELTAPROP_NARROW_MAX_OUT 32
+/* ... for batches of at least this many rows (fewer do not pay for packing W's transpose) */
+#define DELTAPROP_NARROW_MIN_ROWS 64
+#define DELTAPROP_DERIV_ONE 0       /* identity */
+#define DELTAPROP_DERIV_RELU 1      /* [a > 0] */
+#define DELTAPROP_DERIV_TANH 2      /* 1 - z^2 */
+#define DELTAPROP_DERIV_LOGISTIC 3  /* z (1 - z) */
+
 #include "_restrict.h"
 
 /* Ask the caches for rows idx[0..n) of a table of rows of row_bytes bytes (into L2: the next
@@ -88,6 +99,8 @@ static inline void deltaprop_prefetch_rows(const void* base, const Py_ssize_t* i
 #define DP_FMADD _mm512_fmadd_ps
 #define DP_MUL _mm512_mul_ps
 #define DP_ADD _mm512_add_ps
+#define DP_SUB _mm512_sub_ps
+#define DP_STEP01(a) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_GT_OQ), _mm512_set1_ps(1.0f))
 #define DP_ZERO _mm512_setzero_ps
 #define DP_MASKT __mmask16
 #define DP_MASKLOAD(p, m) _mm512_maskz_loadu_ps(m, p)
@@ -106,6 +119,8 @@ static inline void deltaprop_prefetch_rows(const void* base, const Py_ssize_t* i
 #define DP_FMADD _mm512_fmadd_pd
 #define DP_MUL _mm512_mul_pd
 #define DP_ADD _mm512_add_pd
+#define DP_SUB _mm512_sub_pd
+#define DP_STEP01(a) _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a, _mm512_setzero_pd(), _CMP_GT_OQ), _mm512_set1_pd(1.0))
 #define DP_ZERO _mm512_setzero_pd
 #define DP_MASKT __mmask8
 #define DP_MASKLOAD(p, m) _mm512_maskz_loadu_pd(m, p)
@@ -128,6 +143,8 @@ static inline void deltaprop_prefetch_rows(const void* base, const Py_ssize_t* i
 #define DP_FMADD _mm256_fmadd_ps
 #define DP_MUL _mm256_mul_ps
 #define DP_ADD _mm256_add_ps
+#define DP_SUB _mm256_sub_ps
+#define DP_STEP01(a) _mm256_and_ps(_mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_set1_ps(1.0f))
 #define DP_ZERO _mm256_setzero_ps
 #define DP_MASKLOAD _mm256_maskload_ps
 #define DP_MASKSTORE _mm256_maskstore_ps
@@ -146,6 +163,8 @@ static inline void deltaprop_prefetch_rows(const void* base, const Py_ssize_t* i
 #define DP_FMADD _mm256_fmadd_pd
 #define DP_MUL _mm256_mul_pd
 #define DP_ADD _mm256_add_pd
+#define DP_SUB _mm256_sub_pd
+#define DP_STEP01(a) _mm256_and_pd(_mm256_cmp_pd(a, _mm256_setzero_pd(), _CMP_GT_OQ), _mm256_set1_pd(1.0))
 #define DP_ZERO _mm256_setzero_pd
 #define DP_MASKLOAD _mm256_maskload_pd
 #define DP_MASKSTORE _mm256_maskstore_pd
@@ -158,6 +177,11 @@ static inline void deltaprop_prefetch_rows(const void* base, const Py_ssize_t* i
 #else  /* no AVX2: never called (DELTAPROP_INDEXED is 0) */
 
 #define DELTAPROP_INDEXED 0
+#define DP_NARROW_STUB(T, S) \
+static inline void deltaprop_narrow_bt##S(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const T* D, \
+        const T* W, int deriv, const T* Ah, const T* Zh, T* C, T* Bp) { \
+    (void)m; (void)K; (void)N; (void)D; (void)W; (void)deriv; (void)Ah; (void)Zh; (void)C; \
+    (void)Bp; }
 #define DP_STUBS(T, S) \
 static inline void deltaprop_indexed_xw##S(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const T* X, \
         const Py_ssize_t* idx, const T* W, const T* b, T* C, T* Bp) { \
@@ -166,9 +190,12 @@ static inline void deltaprop_indexed_xtd##S(Py_ssize_t m, Py_ssize_t K, Py_ssize
         const Py_ssize_t* idx, const T* D, T* W, T c, T beta, T* Dp, T* bias, T bbeta) { \
     (void)m; (void)K; (void)N; (void)X; (void)idx; (void)D; (void)W; (void)c; (void)beta; \
     (void)Dp; (void)bias; (void)bbeta; }
+DP_NARROW_STUB(float, f)
 DP_STUBS(float, f)
+DP_NARROW_STUB(double, )
 DP_STUBS(double, )
 #undef DP_STUBS
+#undef DP_NARROW_STUB
 
 #endif
 

@@ -261,7 +261,79 @@ static void DP_FN(indexed_xtd)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const D
     }
 }
 
+#define DP_DSTEP(i) { DP_VT a_ = DP_BCAST(d##i + k); \
+    c##i##0 = DP_FMADD(a_, b0, c##i##0); if (nv == 2) c##i##1 = DP_FMADD(a_, b1, c##i##1); }
+
+/* Rows i0..i0+mr of C, columns jp..jp+nr: h' times sum_k d_i[k] Bp[k] (Bp the packed panel of
+   W^T's columns jp..jp+NR); nv vectors of columns as in indexed_grad_tile. Ah, Zh, C point at
+   the tile's first unit (row stride ldc). */
+static inline DP_ALWAYS_INLINE void DP_FN(narrow_bt_tile)(Py_ssize_t K, const DP_T* d0,
+        const DP_T* d1, const DP_T* d2, const DP_T* d3, const DP_T* d4, const DP_T* d5,
+        const DP_T* DELTAPROP_RESTRICT Bp, int deriv, const DP_T* Ah, const DP_T* Zh, DP_T* C,
+        Py_ssize_t ldc, int mr, Py_ssize_t nr, const int nv) {
+    DP_VT c00 = DP_ZERO(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    DP_VT c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    for (Py_ssize_t k = 0; k < K; k++) {
+        DP_VT b0 = DP_LOAD(Bp + k * DP_NR), b1 = nv == 2 ? DP_LOAD(Bp + k * DP_NR + DP_VL) : b0;
+        DP_DSTEP(0) DP_DSTEP(1) DP_DSTEP(2) DP_DSTEP(3) DP_DSTEP(4) DP_DSTEP(5)
+    }
+    DP_VT acc[2 * DP_MR] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+    DP_VT one = DP_SET1((DP_T)1);
+    for (int i = 0; i < mr; i++) {
+        for (int h = 0; h < nv; h++) {
+            Py_ssize_t o = i * ldc + h * DP_VL;
+            DP_MASKT mk = DP_MASK(nr - h * DP_VL);
+            DP_VT v = acc[2 * i + h], u;
+            if (deriv == DELTAPROP_DERIV_RELU) {
+                u = nr == DP_NR ? DP_LOAD(Ah + o) : DP_MASKLOAD(Ah + o, mk);
+                v = DP_MUL(DP_STEP01(u), v);
+            } else if (deriv == DELTAPROP_DERIV_TANH) {
+                u = nr == DP_NR ? DP_LOAD(Zh + o) : DP_MASKLOAD(Zh + o, mk);
+                v = DP_MUL(DP_SUB(one, DP_MUL(u, u)), v);
+            } else if (deriv == DELTAPROP_DERIV_LOGISTIC) {
+                u = nr == DP_NR ? DP_LOAD(Zh + o) : DP_MASKLOAD(Zh + o, mk);
+                v = DP_MUL(DP_MUL(u, DP_SUB(one, u)), v);
+            }
+            if (nr == DP_NR) DP_STORE(C + o, v);
+            else DP_MASKSTORE(C + o, mk, v);
+        }
+    }
+}
+
+/* The δ-backprop through a layer of few outputs (Bishop 5.56): C (m, N) = h' * (D W^T), D (m, K)
+   the layer's deltas, W (N, K) its weights (N inputs, K <= DELTAPROP_NARROW_MAX_OUT outputs),
+   h' by deriv (DELTAPROP_DERIV_*) from the units below, Ah and Zh (m, N), multiplied in as
+   each tile is stored. W^T is packed into Bp (K NR-column panels, zeros past N; K x NR x
+   ceil(N / NR) values must fit DELTAPROP_PANEL_BYTES) and stays in L1 while the rows pass. */
+static void DP_FN(narrow_bt)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const DP_T* D,
+        const DP_T* W, int deriv, const DP_T* Ah, const DP_T* Zh, DP_T* C, DP_T* Bp) {
+    for (Py_ssize_t jp = 0; jp < N; jp += DP_NR) {
+        Py_ssize_t nr = N - jp < DP_NR ? N - jp : DP_NR;
+        DP_T* p = Bp + jp * K;
+        for (Py_ssize_t k = 0; k < K; k++)
+            for (Py_ssize_t c = 0; c < DP_NR; c++)
+                p[k * DP_NR + c] = c < nr ? W[(jp + c) * K + k] : (DP_T)0;
+    }
+    for (Py_ssize_t i0 = 0; i0 < m; i0 += DP_MR) {
+        int mr = m - i0 < DP_MR ? (int)(m - i0) : DP_MR;
+        const DP_T* d[DP_MR];  /* rows past m repeat the last one and are not stored */
+        for (int i = 0; i < DP_MR; i++)
+            d[i] = D + (i0 + (i < mr ? i : mr - 1)) * K;
+        for (Py_ssize_t jp = 0; jp < N; jp += DP_NR) {
+            Py_ssize_t nr = N - jp < DP_NR ? N - jp : DP_NR;
+            Py_ssize_t o = i0 * N + jp;
+            if (nr > DP_VL)
+                DP_FN(narrow_bt_tile)(K, d[0], d[1], d[2], d[3], d[4], d[5], Bp + jp * K, deriv,
+                                      Ah + o, Zh + o, C + o, N, mr, nr, 2);
+            else
+                DP_FN(narrow_bt_tile)(K, d[0], d[1], d[2], d[3], d[4], d[5], Bp + jp * K, deriv,
+                                      Ah + o, Zh + o, C + o, N, mr, nr, 1);
+        }
+    }
+}
+
 #undef DP_NR
+#undef DP_DSTEP
 #undef DP_STEP
 #undef DP_GSTEP
 #undef DP_STEP1
@@ -276,6 +348,8 @@ static void DP_FN(indexed_xtd)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const D
 #undef DP_FMADD
 #undef DP_MUL
 #undef DP_ADD
+#undef DP_SUB
+#undef DP_STEP01
 #undef DP_ZERO
 #undef DP_MASKLOAD
 #undef DP_MASKSTORE

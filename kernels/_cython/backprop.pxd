@@ -2,8 +2,11 @@
 from cython cimport floating
 from libc.string cimport memset
 
-from ._blas cimport batch_row, indexed_matmul_at, matmul_at, matmul_bt, use_blas
-from ._core cimport (ALPHA, B_OFF, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ETA, LOGISTIC, MOMENTUM, MU,
+from ._blas cimport (DELTAPROP_DERIV_LOGISTIC, DELTAPROP_DERIV_ONE, DELTAPROP_DERIV_RELU,
+                    DELTAPROP_DERIV_TANH, batch_row, indexed_matmul_at, matmul_at, matmul_bt,
+                    narrow_backprop, use_blas, use_narrow)
+from ._core cimport (ALPHA, B_OFF, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ETA, IDENTITY, LOGISTIC,
+                     MOMENTUM, MU, RELU, TANH,
                      N_IN, N_OUT, SOFTMAX, SQUARED_ERROR, U_OFF, W_OFF, axpy, col, f_exp, f_log)
 from .activations cimport log1pexp, scale_by_derivative
 from .rows cimport backprop_rows, sum_squares
@@ -119,20 +122,39 @@ cdef inline double output_delta_batch(const Py_ssize_t* layout, Py_ssize_t L, in
     return E
 
 
+cdef inline int narrow_deriv(int hidden) noexcept nogil:
+    """The ``DELTAPROP_DERIV_*`` code of ``narrow_backprop`` for ``hidden``, -1 if it has none."""
+    if hidden == IDENTITY:
+        return DELTAPROP_DERIV_ONE
+    if hidden == RELU:
+        return DELTAPROP_DERIV_RELU
+    if hidden == TANH:
+        return DELTAPROP_DERIV_TANH
+    if hidden == LOGISTIC:
+        return DELTAPROP_DERIV_LOGISTIC
+    return -1
+
+
 cdef inline void backprop_batch(const floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hidden,
                          Py_ssize_t n, const floating* A, const floating* Z,
-                         floating* D) noexcept nogil:
+                         floating* D, floating* panel) noexcept nogil:
     r"""The body of :func:`backprop`: :math:`\delta_j = h'(a_j) \sum_k w_{kj} \delta_k` from the
-    last layer back to the first."""
+    last layer back to the first. With ``panel`` (the AVX2 build's buffer), a layer of few
+    outputs takes ``narrow_backprop`` (the derivative applied as its tiles are stored) instead
+    of BLAS and a pass for the derivative."""
     cdef Py_ssize_t l, r, n_in, n_out, up
     cdef const floating* W
     cdef const floating* d
+    cdef int deriv = narrow_deriv(hidden)
     for l in range(L - 1, 0, -1):
         n_in, n_out = col(layout, l, N_IN), col(layout, l, N_OUT)
         W = w + col(layout, l, W_OFF)
         d = D + n * col(layout, l, U_OFF)
         up = n * col(layout, l - 1, U_OFF)
-        if use_blas(n, n_in, n_out):
+        if (use_blas(n, n_in, n_out) and panel != NULL and deriv >= 0
+                and use_narrow(n, n_in, n_out, sizeof(floating))):
+            narrow_backprop(n, n_in, n_out, d, W, deriv, A + up, Z + up, D + up, panel)
+        elif use_blas(n, n_in, n_out):
             matmul_bt(n, n_out, n_in, d, W, D + up)
             scale_by_derivative(hidden, A + up, Z + up, D + up, n * n_in)
         else:

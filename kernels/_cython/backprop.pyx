@@ -44,7 +44,8 @@ def backprop(const floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden,
     if n == 0:
         return
     with nogil:
-        backprop_batch(&w[0], &layout[0, 0], layout.shape[0], hidden, n, &A[0], &Z[0], &D[0])
+        backprop_batch(&w[0], &layout[0, 0], layout.shape[0], hidden, n, &A[0], &Z[0], &D[0],
+                       NULL)
 
 
 def gradient(const Py_ssize_t[:, ::1] layout, const floating[:, ::1] X, const floating[::1] Z,
@@ -84,7 +85,7 @@ def loss_gradient(const floating[::1] w, const Py_ssize_t[:, ::1] layout, int hi
                           NULL, NULL)
             E += output_delta_batch(&layout[0, 0], L, output, loss, m, &A[0], &Z[0], &T[start, 0],
                                     &s[start], &D[0])
-            backprop_batch(&w[0], &layout[0, 0], L, hidden, m, &A[0], &Z[0], &D[0])
+            backprop_batch(&w[0], &layout[0, 0], L, hidden, m, &A[0], &Z[0], &D[0], NULL)
             gradient_batch(&layout[0, 0], L, m, &X[start, 0], &Z[0], &D[0], &g[0], NULL, NULL)
             for p in range(P):
                 grad[p] += g[p]

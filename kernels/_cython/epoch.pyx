@@ -46,7 +46,8 @@ from cython cimport floating
 from libc.stdint cimport int64_t, uintptr_t
 from libc.string cimport memcpy, memset
 
-from ._blas cimport DELTAPROP_PANEL_BYTES, deltaprop_prefetch_rows, init_gemm, use_indexed
+from ._blas cimport (DELTAPROP_INDEXED, DELTAPROP_PANEL_BYTES, deltaprop_prefetch_rows, init_gemm,
+                    use_indexed)
 from ._core cimport (ADAM, ALPHA, B_OFF, BETA_1, BETA_2, EPSILON, ETA, LINE, MOMENTUM, MU, N_IN, N_OUT, SGD,
                      SPINS, U_OFF, W_OFF, axpy, axpy_axpy, col)
 from .activations cimport derivative
@@ -144,7 +145,8 @@ cdef void batch_run(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
 
     With ``panel`` (the AVX2 build), a first layer that ``_blas.use_indexed`` accepts reads the
     batch's inputs through the visiting order in both of its products (``_indexed.h``), and only
-    the targets and weights are gathered; else the inputs are gathered into ``Xb`` too."""
+    the targets and weights are gathered; else the inputs are gathered into ``Xb`` too. The
+    buffer also serves the δ-backprop through layers of few outputs (``narrow_backprop``)."""
     cdef Py_ssize_t Din = col(layout, 0, N_IN), K = col(layout, L - 1, N_OUT)
     cdef Py_ssize_t H = col(layout, 0, N_OUT)
     cdef Py_ssize_t e, start, nb, nn, r, idx
@@ -182,7 +184,7 @@ cdef void batch_run(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
                 continue
             forward_batch(w, layout, L, hidden, output, inputs, nb, A, Z, rows, panel)
             E = output_delta_batch(layout, L, output, loss, nb, A, Z, Tb, sb, D)
-            backprop_batch(w, layout, L, hidden, nb, A, Z, D)
+            backprop_batch(w, layout, L, hidden, nb, A, Z, D, panel)
             if solver == SGD or solver == MOMENTUM:  # the step in the gradient's products
                 sq = gradient_step(layout, L, solver, nb, inputs, Z, D, w, state, hyper, 1 / S,
                                    rows, panel)
@@ -216,7 +218,7 @@ def batch_epoch(floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, in
                 floating[::1] Z, floating[::1] D, floating[::1] g, double[:, ::1] losses):
     r"""Mini-batch gradient descent over consecutive batches of ``order`` (n_epochs, m)
     (see ``deltaprop.contract``)."""
-    cdef Py_ssize_t n_epochs = order.shape[0], m = order.shape[1], e, n_in, n_out
+    cdef Py_ssize_t n_epochs = order.shape[0], m = order.shape[1], e
     cdef unsigned char[::1] scratch
     cdef floating* panel = NULL
     check_epoch(w, layout, X, T, s, order, batch_size, solver, hyper, state, step, A, Z, D, losses,
@@ -226,9 +228,7 @@ def batch_epoch(floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, in
         losses[e, 1] = 0
     if n_epochs == 0 or m == 0:
         return
-    n_in, n_out = layout[0, N_IN], layout[0, N_OUT]
-    if (use_indexed(min(batch_size, m), n_in, n_out, sizeof(floating))
-            or use_indexed(m % batch_size, n_in, n_out, sizeof(floating))):
+    if DELTAPROP_INDEXED:  # the buffer of the indexed products and narrow_backprop
         scratch = panel_scratch()
         panel = <floating*>((<uintptr_t>&scratch[0] + 63) & ~(<uintptr_t>63))
     with nogil:
