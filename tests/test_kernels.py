@@ -220,7 +220,8 @@ def test_epochs_update_weights_like_reference(name):
 
 #: (layer sizes, batch size): the per-sample kernels (batch 1) on the smallest shape only
 BLAS_SIZED = [([64, 40, 10], b) for b in (1, 7, 32, 200, 250)] + [
-    (sizes, b) for sizes in ([70, 43, 10], [400, 150, 10], [800, 300, 7]) for b in (7, 32, 200, 250)]
+    (sizes, b) for sizes in ([70, 43, 10], [400, 150, 10], [800, 300, 7]) for b in (7, 32, 200, 250)
+] + [([70, 100, 10], 200)]
 
 
 @pytest.mark.parametrize("name", COMPILED)
@@ -240,7 +241,8 @@ def test_epochs_on_blas_sized_layers_match_reference(name, batch_size, solver, a
     leave, between them, a last panel of at most one vector and one of more in every build and
     dtype: the narrow tile and the masked full one), 400-150 takes W in two blocks of rows, and
     800-300 in blocks of rows and of columns (in float; in double its W is past the size those
-    products take, and the batch is gathered for BLAS)."""
+    products take, and the batch is gathered for BLAS); 70-100 (scikit-learn's 100 hidden units)
+    ends in a panel of 4 columns, which the AVX-512 build takes in 256-bit tiles."""
     args = blas_sized_problem(sizes, batch_size, solver, alpha, dtype)
     got = run_epoch(get_backend(name), *args)
     want = run_epoch(REF, *args)

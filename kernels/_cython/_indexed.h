@@ -12,7 +12,9 @@
 
    Tiles: MR = 6 rows by NR = two vectors of columns (16 floats, 8 doubles): twelve vector
    accumulators, two vector loads and six broadcasts per step of the sum; a last panel of at
-   most one vector of columns takes a tile of one vector (half the work). The forward product
+   most one vector of columns takes a tile of one vector (half the work), and in the AVX-512
+   build one of at most half a vector a tile of 256-bit vectors (Zen 4 executes a 512-bit FMA
+   as two 256-bit halves: a quarter of the work). The forward product
    packs W, KC rows by NC columns at a time, into panels of NR columns (zeros past N) in the
    caller's buffer of DELTAPROP_PANEL_BYTES; each tile broadcasts from six rows of X. The
    gradient product takes the batch a block of rows at a time (DP_D_BYTES of D: in the AVX2
@@ -106,6 +108,18 @@ static inline void deltaprop_prefetch_rows(const void* base, const Py_ssize_t* i
 #define DP_MASKLOAD(p, m) _mm512_maskz_loadu_ps(m, p)
 #define DP_MASKSTORE(p, m, v) _mm512_mask_storeu_ps(p, m, v)
 #define DP_MASK(n) ((__mmask16)((n) <= 0 ? 0u : (n) >= 16 ? 0xFFFFu : (1u << (n)) - 1u))
+/* half vectors (256 bits), for a last panel of at most half a vector of columns */
+#define DP_HVT __m256
+#define DP_HVL 8
+#define DP_HLOAD _mm256_loadu_ps
+#define DP_HBCAST _mm256_broadcast_ss
+#define DP_HSET1 _mm256_set1_ps
+#define DP_HFMADD _mm256_fmadd_ps
+#define DP_HMUL _mm256_mul_ps
+#define DP_HADD _mm256_add_ps
+#define DP_HZERO _mm256_setzero_ps
+#define DP_HMASKLOAD(p, m) _mm256_maskz_loadu_ps(m, p)
+#define DP_HMASKSTORE(p, m, v) _mm256_mask_storeu_ps(p, m, v)
 #include "_indexed_body.h"
 
 #define DP_T double
@@ -126,6 +140,18 @@ static inline void deltaprop_prefetch_rows(const void* base, const Py_ssize_t* i
 #define DP_MASKLOAD(p, m) _mm512_maskz_loadu_pd(m, p)
 #define DP_MASKSTORE(p, m, v) _mm512_mask_storeu_pd(p, m, v)
 #define DP_MASK(n) ((__mmask8)((n) <= 0 ? 0u : (n) >= 8 ? 0xFFu : (1u << (n)) - 1u))
+/* half vectors (256 bits), for a last panel of at most half a vector of columns */
+#define DP_HVT __m256d
+#define DP_HVL 4
+#define DP_HLOAD _mm256_loadu_pd
+#define DP_HBCAST _mm256_broadcast_sd
+#define DP_HSET1 _mm256_set1_pd
+#define DP_HFMADD _mm256_fmadd_pd
+#define DP_HMUL _mm256_mul_pd
+#define DP_HADD _mm256_add_pd
+#define DP_HZERO _mm256_setzero_pd
+#define DP_HMASKLOAD(p, m) _mm256_maskz_loadu_pd(m, p)
+#define DP_HMASKSTORE(p, m, v) _mm256_mask_storeu_pd(p, m, v)
 #include "_indexed_body.h"
 
 #else  /* the AVX2 build: tiles of 6 rows by 16 floats or 8 doubles */

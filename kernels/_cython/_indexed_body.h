@@ -99,6 +99,32 @@ static inline void DP_FN(indexed_tile1)(Py_ssize_t kc, const DP_T* r0, const DP_
     }
 }
 
+#ifdef DP_HVT
+#define DP_HSTEP(i, r) { c##i = DP_HFMADD(DP_HBCAST(r + k), b0, c##i); }
+
+/* indexed_tile1 in half vectors, for a last panel of nr <= HVL columns (AVX-512 build: 4
+   doubles or 8 floats in 256 bits; mask lanes as DP_MASK's bits). */
+static inline void DP_FN(indexed_tile_half)(Py_ssize_t kc, const DP_T* r0, const DP_T* r1,
+        const DP_T* r2, const DP_T* r3, const DP_T* r4, const DP_T* r5,
+        const DP_T* DELTAPROP_RESTRICT B, Py_ssize_t ldb, DP_T* C, Py_ssize_t ldc, int mr,
+        Py_ssize_t nr, int first, const DP_T* bias) {
+    DP_HVT c0 = DP_HZERO(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
+    __mmask8 m0 = (__mmask8)DP_MASK(nr);
+    for (Py_ssize_t k = 0; k < kc; k++) {
+        DP_HVT b0 = DP_HMASKLOAD(B + k * ldb, m0);
+        DP_HSTEP(0, r0) DP_HSTEP(1, r1) DP_HSTEP(2, r2) DP_HSTEP(3, r3) DP_HSTEP(4, r4)
+        DP_HSTEP(5, r5)
+    }
+    DP_HVT acc[DP_MR] = {c0, c1, c2, c3, c4, c5};
+    DP_HVT x0 = first ? DP_HMASKLOAD(bias, m0) : DP_HZERO();
+    for (int i = 0; i < mr; i++) {
+        DP_T* p = C + i * ldc;
+        if (!first) x0 = DP_HMASKLOAD(p, m0);
+        DP_HMASKSTORE(p, m0, DP_HADD(x0, acc[i]));
+    }
+}
+#endif
+
 /* C (m, N) = b + X[idx] W, X with K columns, W (K, N); Bp: DELTAPROP_PANEL_BYTES, aligned.
    Batches of fewer than DP_PACK_ROWS rows read W where it is: the few tiles that pass over
    each panel do not pay for packing it. */
@@ -128,6 +154,12 @@ static void DP_FN(indexed_xw)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const DP
                         DP_FN(indexed_tile)(kc, r[0], r[1], r[2], r[3], r[4], r[5], B, ldb,
                                             C + i0 * N + j0 + jp, N, mr, nr, k0 == 0,
                                             b + j0 + jp);
+#ifdef DP_HVT
+                    else if (nr <= DP_HVL)
+                        DP_FN(indexed_tile_half)(kc, r[0], r[1], r[2], r[3], r[4], r[5], B, ldb,
+                                                 C + i0 * N + j0 + jp, N, mr, nr, k0 == 0,
+                                                 b + j0 + jp);
+#endif
                     else
                         DP_FN(indexed_tile1)(kc, r[0], r[1], r[2], r[3], r[4], r[5], B, ldb,
                                              C + i0 * N + j0 + jp, N, mr, nr, k0 == 0,
@@ -181,6 +213,36 @@ static inline DP_ALWAYS_INLINE void DP_FN(indexed_grad_tile)(Py_ssize_t nb, cons
         }
     }
 }
+
+#ifdef DP_HVT
+#define DP_HGSTEP(i) { c##i = DP_HFMADD(DP_HBCAST(x + (i < mr ? i : 0)), b0, c##i); }
+
+/* indexed_grad_tile in half vectors, for a last panel of nr <= HVL columns (AVX-512 build). */
+static inline DP_ALWAYS_INLINE void DP_FN(indexed_grad_tile_half)(Py_ssize_t nb, const DP_T* X,
+        Py_ssize_t K, const Py_ssize_t* idx, Py_ssize_t i0, int mr,
+        const DP_T* DELTAPROP_RESTRICT Dp, DP_T* W, Py_ssize_t N, Py_ssize_t jp, Py_ssize_t nr,
+        DP_T c, DP_T beta) {
+    DP_HVT c0 = DP_HZERO(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
+    for (Py_ssize_t r = 0; r < nb; r++) {
+        const DP_T* x = X + idx[r] * K + i0;
+        DP_HVT b0 = DP_HLOAD(Dp + r * DP_NR);
+        DP_HGSTEP(0) DP_HGSTEP(1) DP_HGSTEP(2) DP_HGSTEP(3) DP_HGSTEP(4) DP_HGSTEP(5)
+    }
+    DP_HVT acc[DP_MR] = {c0, c1, c2, c3, c4, c5};
+    DP_HVT cv = DP_HSET1(c), bv = DP_HSET1(beta);
+    __mmask8 mk = (__mmask8)DP_MASK(nr);
+    for (int i = 0; i < mr; i++) {
+        DP_T* p = W + (i0 + i) * N + jp;
+        DP_HVT v;
+        if (beta == 0) v = DP_HMUL(cv, acc[i]);
+        else {
+            DP_HVT w = DP_HMASKLOAD(p, mk);
+            v = DP_HFMADD(cv, acc[i], beta == 1 ? w : DP_HMUL(bv, w));
+        }
+        DP_HMASKSTORE(p, mk, v);
+    }
+}
+#endif
 
 /* indexed_pack of nb rows of D into Dp, and with bias (not NULL) the rows' column sums folded
    into it: b = bbeta b + c sum_r D[r] over the packed columns (bbeta 0: b is not read). The
@@ -249,6 +311,14 @@ static void DP_FN(indexed_xtd)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const D
                     if (mr == DP_MR && nr > DP_VL)
                         DP_FN(indexed_grad_tile)(nb, X, K, idx + r0, i0, DP_MR, panel, W, N,
                                                  j0 + jp, nr, c, bt, 2);
+#ifdef DP_HVT
+                    else if (mr == DP_MR && nr <= DP_HVL)
+                        DP_FN(indexed_grad_tile_half)(nb, X, K, idx + r0, i0, DP_MR, panel, W,
+                                                      N, j0 + jp, nr, c, bt);
+                    else if (nr <= DP_HVL)
+                        DP_FN(indexed_grad_tile_half)(nb, X, K, idx + r0, i0, mr, panel, W, N,
+                                                      j0 + jp, nr, c, bt);
+#endif
                     else if (mr == DP_MR)
                         DP_FN(indexed_grad_tile)(nb, X, K, idx + r0, i0, DP_MR, panel, W, N,
                                                  j0 + jp, nr, c, bt, 1);
@@ -337,6 +407,19 @@ static void DP_FN(narrow_bt)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const DP_
 #undef DP_STEP
 #undef DP_GSTEP
 #undef DP_STEP1
+#undef DP_HSTEP
+#undef DP_HGSTEP
+#undef DP_HVT
+#undef DP_HVL
+#undef DP_HLOAD
+#undef DP_HBCAST
+#undef DP_HSET1
+#undef DP_HFMADD
+#undef DP_HMUL
+#undef DP_HADD
+#undef DP_HZERO
+#undef DP_HMASKLOAD
+#undef DP_HMASKSTORE
 #undef DP_T
 #undef DP_VT
 #undef DP_VL
