@@ -45,10 +45,10 @@ cdef extern from "_indexed.h":
                                  Py_ssize_t row_bytes) noexcept nogil
     void deltaprop_indexed_xwf(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const float* X,
                                const Py_ssize_t* idx, const float* W, const float* b, float* C,
-                               float* Bp) noexcept nogil
+                               float* Bp, int relu) noexcept nogil
     void deltaprop_indexed_xw(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const double* X,
                               const Py_ssize_t* idx, const double* W, const double* b, double* C,
-                              double* Bp) noexcept nogil
+                              double* Bp, int relu) noexcept nogil
     void deltaprop_indexed_xtdf(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const float* X,
                                 const Py_ssize_t* idx, const float* D, float* W, float c,
                                 float beta, float* Dp, float* bias, float bbeta) noexcept nogil
@@ -144,14 +144,14 @@ cdef inline const floating* batch_row(const floating* X, const Py_ssize_t* idx, 
 
 cdef inline void indexed_matmul(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, const floating* X,
                                 const Py_ssize_t* idx, const floating* W, const floating* b,
-                                floating* C, floating* panel) noexcept nogil:
+                                floating* C, floating* panel, bint relu) noexcept nogil:
     """Row-major ``C (n, m) = b + X[idx] @ W``, ``W`` (k, m), the rows of ``X`` (k columns) read
-    through ``idx``; ``panel``: DELTAPROP_PANEL_BYTES of scratch, 64-byte aligned. AVX2 build
-    only (``DELTAPROP_INDEXED``)."""
+    through ``idx``; with ``relu``, ``max(that, 0)``; ``panel``: DELTAPROP_PANEL_BYTES of
+    scratch, 64-byte aligned. AVX2 build only (``DELTAPROP_INDEXED``)."""
     if floating is float:
-        deltaprop_indexed_xwf(n, k, m, X, idx, W, b, C, panel)
+        deltaprop_indexed_xwf(n, k, m, X, idx, W, b, C, panel, relu)
     else:
-        deltaprop_indexed_xw(n, k, m, X, idx, W, b, C, panel)
+        deltaprop_indexed_xw(n, k, m, X, idx, W, b, C, panel, relu)
 
 
 cdef inline void indexed_matmul_at(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, const floating* X,

@@ -51,7 +51,7 @@
 /* ... for batches of at least this many rows (fewer do not pay for packing W's transpose) */
 #define DELTAPROP_NARROW_MIN_ROWS 64
 #define DELTAPROP_DERIV_ONE 0       /* identity */
-#define DELTAPROP_DERIV_RELU 1      /* [a > 0] */
+#define DELTAPROP_DERIV_RELU 1      /* [a > 0], read as [z > 0] */
 #define DELTAPROP_DERIV_TANH 2      /* 1 - z^2 */
 #define DELTAPROP_DERIV_LOGISTIC 3  /* z (1 - z) */
 
@@ -101,6 +101,7 @@ static inline void deltaprop_prefetch_rows(const void* base, const Py_ssize_t* i
 #define DP_FMADD _mm512_fmadd_ps
 #define DP_MUL _mm512_mul_ps
 #define DP_ADD _mm512_add_ps
+#define DP_MAX _mm512_max_ps
 #define DP_SUB _mm512_sub_ps
 #define DP_STEP01(a) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_GT_OQ), _mm512_set1_ps(1.0f))
 #define DP_ZERO _mm512_setzero_ps
@@ -117,6 +118,7 @@ static inline void deltaprop_prefetch_rows(const void* base, const Py_ssize_t* i
 #define DP_HFMADD _mm256_fmadd_ps
 #define DP_HMUL _mm256_mul_ps
 #define DP_HADD _mm256_add_ps
+#define DP_HMAX _mm256_max_ps
 #define DP_HZERO _mm256_setzero_ps
 #define DP_HMASKLOAD(p, m) _mm256_maskz_loadu_ps(m, p)
 #define DP_HMASKSTORE(p, m, v) _mm256_mask_storeu_ps(p, m, v)
@@ -133,6 +135,7 @@ static inline void deltaprop_prefetch_rows(const void* base, const Py_ssize_t* i
 #define DP_FMADD _mm512_fmadd_pd
 #define DP_MUL _mm512_mul_pd
 #define DP_ADD _mm512_add_pd
+#define DP_MAX _mm512_max_pd
 #define DP_SUB _mm512_sub_pd
 #define DP_STEP01(a) _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a, _mm512_setzero_pd(), _CMP_GT_OQ), _mm512_set1_pd(1.0))
 #define DP_ZERO _mm512_setzero_pd
@@ -149,6 +152,7 @@ static inline void deltaprop_prefetch_rows(const void* base, const Py_ssize_t* i
 #define DP_HFMADD _mm256_fmadd_pd
 #define DP_HMUL _mm256_mul_pd
 #define DP_HADD _mm256_add_pd
+#define DP_HMAX _mm256_max_pd
 #define DP_HZERO _mm256_setzero_pd
 #define DP_HMASKLOAD(p, m) _mm256_maskz_loadu_pd(m, p)
 #define DP_HMASKSTORE(p, m, v) _mm256_mask_storeu_pd(p, m, v)
@@ -169,6 +173,7 @@ static inline void deltaprop_prefetch_rows(const void* base, const Py_ssize_t* i
 #define DP_FMADD _mm256_fmadd_ps
 #define DP_MUL _mm256_mul_ps
 #define DP_ADD _mm256_add_ps
+#define DP_MAX _mm256_max_ps
 #define DP_SUB _mm256_sub_ps
 #define DP_STEP01(a) _mm256_and_ps(_mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_set1_ps(1.0f))
 #define DP_ZERO _mm256_setzero_ps
@@ -189,6 +194,7 @@ static inline void deltaprop_prefetch_rows(const void* base, const Py_ssize_t* i
 #define DP_FMADD _mm256_fmadd_pd
 #define DP_MUL _mm256_mul_pd
 #define DP_ADD _mm256_add_pd
+#define DP_MAX _mm256_max_pd
 #define DP_SUB _mm256_sub_pd
 #define DP_STEP01(a) _mm256_and_pd(_mm256_cmp_pd(a, _mm256_setzero_pd(), _CMP_GT_OQ), _mm256_set1_pd(1.0))
 #define DP_ZERO _mm256_setzero_pd
@@ -210,8 +216,9 @@ static inline void deltaprop_narrow_bt##S(Py_ssize_t m, Py_ssize_t K, Py_ssize_t
     (void)Bp; }
 #define DP_STUBS(T, S) \
 static inline void deltaprop_indexed_xw##S(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const T* X, \
-        const Py_ssize_t* idx, const T* W, const T* b, T* C, T* Bp) { \
-    (void)m; (void)K; (void)N; (void)X; (void)idx; (void)W; (void)b; (void)C; (void)Bp; } \
+        const Py_ssize_t* idx, const T* W, const T* b, T* C, T* Bp, int relu) { \
+    (void)m; (void)K; (void)N; (void)X; (void)idx; (void)W; (void)b; (void)C; (void)Bp; \
+    (void)relu; } \
 static inline void deltaprop_indexed_xtd##S(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const T* X, \
         const Py_ssize_t* idx, const T* D, T* W, T c, T beta, T* Dp, T* bias, T bbeta) { \
     (void)m; (void)K; (void)N; (void)X; (void)idx; (void)D; (void)W; (void)c; (void)beta; \

@@ -33,11 +33,11 @@ static inline void DP_FN(indexed_pack)(Py_ssize_t kc, Py_ssize_t nc, Py_ssize_t 
 
 /* C[0..mr, 0..nr) = bias + (the tile's sum) when first, else += it. The sum is over k < kc of
    r_i[k] times B's row k: a packed panel (ldb = NR) or W's own rows (ldb = N; the last panel's
-   columns past N are not read). */
+   columns past N are not read). With relu (the last block of k), max(that, 0) is stored. */
 static inline void DP_FN(indexed_tile)(Py_ssize_t kc, const DP_T* r0, const DP_T* r1,
         const DP_T* r2, const DP_T* r3, const DP_T* r4, const DP_T* r5,
         const DP_T* DELTAPROP_RESTRICT B, Py_ssize_t ldb, DP_T* C, Py_ssize_t ldc, int mr,
-        Py_ssize_t nr, int first, const DP_T* bias) {
+        Py_ssize_t nr, int first, const DP_T* bias, int relu) {
     DP_VT c00 = DP_ZERO(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     DP_VT c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     if (ldb == DP_NR || nr == DP_NR) {
@@ -53,24 +53,29 @@ static inline void DP_FN(indexed_tile)(Py_ssize_t kc, const DP_T* r0, const DP_T
         }
     }
     DP_VT acc[2 * DP_MR] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+    DP_VT zero = DP_ZERO();
     if (nr == DP_NR) {
-        DP_VT x0 = DP_ZERO(), x1 = x0;
+        DP_VT x0 = zero, x1 = x0;
         if (first) { x0 = DP_LOAD(bias); x1 = DP_LOAD(bias + DP_VL); }
         for (int i = 0; i < mr; i++) {
             DP_T* p = C + i * ldc;
             if (!first) { x0 = DP_LOAD(p); x1 = DP_LOAD(p + DP_VL); }
-            DP_STORE(p, DP_ADD(x0, acc[2 * i]));
-            DP_STORE(p + DP_VL, DP_ADD(x1, acc[2 * i + 1]));
+            DP_VT v0 = DP_ADD(x0, acc[2 * i]), v1 = DP_ADD(x1, acc[2 * i + 1]);
+            if (relu) { v0 = DP_MAX(v0, zero); v1 = DP_MAX(v1, zero); }
+            DP_STORE(p, v0);
+            DP_STORE(p + DP_VL, v1);
         }
     } else {
         DP_MASKT m0 = DP_MASK(nr), m1 = DP_MASK(nr - DP_VL);
-        DP_VT x0 = DP_ZERO(), x1 = x0;
+        DP_VT x0 = zero, x1 = x0;
         if (first) { x0 = DP_MASKLOAD(bias, m0); x1 = DP_MASKLOAD(bias + DP_VL, m1); }
         for (int i = 0; i < mr; i++) {
             DP_T* p = C + i * ldc;
             if (!first) { x0 = DP_MASKLOAD(p, m0); x1 = DP_MASKLOAD(p + DP_VL, m1); }
-            DP_MASKSTORE(p, m0, DP_ADD(x0, acc[2 * i]));
-            DP_MASKSTORE(p + DP_VL, m1, DP_ADD(x1, acc[2 * i + 1]));
+            DP_VT v0 = DP_ADD(x0, acc[2 * i]), v1 = DP_ADD(x1, acc[2 * i + 1]);
+            if (relu) { v0 = DP_MAX(v0, zero); v1 = DP_MAX(v1, zero); }
+            DP_MASKSTORE(p, m0, v0);
+            DP_MASKSTORE(p + DP_VL, m1, v1);
         }
     }
 }
@@ -82,7 +87,7 @@ static inline void DP_FN(indexed_tile)(Py_ssize_t kc, const DP_T* r0, const DP_T
 static inline void DP_FN(indexed_tile1)(Py_ssize_t kc, const DP_T* r0, const DP_T* r1,
         const DP_T* r2, const DP_T* r3, const DP_T* r4, const DP_T* r5,
         const DP_T* DELTAPROP_RESTRICT B, Py_ssize_t ldb, DP_T* C, Py_ssize_t ldc, int mr,
-        Py_ssize_t nr, int first, const DP_T* bias) {
+        Py_ssize_t nr, int first, const DP_T* bias, int relu) {
     DP_VT c00 = DP_ZERO(), c10 = c00, c20 = c00, c30 = c00, c40 = c00, c50 = c00;
     DP_MASKT m0 = DP_MASK(nr);
     for (Py_ssize_t k = 0; k < kc; k++) {
@@ -91,11 +96,13 @@ static inline void DP_FN(indexed_tile1)(Py_ssize_t kc, const DP_T* r0, const DP_
         DP_STEP1(5, r5)
     }
     DP_VT acc[DP_MR] = {c00, c10, c20, c30, c40, c50};
-    DP_VT x0 = first ? DP_MASKLOAD(bias, m0) : DP_ZERO();
+    DP_VT zero = DP_ZERO();
+    DP_VT x0 = first ? DP_MASKLOAD(bias, m0) : zero;
     for (int i = 0; i < mr; i++) {
         DP_T* p = C + i * ldc;
         if (!first) x0 = DP_MASKLOAD(p, m0);
-        DP_MASKSTORE(p, m0, DP_ADD(x0, acc[i]));
+        DP_VT v = DP_ADD(x0, acc[i]);
+        DP_MASKSTORE(p, m0, relu ? DP_MAX(v, zero) : v);
     }
 }
 
@@ -107,7 +114,7 @@ static inline void DP_FN(indexed_tile1)(Py_ssize_t kc, const DP_T* r0, const DP_
 static inline void DP_FN(indexed_tile_half)(Py_ssize_t kc, const DP_T* r0, const DP_T* r1,
         const DP_T* r2, const DP_T* r3, const DP_T* r4, const DP_T* r5,
         const DP_T* DELTAPROP_RESTRICT B, Py_ssize_t ldb, DP_T* C, Py_ssize_t ldc, int mr,
-        Py_ssize_t nr, int first, const DP_T* bias) {
+        Py_ssize_t nr, int first, const DP_T* bias, int relu) {
     DP_HVT c0 = DP_HZERO(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
     __mmask8 m0 = (__mmask8)DP_MASK(nr);
     for (Py_ssize_t k = 0; k < kc; k++) {
@@ -116,20 +123,24 @@ static inline void DP_FN(indexed_tile_half)(Py_ssize_t kc, const DP_T* r0, const
         DP_HSTEP(5, r5)
     }
     DP_HVT acc[DP_MR] = {c0, c1, c2, c3, c4, c5};
-    DP_HVT x0 = first ? DP_HMASKLOAD(bias, m0) : DP_HZERO();
+    DP_HVT zero = DP_HZERO();
+    DP_HVT x0 = first ? DP_HMASKLOAD(bias, m0) : zero;
     for (int i = 0; i < mr; i++) {
         DP_T* p = C + i * ldc;
         if (!first) x0 = DP_HMASKLOAD(p, m0);
-        DP_HMASKSTORE(p, m0, DP_HADD(x0, acc[i]));
+        DP_HVT v = DP_HADD(x0, acc[i]);
+        DP_HMASKSTORE(p, m0, relu ? DP_HMAX(v, zero) : v);
     }
 }
 #endif
 
 /* C (m, N) = b + X[idx] W, X with K columns, W (K, N); Bp: DELTAPROP_PANEL_BYTES, aligned.
    Batches of fewer than DP_PACK_ROWS rows read W where it is: the few tiles that pass over
-   each panel do not pay for packing it. */
+   each panel do not pay for packing it. With relu, C = max(b + X[idx] W, 0), the ReLU taken
+   in the registers as the last block of k is stored (a hidden layer's z = h(a), its a not
+   kept). */
 static void DP_FN(indexed_xw)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const DP_T* X,
-        const Py_ssize_t* idx, const DP_T* W, const DP_T* b, DP_T* C, DP_T* Bp) {
+        const Py_ssize_t* idx, const DP_T* W, const DP_T* b, DP_T* C, DP_T* Bp, int relu) {
     Py_ssize_t nkb = (K + DP_KC - 1) / DP_KC, kc_max = (K + nkb - 1) / nkb;
     Py_ssize_t nc_max = DELTAPROP_PANEL_BYTES / (Py_ssize_t)sizeof(DP_T) / kc_max / DP_NR * DP_NR;
     if (nc_max < DP_NR) nc_max = DP_NR;
@@ -150,20 +161,21 @@ static void DP_FN(indexed_xw)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const DP
                     Py_ssize_t nr = nc - jp < DP_NR ? nc - jp : DP_NR;
                     const DP_T* B = packed ? Bp + jp * kc : W + k0 * N + j0 + jp;
                     Py_ssize_t ldb = packed ? DP_NR : N;
+                    int last_relu = relu && k0 + kc == K;
                     if (nr > DP_VL)
                         DP_FN(indexed_tile)(kc, r[0], r[1], r[2], r[3], r[4], r[5], B, ldb,
                                             C + i0 * N + j0 + jp, N, mr, nr, k0 == 0,
-                                            b + j0 + jp);
+                                            b + j0 + jp, last_relu);
 #ifdef DP_HVT
                     else if (nr <= DP_HVL)
                         DP_FN(indexed_tile_half)(kc, r[0], r[1], r[2], r[3], r[4], r[5], B, ldb,
                                                  C + i0 * N + j0 + jp, N, mr, nr, k0 == 0,
-                                                 b + j0 + jp);
+                                                 b + j0 + jp, last_relu);
 #endif
                     else
                         DP_FN(indexed_tile1)(kc, r[0], r[1], r[2], r[3], r[4], r[5], B, ldb,
                                              C + i0 * N + j0 + jp, N, mr, nr, k0 == 0,
-                                             b + j0 + jp);
+                                             b + j0 + jp, last_relu);
                 }
             }
         }
@@ -354,8 +366,8 @@ static inline DP_ALWAYS_INLINE void DP_FN(narrow_bt_tile)(Py_ssize_t K, const DP
             Py_ssize_t o = i * ldc + h * DP_VL;
             DP_MASKT mk = DP_MASK(nr - h * DP_VL);
             DP_VT v = acc[2 * i + h], u;
-            if (deriv == DELTAPROP_DERIV_RELU) {
-                u = nr == DP_NR ? DP_LOAD(Ah + o) : DP_MASKLOAD(Ah + o, mk);
+            if (deriv == DELTAPROP_DERIV_RELU) {  /* [a > 0] = [z > 0] */
+                u = nr == DP_NR ? DP_LOAD(Zh + o) : DP_MASKLOAD(Zh + o, mk);
                 v = DP_MUL(DP_STEP01(u), v);
             } else if (deriv == DELTAPROP_DERIV_TANH) {
                 u = nr == DP_NR ? DP_LOAD(Zh + o) : DP_MASKLOAD(Zh + o, mk);
@@ -431,6 +443,8 @@ static void DP_FN(narrow_bt)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const DP_
 #undef DP_FMADD
 #undef DP_MUL
 #undef DP_ADD
+#undef DP_MAX
+#undef DP_HMAX
 #undef DP_SUB
 #undef DP_STEP01
 #undef DP_ZERO

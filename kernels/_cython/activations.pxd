@@ -117,12 +117,13 @@ cdef inline void activate(int code, const floating* a, floating* z, Py_ssize_t n
 
 
 cdef inline floating derivative(int code, floating a, floating z) noexcept nogil:
-    r""":math:`h'(a)` given ``a`` and ``z = h(a)``: 1, z(1 − z), 1 − z², [a > 0],
-    gd'(a) = cos z, softplus' = σ(a) (from ``a``: accurate where z underflows)."""
+    r""":math:`h'(a)` given ``a`` and ``z = h(a)``: 1, z(1 − z), 1 − z², [a > 0] (read as
+    [z > 0], the same for every a, NaN included: the batch kernels may not store a relu layer's
+    ``a``), gd'(a) = cos z, softplus' = σ(a) (from ``a``: accurate where z underflows)."""
     if code == TANH:
         return 1 - z * z
     if code == RELU:
-        return 1 if a > 0 else 0
+        return 1 if z > 0 else 0
     if code == LOGISTIC:
         return z * (1 - z)
     if code == GUDERMANNIAN:
