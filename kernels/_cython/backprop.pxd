@@ -168,7 +168,8 @@ cdef inline void gradient_batch(const Py_ssize_t* layout, Py_ssize_t L, Py_ssize
                          const Py_ssize_t* idx, floating* panel) noexcept nogil:
     r"""The body of :func:`gradient`: :math:`\partial E / \partial w_{ji} = \sum_n \delta_j z_i`,
     :math:`\partial E / \partial w_{j0} = \sum_n \delta_j`. With ``idx``, the batch's inputs
-    are ``X``'s rows ``idx[r]`` (as in ``forward_batch``, with its ``panel``)."""
+    are ``X``'s rows ``idx[r]`` (as in ``forward_batch``, with its ``panel``), and the first
+    layer's bias sums are taken by its product as it packs :math:`\Delta`."""
     cdef Py_ssize_t l, r, i, j, n_in, n_out
     cdef const floating* z_prev = X
     cdef const floating* d
@@ -217,7 +218,7 @@ cdef inline double gradient_step(const Py_ssize_t* layout, Py_ssize_t L, int sol
     with :math:`\beta = \mu`, then one pass: :math:`V \leftarrow \mu V - c\, Z^T \Delta -
     c\alpha W`, :math:`W \leftarrow W + V`. Small layers (no BLAS) take the same steps by rows.
     With ``idx``, the batch's inputs are ``X``'s rows ``idx[r]`` (as in ``forward_batch``, with
-    its ``panel``)."""
+    its ``panel``), and the first layer's product also takes its bias's step."""
     cdef Py_ssize_t l, r, i, p, n_in, n_out, wo, bo
     cdef const floating* z_prev = X
     cdef const floating* d
