@@ -148,6 +148,15 @@ def test_loss_gradient_rejects_short_buffers():
         k.loss_gradient(w, layout, *codes, X, T[:5], s, A, Z, D, g, grad)
 
 
+def _in_threads(target, args):
+    """``target(*a)`` for each ``a`` of ``args``, all at once, each in its own thread."""
+    threads = [threading.Thread(target=target, args=a) for a in args]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+
+
 def _fit(sizes, seed, X, T, dtype="float64"):
     net = MLP(sizes, hidden="tanh", output="softmax", loss="cross_entropy", backend="cython",
               dtype=dtype, random_state=seed)
@@ -166,11 +175,7 @@ def test_two_models_trained_in_two_threads_equal_sequential_training():
     def work(i):
         results[i] = _fit(*jobs[i])
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    _in_threads(work, [(0,), (1,)])
     for got, want in zip(results, sequential, strict=False):
         np.testing.assert_array_equal(got, want)
 
@@ -209,11 +214,7 @@ def test_mini_batch_epochs_in_two_threads_equal_sequential_ones():
         sequential.append(args[0])
     calls = [job() for job in jobs]
     results = [args[0] for args in calls]
-    threads = [threading.Thread(target=k.batch_epoch, args=args) for args in calls]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    _in_threads(k.batch_epoch, calls)
     for got, want in zip(results, sequential, strict=True):
         np.testing.assert_array_equal(got, want)
 

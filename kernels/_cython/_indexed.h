@@ -4,12 +4,10 @@
      forward    A = b + X[idx] W            (m, N)       W (K, N), row-major
      gradient   W = beta W + c X[idx]^T D   (K, N)       D (m, N), row-major
 
-   (the forward can store relu(A) alone, the gradient can fold the bias's sum_r D[r] into its
-   packing of D), and the δ-backprop through a layer of few outputs, h' * (D W^T), in the same
-   tiles (deltaprop_narrow_bt).
-
    in AVX2/FMA or AVX-512 register tiles (BLIS's loop order, the "micro-kernel" of Van Zee and
-   van de Geijn, ACM TOMS 41(3), 2015). Only the SIMD builds of the kernels (``-mavx2 -mfma``,
+   van de Geijn, ACM TOMS 41(3), 2015); the forward can store relu(A) alone, the gradient can
+   fold the bias's sum_r D[r] into its packing of D. The same tiles take the δ-backprop through
+   a layer of few outputs, h' * (D W^T) (deltaprop_narrow_bt). Only the SIMD builds of the kernels (``-mavx2 -mfma``,
    and the AVX-512 one) have them: ``DELTAPROP_INDEXED`` is 1 there and 0 in the portable build,
    whose batch kernels gather the rows and call BLAS instead (its functions here are never
    called).
@@ -20,12 +18,11 @@
    build one of at most half a vector a tile of 256-bit vectors (Zen 4 executes a 512-bit FMA
    as two 256-bit halves: a quarter of the work). The forward product packs W, KC rows by NC
    columns at a time, into panels of NR columns (zeros past N) in the caller's buffer of
-   DELTAPROP_PANEL_BYTES; each tile broadcasts from six rows of X. The
-   gradient product takes the batch a block of rows at a time (DP_D_BYTES of D: in the AVX2
-   build about the L1 cache, 64 rows of 128 floats; in the AVX-512 build the whole buffer),
-   packs the block's rows of D into panels of NR columns in the same buffer, and passes every
-   tile of W over them, broadcasting six columns of X's rows; each tile of W is read and
-   written once per block.
+   DELTAPROP_PANEL_BYTES; each tile broadcasts from six rows of X. The gradient product takes
+   the batch a block of rows at a time (DP_D_BYTES of D: in the AVX2 build about the L1 cache,
+   64 rows of 128 floats; in the AVX-512 build the whole buffer), packs the block's rows of D
+   into panels of NR columns in the same buffer, and passes every tile of W over them,
+   broadcasting six columns of X's rows; each tile of W is read and written once per block.
 
    The float and double versions are _indexed_body.h, included twice with the type's
    intrinsics. Included by Cython-generated C, after Python.h (Py_ssize_t). */

@@ -6,24 +6,43 @@
 #define DP_NR (2 * DP_VL)
 
 /* Rows k0..k0+kc of W (ldw columns), columns j0..j0+nc, into panels of NR columns:
-   Bp[p][k][0..NR), zeros past column N. */
+   Bp[p][k][0..NR), zeros past column N. With bias (not NULL), the packed rows' column sums are
+   folded into it as the rows pass, b = bbeta b + c sum_k W[k] (bbeta 0: b is not read): the
+   gradient's bias, sum_n delta_n, from the rows of D it packs, without a pass of its own; the
+   sums run down each column in the order of the rows. */
 static inline void DP_FN(indexed_pack)(Py_ssize_t kc, Py_ssize_t nc, Py_ssize_t N,
-        const DP_T* W, Py_ssize_t ldw, Py_ssize_t j0, DP_T* DELTAPROP_RESTRICT Bp) {
+        const DP_T* W, Py_ssize_t ldw, Py_ssize_t j0, DP_T* DELTAPROP_RESTRICT Bp, DP_T* bias,
+        DP_T c, DP_T bbeta) {
     for (Py_ssize_t jp = 0; jp < nc; jp += DP_NR) {
         Py_ssize_t nr = N - (j0 + jp) < DP_NR ? N - (j0 + jp) : DP_NR;
         DP_T* p = Bp + jp * kc;
         const DP_T* w = W + j0 + jp;
+        DP_MASKT m0 = DP_MASK(nr), m1 = DP_MASK(nr - DP_VL);
+        DP_VT s0 = DP_ZERO(), s1 = s0;
         if (nr == DP_NR) {
             for (Py_ssize_t k = 0; k < kc; k++) {
-                DP_STORE(p + k * DP_NR, DP_LOAD(w + k * ldw));
-                DP_STORE(p + k * DP_NR + DP_VL, DP_LOAD(w + k * ldw + DP_VL));
+                DP_VT v0 = DP_LOAD(w + k * ldw), v1 = DP_LOAD(w + k * ldw + DP_VL);
+                DP_STORE(p + k * DP_NR, v0);
+                DP_STORE(p + k * DP_NR + DP_VL, v1);
+                if (bias != NULL) { s0 = DP_ADD(s0, v0); s1 = DP_ADD(s1, v1); }
             }
         } else {
-            DP_MASKT m0 = DP_MASK(nr), m1 = DP_MASK(nr - DP_VL);
             for (Py_ssize_t k = 0; k < kc; k++) {
-                DP_STORE(p + k * DP_NR, DP_MASKLOAD(w + k * ldw, m0));
-                DP_STORE(p + k * DP_NR + DP_VL, DP_MASKLOAD(w + k * ldw + DP_VL, m1));
+                DP_VT v0 = DP_MASKLOAD(w + k * ldw, m0), v1 = DP_MASKLOAD(w + k * ldw + DP_VL, m1);
+                DP_STORE(p + k * DP_NR, v0);
+                DP_STORE(p + k * DP_NR + DP_VL, v1);
+                if (bias != NULL) { s0 = DP_ADD(s0, v0); s1 = DP_ADD(s1, v1); }
             }
+        }
+        if (bias != NULL) {
+            DP_T* bp = bias + j0 + jp;
+            DP_VT b0 = DP_MUL(DP_SET1(c), s0), b1 = DP_MUL(DP_SET1(c), s1);
+            if (bbeta != 0) {
+                b0 = DP_FMADD(DP_SET1(bbeta), DP_MASKLOAD(bp, m0), b0);
+                b1 = DP_FMADD(DP_SET1(bbeta), DP_MASKLOAD(bp + DP_VL, m1), b1);
+            }
+            DP_MASKSTORE(bp, m0, b0);
+            DP_MASKSTORE(bp + DP_VL, m1, b1);
         }
     }
 }
@@ -151,7 +170,7 @@ static void DP_FN(indexed_xw)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const DP
         Py_ssize_t nc = N - j0 < nc_blk ? N - j0 : nc_blk;
         for (Py_ssize_t k0 = 0; k0 < K; k0 += kc_max) {
             Py_ssize_t kc = K - k0 < kc_max ? K - k0 : kc_max;
-            if (packed) DP_FN(indexed_pack)(kc, nc, N, W + k0 * N, N, j0, Bp);
+            if (packed) DP_FN(indexed_pack)(kc, nc, N, W + k0 * N, N, j0, Bp, NULL, 0, 0);
             for (Py_ssize_t i0 = 0; i0 < m; i0 += DP_MR) {
                 int mr = m - i0 < DP_MR ? (int)(m - i0) : DP_MR;
                 const DP_T* r[DP_MR];  /* rows past m repeat the last one and are not stored */
@@ -256,43 +275,6 @@ static inline DP_ALWAYS_INLINE void DP_FN(indexed_grad_tile_half)(Py_ssize_t nb,
 }
 #endif
 
-/* indexed_pack of nb rows of D into Dp, and with bias (not NULL) the rows' column sums folded
-   into it: b = bbeta b + c sum_r D[r] over the packed columns (bbeta 0: b is not read). The
-   sums run down each column in the order of the rows, while the rows pass for the packing. */
-static inline void DP_FN(indexed_pack_sum)(Py_ssize_t nb, Py_ssize_t nc, Py_ssize_t N,
-        const DP_T* D, Py_ssize_t j0, DP_T* DELTAPROP_RESTRICT Dp, DP_T* bias, DP_T c,
-        DP_T bbeta) {
-    if (bias == NULL) {
-        DP_FN(indexed_pack)(nb, nc, N, D, N, j0, Dp);
-        return;
-    }
-    DP_VT cv = DP_SET1(c), bv = DP_SET1(bbeta);
-    for (Py_ssize_t jp = 0; jp < nc; jp += DP_NR) {
-        Py_ssize_t nr = N - (j0 + jp) < DP_NR ? N - (j0 + jp) : DP_NR;
-        DP_T* p = Dp + jp * nb;
-        const DP_T* d = D + j0 + jp;
-        DP_T* b = bias + j0 + jp;
-        DP_MASKT m0 = DP_MASK(nr), m1 = DP_MASK(nr - DP_VL);
-        DP_VT s0 = DP_ZERO(), s1 = s0;
-        for (Py_ssize_t k = 0; k < nb; k++) {
-            DP_VT v0, v1;
-            if (nr == DP_NR) { v0 = DP_LOAD(d + k * N); v1 = DP_LOAD(d + k * N + DP_VL); }
-            else { v0 = DP_MASKLOAD(d + k * N, m0); v1 = DP_MASKLOAD(d + k * N + DP_VL, m1); }
-            DP_STORE(p + k * DP_NR, v0);
-            DP_STORE(p + k * DP_NR + DP_VL, v1);
-            s0 = DP_ADD(s0, v0);
-            s1 = DP_ADD(s1, v1);
-        }
-        DP_VT b0 = DP_MUL(cv, s0), b1 = DP_MUL(cv, s1);
-        if (bbeta != 0) {
-            b0 = DP_FMADD(bv, DP_MASKLOAD(b, m0), b0);
-            b1 = DP_FMADD(bv, DP_MASKLOAD(b + DP_VL, m1), b1);
-        }
-        DP_MASKSTORE(b, m0, b0);
-        DP_MASKSTORE(b + DP_VL, m1, b1);
-    }
-}
-
 /* W (K, N) = beta W + c X[idx]^T D, X with K columns, D (m, N); Dp: DELTAPROP_PANEL_BYTES,
    aligned. D is packed, as many rows as fit, into panels of NR columns (zeros past N); each
    panel stays in the L1 cache while every tile of its columns of W passes over it. With bias
@@ -314,7 +296,7 @@ static void DP_FN(indexed_xtd)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const D
         DP_T bt = r0 == 0 ? beta : (DP_T)1, bbt = r0 == 0 ? bbeta : (DP_T)1;
         for (Py_ssize_t j0 = 0; j0 < N; j0 += nc_blk) {
             Py_ssize_t nc = N - j0 < nc_blk ? N - j0 : nc_blk;
-            DP_FN(indexed_pack_sum)(nb, nc, N, D + r0 * N, j0, Dp, bias, c, bbt);
+            DP_FN(indexed_pack)(nb, nc, N, D + r0 * N, N, j0, Dp, bias, c, bbt);
             for (Py_ssize_t i0 = 0; i0 < K; i0 += DP_MR) {
                 int mr = K - i0 < DP_MR ? (int)(K - i0) : DP_MR;
                 for (Py_ssize_t jp = 0; jp < nc; jp += DP_NR) {

@@ -78,9 +78,17 @@ static void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT a, T* DELTAPROP_RESTR
 DELTAPROP_TANH(float, deltaprop_tanhf, deltaprop_pow2f)
 DELTAPROP_TANH(double, deltaprop_tanh, deltaprop_pow2)
 
+/* e^x for x <= 0, as the statements declaring Y, by DELTAPROP_EXP_PARTS: below LO (where 2^k
+   would leave the normal range) Y is 0; NaN stays NaN. */
+#define DELTAPROP_EXP_NONPOS(T, POW2, LO, x, Y) \
+    T xc_ = (x) < (T)(LO) ? (T)(LO) : (x); \
+    DELTAPROP_EXP_PARTS(T, POW2, xc_, -0.5, p2k_, qp_, qm_) \
+    T Y = p2k_ * (qp_ / qm_); \
+    Y = (x) < (T)(LO) ? (T)0 : Y;
+
 /* z = exp(a - shift) over n units, for a - shift <= 0 (softmax's log-sum-exp shift), and their
-   sum, by DELTAPROP_EXP_PARTS. Below LO (where 2^k would leave the normal range) the result is
-   0; NaN stays NaN. The sum is a vector reduction (omp simd, honoured with -fopenmp-simd). */
+   sum, by DELTAPROP_EXP_NONPOS. The sum is a vector reduction (omp simd, honoured with
+   -fopenmp-simd). */
 #define DELTAPROP_EXP(T, NAME, POW2, LO) \
 DELTAPROP_SELECTS_VECTORISE \
 static inline T NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT a, T shift, T* DELTAPROP_RESTRICT z) { \
@@ -88,10 +96,7 @@ static inline T NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT a, T shift, T* DE
     _Pragma("omp simd reduction(+:total)") \
     for (Py_ssize_t j = 0; j < n; j++) { \
         T x = a[j] - shift; \
-        T xc = x < (T)(LO) ? (T)(LO) : x;   /* NaN stays NaN */ \
-        DELTAPROP_EXP_PARTS(T, POW2, xc, -0.5, p2k, qp, qm) \
-        T y = p2k * (qp / qm); \
-        y = x < (T)(LO) ? (T)0 : y; \
+        DELTAPROP_EXP_NONPOS(T, POW2, LO, x, y) \
         z[j] = y; \
         total += y; \
     } \
@@ -101,7 +106,7 @@ DELTAPROP_EXP(float, deltaprop_expf_shifted, deltaprop_pow2f, -87.0)
 DELTAPROP_EXP(double, deltaprop_exp_shifted, deltaprop_pow2, -708.0)
 
 /* Softmax of each of n rows of K units: z = exp(a - max a) / sum, with the exp of
-   DELTAPROP_EXP. The exps run as one loop over all n K units (a row of ten outputs alone is
+   DELTAPROP_EXP_NONPOS. The exps run as one loop over all n K units (a row of ten outputs alone is
    too short a loop for vectors); the shifts before and the sums after go row by row. */
 #define DELTAPROP_SOFTMAX(T, NAME, POW2, LO) \
 DELTAPROP_SELECTS_VECTORISE \
@@ -118,10 +123,8 @@ static void NAME(Py_ssize_t n, Py_ssize_t K, const T* DELTAPROP_RESTRICT a, \
     } \
     for (Py_ssize_t j = 0; j < n * K; j++) { \
         T x = z[j]; \
-        T xc = x < (T)(LO) ? (T)(LO) : x;   /* NaN stays NaN */ \
-        DELTAPROP_EXP_PARTS(T, POW2, xc, -0.5, p2k, qp, qm) \
-        T y = p2k * (qp / qm); \
-        z[j] = x < (T)(LO) ? (T)0 : y; \
+        DELTAPROP_EXP_NONPOS(T, POW2, LO, x, y) \
+        z[j] = y; \
     } \
     for (Py_ssize_t r = 0; r < n; r++) { \
         T* zr = z + r * K; \
