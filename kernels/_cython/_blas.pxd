@@ -37,10 +37,12 @@ cdef extern from "_indexed.h":
     const int DELTAPROP_DERIV_LOGISTIC
     void deltaprop_narrow_btf(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const float* D,
                               const float* W, int deriv, const float* Ah, const float* Zh,
-                              float* C, float* Bp) noexcept nogil
+                              float* C, float* Bp, int packed) noexcept nogil
     void deltaprop_narrow_bt(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const double* D,
                              const double* W, int deriv, const double* Ah, const double* Zh,
-                             double* C, double* Bp) noexcept nogil
+                             double* C, double* Bp, int packed) noexcept nogil
+    int deltaprop_packed_delta(Py_ssize_t m, Py_ssize_t N, Py_ssize_t K,
+                               Py_ssize_t itemsize) noexcept nogil
     void deltaprop_prefetch_rows(const void* base, const Py_ssize_t* idx, Py_ssize_t n,
                                  Py_ssize_t row_bytes) noexcept nogil
     void deltaprop_indexed_xwf(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const float* X,
@@ -51,10 +53,12 @@ cdef extern from "_indexed.h":
                               double* Bp, int relu) noexcept nogil
     void deltaprop_indexed_xtdf(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const float* X,
                                 const Py_ssize_t* idx, const float* D, float* W, float c,
-                                float beta, float* Dp, float* bias, float bbeta) noexcept nogil
+                                float beta, float* Dp, float* bias, float bbeta,
+                                int packed) noexcept nogil
     void deltaprop_indexed_xtd(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const double* X,
                                const Py_ssize_t* idx, const double* D, double* W, double c,
-                               double beta, double* Dp, double* bias, double bbeta) noexcept nogil
+                               double beta, double* Dp, double* bias, double bbeta,
+                               int packed) noexcept nogil
 
 
 cdef inline int init_gemm() except -1:
@@ -124,15 +128,27 @@ cdef inline bint use_narrow(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
 cdef inline void narrow_backprop(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
                                  const floating* d, const floating* W, int deriv,
                                  const floating* a, const floating* z, floating* delta,
-                                 floating* panel) noexcept nogil:
+                                 floating* panel, bint packed) noexcept nogil:
     r"""Row-major ``delta (n, n_in) = h'(a) * (d @ W.T)``, ``d`` (n, n_out), ``W``
     (n_in, n_out): Bishop 5.56 for a layer of few outputs, in register tiles with the derivative
     (``deriv``: a ``DELTAPROP_DERIV_*`` of ``_indexed.h``, from ``a`` or ``z``) applied as they
-    are stored; ``panel`` as in :func:`indexed_matmul`. AVX2 build only (:func:`use_narrow`)."""
+    are stored; ``panel`` as in :func:`indexed_matmul`. With ``packed`` (:func:`use_packed_delta`),
+    ``delta`` is not written: the result is left in ``panel`` as the first layer's gradient
+    product packs it, with its column sums (:func:`indexed_matmul_at` with ``packed``). AVX2
+    build only (:func:`use_narrow`)."""
     if floating is float:
-        deltaprop_narrow_btf(n, n_out, n_in, d, W, deriv, a, z, delta, panel)
+        deltaprop_narrow_btf(n, n_out, n_in, d, W, deriv, a, z, delta, panel, packed)
     else:
-        deltaprop_narrow_bt(n, n_out, n_in, d, W, deriv, a, z, delta, panel)
+        deltaprop_narrow_bt(n, n_out, n_in, d, W, deriv, a, z, delta, panel, packed)
+
+
+cdef inline bint use_packed_delta(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
+                                  Py_ssize_t itemsize) noexcept nogil:
+    """Whether :func:`narrow_backprop` through a layer (``n_in``, ``n_out``) can leave the
+    deltas of the layer below packed in the panel buffer for :func:`indexed_matmul_at` (the
+    first layer's gradient, which then packs nothing and sums nothing): ``n`` rows of ``n_in``
+    units, their sums and the layer's packed transpose fit the buffer."""
+    return DELTAPROP_INDEXED and deltaprop_packed_delta(n, n_in, n_out, itemsize)
 
 
 cdef inline const floating* batch_row(const floating* X, const Py_ssize_t* idx, Py_ssize_t r,
@@ -157,13 +173,17 @@ cdef inline void indexed_matmul(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, const 
 cdef inline void indexed_matmul_at(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, const floating* X,
                                    const Py_ssize_t* idx, const floating* D, floating* C,
                                    floating alpha, floating beta, floating* panel,
-                                   floating* bias, floating bias_beta) noexcept nogil:
+                                   floating* bias, floating bias_beta,
+                                   bint packed) noexcept nogil:
     """Row-major ``C (k, m) = alpha X[idx].T @ D + beta C``, ``D`` (n, m), the rows of ``X``
     (k columns) read through ``idx`` (``beta = 0``: ``C`` is not read); ``panel`` as in
     :func:`indexed_matmul`. With ``bias`` (m values), also
     ``bias = alpha D.sum(0) + bias_beta bias`` (``bias_beta = 0``: not read), the sums taken
-    as the product packs ``D``. AVX2 build only."""
+    as the product packs ``D``. With ``packed``, ``D`` is not read: :func:`narrow_backprop`
+    left it packed in ``panel``, with its sums. AVX2 build only."""
     if floating is float:
-        deltaprop_indexed_xtdf(n, k, m, X, idx, D, C, alpha, beta, panel, bias, bias_beta)
+        deltaprop_indexed_xtdf(n, k, m, X, idx, D, C, alpha, beta, panel, bias, bias_beta,
+                               packed)
     else:
-        deltaprop_indexed_xtd(n, k, m, X, idx, D, C, alpha, beta, panel, bias, bias_beta)
+        deltaprop_indexed_xtd(n, k, m, X, idx, D, C, alpha, beta, panel, bias, bias_beta,
+                              packed)

@@ -7,7 +7,9 @@
    in AVX2/FMA or AVX-512 register tiles (BLIS's loop order, the "micro-kernel" of Van Zee and
    van de Geijn, ACM TOMS 41(3), 2015); the forward can store relu(A) alone, the gradient can
    fold the bias's sum_r D[r] into its packing of D. The same tiles take the δ-backprop through
-   a layer of few outputs, h' * (D W^T) (deltaprop_narrow_bt). Only the SIMD builds of the kernels (``-mavx2 -mfma``,
+   a layer of few outputs, h' * (D W^T) (deltaprop_narrow_bt), which can leave its result
+   packed as the gradient packs D, with its column sums (the first layer's deltas, read by the
+   first layer's gradient alone: that product then packs and sums nothing). Only the SIMD builds of the kernels (``-mavx2 -mfma``,
    and the AVX-512 one) have them: ``DELTAPROP_INDEXED`` is 1 there and 0 in the portable build,
    whose batch kernels gather the rows and call BLAS instead (its functions here are never
    called).
@@ -88,6 +90,7 @@ static inline void deltaprop_prefetch_rows(const void* base, const Py_ssize_t* i
 #define DP_PACK_ROWS 64    /* the forward product packs W for batches of this many rows or more */
 
 #if defined(__AVX512F__)  /* the AVX-512 build: tiles of 6 rows by 32 floats or 16 doubles */
+#define DP_NR_BYTES 128
 /* the gradient's rows of D per block: as many as the buffer holds (one block for a batch of
    200 x 128 floats): with 512-bit tiles, fewer passes over W gain more than keeping D in L1 */
 #define DP_D_BYTES DELTAPROP_PANEL_BYTES
@@ -160,6 +163,7 @@ static inline void deltaprop_prefetch_rows(const void* base, const Py_ssize_t* i
 #include "_indexed_body.h"
 
 #else  /* the AVX2 build: tiles of 6 rows by 16 floats or 8 doubles */
+#define DP_NR_BYTES 64
 /* the gradient's rows of D per block: about the L1 cache, where the block stays while every
    tile of W passes over it */
 #define DP_D_BYTES 32768
@@ -207,23 +211,38 @@ static inline void deltaprop_prefetch_rows(const void* base, const Py_ssize_t* i
 
 #endif
 
+/* Whether narrow_bt can leave the deltas of m rows of N units packed for indexed_xtd (their
+   packed argument), below W's K columns: the m packed rows, their column sums and W^T's K
+   panels, each N padded to NR, must fit DELTAPROP_PANEL_BYTES. */
+static inline int deltaprop_packed_delta(Py_ssize_t m, Py_ssize_t N, Py_ssize_t K,
+                                         Py_ssize_t itemsize) {
+    Py_ssize_t row = (N * itemsize + DP_NR_BYTES - 1) / DP_NR_BYTES * DP_NR_BYTES;
+    return (m + 1 + K) * row <= DELTAPROP_PANEL_BYTES;
+}
+
 #else  /* no AVX2: never called (DELTAPROP_INDEXED is 0) */
 
 #define DELTAPROP_INDEXED 0
 #define DP_NARROW_STUB(T, S) \
 static inline void deltaprop_narrow_bt##S(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const T* D, \
-        const T* W, int deriv, const T* Ah, const T* Zh, T* C, T* Bp) { \
+        const T* W, int deriv, const T* Ah, const T* Zh, T* C, T* Bp, int packed) { \
     (void)m; (void)K; (void)N; (void)D; (void)W; (void)deriv; (void)Ah; (void)Zh; (void)C; \
-    (void)Bp; }
+    (void)Bp; (void)packed; }
 #define DP_STUBS(T, S) \
 static inline void deltaprop_indexed_xw##S(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const T* X, \
         const Py_ssize_t* idx, const T* W, const T* b, T* C, T* Bp, int relu) { \
     (void)m; (void)K; (void)N; (void)X; (void)idx; (void)W; (void)b; (void)C; (void)Bp; \
     (void)relu; } \
 static inline void deltaprop_indexed_xtd##S(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const T* X, \
-        const Py_ssize_t* idx, const T* D, T* W, T c, T beta, T* Dp, T* bias, T bbeta) { \
+        const Py_ssize_t* idx, const T* D, T* W, T c, T beta, T* Dp, T* bias, T bbeta, \
+        int packed) { \
     (void)m; (void)K; (void)N; (void)X; (void)idx; (void)D; (void)W; (void)c; (void)beta; \
-    (void)Dp; (void)bias; (void)bbeta; }
+    (void)Dp; (void)bias; (void)bbeta; (void)packed; }
+static inline int deltaprop_packed_delta(Py_ssize_t m, Py_ssize_t N, Py_ssize_t K,
+                                         Py_ssize_t itemsize) {
+    (void)m; (void)N; (void)K; (void)itemsize;
+    return 0;
+}
 DP_NARROW_STUB(float, f)
 DP_STUBS(float, f)
 DP_NARROW_STUB(double, )

@@ -275,33 +275,45 @@ static inline DP_ALWAYS_INLINE void DP_FN(indexed_grad_tile_half)(Py_ssize_t nb,
 }
 #endif
 
-/* W (K, N) = beta W + c X[idx]^T D, X with K columns, D (m, N); Dp: DELTAPROP_PANEL_BYTES,
-   aligned. D is packed, as many rows as fit, into panels of NR columns (zeros past N); each
-   panel stays in the L1 cache while every tile of its columns of W passes over it. With bias
-   (N values, not NULL), also b = bbeta b + c sum_r D[r], summed as D's rows are packed (the
-   bias's gradient, sum_n delta_n, without a pass of its own). */
-static void DP_FN(indexed_xtd)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const DP_T* X,
-        const Py_ssize_t* idx, const DP_T* D, DP_T* W, DP_T c, DP_T beta, DP_T* Dp,
-        DP_T* bias, DP_T bbeta) {
+/* The gradient's blocks of D (indexed_xtd): rows per block, as many as DP_D_BYTES hold of N
+   columns padded to NR, in blocks of equal size. */
+static inline Py_ssize_t DP_FN(xtd_block_rows)(Py_ssize_t m, Py_ssize_t N) {
     Py_ssize_t npad = (N + DP_NR - 1) / DP_NR * DP_NR;
     Py_ssize_t rb = DP_D_BYTES / (Py_ssize_t)sizeof(DP_T) / npad, nblk;
     if (rb < 8) rb = 8;
     nblk = (m + rb - 1) / rb;
-    rb = (m + nblk - 1) / nblk;  /* blocks of equal size */
-    /* columns per packed block: rb rows of them fit the buffer (all N unless N is huge) */
+    return (m + nblk - 1) / nblk;
+}
+
+/* W (K, N) = beta W + c X[idx]^T D, X with K columns, D (m, N); Dp: DELTAPROP_PANEL_BYTES,
+   aligned. D is packed, as many rows as fit, into panels of NR columns (zeros past N); each
+   panel stays in the L1 cache while every tile of its columns of W passes over it. With bias
+   (N values, not NULL), also b = bbeta b + c sum_r D[r], summed as D's rows are packed (the
+   bias's gradient, sum_n delta_n, without a pass of its own). With packed, D is not read: Dp
+   holds it already packed, all m rows, with its column sums after them, as narrow_bt leaves
+   them (DELTAPROP_PACKED_DELTA). */
+static void DP_FN(indexed_xtd)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const DP_T* X,
+        const Py_ssize_t* idx, const DP_T* D, DP_T* W, DP_T c, DP_T beta, DP_T* Dp,
+        DP_T* bias, DP_T bbeta, int packed) {
+    Py_ssize_t npad = (N + DP_NR - 1) / DP_NR * DP_NR;
+    Py_ssize_t rb = DP_FN(xtd_block_rows)(m, N);
+    /* columns per packed block: rb rows of them fit the buffer (all N unless N is huge; all
+       of them when packed, whose m rows fit) */
     Py_ssize_t nc_blk = DELTAPROP_PANEL_BYTES / (Py_ssize_t)sizeof(DP_T) / rb / DP_NR * DP_NR;
     if (nc_blk > npad) nc_blk = npad;
     for (Py_ssize_t r0 = 0; r0 < m; r0 += rb) {
         Py_ssize_t nb = m - r0 < rb ? m - r0 : rb;
         DP_T bt = r0 == 0 ? beta : (DP_T)1, bbt = r0 == 0 ? bbeta : (DP_T)1;
+        const DP_T* base = packed ? Dp + r0 * npad : Dp;
         for (Py_ssize_t j0 = 0; j0 < N; j0 += nc_blk) {
             Py_ssize_t nc = N - j0 < nc_blk ? N - j0 : nc_blk;
-            DP_FN(indexed_pack)(nb, nc, N, D + r0 * N, N, j0, Dp, bias, c, bbt);
+            if (!packed)
+                DP_FN(indexed_pack)(nb, nc, N, D + r0 * N, N, j0, Dp, bias, c, bbt);
             for (Py_ssize_t i0 = 0; i0 < K; i0 += DP_MR) {
                 int mr = K - i0 < DP_MR ? (int)(K - i0) : DP_MR;
                 for (Py_ssize_t jp = 0; jp < nc; jp += DP_NR) {
                     Py_ssize_t nr = nc - jp < DP_NR ? nc - jp : DP_NR;
-                    const DP_T* panel = Dp + jp * nb;
+                    const DP_T* panel = base + jp * nb;
                     if (mr == DP_MR && nr > DP_VL)
                         DP_FN(indexed_grad_tile)(nb, X, K, idx + r0, i0, DP_MR, panel, W, N,
                                                  j0 + jp, nr, c, bt, 2);
@@ -323,18 +335,25 @@ static void DP_FN(indexed_xtd)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const D
             }
         }
     }
+    if (packed && bias != NULL) {
+        const DP_T* sums = Dp + m * npad;
+        for (Py_ssize_t j = 0; j < N; j++)
+            bias[j] = bbeta != 0 ? bbeta * bias[j] + c * sums[j] : c * sums[j];
+    }
 }
 
 #define DP_DSTEP(i) { DP_VT a_ = DP_BCAST(d##i + k); \
     c##i##0 = DP_FMADD(a_, b0, c##i##0); if (nv == 2) c##i##1 = DP_FMADD(a_, b1, c##i##1); }
 
 /* Rows i0..i0+mr of C, columns jp..jp+nr: h' times sum_k d_i[k] Bp[k] (Bp the packed panel of
-   W^T's columns jp..jp+NR); nv vectors of columns as in indexed_grad_tile. Ah, Zh, C point at
-   the tile's first unit (row stride ldc). */
+   W^T's columns jp..jp+NR); nv vectors of columns as in indexed_grad_tile. Ah, Zh point at the
+   tile's first unit (row stride ldc); row i is stored at out[i]: C's row, its columns past nr
+   left alone, or with sums (not NULL) a row of the gradient's packed panel, whole vectors
+   (zeros past N), its values added to the panel's column sums. */
 static inline DP_ALWAYS_INLINE void DP_FN(narrow_bt_tile)(Py_ssize_t K, const DP_T* d0,
         const DP_T* d1, const DP_T* d2, const DP_T* d3, const DP_T* d4, const DP_T* d5,
-        const DP_T* DELTAPROP_RESTRICT Bp, int deriv, const DP_T* Ah, const DP_T* Zh, DP_T* C,
-        Py_ssize_t ldc, int mr, Py_ssize_t nr, const int nv) {
+        const DP_T* DELTAPROP_RESTRICT Bp, int deriv, const DP_T* Ah, const DP_T* Zh,
+        DP_T* const* out, DP_T* sums, Py_ssize_t ldc, int mr, Py_ssize_t nr, const int nv) {
     DP_VT c00 = DP_ZERO(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     DP_VT c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (Py_ssize_t k = 0; k < K; k++) {
@@ -343,10 +362,11 @@ static inline DP_ALWAYS_INLINE void DP_FN(narrow_bt_tile)(Py_ssize_t K, const DP
     }
     DP_VT acc[2 * DP_MR] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
     DP_VT one = DP_SET1((DP_T)1);
-    for (int i = 0; i < mr; i++) {
-        for (int h = 0; h < nv; h++) {
+    for (int h = 0; h < nv; h++) {
+        DP_MASKT mk = DP_MASK(nr - h * DP_VL);
+        DP_VT total = sums != NULL ? DP_LOAD(sums + h * DP_VL) : one;
+        for (int i = 0; i < mr; i++) {
             Py_ssize_t o = i * ldc + h * DP_VL;
-            DP_MASKT mk = DP_MASK(nr - h * DP_VL);
             DP_VT v = acc[2 * i + h], u;
             if (deriv == DELTAPROP_DERIV_RELU) {  /* [a > 0] = [z > 0] */
                 u = nr == DP_NR ? DP_LOAD(Zh + o) : DP_MASKLOAD(Zh + o, mk);
@@ -358,9 +378,13 @@ static inline DP_ALWAYS_INLINE void DP_FN(narrow_bt_tile)(Py_ssize_t K, const DP
                 u = nr == DP_NR ? DP_LOAD(Zh + o) : DP_MASKLOAD(Zh + o, mk);
                 v = DP_MUL(DP_MUL(u, DP_SUB(one, u)), v);
             }
-            if (nr == DP_NR) DP_STORE(C + o, v);
-            else DP_MASKSTORE(C + o, mk, v);
+            if (sums != NULL) {
+                DP_STORE(out[i] + h * DP_VL, v);
+                total = DP_ADD(total, v);
+            } else if (nr == DP_NR) DP_STORE(out[i] + h * DP_VL, v);
+            else DP_MASKSTORE(out[i] + h * DP_VL, mk, v);
         }
+        if (sums != NULL) DP_STORE(sums + h * DP_VL, total);
     }
 }
 
@@ -368,12 +392,24 @@ static inline DP_ALWAYS_INLINE void DP_FN(narrow_bt_tile)(Py_ssize_t K, const DP
    the layer's deltas, W (N, K) its weights (N inputs, K <= DELTAPROP_NARROW_MAX_OUT outputs),
    h' by deriv (DELTAPROP_DERIV_*) from the units below, Ah and Zh (m, N), multiplied in as
    each tile is stored. W^T is packed into Bp (K NR-column panels, zeros past N; K x NR x
-   ceil(N / NR) values must fit DELTAPROP_PANEL_BYTES) and stays in L1 while the rows pass. */
+   ceil(N / NR) values must fit DELTAPROP_PANEL_BYTES) and stays in L1 while the rows pass.
+   With packed, C is not written: the result goes to the start of Bp as indexed_xtd packs D
+   (its blocks of rows, each in panels of NR columns, zeros past N), followed by its column
+   sums (N padded to NR values, summed down each column in the order of the rows), W^T's
+   panels after them; indexed_xtd with packed reads it there (DELTAPROP_PACKED_DELTA: what
+   must fit). */
 static void DP_FN(narrow_bt)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const DP_T* D,
-        const DP_T* W, int deriv, const DP_T* Ah, const DP_T* Zh, DP_T* C, DP_T* Bp) {
+        const DP_T* W, int deriv, const DP_T* Ah, const DP_T* Zh, DP_T* C, DP_T* Bp,
+        int packed) {
+    Py_ssize_t npad = (N + DP_NR - 1) / DP_NR * DP_NR;
+    Py_ssize_t rb = DP_FN(xtd_block_rows)(m, N);
+    DP_T* sums = packed ? Bp + m * npad : NULL;
+    DP_T* Wt = packed ? sums + npad : Bp;
+    if (packed)
+        for (Py_ssize_t j = 0; j < npad; j++) sums[j] = 0;
     for (Py_ssize_t jp = 0; jp < N; jp += DP_NR) {
         Py_ssize_t nr = N - jp < DP_NR ? N - jp : DP_NR;
-        DP_T* p = Bp + jp * K;
+        DP_T* p = Wt + jp * K;
         for (Py_ssize_t k = 0; k < K; k++)
             for (Py_ssize_t c = 0; c < DP_NR; c++)
                 p[k * DP_NR + c] = c < nr ? W[(jp + c) * K + k] : (DP_T)0;
@@ -386,12 +422,22 @@ static void DP_FN(narrow_bt)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const DP_
         for (Py_ssize_t jp = 0; jp < N; jp += DP_NR) {
             Py_ssize_t nr = N - jp < DP_NR ? N - jp : DP_NR;
             Py_ssize_t o = i0 * N + jp;
+            DP_T* out[DP_MR];
+            for (int i = 0; i < mr; i++) {
+                if (packed) {  /* row r of the block at r0 of nb rows, in panel jp */
+                    Py_ssize_t r = i0 + i, r0 = r / rb * rb;
+                    Py_ssize_t nb = m - r0 < rb ? m - r0 : rb;
+                    out[i] = Bp + r0 * npad + jp * nb + (r - r0) * DP_NR;
+                } else out[i] = C + o + i * N;
+            }
             if (nr > DP_VL)
-                DP_FN(narrow_bt_tile)(K, d[0], d[1], d[2], d[3], d[4], d[5], Bp + jp * K, deriv,
-                                      Ah + o, Zh + o, C + o, N, mr, nr, 2);
+                DP_FN(narrow_bt_tile)(K, d[0], d[1], d[2], d[3], d[4], d[5], Wt + jp * K, deriv,
+                                      Ah + o, Zh + o, out, packed ? sums + jp : NULL, N, mr,
+                                      nr, 2);
             else
-                DP_FN(narrow_bt_tile)(K, d[0], d[1], d[2], d[3], d[4], d[5], Bp + jp * K, deriv,
-                                      Ah + o, Zh + o, C + o, N, mr, nr, 1);
+                DP_FN(narrow_bt_tile)(K, d[0], d[1], d[2], d[3], d[4], d[5], Wt + jp * K, deriv,
+                                      Ah + o, Zh + o, out, packed ? sums + jp : NULL, N, mr,
+                                      nr, 1);
         }
     }
 }

@@ -4,7 +4,7 @@ from libc.string cimport memset
 
 from ._blas cimport (DELTAPROP_DERIV_LOGISTIC, DELTAPROP_DERIV_ONE, DELTAPROP_DERIV_RELU,
                     DELTAPROP_DERIV_TANH, batch_row, indexed_matmul_at, matmul_at, matmul_bt,
-                    narrow_backprop, use_blas, use_narrow)
+                    narrow_backprop, use_blas, use_narrow, use_packed_delta)
 from ._core cimport (ALPHA, B_OFF, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ETA, IDENTITY, LOGISTIC,
                      MOMENTUM, MU, RELU, TANH,
                      N_IN, N_OUT, SOFTMAX, SQUARED_ERROR, U_OFF, W_OFF, axpy, col, f_exp, f_log)
@@ -135,17 +135,21 @@ cdef inline int narrow_deriv(int hidden) noexcept nogil:
     return -1
 
 
-cdef inline void backprop_batch(const floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hidden,
+cdef inline bint backprop_batch(const floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hidden,
                          Py_ssize_t n, const floating* A, const floating* Z,
-                         floating* D, floating* panel) noexcept nogil:
+                         floating* D, floating* panel, bint pack_first) noexcept nogil:
     r"""The body of :func:`backprop`: :math:`\delta_j = h'(a_j) \sum_k w_{kj} \delta_k` from the
     last layer back to the first. With ``panel`` (the AVX2 build's buffer), a layer of few
     outputs takes ``narrow_backprop`` (the derivative applied as its tiles are stored) instead
-    of BLAS and a pass for the derivative."""
+    of BLAS and a pass for the derivative. With ``pack_first`` (the first layer's gradient takes
+    the indexed product, ``panel`` is free until it), the first layer's deltas may be left
+    packed in ``panel`` for it instead of in D (``use_packed_delta``): returns whether they
+    were."""
     cdef Py_ssize_t l, r, n_in, n_out, up
     cdef const floating* W
     cdef const floating* d
     cdef int deriv = narrow_deriv(hidden)
+    cdef bint packed = False
     for l in range(L - 1, 0, -1):
         n_in, n_out = col(layout, l, N_IN), col(layout, l, N_OUT)
         W = w + col(layout, l, W_OFF)
@@ -153,7 +157,8 @@ cdef inline void backprop_batch(const floating* w, const Py_ssize_t* layout, Py_
         up = n * col(layout, l - 1, U_OFF)
         if (use_blas(n, n_in, n_out) and panel != NULL and deriv >= 0
                 and use_narrow(n, n_in, n_out, sizeof(floating))):
-            narrow_backprop(n, n_in, n_out, d, W, deriv, A + up, Z + up, D + up, panel)
+            packed = pack_first and l == 1 and use_packed_delta(n, n_in, n_out, sizeof(floating))
+            narrow_backprop(n, n_in, n_out, d, W, deriv, A + up, Z + up, D + up, panel, packed)
         elif use_blas(n, n_in, n_out):
             matmul_bt(n, n_out, n_in, d, W, D + up)
             scale_by_derivative(hidden, A + up, Z + up, D + up, n * n_in)
@@ -161,15 +166,17 @@ cdef inline void backprop_batch(const floating* w, const Py_ssize_t* layout, Py_
             for r in range(n):
                 backprop_rows(W, n_in, n_out, hidden, A + up + r * n_in, Z + up + r * n_in,
                               D + up + r * n_in, d + r * n_out)
+    return packed
 
 
 cdef inline void gradient_batch(const Py_ssize_t* layout, Py_ssize_t L, Py_ssize_t n, const floating* X,
                          const floating* Z, const floating* D, floating* g,
-                         const Py_ssize_t* idx, floating* panel) noexcept nogil:
+                         const Py_ssize_t* idx, floating* panel, bint packed) noexcept nogil:
     r"""The body of :func:`gradient`: :math:`\partial E / \partial w_{ji} = \sum_n \delta_j z_i`,
     :math:`\partial E / \partial w_{j0} = \sum_n \delta_j`. With ``idx``, the batch's inputs
     are ``X``'s rows ``idx[r]`` (as in ``forward_batch``, with its ``panel``), and the first
-    layer's bias sums are taken by its product as it packs :math:`\Delta`."""
+    layer's bias sums are taken by its product as it packs :math:`\Delta`; with ``packed``,
+    ``backprop_batch`` left that layer's :math:`\Delta` packed in ``panel``, summed."""
     cdef Py_ssize_t l, r, i, j, n_in, n_out
     cdef const floating* z_prev = X
     cdef const floating* d
@@ -183,7 +190,7 @@ cdef inline void gradient_batch(const Py_ssize_t* layout, Py_ssize_t L, Py_ssize
         gb = g + col(layout, l, B_OFF)
         d = D + n * col(layout, l, U_OFF)
         if l == 0 and idx != NULL and use_blas(n, n_in, n_out):  # with the bias's sums
-            indexed_matmul_at(n, n_in, n_out, X, idx, d, gW, 1, 0, panel, gb, 0)
+            indexed_matmul_at(n, n_in, n_out, X, idx, d, gW, 1, 0, panel, gb, 0, packed)
         else:
             if n > 0 and use_blas(n, n_in, n_out):
                 matmul_at(n, n_in, n_out, z_prev, d, gW)
@@ -206,7 +213,7 @@ cdef inline double gradient_step(const Py_ssize_t* layout, Py_ssize_t L, int sol
                                  const floating* X, const floating* Z, const floating* D,
                                  floating* w, floating* v, const floating* hyper,
                                  floating inv_S, const Py_ssize_t* idx,
-                                 floating* panel) noexcept nogil:
+                                 floating* panel, bint packed) noexcept nogil:
     r"""The gradient of a batch and the step of plain sgd or momentum in its products, with no
     gradient buffer (numba's ``backprop.gradient_step``); returns :math:`\lVert W \rVert^2`
     before the step when α is not 0, else 0.
@@ -218,7 +225,8 @@ cdef inline double gradient_step(const Py_ssize_t* layout, Py_ssize_t L, int sol
     with :math:`\beta = \mu`, then one pass: :math:`V \leftarrow \mu V - c\, Z^T \Delta -
     c\alpha W`, :math:`W \leftarrow W + V`. Small layers (no BLAS) take the same steps by rows.
     With ``idx``, the batch's inputs are ``X``'s rows ``idx[r]`` (as in ``forward_batch``, with
-    its ``panel``), and the first layer's product also takes its bias's step."""
+    its ``panel``), and the first layer's product also takes its bias's step (``packed`` as in
+    :func:`gradient_batch`)."""
     cdef Py_ssize_t l, r, i, p, n_in, n_out, wo, bo
     cdef const floating* z_prev = X
     cdef const floating* d
@@ -243,7 +251,7 @@ cdef inline double gradient_step(const Py_ssize_t* layout, Py_ssize_t L, int sol
         fused = l == 0 and idx != NULL and use_blas(n, n_in, n_out)
         if fused:  # the bias's step in the product too
             indexed_matmul_at(n, n_in, n_out, X, idx, d, W, -c, beta, panel, b,
-                              beta if solver == MOMENTUM else 1)
+                              beta if solver == MOMENTUM else 1, packed)
         elif use_blas(n, n_in, n_out):
             matmul_at(n, n_in, n_out, z_prev, d, W, -c, beta)
         else:

@@ -45,7 +45,7 @@ def backprop(const floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden,
         return
     with nogil:
         backprop_batch(&w[0], &layout[0, 0], layout.shape[0], hidden, n, &A[0], &Z[0], &D[0],
-                       NULL)
+                       NULL, False)
 
 
 def gradient(const Py_ssize_t[:, ::1] layout, const floating[:, ::1] X, const floating[::1] Z,
@@ -60,7 +60,7 @@ def gradient(const Py_ssize_t[:, ::1] layout, const floating[:, ::1] X, const fl
     with nogil:
         gradient_batch(&layout[0, 0], layout.shape[0], n, &X[0, 0] if n > 0 else NULL,
                        &Z[0] if n > 0 else NULL, &D[0] if n > 0 else NULL, &g[0], NULL,
-                       NULL)
+                       NULL, False)
 
 
 def loss_gradient(const floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, int output,
@@ -85,8 +85,8 @@ def loss_gradient(const floating[::1] w, const Py_ssize_t[:, ::1] layout, int hi
                           NULL, NULL)
             E += output_delta_batch(&layout[0, 0], L, output, loss, m, &A[0], &Z[0], &T[start, 0],
                                     &s[start], &D[0])
-            backprop_batch(&w[0], &layout[0, 0], L, hidden, m, &A[0], &Z[0], &D[0], NULL)
-            gradient_batch(&layout[0, 0], L, m, &X[start, 0], &Z[0], &D[0], &g[0], NULL, NULL)
+            backprop_batch(&w[0], &layout[0, 0], L, hidden, m, &A[0], &Z[0], &D[0], NULL, False)
+            gradient_batch(&layout[0, 0], L, m, &X[start, 0], &Z[0], &D[0], &g[0], NULL, NULL, False)
             for p in range(P):
                 grad[p] += g[p]
             start += m

@@ -152,7 +152,7 @@ cdef void batch_run(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
     cdef Py_ssize_t e, start, nb, nn, r, idx
     cdef const Py_ssize_t* rows
     cdef const floating* inputs
-    cdef bint direct
+    cdef bint direct, packed
     cdef floating alpha = hyper[ALPHA], S
     cdef double E, sq, data, penalty
     for e in range(n_epochs):
@@ -184,12 +184,12 @@ cdef void batch_run(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
                 continue
             forward_batch(w, layout, L, hidden, output, inputs, nb, A, Z, rows, panel)
             E = output_delta_batch(layout, L, output, loss, nb, A, Z, Tb, sb, D)
-            backprop_batch(w, layout, L, hidden, nb, A, Z, D, panel)
+            packed = backprop_batch(w, layout, L, hidden, nb, A, Z, D, panel, direct)
             if solver == SGD or solver == MOMENTUM:  # the step in the gradient's products
                 sq = gradient_step(layout, L, solver, nb, inputs, Z, D, w, state, hyper, 1 / S,
-                                   rows, panel)
+                                   rows, panel, packed)
             else:  # g / S, the L2 term and the solver's rule in one pass over w
-                gradient_batch(layout, L, nb, inputs, Z, D, g, rows, panel)
+                gradient_batch(layout, L, nb, inputs, Z, D, g, rows, panel, packed)
                 sq = batch_step(layout, L, solver, w, g, P, hyper, state, step, 1 / S)
             data += nb * E / S
             penalty += nb * 0.5 * alpha * sq / S

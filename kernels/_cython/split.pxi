@@ -68,8 +68,8 @@ cdef void split_run(Py_ssize_t j, floating* w, const Py_ssize_t* layout, Py_ssiz
                     s_b[r] = s[idx]
                 forward_batch(w, layout, L, hidden, output, xb, k, a, z, NULL, NULL)
                 E = output_delta_batch(layout, L, output, loss, k, a, z, tb, s_b, d)
-                backprop_batch(w, layout, L, hidden, k, a, z, d, NULL)
-                gradient_batch(layout, L, k, xb, z, d, gj, NULL, NULL)
+                backprop_batch(w, layout, L, hidden, k, a, z, d, NULL, False)
+                gradient_batch(layout, L, k, xb, z, d, gj, NULL, NULL, False)
             else:
                 memset(gj, 0, P * sizeof(floating))
             if not barrier(sync, sync + ldsync, sync + 2 * ldsync, J):
