@@ -45,12 +45,18 @@ cdef extern from "_indexed.h":
                                Py_ssize_t itemsize) noexcept nogil
     void deltaprop_prefetch_rows(const void* base, const Py_ssize_t* idx, Py_ssize_t n,
                                  Py_ssize_t row_bytes) noexcept nogil
+    ctypedef struct deltaprop_prefetch:
+        const void* base
+        const Py_ssize_t* idx
+        Py_ssize_t n
+        Py_ssize_t row_bytes
+    void deltaprop_prefetch_some(deltaprop_prefetch* p, Py_ssize_t rows) noexcept nogil
     void deltaprop_indexed_xwf(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const float* X,
                                const Py_ssize_t* idx, const float* W, const float* b, float* C,
-                               float* Bp, int relu) noexcept nogil
+                               float* Bp, int relu, deltaprop_prefetch* pf) noexcept nogil
     void deltaprop_indexed_xw(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const double* X,
                               const Py_ssize_t* idx, const double* W, const double* b, double* C,
-                              double* Bp, int relu) noexcept nogil
+                              double* Bp, int relu, deltaprop_prefetch* pf) noexcept nogil
     void deltaprop_indexed_xtdf(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const float* X,
                                 const Py_ssize_t* idx, const float* D, float* W, float c,
                                 float beta, float* Dp, float* bias, float bbeta,
@@ -160,14 +166,16 @@ cdef inline const floating* batch_row(const floating* X, const Py_ssize_t* idx, 
 
 cdef inline void indexed_matmul(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, const floating* X,
                                 const Py_ssize_t* idx, const floating* W, const floating* b,
-                                floating* C, floating* panel, bint relu) noexcept nogil:
+                                floating* C, floating* panel, bint relu,
+                                deltaprop_prefetch* pf) noexcept nogil:
     """Row-major ``C (n, m) = b + X[idx] @ W``, ``W`` (k, m), the rows of ``X`` (k columns) read
     through ``idx``; with ``relu``, ``max(that, 0)``; ``panel``: DELTAPROP_PANEL_BYTES of
-    scratch, 64-byte aligned. AVX2 build only (``DELTAPROP_INDEXED``)."""
+    scratch, 64-byte aligned; ``pf`` (or NULL): rows to ask the caches for as the product runs.
+    AVX2 build only (``DELTAPROP_INDEXED``)."""
     if floating is float:
-        deltaprop_indexed_xwf(n, k, m, X, idx, W, b, C, panel, relu)
+        deltaprop_indexed_xwf(n, k, m, X, idx, W, b, C, panel, relu, pf)
     else:
-        deltaprop_indexed_xw(n, k, m, X, idx, W, b, C, panel, relu)
+        deltaprop_indexed_xw(n, k, m, X, idx, W, b, C, panel, relu, pf)
 
 
 cdef inline void indexed_matmul_at(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, const floating* X,

@@ -76,6 +76,24 @@ static inline void deltaprop_prefetch_rows(const void* base, const Py_ssize_t* i
 #endif
 }
 
+/* Rows of a table still to ask the caches for, a few at a time as a long product runs (the
+   next batch's inputs, during this batch's forward product): deltaprop_prefetch_some. */
+typedef struct {
+    const void* base;        /* the table */
+    const Py_ssize_t* idx;   /* the rows still to fetch, n of them */
+    Py_ssize_t n;
+    Py_ssize_t row_bytes;
+} deltaprop_prefetch;
+
+/* Ask for the next `rows` rows of p (fewer if fewer are left); p may be NULL. */
+static inline void deltaprop_prefetch_some(deltaprop_prefetch* p, Py_ssize_t rows) {
+    if (p == NULL || p->n <= 0) return;
+    Py_ssize_t k = rows < p->n ? rows : p->n;
+    deltaprop_prefetch_rows(p->base, p->idx, k, p->row_bytes);
+    p->idx += k;
+    p->n -= k;
+}
+
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 
@@ -230,9 +248,10 @@ static inline void deltaprop_narrow_bt##S(Py_ssize_t m, Py_ssize_t K, Py_ssize_t
     (void)Bp; (void)packed; }
 #define DP_STUBS(T, S) \
 static inline void deltaprop_indexed_xw##S(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const T* X, \
-        const Py_ssize_t* idx, const T* W, const T* b, T* C, T* Bp, int relu) { \
+        const Py_ssize_t* idx, const T* W, const T* b, T* C, T* Bp, int relu, \
+        deltaprop_prefetch* pf) { \
     (void)m; (void)K; (void)N; (void)X; (void)idx; (void)W; (void)b; (void)C; (void)Bp; \
-    (void)relu; } \
+    (void)relu; (void)pf; } \
 static inline void deltaprop_indexed_xtd##S(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const T* X, \
         const Py_ssize_t* idx, const T* D, T* W, T c, T beta, T* Dp, T* bias, T bbeta, \
         int packed) { \

@@ -157,9 +157,13 @@ static inline void DP_FN(indexed_tile_half)(Py_ssize_t kc, const DP_T* r0, const
    Batches of fewer than DP_PACK_ROWS rows read W where it is: the few tiles that pass over
    each panel do not pay for packing it. With relu, C = max(b + X[idx] W, 0), the ReLU taken
    in the registers as the last block of k is stored (a hidden layer's z = h(a), its a not
-   kept). */
+   kept). With pf (not NULL), its rows are asked for a few before each block of MR rows, all of
+   them over the first pass of the blocks: spread over the product, the requests do not queue
+   up behind each other. */
 static void DP_FN(indexed_xw)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const DP_T* X,
-        const Py_ssize_t* idx, const DP_T* W, const DP_T* b, DP_T* C, DP_T* Bp, int relu) {
+        const Py_ssize_t* idx, const DP_T* W, const DP_T* b, DP_T* C, DP_T* Bp, int relu,
+        deltaprop_prefetch* pf) {
+    Py_ssize_t pf_rows = pf == NULL ? 0 : (pf->n * DP_MR + m - 1) / m;  /* per block of rows */
     Py_ssize_t nkb = (K + DP_KC - 1) / DP_KC, kc_max = (K + nkb - 1) / nkb;
     Py_ssize_t nc_max = DELTAPROP_PANEL_BYTES / (Py_ssize_t)sizeof(DP_T) / kc_max / DP_NR * DP_NR;
     if (nc_max < DP_NR) nc_max = DP_NR;
@@ -174,6 +178,7 @@ static void DP_FN(indexed_xw)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const DP
             for (Py_ssize_t i0 = 0; i0 < m; i0 += DP_MR) {
                 int mr = m - i0 < DP_MR ? (int)(m - i0) : DP_MR;
                 const DP_T* r[DP_MR];  /* rows past m repeat the last one and are not stored */
+                deltaprop_prefetch_some(pf, pf_rows);
                 for (int i = 0; i < DP_MR; i++)
                     r[i] = X + idx[i0 + (i < mr ? i : mr - 1)] * K + k0;
                 for (Py_ssize_t jp = 0; jp < nc; jp += DP_NR) {

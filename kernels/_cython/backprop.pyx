@@ -82,7 +82,7 @@ def loss_gradient(const floating[::1] w, const Py_ssize_t[:, ::1] layout, int hi
         while start < n:
             m = min(rows, n - start)
             forward_batch(&w[0], &layout[0, 0], L, hidden, output, &X[start, 0], m, &A[0], &Z[0],
-                          NULL, NULL)
+                          NULL, NULL, NULL)
             E += output_delta_batch(&layout[0, 0], L, output, loss, m, &A[0], &Z[0], &T[start, 0],
                                     &s[start], &D[0])
             backprop_batch(&w[0], &layout[0, 0], L, hidden, m, &A[0], &Z[0], &D[0], NULL, False)

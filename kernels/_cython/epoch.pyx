@@ -46,8 +46,8 @@ from cython cimport floating
 from libc.stdint cimport int64_t, uintptr_t
 from libc.string cimport memcpy, memset
 
-from ._blas cimport (DELTAPROP_INDEXED, DELTAPROP_PANEL_BYTES, deltaprop_prefetch_rows, init_gemm,
-                    use_indexed)
+from ._blas cimport (DELTAPROP_INDEXED, DELTAPROP_PANEL_BYTES, deltaprop_prefetch,
+                    deltaprop_prefetch_rows, deltaprop_prefetch_some, init_gemm, use_indexed)
 from ._core cimport (ADAM, ALPHA, B_OFF, BETA_1, BETA_2, EPSILON, ETA, LINE, MOMENTUM, MU, N_IN, N_OUT, SGD,
                      SPINS, U_OFF, W_OFF, axpy, axpy_axpy, col)
 from .activations cimport derivative
@@ -153,6 +153,7 @@ cdef void batch_run(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
     cdef const Py_ssize_t* rows
     cdef const floating* inputs
     cdef bint direct, packed
+    cdef deltaprop_prefetch pf
     cdef floating alpha = hyper[ALPHA], S
     cdef double E, sq, data, penalty
     for e in range(n_epochs):
@@ -173,16 +174,21 @@ cdef void batch_run(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
                 sb[r] = s[idx]
                 S += sb[r]
             start += nb
+            # the next batch's targets and, if short (the hardware prefetcher follows long rows
+            # on its own), its inputs: into L2 while this batch computes; the inputs a few rows
+            # at a time as the first layer's indexed product runs, the rest after the forward
+            pf.n = 0
             if start < m:
-                # the next batch's targets and, if short (the hardware prefetcher follows long
-                # rows on its own), its inputs: into L2 while this batch computes
                 nn = B if start + B <= m else m - start
-                if Din * sizeof(floating) <= 1024:
-                    deltaprop_prefetch_rows(X, order + e * m + start, nn, Din * sizeof(floating))
                 deltaprop_prefetch_rows(T, order + e * m + start, nn, K * sizeof(floating))
+                if Din * sizeof(floating) <= 1024:
+                    pf.base, pf.idx, pf.n = X, order + e * m + start, nn
+                    pf.row_bytes = Din * sizeof(floating)
             if S == 0:
+                deltaprop_prefetch_some(&pf, pf.n)
                 continue
-            forward_batch(w, layout, L, hidden, output, inputs, nb, A, Z, rows, panel)
+            forward_batch(w, layout, L, hidden, output, inputs, nb, A, Z, rows, panel, &pf)
+            deltaprop_prefetch_some(&pf, pf.n)
             E = output_delta_batch(layout, L, output, loss, nb, A, Z, Tb, sb, D)
             packed = backprop_batch(w, layout, L, hidden, nb, A, Z, D, panel, direct)
             if solver == SGD or solver == MOMENTUM:  # the step in the gradient's products

@@ -25,4 +25,4 @@ def forward(const floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, 
         return
     with nogil:
         forward_batch(&w[0], &layout[0, 0], layout.shape[0], hidden, output, &X[0, 0], n,
-                      &A[0], &Z[0], NULL, NULL)
+                      &A[0], &Z[0], NULL, NULL, NULL)

@@ -66,7 +66,7 @@ cdef void split_run(Py_ssize_t j, floating* w, const Py_ssize_t* layout, Py_ssiz
                     memcpy(xb + r * Din, X + idx * Din, Din * sizeof(floating))
                     memcpy(tb + r * K, T + idx * K, K * sizeof(floating))
                     s_b[r] = s[idx]
-                forward_batch(w, layout, L, hidden, output, xb, k, a, z, NULL, NULL)
+                forward_batch(w, layout, L, hidden, output, xb, k, a, z, NULL, NULL, NULL)
                 E = output_delta_batch(layout, L, output, loss, k, a, z, tb, s_b, d)
                 backprop_batch(w, layout, L, hidden, k, a, z, d, NULL, False)
                 gradient_batch(layout, L, k, xb, z, d, gj, NULL, NULL, False)
