@@ -47,16 +47,18 @@ static inline void DP_FN(indexed_pack)(Py_ssize_t kc, Py_ssize_t nc, Py_ssize_t 
     }
 }
 
-#define DP_STEP(i, r) { DP_VT a_ = DP_BCAST(r + k); \
+#define DP_STEP(i, r) if (i < rows) { DP_VT a_ = DP_BCAST(r + k); \
     c##i##0 = DP_FMADD(a_, b0, c##i##0); c##i##1 = DP_FMADD(a_, b1, c##i##1); }
 
 /* C[0..mr, 0..nr) = bias + (the tile's sum) when first, else += it. The sum is over k < kc of
    r_i[k] times B's row k: a packed panel (ldb = NR) or W's own rows (ldb = N; the last panel's
-   columns past N are not read). With relu (the last block of k), max(that, 0) is stored. */
-static inline void DP_FN(indexed_tile)(Py_ssize_t kc, const DP_T* r0, const DP_T* r1,
-        const DP_T* r2, const DP_T* r3, const DP_T* r4, const DP_T* r5,
+   columns past N are not read). With relu (the last block of k), max(that, 0) is stored. Only
+   the first `rows` rows are summed (a constant where it is inlined: a last block of mr < MR
+   rows takes 2 or 4, not the whole tile's work); rows from mr on are not stored. */
+static inline DP_ALWAYS_INLINE void DP_FN(indexed_tile_rows)(Py_ssize_t kc, const DP_T* r0,
+        const DP_T* r1, const DP_T* r2, const DP_T* r3, const DP_T* r4, const DP_T* r5,
         const DP_T* DELTAPROP_RESTRICT B, Py_ssize_t ldb, DP_T* C, Py_ssize_t ldc, int mr,
-        Py_ssize_t nr, int first, const DP_T* bias, int relu) {
+        Py_ssize_t nr, int first, const DP_T* bias, int relu, const int rows) {
     DP_VT c00 = DP_ZERO(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     DP_VT c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     if (ldb == DP_NR || nr == DP_NR) {
@@ -97,6 +99,30 @@ static inline void DP_FN(indexed_tile)(Py_ssize_t kc, const DP_T* r0, const DP_T
             DP_MASKSTORE(p + DP_VL, m1, v1);
         }
     }
+}
+
+/* indexed_tile_rows for a whole block of MR rows, and for a last block of mr < MR rows. */
+static void DP_FN(indexed_tile)(Py_ssize_t kc, const DP_T* r0, const DP_T* r1, const DP_T* r2,
+        const DP_T* r3, const DP_T* r4, const DP_T* r5, const DP_T* DELTAPROP_RESTRICT B,
+        Py_ssize_t ldb, DP_T* C, Py_ssize_t ldc, int mr, Py_ssize_t nr, int first,
+        const DP_T* bias, int relu) {
+    DP_FN(indexed_tile_rows)(kc, r0, r1, r2, r3, r4, r5, B, ldb, C, ldc, mr, nr, first, bias,
+                             relu, DP_MR);
+}
+
+static void DP_FN(indexed_tile_short)(Py_ssize_t kc, const DP_T* r0, const DP_T* r1,
+        const DP_T* r2, const DP_T* r3, const DP_T* r4, const DP_T* r5,
+        const DP_T* DELTAPROP_RESTRICT B, Py_ssize_t ldb, DP_T* C, Py_ssize_t ldc, int mr,
+        Py_ssize_t nr, int first, const DP_T* bias, int relu) {
+    if (mr <= 2)
+        DP_FN(indexed_tile_rows)(kc, r0, r1, r2, r3, r4, r5, B, ldb, C, ldc, mr, nr, first,
+                                 bias, relu, 2);
+    else if (mr <= 4)
+        DP_FN(indexed_tile_rows)(kc, r0, r1, r2, r3, r4, r5, B, ldb, C, ldc, mr, nr, first,
+                                 bias, relu, 4);
+    else
+        DP_FN(indexed_tile_rows)(kc, r0, r1, r2, r3, r4, r5, B, ldb, C, ldc, mr, nr, first,
+                                 bias, relu, DP_MR);
 }
 
 #define DP_STEP1(i, r) { c##i##0 = DP_FMADD(DP_BCAST(r + k), b0, c##i##0); }
@@ -186,10 +212,14 @@ static void DP_FN(indexed_xw)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const DP
                     const DP_T* B = packed ? Bp + jp * kc : W + k0 * N + j0 + jp;
                     Py_ssize_t ldb = packed ? DP_NR : N;
                     int last_relu = relu && k0 + kc == K;
-                    if (nr > DP_VL)
+                    if (nr > DP_VL && mr == DP_MR)
                         DP_FN(indexed_tile)(kc, r[0], r[1], r[2], r[3], r[4], r[5], B, ldb,
                                             C + i0 * N + j0 + jp, N, mr, nr, k0 == 0,
                                             b + j0 + jp, last_relu);
+                    else if (nr > DP_VL)
+                        DP_FN(indexed_tile_short)(kc, r[0], r[1], r[2], r[3], r[4], r[5], B,
+                                                  ldb, C + i0 * N + j0 + jp, N, mr, nr,
+                                                  k0 == 0, b + j0 + jp, last_relu);
 #ifdef DP_HVT
                     else if (nr <= DP_HVL)
                         DP_FN(indexed_tile_half)(kc, r[0], r[1], r[2], r[3], r[4], r[5], B, ldb,
@@ -206,17 +236,18 @@ static void DP_FN(indexed_xw)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const DP
     }
 }
 
-#define DP_GSTEP(i) { DP_VT a_ = DP_BCAST(x + (i < mr ? i : 0)); \
+#define DP_GSTEP(i) if (i < rows) { DP_VT a_ = DP_BCAST(x + (i < mr ? i : 0)); \
     c##i##0 = DP_FMADD(a_, b0, c##i##0); if (nv == 2) c##i##1 = DP_FMADD(a_, b1, c##i##1); }
 
 /* Rows i0..i0+mr of W, columns jp..jp+nr: W = beta W + c sum_r X[idx[r], i] Dp[r] over the
    block's nb rows, Dp the packed panel of D's columns jp..jp+NR (beta 0: W is not read); nv
-   vectors of columns (1 for a last panel of nr <= VL). Always inlined, so that the caller's
-   mr = MR and nv are constants: the sum's loop tests neither. */
+   vectors of columns (1 for a last panel of nr <= VL); the first `rows` rows of the tile
+   summed (mr <= rows of them stored). Always inlined, so that the caller's mr = MR, nv and
+   rows are constants: the sum's loop tests none of them. */
 static inline DP_ALWAYS_INLINE void DP_FN(indexed_grad_tile)(Py_ssize_t nb, const DP_T* X,
         Py_ssize_t K, const Py_ssize_t* idx, Py_ssize_t i0, int mr,
         const DP_T* DELTAPROP_RESTRICT Dp, DP_T* W, Py_ssize_t N, Py_ssize_t jp, Py_ssize_t nr,
-        DP_T c, DP_T beta, const int nv) {
+        DP_T c, DP_T beta, const int nv, const int rows) {
     DP_VT c00 = DP_ZERO(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     DP_VT c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (Py_ssize_t r = 0; r < nb; r++) {
@@ -247,6 +278,21 @@ static inline DP_ALWAYS_INLINE void DP_FN(indexed_grad_tile)(Py_ssize_t nb, cons
                 DP_MASKSTORE(p + h * DP_VL, mk, v);
             }
         }
+    }
+}
+
+/* indexed_grad_tile for a last block of mr < MR rows of W: 2, 4 or MR rows' work. */
+static void DP_FN(indexed_grad_tile_short)(Py_ssize_t nb, const DP_T* X, Py_ssize_t K,
+        const Py_ssize_t* idx, Py_ssize_t i0, int mr, const DP_T* DELTAPROP_RESTRICT Dp, DP_T* W,
+        Py_ssize_t N, Py_ssize_t jp, Py_ssize_t nr, DP_T c, DP_T beta) {
+    if (nr > DP_VL) {
+        if (mr <= 2) DP_FN(indexed_grad_tile)(nb, X, K, idx, i0, mr, Dp, W, N, jp, nr, c, beta, 2, 2);
+        else if (mr <= 4) DP_FN(indexed_grad_tile)(nb, X, K, idx, i0, mr, Dp, W, N, jp, nr, c, beta, 2, 4);
+        else DP_FN(indexed_grad_tile)(nb, X, K, idx, i0, mr, Dp, W, N, jp, nr, c, beta, 2, DP_MR);
+    } else {
+        if (mr <= 2) DP_FN(indexed_grad_tile)(nb, X, K, idx, i0, mr, Dp, W, N, jp, nr, c, beta, 1, 2);
+        else if (mr <= 4) DP_FN(indexed_grad_tile)(nb, X, K, idx, i0, mr, Dp, W, N, jp, nr, c, beta, 1, 4);
+        else DP_FN(indexed_grad_tile)(nb, X, K, idx, i0, mr, Dp, W, N, jp, nr, c, beta, 1, DP_MR);
     }
 }
 
@@ -321,7 +367,7 @@ static void DP_FN(indexed_xtd)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const D
                     const DP_T* panel = base + jp * nb;
                     if (mr == DP_MR && nr > DP_VL)
                         DP_FN(indexed_grad_tile)(nb, X, K, idx + r0, i0, DP_MR, panel, W, N,
-                                                 j0 + jp, nr, c, bt, 2);
+                                                 j0 + jp, nr, c, bt, 2, DP_MR);
 #ifdef DP_HVT
                     else if (mr == DP_MR && nr <= DP_HVL)
                         DP_FN(indexed_grad_tile_half)(nb, X, K, idx + r0, i0, DP_MR, panel, W,
@@ -332,10 +378,10 @@ static void DP_FN(indexed_xtd)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const D
 #endif
                     else if (mr == DP_MR)
                         DP_FN(indexed_grad_tile)(nb, X, K, idx + r0, i0, DP_MR, panel, W, N,
-                                                 j0 + jp, nr, c, bt, 1);
+                                                 j0 + jp, nr, c, bt, 1, DP_MR);
                     else
-                        DP_FN(indexed_grad_tile)(nb, X, K, idx + r0, i0, mr, panel, W, N,
-                                                 j0 + jp, nr, c, bt, nr > DP_VL ? 2 : 1);
+                        DP_FN(indexed_grad_tile_short)(nb, X, K, idx + r0, i0, mr, panel, W, N,
+                                                       j0 + jp, nr, c, bt);
                 }
             }
         }

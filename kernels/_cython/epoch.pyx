@@ -156,6 +156,7 @@ cdef void batch_run(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
     cdef deltaprop_prefetch pf
     cdef floating alpha = hyper[ALPHA], S
     cdef double E, sq, data, penalty
+    pf.base, pf.idx, pf.n, pf.row_bytes = X, order, 0, Din * sizeof(floating)
     for e in range(n_epochs):
         data = 0
         penalty = 0
@@ -182,8 +183,7 @@ cdef void batch_run(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
                 nn = B if start + B <= m else m - start
                 deltaprop_prefetch_rows(T, order + e * m + start, nn, K * sizeof(floating))
                 if Din * sizeof(floating) <= 1024:
-                    pf.base, pf.idx, pf.n = X, order + e * m + start, nn
-                    pf.row_bytes = Din * sizeof(floating)
+                    pf.idx, pf.n = order + e * m + start, nn
             if S == 0:
                 deltaprop_prefetch_some(&pf, pf.n)
                 continue
