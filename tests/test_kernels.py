@@ -267,13 +267,20 @@ def cython_epoch_builds():
     return mods
 
 
+#: inputs and batches whose last blocks of 6 rows are short in every way: 389 inputs end in 5
+#: rows of W, 385 in 1; batches of 200 in 2 rows, of 7 in 1 and their last (250 = 35 x 7 + 5) in 5
+ROW_TAILS = [([389, 43, 10], 200), ([385, 40, 10], 7)]
+
+
 @pytest.mark.parametrize("build", cython_epoch_builds(), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
-@pytest.mark.parametrize(("sizes", "batch_size"), [sb for sb in BLAS_SIZED if sb[0][0] > 64])
+@pytest.mark.parametrize(("sizes", "batch_size"), [sb for sb in BLAS_SIZED if sb[0][0] > 64] + ROW_TAILS)
 @pytest.mark.parametrize("solver", ["sgd", "momentum", "adam"])
 def test_each_cython_build_of_batch_epoch_matches_reference(build, sizes, batch_size, solver, dtype):
     """The test above on each build of Cython's epoch module, not only the one the backend picks
     on this CPU (with L2, so that plain sgd's product scales W by beta != 1; Adam's writes a
-    gradient buffer with beta = 0)."""
+    gradient buffer with beta = 0), and on :data:`ROW_TAILS`: the register tiles of a last,
+    short block of rows sum only the rows it has (2 or 4 of 6), in the forward product (the
+    batch's rows) and the gradient (W's rows)."""
     args = blas_sized_problem(sizes, batch_size, solver, 1e-4, dtype)
     kernels = types.SimpleNamespace(batch_epoch=build.batch_epoch)
     got = run_epoch(kernels, *args)
