@@ -18,7 +18,8 @@
    accumulators, two vector loads and six broadcasts per step of the sum; a last panel of at
    most one vector of columns takes a tile of one vector (half the work), and in the AVX-512
    build one of at most half a vector a tile of 256-bit vectors (Zen 4 executes a 512-bit FMA
-   as two 256-bit halves: a quarter of the work). The forward product packs W, KC rows by NC
+   as two 256-bit halves: a quarter of the work); a last block of fewer than MR rows sums 2 or
+   4 of them, not 6 (the full tiles only). The forward product packs W, KC rows by NC
    columns at a time, into panels of NR columns (zeros past N) in the caller's buffer of
    DELTAPROP_PANEL_BYTES; each tile broadcasts from six rows of X. The gradient product takes
    the batch a block of rows at a time (DP_D_BYTES of D: in the AVX2 build about the L1 cache,
