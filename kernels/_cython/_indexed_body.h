@@ -342,7 +342,7 @@ static inline Py_ssize_t DP_FN(xtd_block_rows)(Py_ssize_t m, Py_ssize_t N) {
    (N values, not NULL), also b = bbeta b + c sum_r D[r], summed as D's rows are packed (the
    bias's gradient, sum_n delta_n, without a pass of its own). With packed, D is not read: Dp
    holds it already packed, all m rows, with its column sums after them, as narrow_bt leaves
-   them (DELTAPROP_PACKED_DELTA). */
+   them (deltaprop_packed_delta). */
 static void DP_FN(indexed_xtd)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const DP_T* X,
         const Py_ssize_t* idx, const DP_T* D, DP_T* W, DP_T c, DP_T beta, DP_T* Dp,
         DP_T* bias, DP_T bbeta, int packed) {
@@ -447,7 +447,7 @@ static inline DP_ALWAYS_INLINE void DP_FN(narrow_bt_tile)(Py_ssize_t K, const DP
    With packed, C is not written: the result goes to the start of Bp as indexed_xtd packs D
    (its blocks of rows, each in panels of NR columns, zeros past N), followed by its column
    sums (N padded to NR values, summed down each column in the order of the rows), W^T's
-   panels after them; indexed_xtd with packed reads it there (DELTAPROP_PACKED_DELTA: what
+   panels after them; indexed_xtd with packed reads it there (deltaprop_packed_delta: what
    must fit). */
 static void DP_FN(narrow_bt)(Py_ssize_t m, Py_ssize_t K, Py_ssize_t N, const DP_T* D,
         const DP_T* W, int deriv, const DP_T* Ah, const DP_T* Zh, DP_T* C, DP_T* Bp,
