@@ -53,7 +53,7 @@
    the derivative h' it applies as it stores: */
 #define DELTAPROP_NARROW_MAX_OUT 32
 /* ... for batches of at least this many rows (fewer do not pay for packing W's transpose) */
-#define DELTAPROP_NARROW_MIN_ROWS 64
+#define DELTAPROP_NARROW_MIN_ROWS 32
 #define DELTAPROP_DERIV_ONE 0       /* identity */
 #define DELTAPROP_DERIV_RELU 1      /* [a > 0], read as [z > 0] */
 #define DELTAPROP_DERIV_TANH 2      /* 1 - z^2 */
