@@ -1,11 +1,15 @@
 """The engine `deltaprop.MLP` on every backend: training, the worked examples of Bishop §5.2-5.3 and
 Mitchell §4.5, persistence, bad input."""
 
+import warnings
+
 import numpy as np
 import pytest
 from conftest import targets
+from sklearn.exceptions import ConvergenceWarning
 
 from deltaprop import MLP
+from deltaprop.engine import buffers
 
 # ------------------------------------------------------------------ training behaviour
 FIG_5_3 = {  # target function, mean squared error reached (stated bound)
@@ -434,3 +438,43 @@ def test_reuse_buffers_keeps_one_thread_pool_for_the_block(rng, monkeypatch):
     assert len(started) == 1
     assert E_got == E_want and all(np.array_equal(a, b) for a, b in zip(got, want))
     assert threading.active_count() == before
+
+
+@pytest.mark.parametrize("solver,batch_size,sparse", [
+    ("sgd", 1, False), ("sgd", 7, False), ("sgd", 32, True), ("momentum", 1, False), ("momentum", 32, False),
+    ("nesterov", 7, False), ("nesterov", 1, True), ("adam", 1, False), ("adam", 200, False), ("adam", 500, False)])
+def test_epoch_work_buffers_are_written_before_they_are_read(backend, solver, batch_size, sparse, monkeypatch,
+                                                            rng):
+    """The epoch runner's work buffers (a batch's rows, targets and weights, units, δ, the
+    gradient) start uninitialised: filled with NaN instead of zeros, the fit is bit for bit the
+    same, for every solver family, on-line, mini-batch and full batch, a short last batch and
+    rows of sample weight 0."""
+    import scipy.sparse as sp
+
+    from deltaprop import MLPClassifier
+    from deltaprop.engine import epochs
+
+    X = rng.rand(300, 6) * (rng.rand(300, 6) < 0.5)
+    y = rng.randint(0, 3, 300)
+    s = rng.rand(300)
+    s[::5] = 0.0
+    fits = []
+    for fill in (0.0, np.nan):
+        def filled(n, dtype, fill=fill):
+            a = buffers.aligned_zeros(n, dtype)
+            a[...] = fill
+            return a
+        monkeypatch.setattr(epochs, "aligned_empty", filled)
+        clf = MLPClassifier((9,), activation="tanh", solver="adam" if solver == "adam" else "sgd",
+                            momentum=0.0 if solver == "sgd" else 0.9, nesterovs_momentum=solver == "nesterov",
+                            batch_size=batch_size, alpha=1e-3, learning_rate_init=0.01, max_iter=3, tol=0,
+                            random_state=0, backend=backend)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(sp.csr_matrix(X) if sparse else X, y, sample_weight=s)
+        fits.append(clf)
+    zero, nan = fits
+    assert np.isfinite(nan.loss_curve_).all()
+    assert nan.loss_curve_ == zero.loss_curve_
+    for a, b in zip(zero.coefs_ + zero.intercepts_, nan.coefs_ + nan.intercepts_):
+        np.testing.assert_array_equal(a, b)

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from ..parallel import Threads
 
 __all__ = ["ALIGNMENT", "WORK_PER_CALL", "SAMPLE_OVERHEAD", "STATEFUL_PER_SAMPLE", "UNIT_ELEMENTS",
-           "CACHE_ELEMENTS", "MIN_CHUNK_ROWS", "MIN_SHARD_ROWS", "PIECE_BYTES", "aligned_zeros",
+           "CACHE_ELEMENTS", "MIN_CHUNK_ROWS", "MIN_SHARD_ROWS", "PIECE_BYTES", "aligned_empty", "aligned_zeros",
            "thread_rows", "work_rows", "densified_rows", "chunk_rows", "kernel_input", "dense_rows",
            "rollback", "Workspace", "work_arrays", "thread_pool"]
 
@@ -56,15 +56,36 @@ MIN_SHARD_ROWS = 64
 PIECE_BYTES = 32 << 20
 
 
-def aligned_zeros(n: int, dtype: npt.DTypeLike, alignment: int = ALIGNMENT) -> np.ndarray:
-    """A zeroed array whose first element starts on an ``alignment``-byte boundary.
+def aligned_empty(n: int, dtype: npt.DTypeLike, alignment: int = ALIGNMENT) -> np.ndarray:
+    """An uninitialised array whose first element starts on an ``alignment``-byte boundary.
 
     The per-sample kernels sweep the first layer's rows of ``w`` with vector loads; NumPy aligns
     to 16 bytes only, and a ``w`` that starts off a 32-byte boundary makes every row's vectors
     straddle cache lines. The allocation is padded to whole ``alignment``-byte blocks, so the
     array shares no cache line with any other: a buffer one thread writes for every sample
     (units, δ, the epoch's loss sums, Adam's step count) is never false-shared with another
-    thread's.
+    thread's. For the work buffers a kernel writes before it reads (a batch's rows, units, δ,
+    gradient): no pass of zeros goes through the cache before the kernel's first write.
+
+    Parameters
+    ----------
+    n : int
+        Number of elements.
+    dtype : dtype-like
+        Element type.
+    alignment : int
+        Byte boundary of the first element and granularity of the allocation.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        C-contiguous and writeable; its values are whatever the memory held.
+    """
+    return _aligned(np.empty, n, dtype, alignment)
+
+
+def aligned_zeros(n: int, dtype: npt.DTypeLike, alignment: int = ALIGNMENT) -> np.ndarray:
+    """:func:`aligned_empty`, zeroed.
 
     Parameters
     ----------
@@ -80,9 +101,13 @@ def aligned_zeros(n: int, dtype: npt.DTypeLike, alignment: int = ALIGNMENT) -> n
     ndarray of shape (n,)
         Zeros, C-contiguous and writeable.
     """
+    return _aligned(np.zeros, n, dtype, alignment)
+
+
+def _aligned(make: Any, n: int, dtype: npt.DTypeLike, alignment: int) -> np.ndarray:
     dtype = np.dtype(dtype)
     nbytes = -(-n * dtype.itemsize // alignment) * alignment
-    buf = np.zeros(nbytes + alignment, dtype=np.uint8)
+    buf = make(nbytes + alignment, dtype=np.uint8)
     start = (-buf.ctypes.data) % alignment
     return buf[start : start + n * dtype.itemsize].view(dtype)
 

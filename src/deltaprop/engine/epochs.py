@@ -37,7 +37,7 @@ import scipy.sparse as sp
 
 from ..contract import SGD
 from ..layout import n_units
-from .buffers import STATEFUL_PER_SAMPLE, aligned_zeros, dense_rows, densified_rows, work_rows
+from .buffers import STATEFUL_PER_SAMPLE, aligned_empty, dense_rows, densified_rows, work_rows
 
 if TYPE_CHECKING:
     from .mlp import MLP
@@ -151,13 +151,13 @@ class OneThreadEpochs(Epochs):
         self.codes = net._codes
         dt, B, U = net.dtype, batch_size, n_units(net.layout)
         # in cache lines of their own: with n_jobs threads, each thread's buffers are written
-        # for every sample or batch
-        self.A, self.Z, self.D = (aligned_zeros(B * U, dt) for _ in range(3))
+        # for every sample or batch; the kernels write each before they read it (outputs only)
+        self.A, self.Z, self.D = (aligned_empty(B * U, dt) for _ in range(3))
         if B > 1:
-            self.Xb = aligned_zeros(B * n_features, dt).reshape(B, n_features)
-            self.Tb = aligned_zeros(B * n_outputs, dt).reshape(B, n_outputs)
-            self.sb = aligned_zeros(B, dt)
-            self.g = aligned_zeros(net.w.shape[0], dt)
+            self.Xb = aligned_empty(B * n_features, dt).reshape(B, n_features)
+            self.Tb = aligned_empty(B * n_outputs, dt).reshape(B, n_outputs)
+            self.sb = aligned_empty(B, dt)
+            self.g = aligned_empty(net.w.shape[0], dt)
 
     def samples_per_call(self, solver: int) -> int:
         """:func:`~deltaprop.engine.buffers.work_rows`, a whole number of batches (at least one).
