@@ -478,3 +478,29 @@ def test_epoch_work_buffers_are_written_before_they_are_read(backend, solver, ba
     assert nan.loss_curve_ == zero.loss_curve_
     for a, b in zip(zero.coefs_ + zero.intercepts_, nan.coefs_ + nan.intercepts_):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("batch_size,n_jobs", [(1, 1), (7, 1), (32, 2), (1, 2), (500, 1)])
+def test_plain_gradient_descent_reads_no_optimizer_state(backend, batch_size, n_jobs, monkeypatch, rng):
+    """MLP.fit, batch_epoch and sgd_epoch hand the kernels an uninitialised solver state (plain
+    sgd keeps none) and uninitialised work buffers: filled with NaN, every weight and error is
+    bit for bit what zeros give."""
+    from deltaprop.engine import descent, epochs
+
+    X, T = rng.rand(300, 6), np.eye(3)[rng.randint(0, 3, 300)]
+    results = []
+    for fill in (0.0, np.nan):
+        def filled(n, dtype, fill=fill):
+            a = buffers.aligned_zeros(n, dtype)
+            a[...] = fill
+            return a
+        monkeypatch.setattr(descent, "aligned_empty", filled)
+        monkeypatch.setattr(epochs, "aligned_empty", filled)
+        net = MLP([6, 9, 3], hidden="tanh", output="softmax", loss="cross_entropy", backend=backend,
+                  random_state=0)
+        net.fit(X, T, epochs=2, lr=0.05, batch_size=batch_size, n_jobs=n_jobs)
+        E = (net.batch_epoch(X, T, 0.05, batch_size) if batch_size > 1 else net.sgd_epoch(X, T, 0.05))
+        results.append((net.w.copy(), list(net.loss_curve_) + [E]))
+    (w0, curve0), (w1, curve1) = results
+    assert np.isfinite(w1).all() and curve1 == curve0
+    np.testing.assert_array_equal(w1, w0)

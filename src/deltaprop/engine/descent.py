@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from ..contract import DEFAULT_ETA, PARALLEL_MODES, SGD, make_hyper
 from ..parallel import effective_n_jobs
 from ..validation import check_lr, check_order, check_positive_int
-from .buffers import rollback, work_rows
+from .buffers import aligned_empty, rollback, work_rows
 from .epochs import Epochs, OneThreadEpochs
 from .parallel_epochs import choose_runner
 
@@ -292,7 +292,8 @@ def gradient_descent(runner: Epochs, X: np.ndarray | sp.csr_matrix, T: np.ndarra
         On this or any other exception (KeyboardInterrupt included) ``w`` is put back as it was.
     """
     net, dt = runner.net, runner.net.dtype
-    state = np.zeros((2, net.w.shape[0]), dtype=dt)
+    # plain sgd keeps no optimizer state: the kernels neither read nor write it
+    state = aligned_empty(2 * net.w.shape[0], dt).reshape(2, -1)
     t = np.zeros(1, dtype=np.int64)
     losses = np.zeros((orders.shape[0], 2), dtype=np.float64)
     s = np.ones(X.shape[0], dtype=dt)
