@@ -10,7 +10,8 @@ n_out) is row-major, so row ``i`` (the weights leaving input ``i``) is contiguou
 Rows go four at a time: the accumulators of the four rows, or of the forward sum, stay in
 registers across them, and the sums run in the same order as one row at a time. The sweeps are
 written once, here, as ``_jit.inline`` functions (the mirror of the Cython backend's
-``_rows.h``): :func:`sweep4` / :func:`sweep1` (update rows and/or add them into a forward sum)
+``_rows.h``): :func:`sweep4` / :func:`sweep1` (update rows and/or add them into a forward sum;
+:func:`sweep4`'s update is explicit vector code, :mod:`~deltaprop.kernels._numba.vectors`)
 and :func:`dot_update4` / :func:`dot_update1` (a dot product of each old row with δ, then its
 update). Their flags (``upd``, ``fwd``, ``norm``, ``decay``) are passed as literals, so each
 caller's copy keeps only its own loop, compiled with the caller's options.
@@ -25,6 +26,7 @@ from deltaprop.contract import B_OFF, N_IN, N_OUT, U_OFF, W_OFF
 
 from ._jit import helper, inline
 from .activations import activate, derivative
+from .vectors import update_rows4, update_rows4_fwd, update_rows4_fwd_norm, update_rows4_norm
 
 #: Offsets into the flat buffers are unsigned.
 U64 = np.uint64
@@ -63,8 +65,28 @@ def sweep4(w, r0, r1, r2, r3, n, d, c0, c1, c2, c3, y0, y1, y2, y3, a, u, pv, up
     With ``upd``, :math:`w_{kj} \leftarrow w_{kj} - c_k d_j` (and with ``norm``,
     :math:`pv_j \mathrel{+}= \sum_k c_k w_{kj}` of the old rows); with ``fwd``,
     :math:`a_{u+j} \mathrel{+}= y_0 w_{0j} + y_1 w_{1j} + y_2 w_{2j} + y_3 w_{3j}` with the new
-    rows, added in that order.
+    rows, added in that order. A sweep that updates is emitted as explicit vector code
+    (:mod:`~deltaprop.kernels._numba.vectors`: :func:`sweep4_loop`'s arithmetic without LLVM's
+    run-time checks that the rows, ``d``, ``a`` and ``pv`` do not overlap); the forward sum
+    alone is :func:`sweep4_loop`.
     """
+    if upd:
+        if fwd and norm:
+            update_rows4_fwd_norm(w, r0, r1, r2, r3, n, d, c0, c1, c2, c3, y0, y1, y2, y3, a, u, pv)
+        elif fwd:
+            update_rows4_fwd(w, r0, r1, r2, r3, n, d, c0, c1, c2, c3, y0, y1, y2, y3, a, u, pv)
+        elif norm:
+            update_rows4_norm(w, r0, r1, r2, r3, n, d, c0, c1, c2, c3, y0, y1, y2, y3, a, u, pv)
+        else:
+            update_rows4(w, r0, r1, r2, r3, n, d, c0, c1, c2, c3, y0, y1, y2, y3, a, u, pv)
+    else:
+        sweep4_loop(w, r0, r1, r2, r3, n, d, c0, c1, c2, c3, y0, y1, y2, y3, a, u, pv, False, fwd, norm)
+
+
+@inline
+def sweep4_loop(w, r0, r1, r2, r3, n, d, c0, c1, c2, c3, y0, y1, y2, y3, a, u, pv, upd, fwd, norm):
+    """:func:`sweep4` as a plain loop over the columns, which LLVM vectorises behind run-time
+    overlap checks (the reference the vector code is tested against)."""
     for j in range(n):
         w0, w1, w2, w3 = w[r0 + j], w[r1 + j], w[r2 + j], w[r3 + j]
         if upd:
