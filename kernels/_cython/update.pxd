@@ -8,6 +8,21 @@ from ._core cimport (ADAM, ALPHA, B_OFF, BETA_1, BETA_2, EPSILON, ETA, MOMENTUM,
                      NESTEROV, SGD, W_OFF, col, f_sqrt)
 from .rows cimport sum_squares
 
+cdef extern from "_update.h":
+    void deltaprop_momentum_rowf(Py_ssize_t n, float* w, float* m, const float* d, float zi, float c,
+                                 float eta, float mu) noexcept nogil
+    void deltaprop_momentum_row(Py_ssize_t n, double* w, double* m, const double* d, double zi, double c,
+                                double eta, double mu) noexcept nogil
+    void deltaprop_nesterov_rowf(Py_ssize_t n, float* w, float* m, const float* d, float zi, float c,
+                                 float eta, float mu) noexcept nogil
+    void deltaprop_nesterov_row(Py_ssize_t n, double* w, double* m, const double* d, double zi, double c,
+                                double eta, double mu) noexcept nogil
+    void deltaprop_adam_rowf(Py_ssize_t n, float* w, float* m, float* v, const float* d, float zi, float c,
+                             float b1, float b2, float c1, float c2, float et, float eps) noexcept nogil
+    void deltaprop_adam_row(Py_ssize_t n, double* w, double* m, double* v, const double* d, double zi,
+                            double c, double b1, double b2, double c1, double c2, double et,
+                            double eps) noexcept nogil
+
 cdef void update(floating* w, const floating* g, Py_ssize_t P, int solver, const floating* hyper,
                  floating* state, int64_t* step) noexcept nogil
 cdef double adam_rate(const floating* hyper, int64_t* step) noexcept nogil
@@ -19,35 +34,33 @@ cdef inline void update_row(int solver, floating* w, floating* m, floating* v, P
     r"""Update ``w[:n]`` (one row, or the biases with ``zi = 1, c = 0``) with one sample's
     gradient :math:`g_j = z_i \delta_j + c\, w_j` by ``solver``; ``m``, ``v`` are the same
     entries of ``state``'s rows (v of momentum and Nesterov in ``m``). No reduction in these
-    loops, so they vectorise."""
+    loops, so they vectorise; momentum, Nesterov and Adam are ``_update.h``'s C loops, whose
+    ``restrict`` pointers spare the run-time alias checks."""
     cdef Py_ssize_t j
-    cdef floating g, wj, et, c1, c2
+    cdef floating wj, et, c1, c2
     cdef floating eta = hyper[ETA], mu = hyper[MU], b1 = hyper[BETA_1], b2 = hyper[BETA_2]
     cdef floating eps = hyper[EPSILON]
     if solver == SGD:
         for j in range(n):
             wj = w[j]
             w[j] = wj - eta * (zi * delta[j] + c * wj)
-    elif solver == MOMENTUM:
-        for j in range(n):
-            wj = w[j]
-            m[j] = mu * m[j] - eta * (zi * delta[j] + c * wj)
-            w[j] = wj + m[j]
+    elif solver == MOMENTUM:  # the C loops of _update.h: restrict pointers
+        if floating is float:
+            deltaprop_momentum_rowf(n, w, m, delta, zi, c, eta, mu)
+        else:
+            deltaprop_momentum_row(n, w, m, delta, zi, c, eta, mu)
     elif solver == NESTEROV:
-        for j in range(n):
-            wj = w[j]
-            g = zi * delta[j] + c * wj
-            m[j] = mu * m[j] - eta * g
-            w[j] = wj + (mu * m[j] - eta * g)
+        if floating is float:
+            deltaprop_nesterov_rowf(n, w, m, delta, zi, c, eta, mu)
+        else:
+            deltaprop_nesterov_row(n, w, m, delta, zi, c, eta, mu)
     elif solver == ADAM:
         et = <floating>eta_t  # in the arrays' dtype: float32 stays float32 (vectorised)
-        c1, c2 = 1 - b1, 1 - b2  # floating: a literal 1 in the loop would make it double
-        for j in range(n):
-            wj = w[j]
-            g = zi * delta[j] + c * wj
-            m[j] = b1 * m[j] + c1 * g
-            v[j] = b2 * v[j] + c2 * (g * g)
-            w[j] = wj - et * m[j] / (f_sqrt(v[j]) + eps)
+        c1, c2 = 1 - b1, 1 - b2
+        if floating is float:
+            deltaprop_adam_rowf(n, w, m, v, delta, zi, c, b1, b2, c1, c2, et, eps)
+        else:
+            deltaprop_adam_row(n, w, m, v, delta, zi, c, b1, b2, c1, c2, et, eps)
 
 
 cdef inline double update_rows(int solver, floating* w, floating* m, floating* v, Py_ssize_t wo,
