@@ -504,3 +504,41 @@ def test_plain_gradient_descent_reads_no_optimizer_state(backend, batch_size, n_
     (w0, curve0), (w1, curve1) = results
     assert np.isfinite(w1).all() and curve1 == curve0
     np.testing.assert_array_equal(w1, w0)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("hidden", ["tanh", "relu"])
+@pytest.mark.parametrize("call", ["sgd_epoch", "batch_epoch", "fit-1", "fit-32", "fit-2-threads"])
+def test_a_nan_or_infinity_in_a_visited_row_of_X_is_a_clear_error(backend, bad, hidden, call, rng):
+    """The training methods check X's values only when an epoch fails; a NaN or ±inf in any row
+    the epochs visit (here one value of one row, large weights so that tanh and relu saturate
+    or die on it) is still a ValueError naming X, with the weights, loss curve and random state
+    as they were."""
+    X, T = rng.rand(120, 5), np.eye(3)[rng.randint(0, 3, 120)]
+    X[37, 2] = bad
+    net = MLP([5, 6, 3], hidden=hidden, output="softmax", loss="cross_entropy", backend=backend, random_state=0)
+    net.w *= 50
+    net.fit(np.nan_to_num(X, posinf=0, neginf=0), T, epochs=1, lr=1e-6)
+    before, curve, rng_state = net.w.copy(), list(net.loss_curve_), net._rng.get_state()[1].copy()
+    with pytest.raises(ValueError, match="X contains NaN or infinity"):
+        if call == "sgd_epoch":
+            net.sgd_epoch(X, T, 1e-3)
+        elif call == "batch_epoch":
+            net.batch_epoch(X, T, 1e-3, 7)
+        else:
+            _, b, *threads = call.split("-")
+            net.fit(X, T, epochs=3, lr=1e-3, batch_size=int(b), n_jobs=2 if threads else 1)
+    np.testing.assert_array_equal(net.w, before)
+    assert net.loss_curve_ == curve and np.array_equal(net._rng.get_state()[1], rng_state)
+
+
+def test_rows_of_X_an_epoch_does_not_visit_are_not_read(rng):
+    """A NaN in a row outside ``order`` changes nothing: the epoch is the one without that row."""
+    X, T = rng.rand(50, 4), np.eye(2)[rng.randint(0, 2, 50)]
+    order = np.arange(1, 50)
+    nets = [MLP([4, 5, 2], output="softmax", loss="cross_entropy", random_state=0) for _ in range(2)]
+    bad = X.copy()
+    bad[0, 1] = np.nan
+    E_bad = nets[0].batch_epoch(bad, T, 0.1, 8, order=order)
+    E = nets[1].batch_epoch(X, T, 0.1, 8, order=order)
+    assert E_bad == E and np.array_equal(nets[0].w, nets[1].w)

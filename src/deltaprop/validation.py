@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Collection, Iterable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from .contract import DTYPES, HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, check_pair
 
 __all__ = ["check_option", "check_config", "check_X", "check_T", "check_sample_weight", "check_lr",
-           "check_positive_int", "check_order"]
+           "check_positive_int", "check_order", "finite_X"]
 
 
 def check_option(name: str, value: object, allowed: Collection[str]) -> str:
@@ -107,6 +107,26 @@ def _numeric(name: str, arr: npt.ArrayLike) -> np.ndarray:
     return arr
 
 
+#: the error of an X with a NaN or an infinity
+X_NOT_FINITE = "X contains NaN or infinity"
+
+
+def finite_X(X: np.ndarray | sp.csr_matrix) -> bool:
+    """Whether X (as :func:`check_X` returns it) holds no NaN and no infinity.
+
+    Parameters
+    ----------
+    X : ndarray or csr_matrix of shape (n, D)
+
+    Returns
+    -------
+    bool
+    """
+    if sp.issparse(X):
+        return bool(np.isfinite(cast(Any, X).data).all())
+    return _all_finite(X)
+
+
 def _all_finite(X: np.ndarray) -> bool:
     """No NaN and no infinity in a C-contiguous (n, D) array of float32 or float64.
 
@@ -120,7 +140,8 @@ def _all_finite(X: np.ndarray) -> bool:
     return bool(np.isfinite(X).all())
 
 
-def check_X(X: npt.ArrayLike | sp.spmatrix, n_features: int, dtype: np.dtype) -> np.ndarray | sp.csr_matrix:
+def check_X(X: npt.ArrayLike | sp.spmatrix, n_features: int, dtype: np.dtype,
+            finite: bool = True) -> np.ndarray | sp.csr_matrix:
     """X as a C-contiguous (n, D) array (or CSR matrix) of ``dtype``.
 
     Parameters
@@ -131,6 +152,10 @@ def check_X(X: npt.ArrayLike | sp.spmatrix, n_features: int, dtype: np.dtype) ->
         D, the network's inputs.
     dtype : numpy.dtype
         The network's dtype.
+    finite : bool
+        Check that every value of a dense X is finite (a pass over all of X). False leaves that
+        to the caller (the training methods, :func:`finite_X` when an epoch fails); a sparse
+        X's stored values are always checked.
 
     Returns
     -------
@@ -151,7 +176,7 @@ def check_X(X: npt.ArrayLike | sp.spmatrix, n_features: int, dtype: np.dtype) ->
             raise ValueError(f"X has {sparse.shape[1]} features, but the network expects {n_features}")
         sparse = sp.csr_matrix(sparse, dtype=dtype)
         if not np.isfinite(sparse.data).all():
-            raise ValueError("X contains NaN or infinity")
+            raise ValueError(X_NOT_FINITE)
         return sparse
     X = _numeric("X", X)
     if X.ndim != 2:
@@ -161,8 +186,8 @@ def check_X(X: npt.ArrayLike | sp.spmatrix, n_features: int, dtype: np.dtype) ->
     if X.shape[1] != n_features:
         raise ValueError(f"X has {X.shape[1]} features, but the network expects {n_features}")
     X = np.ascontiguousarray(X, dtype=dtype)
-    if not _all_finite(X):
-        raise ValueError("X contains NaN or infinity")
+    if finite and not _all_finite(X):
+        raise ValueError(X_NOT_FINITE)
     return X
 
 

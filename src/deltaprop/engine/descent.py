@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from ..contract import DEFAULT_ETA, PARALLEL_MODES, SGD, make_hyper
 from ..parallel import effective_n_jobs
-from ..validation import check_lr, check_order, check_positive_int
+from ..validation import X_NOT_FINITE, check_lr, check_order, check_positive_int, finite_X
 from .buffers import aligned_empty, rollback, work_rows
 from .epochs import Epochs, OneThreadEpochs
 from .parallel_epochs import choose_runner
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     #: X, T and the sample weights s validated, as the kernels take them (``MLP._check_XT``)
     Checked: TypeAlias = tuple[np.ndarray | sp.csr_matrix, np.ndarray, np.ndarray | None]
 
-__all__ = ["GradientDescentMixin", "gradient_descent"]
+__all__ = ["GradientDescentMixin", "gradient_descent", "descend"]
 
 
 class GradientDescentMixin:
@@ -55,7 +55,7 @@ class GradientDescentMixin:
 
     if TYPE_CHECKING:
         def _check_XT(self, X: npt.ArrayLike | sp.spmatrix, T: npt.ArrayLike,
-                      sample_weight: npt.ArrayLike | None = None) -> Checked: ...
+                      sample_weight: npt.ArrayLike | None = None, finite_X: bool = True) -> Checked: ...
 
     def epoch_runner(self, X: np.ndarray | sp.spmatrix, T: np.ndarray, batch_size: int,
                      n_jobs: int | None = None, parallel: str = "average") -> Epochs:
@@ -103,6 +103,8 @@ class GradientDescentMixin:
 
         Samples are visited in ``order``, the weights updated after each one, fused in compiled
         calls. A transaction: on any error (divergence, KeyboardInterrupt) ``w`` is left as it was.
+        X's values are checked for NaN and infinity only if the epoch fails (:func:`descend`):
+        such a value in a visited row always makes the weights non-finite.
 
         Parameters
         ----------
@@ -123,13 +125,14 @@ class GradientDescentMixin:
         FloatingPointError
             If the error or the weights became NaN or infinite.
         ValueError
-            For bad inputs, targets, learning rate or order.
+            For bad inputs, targets, learning rate or order, or a NaN or an infinity in a row of X
+            the epoch visits (found when the epoch fails; rows it does not visit are not read).
         """
-        X, T, _ = self._check_XT(X, T)
+        X, T, _ = self._check_XT(X, T, finite_X=False)
         lr = check_lr(lr)
         order = np.arange(X.shape[0], dtype=np.intp) if order is None else check_order(order, X.shape[0])
         runner = OneThreadEpochs(_network(self), X.shape[1], T.shape[1], 1)
-        return float(gradient_descent(runner, X, T, order[None, :], lr)[0])
+        return float(descend(runner, X, T, order[None, :], lr)[0])
 
     def batch_epoch(self, X: npt.ArrayLike | sp.spmatrix, T: npt.ArrayLike, lr: float, batch_size: int,
                     order: npt.ArrayLike | None = None) -> float:
@@ -138,7 +141,7 @@ class GradientDescentMixin:
         .. math:: w \leftarrow w - \frac{\eta}{|B|} \sum_{n \in B} \nabla E_n(w)
 
         ``batch_size >= n`` is full-batch gradient descent; ``batch_size=1`` equals
-        :meth:`sgd_epoch`. A transaction, as :meth:`sgd_epoch`.
+        :meth:`sgd_epoch`. A transaction, and X checked, as in :meth:`sgd_epoch`.
 
         Parameters
         ----------
@@ -157,14 +160,15 @@ class GradientDescentMixin:
         FloatingPointError
             If the error or the weights became NaN or infinite.
         ValueError
-            For bad inputs, targets, learning rate, batch size or order.
+            For bad inputs, targets, learning rate, batch size or order, or a NaN or an infinity
+            in a row of X the epoch visits (as in :meth:`sgd_epoch`).
         """
-        X, T, _ = self._check_XT(X, T)
+        X, T, _ = self._check_XT(X, T, finite_X=False)
         lr = check_lr(lr)
         batch_size = check_positive_int("batch_size", batch_size)
         order = np.arange(X.shape[0], dtype=np.intp) if order is None else check_order(order, X.shape[0])
         runner = OneThreadEpochs(_network(self), X.shape[1], T.shape[1], max(1, min(batch_size, order.shape[0])))
-        return float(gradient_descent(runner, X, T, order[None, :], lr)[0])
+        return float(descend(runner, X, T, order[None, :], lr)[0])
 
     def fit(self, X: npt.ArrayLike | sp.spmatrix, T: npt.ArrayLike, epochs: int = 100, lr: float = DEFAULT_ETA,
             batch_size: int = 1, shuffle: bool = True, progress: Callable[[int, float], object] | None = None,
@@ -215,9 +219,11 @@ class GradientDescentMixin:
         FloatingPointError
             If training diverged (the error or the weights became NaN or infinite).
         ValueError
-            For bad inputs, targets or parameters, naming the parameter.
+            For bad inputs, targets or parameters, naming the parameter; a NaN or an infinity in
+            X is found as in :meth:`sgd_epoch`, after the first epochs that read it (the weights,
+            ``loss_curve_`` and random state then restored).
         """
-        X, T, _ = self._check_XT(X, T)
+        X, T, _ = self._check_XT(X, T, finite_X=False)
         lr = check_lr(lr)
         epochs = check_positive_int("epochs", epochs)
         batch_size = check_positive_int("batch_size", batch_size)
@@ -249,7 +255,7 @@ class GradientDescentMixin:
             else:
                 orders = np.tile(np.arange(n, dtype=np.intp), (k, 1))
             try:
-                losses = gradient_descent(runner, X, T, orders, lr)
+                losses = descend(runner, X, T, orders, lr)
             except FloatingPointError:
                 which = f"epoch {done + 1}" if k == 1 else f"epochs {done + 1}-{done + k}"
                 raise FloatingPointError(
@@ -302,6 +308,43 @@ def gradient_descent(runner: Epochs, X: np.ndarray | sp.csr_matrix, T: np.ndarra
             runner(X, T, s, orders, SGD, make_hyper(dt, eta=eta), state, t, losses)
         _check_finite(losses[:, 0], net.w)
     return losses[:, 0]
+
+
+def descend(runner: Epochs, X: np.ndarray | sp.csr_matrix, T: np.ndarray, orders: np.ndarray,
+            eta: float) -> np.ndarray:
+    r""":func:`gradient_descent` on an X whose values were not checked for NaN and infinity.
+
+    The check is made only if the epochs fail, to name the cause. It is sound because every
+    epoch kernel multiplies each input :math:`x_i` of a row it visits (every sample weight is 1
+    on this path) into the first layer's update,
+    :math:`w_{ji} \leftarrow w_{ji} - \eta\, \delta_j x_i` (per sample, or summed over a batch):
+    a NaN, or an infinity times any finite :math:`\eta \delta_j` (zero included), makes a weight
+    NaN or infinite, which :func:`gradient_descent` reports. A run that ends finite read only
+    finite values; checking them first would cost a pass over all of X from memory per call.
+
+    Parameters
+    ----------
+    runner, X, T, orders, eta
+        As for :func:`gradient_descent`.
+
+    Returns
+    -------
+    ndarray (n_epochs,) of float64
+        As :func:`gradient_descent`.
+
+    Raises
+    ------
+    ValueError
+        If the epochs failed and X holds a NaN or an infinity (``w`` put back as it was).
+    FloatingPointError
+        If they diverged on a finite X.
+    """
+    try:
+        return gradient_descent(runner, X, T, orders, eta)
+    except FloatingPointError:
+        if not finite_X(X):
+            raise ValueError(X_NOT_FINITE) from None
+        raise
 
 
 def _network(mixin: GradientDescentMixin) -> MLP:

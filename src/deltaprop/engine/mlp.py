@@ -245,9 +245,10 @@ class MLP(GradientDescentMixin, ModelFileMixin):
         return thread_pool(self.__dict__.get("_kept"), n)
 
     def _check_XT(self, X: npt.ArrayLike | sp.spmatrix, T: npt.ArrayLike,
-                  sample_weight: npt.ArrayLike | None = None) -> Checked:
-        """X, T and the sample weights validated and cast to the network's dtype."""
-        Xc = check_X(X, self.layer_sizes[0], self.dtype)
+                  sample_weight: npt.ArrayLike | None = None, finite_X: bool = True) -> Checked:
+        """X, T and the sample weights validated and cast to the network's dtype (``finite_X``
+        False: X's values are not checked for NaN and infinity, :func:`~deltaprop.validation.check_X`)."""
+        Xc = check_X(X, self.layer_sizes[0], self.dtype, finite=finite_X)
         Tc = check_T(T, Xc.shape[0], self.layer_sizes[-1], self.loss_function, self.dtype)
         s = None if sample_weight is None else check_sample_weight(sample_weight, Xc.shape[0], self.dtype)
         return Xc, Tc, s
