@@ -1,5 +1,7 @@
-"""The learning-rate check takes every real number type and names what it rejects."""
+"""Validation: the learning-rate check takes every real number type and names what it rejects;
+X's and T's checks find every bad value."""
 
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -49,10 +51,13 @@ def test_check_X_finds_every_nan_or_infinity(dtype, bad, n):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_check_X_takes_large_finite_values_whose_row_sums_overflow(dtype):
+    """...silently: the overflow of the row sums sends X to the element-wise check, no warning."""
     big = np.finfo(dtype).max / 2
     X = np.full((5000, 7), big, dtype=dtype)
     X[::2] *= -1
-    np.testing.assert_array_equal(check_X(X, 7, np.dtype(dtype)), X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(check_X(X, 7, np.dtype(dtype)), X)
 
 
 @pytest.mark.parametrize("dtype,atol", [(np.float32, 1e-5), (np.float64, 1e-10)])

@@ -135,8 +135,11 @@ def _all_finite(X: np.ndarray) -> bool:
     every value finite. Sums that are not finite (or that overflow) send X to the element-wise
     check.
     """
-    if X.size >= 4096 and np.isfinite(X @ np.ones(X.shape[1], dtype=X.dtype)).all():
-        return True
+    if X.size >= 4096:
+        with np.errstate(over="ignore", invalid="ignore"):  # a sum may overflow: then the fallback
+            sums = X @ np.ones(X.shape[1], dtype=X.dtype)
+        if np.isfinite(sums).all():
+            return True
     return bool(np.isfinite(X).all())
 
 
