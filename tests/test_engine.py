@@ -471,6 +471,7 @@ def test_epoch_work_buffers_are_written_before_they_are_read(backend, solver, ba
                             random_state=0, backend=backend)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.filterwarnings("ignore", "Got `batch_size`")  # 500 > 300 rows: the full batch
             clf.fit(sp.csr_matrix(X) if sparse else X, y, sample_weight=s)
         fits.append(clf)
     zero, nan = fits
