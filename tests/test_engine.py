@@ -440,6 +440,15 @@ def test_reuse_buffers_keeps_one_thread_pool_for_the_block(rng, monkeypatch):
     assert threading.active_count() == before
 
 
+def _filled_with(fill):
+    """An ``aligned_empty`` whose arrays hold ``fill`` (0 or NaN) instead of whatever memory held."""
+    def filled(n, dtype):
+        a = buffers.aligned_zeros(n, dtype)
+        a[...] = fill
+        return a
+    return filled
+
+
 @pytest.mark.parametrize("solver,batch_size,sparse", [
     ("sgd", 1, False), ("sgd", 7, False), ("sgd", 32, True), ("momentum", 1, False), ("momentum", 32, False),
     ("nesterov", 7, False), ("nesterov", 1, True), ("adam", 1, False), ("adam", 200, False), ("adam", 500, False)])
@@ -460,11 +469,7 @@ def test_epoch_work_buffers_are_written_before_they_are_read(backend, solver, ba
     s[::5] = 0.0
     fits = []
     for fill in (0.0, np.nan):
-        def filled(n, dtype, fill=fill):
-            a = buffers.aligned_zeros(n, dtype)
-            a[...] = fill
-            return a
-        monkeypatch.setattr(epochs, "aligned_empty", filled)
+        monkeypatch.setattr(epochs, "aligned_empty", _filled_with(fill))
         clf = MLPClassifier((9,), activation="tanh", solver="adam" if solver == "adam" else "sgd",
                             momentum=0.0 if solver == "sgd" else 0.9, nesterovs_momentum=solver == "nesterov",
                             batch_size=batch_size, alpha=1e-3, learning_rate_init=0.01, max_iter=3, tol=0,
@@ -491,12 +496,8 @@ def test_plain_gradient_descent_reads_no_optimizer_state(backend, batch_size, n_
     X, T = rng.rand(300, 6), np.eye(3)[rng.randint(0, 3, 300)]
     results = []
     for fill in (0.0, np.nan):
-        def filled(n, dtype, fill=fill):
-            a = buffers.aligned_zeros(n, dtype)
-            a[...] = fill
-            return a
-        monkeypatch.setattr(descent, "aligned_empty", filled)
-        monkeypatch.setattr(epochs, "aligned_empty", filled)
+        monkeypatch.setattr(descent, "aligned_empty", _filled_with(fill))
+        monkeypatch.setattr(epochs, "aligned_empty", _filled_with(fill))
         net = MLP([6, 9, 3], hidden="tanh", output="softmax", loss="cross_entropy", backend=backend,
                   random_state=0)
         net.fit(X, T, epochs=2, lr=0.05, batch_size=batch_size, n_jobs=n_jobs)

@@ -4,9 +4,9 @@ numba cannot tell LLVM that two arrays, or two rows of one array, do not overlap
 ``restrict``), so LLVM vectorises a loop that writes four rows of ``w`` and reads δ and the
 forward sum behind run-time checks of every pair of ranges: about a hundred instructions before
 each block of four rows, against about 130 for the block's own 128 columns in float32. The
-functions here emit the loop themselves, with no checks: vectors of 32 bytes (eight float32 or
-four float64: an AVX2 register, half an AVX-512 one, which measured faster than whole AVX-512
-vectors on the per-sample shapes) loaded, combined by ``llvm.fmuladd`` and stored, then a
+functions here emit the loop themselves, with no checks: vectors of :data:`VECTOR_BYTES` (eight
+float32 or four float64: an AVX2 register, half an AVX-512 one; the choice is measured in
+``docs/performance/single_core.rst``) loaded, combined by ``llvm.fmuladd`` and stored, then a
 scalar loop over the last ``n mod V`` columns. The rows, δ, the forward sum and ``pv`` must not
 overlap, as they never do in the kernels (rows of ``W_0``, unit buffers).
 
@@ -25,24 +25,12 @@ from numba.extending import intrinsic
 VECTOR_BYTES = 32
 
 
-def _update_rows4_python(w, r0, r1, r2, r3, n, d, c0, c1, c2, c3, y0, y1, y2, y3, a, u, pv, fwd, norm):
-    """The pure-Python twin of the intrinsics, which runs under NUMBA_DISABLE_JIT=1 (coverage runs)."""
-    rows, cs, ys = (r0, r1, r2, r3), (c0, c1, c2, c3), (y0, y1, y2, y3)
-    for j in range(n):
-        old = [w[r + j] for r in rows]
-        if norm:
-            q = pv[j]
-            for c, wk in zip(cs, old):
-                q = q + c * wk
-            pv[j] = q
-        new = [wk - c * d[j] for c, wk in zip(cs, old)]
-        for r, wk in zip(rows, new):
-            w[r + j] = wk
-        if fwd:
-            acc = a[u + j]
-            for y, wk in zip(ys, new):
-                acc = acc + y * wk
-            a[u + j] = acc
+def _update_rows4_python(*args):
+    """The pure-Python twin of the intrinsics, which runs under NUMBA_DISABLE_JIT=1 (coverage runs):
+    :func:`~deltaprop.kernels._numba.rows.sweep4_loop` itself (imported here, not at the top:
+    ``rows`` imports this module)."""
+    from .rows import sweep4_loop
+    sweep4_loop(*args)
 
 
 def _make_update_rows4(fwd: bool, norm: bool):
@@ -150,15 +138,15 @@ update_rows4_norm = _make_update_rows4(fwd=False, norm=True)
 
 if config.DISABLE_JIT:
     def update_rows4_fwd(*args):  # noqa: F811
-        _update_rows4_python(*args, True, False)
+        _update_rows4_python(*args, True, True, False)
 
     def update_rows4(*args):  # noqa: F811
-        _update_rows4_python(*args, False, False)
+        _update_rows4_python(*args, True, False, False)
 
     def update_rows4_fwd_norm(*args):  # noqa: F811
-        _update_rows4_python(*args, True, True)
+        _update_rows4_python(*args, True, True, True)
 
     def update_rows4_norm(*args):  # noqa: F811
-        _update_rows4_python(*args, False, True)
+        _update_rows4_python(*args, True, False, True)
 
 __all__ = ["update_rows4", "update_rows4_fwd", "update_rows4_norm", "update_rows4_fwd_norm", "VECTOR_BYTES"]

@@ -85,22 +85,7 @@ def aligned_empty(n: int, dtype: npt.DTypeLike, alignment: int = ALIGNMENT) -> n
 
 
 def aligned_zeros(n: int, dtype: npt.DTypeLike, alignment: int = ALIGNMENT) -> np.ndarray:
-    """:func:`aligned_empty`, zeroed.
-
-    Parameters
-    ----------
-    n : int
-        Number of elements.
-    dtype : dtype-like
-        Element type.
-    alignment : int
-        Byte boundary of the first element and granularity of the allocation.
-
-    Returns
-    -------
-    ndarray of shape (n,)
-        Zeros, C-contiguous and writeable.
-    """
+    """:func:`aligned_empty`, zeroed (the same parameters); returns zeros."""
     return _aligned(np.zeros, n, dtype, alignment)
 
 
