@@ -242,7 +242,12 @@ def test_epochs_on_blas_sized_layers_match_reference(name, batch_size, solver, a
     dtype: the narrow tile and the masked full one), 400-150 takes W in two blocks of rows, and
     800-300 in blocks of rows and of columns (in float; in double its W is past the size those
     products take, and the batch is gathered for BLAS); 70-100 (scikit-learn's 100 hidden units)
-    ends in a panel of 4 columns, which the AVX-512 build takes in 256-bit tiles."""
+    ends in a panel of 4 columns, which the AVX-512 build takes in 256-bit tiles. numba's
+    batch epochs read the rows through the order on the same batches (``indexed``: tiles of
+    6 rows by two vectors, the last panel of one vector or two masked past the columns; both
+    products in blocks of rows, several in a batch of 200 or 250 rows of 400 or 800 inputs), so
+    400-150 and 800-300 (float) take it at every batch size, 64-40, 70-43 and 70-100 at 200
+    and 250."""
     args = blas_sized_problem(sizes, batch_size, solver, alpha, dtype)
     got = run_epoch(get_backend(name), *args)
     want = run_epoch(REF, *args)

@@ -322,3 +322,73 @@ def test_vector_row_update_is_bit_for_bit_the_plain_loop(dtype, fwd, norm):
             np.testing.assert_array_equal(g, x)
         assert not np.array_equal(got[0], w)  # the rows moved
         assert np.array_equal(got[1], a) != fwd and np.array_equal(got[2], pv) != norm
+
+
+@pytest.mark.parametrize("vector_bytes", [32, 64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_indexed_products_equal_numpy(vector_bytes, dtype):
+    """The first layer's products read through the visiting order, ``A = X[idx] W`` and
+    ``C = beta C + alpha X[idx]^T D``, in both vector widths (AVX2's and AVX-512's; either runs on
+    any CPU LLVM compiles for) against NumPy in float64: inputs leaving a last block of 1 to 5
+    rows of W (K), outputs ending in a panel of part of one vector or of two (masked), whole
+    panels, batches of 1 to 512 rows (several blocks of rows in both products), ``idx`` a
+    strided row of a 2-D order; beta 0 over a C of NaN (C not read) and beta 0.9."""
+    import numba
+
+    from deltaprop.kernels._numba.indexed import make_products
+
+    if os.environ.get("NUMBA_DISABLE_JIT") == "1":
+        pytest.skip("intrinsics need the JIT; the module's pure-Python twins are NumPy itself")
+    matmul, matmul_at = make_products(vector_bytes)
+
+    @numba.njit
+    def forward(X, order, W, A):
+        matmul(X, order[1, 3 : 3 + A.shape[0]], W, A)
+
+    @numba.njit
+    def gradient(X, order, D, C, alpha, beta):
+        matmul_at(X, order[1, 3 : 3 + D.shape[0]], D, C, alpha, beta)
+
+    rng = np.random.RandomState(1)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    n = 600
+    for K, N, m in [(1, 3, 7), (5, 8, 200), (13, 43, 1), (13, 40, 512), (389, 100, 200), (389, 150, 7),
+                    (64, 128, 250), (385, 64, 512), (7, 16, 33), (2, 200, 130)]:
+        X = rng.randn(n, K).astype(dtype)
+        W = rng.randn(K, N).astype(dtype)
+        order = np.stack([rng.permutation(n) for _ in range(2)]).astype(np.int64)
+        Xi = X[order[1, 3 : 3 + m]].astype(np.float64)
+        A = np.full((m, N), np.nan, dtype)
+        forward(X, order, W, A)
+        want = Xi @ W
+        np.testing.assert_allclose(A, want, rtol=tol, atol=tol * np.abs(want).max())
+        D = rng.randn(m, N).astype(dtype)
+        C0 = rng.randn(K, N).astype(dtype)
+        for beta, C in ((0.9, C0.copy()), (0.0, np.full((K, N), np.nan, dtype))):
+            gradient(X, order, D, C, dtype(-0.5), dtype(beta))
+            want = -0.5 * (Xi.T @ D) + beta * C0
+            np.testing.assert_allclose(C, want, rtol=tol, atol=tol * np.abs(want).max())
+
+
+def test_batch_epochs_read_the_first_layers_rows_in_place_where_expected():
+    """``indexed.use_indexed`` sends the BLAS-sized tests' first layers (``test_kernels``) through
+    the indexed products where this CPU has the vectors: batches of 128 rows or more, or of any
+    size with 384 inputs or more, weights of at most 1 MB; short batches of short rows and
+    larger weights are gathered for BLAS."""
+    from deltaprop.kernels._numba import indexed
+
+    if indexed.VECTOR_BYTES == 0:
+        pytest.skip("no AVX2/FMA or AVX-512: every batch is gathered")
+    assert indexed.VECTOR_BYTES == (64 if _cpu_has("avx512f") else 32)
+    use = indexed.use_indexed.py_func
+    assert use(200, 64, 40, 8) and use(250, 70, 100, 8) and use(7, 400, 150, 4) and use(32, 784, 128, 4)
+    assert use(7, 800, 300, 4) and not use(7, 800, 300, 8)  # 0.96 MB, 1.9 MB
+    assert not use(32, 64, 40, 8) and not use(127, 383, 40, 4) and not use(513, 784, 128, 4)
+
+
+def _cpu_has(flag):
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return any(line.startswith("flags") and flag in line.split() for line in fh)
+    except OSError:
+        pytest.skip("no /proc/cpuinfo")

@@ -32,6 +32,7 @@ from ._jit import helper, kernel
 from .activations import log1pexp, scale_by_derivative
 from .blas import gemm
 from .forward import forward, units, weights
+from .indexed import indexed_matmul_at
 from .rows import sum_squares
 
 
@@ -164,14 +165,24 @@ def gradient(layout, X, Z, D, g):
     .. math:: \frac{\partial E}{\partial w_{ji}} = \sum_n \delta_j z_i, \qquad
               \frac{\partial E}{\partial w_{j0}} = \sum_n \delta_j
     """
-    n = X.shape[0]
+    batch_gradient(layout, X, np.empty(0, np.int64), Z, D, g)
+
+
+@kernel
+def batch_gradient(layout, X, idx, Z, D, g):
+    """:func:`gradient` of a batch whose inputs are ``X`` itself when ``idx`` is empty, else the
+    rows ``X[idx]``, read where they are (``indexed.indexed_matmul_at``)."""
+    n = idx.shape[0] if idx.shape[0] > 0 else X.shape[0]
     one, zero = g.dtype.type(1), g.dtype.type(0)
-    z_prev = X
+    z_prev = X[:n]
     for layer in range(layout.shape[0]):
         gW, gb = weights(g, layout, layer)
         delta = units(D, layout, layer, n)
         n_out = gW.shape[1]
-        gemm(z_prev, delta, gW, one, zero, True, False)
+        if layer == 0 and idx.shape[0] > 0:
+            indexed_matmul_at(X, idx, delta, gW, one, zero)
+        else:
+            gemm(z_prev, delta, gW, one, zero, True, False)
         for j in range(n_out):
             gb[j] = 0
         for r in range(n):
@@ -181,7 +192,7 @@ def gradient(layout, X, Z, D, g):
 
 
 @kernel
-def gradient_step(layout, solver, X, Z, D, w, v, hyper, inv_S):
+def gradient_step(layout, solver, X, idx, Z, D, w, v, hyper, inv_S):
     r"""The gradient of a batch and the step of plain sgd or momentum in its products, with no
     gradient buffer; returns :math:`\lVert W \rVert^2` before the step (float64) when α is not 0,
     else 0.
@@ -192,16 +203,18 @@ def gradient_step(layout, solver, X, Z, D, w, v, hyper, inv_S):
     momentum is one product into the velocity ``v`` (the first row of the solver state) with
     :math:`\beta = \mu`, then one pass over the layer:
     :math:`V \leftarrow \mu V - c\, Z^T \Delta - c\alpha W`, :math:`W \leftarrow W + V`. The same
-    rule as ``update.batch_step`` on :math:`g = (Z^T \Delta + \alpha W) / S`, to rounding.
+    rule as ``update.batch_step`` on :math:`g = (Z^T \Delta + \alpha W) / S`, to rounding. The
+    batch's inputs are those of :func:`batch_gradient`.
     """
-    n = X.shape[0]
+    direct = idx.shape[0] > 0
+    n = idx.shape[0] if direct else X.shape[0]
     alpha = hyper[ALPHA]
     c = hyper[ETA] * inv_S
     decay = c * alpha
     mu = hyper[MU]
     one = w.dtype.type(1)
     sq = 0.0
-    z_prev = X
+    z_prev = X[:n]
     for layer in range(layout.shape[0]):
         W, _ = weights(w, layout, layer)
         delta = units(D, layout, layer, n)
@@ -210,13 +223,19 @@ def gradient_step(layout, solver, X, Z, D, w, v, hyper, inv_S):
         if alpha != 0:
             sq += sum_squares(w, wo, bo - wo)
         if solver == SGD:
-            gemm(z_prev, delta, W, -c, one - decay, True, False)
+            if layer == 0 and direct:
+                indexed_matmul_at(X, idx, delta, W, -c, one - decay)
+            else:
+                gemm(z_prev, delta, W, -c, one - decay, True, False)
             for r in range(n):
                 for j in range(n_out):
                     w[bo + j] -= c * delta[r, j]
         else:
             V, _ = weights(v, layout, layer)
-            gemm(z_prev, delta, V, -c, mu, True, False)
+            if layer == 0 and direct:
+                indexed_matmul_at(X, idx, delta, V, -c, mu)
+            else:
+                gemm(z_prev, delta, V, -c, mu, True, False)
             for p in range(wo, bo):
                 v[p] -= decay * w[p]
                 w[p] += v[p]

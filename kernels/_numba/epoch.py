@@ -9,7 +9,9 @@ sum), ``sgd_decay.sgd_decay`` (sgd with L2: the same, with the first layer kept 
 a matrix) and ``sgd_general.sgd_general`` (momentum, Nesterov, Adam). Their shared per-sample
 pieces are in ``rows``. :func:`batch_epoch` composes the batch kernels (BLAS) with the update:
 plain sgd and momentum in the gradient's products (``backprop.gradient_step``), Nesterov and
-Adam by ``update.batch_step`` on a gradient buffer.
+Adam by ``update.batch_step`` on a gradient buffer. Where ``indexed.use_indexed`` accepts the
+first layer and the batch, its two products read the batch's rows of X where they are
+(``indexed``) and only the targets and sample weights are gathered.
 """
 
 import numpy as np
@@ -17,8 +19,9 @@ import numpy as np
 from deltaprop.contract import ALPHA, ETA, MOMENTUM, SGD, mostly_nonzero
 
 from ._jit import kernel
-from .backprop import backprop, gradient, gradient_step, output_delta
-from .forward import forward
+from .backprop import backprop, batch_gradient, gradient_step, output_delta
+from .forward import forward_from, units, weights
+from .indexed import indexed_matmul, use_indexed
 from .sgd_decay import sgd_decay
 from .sgd_general import sgd_general
 from .sgd_plain import sgd_plain
@@ -51,8 +54,9 @@ def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, sol
                 Xb, Tb, sb, A, Z, D, g, losses):
     r"""Mini-batch gradient descent over consecutive batches B of ``order`` (n_epochs, m).
 
-    For each batch: gather the samples into ``Xb``, ``Tb``, ``sb``; forward, output δ weighted
-    by :math:`s_n`, δ-backprop and the gradient in matrix form (BLAS for large layers); then
+    For each batch: gather the samples into ``Xb``, ``Tb``, ``sb`` (not the inputs where the
+    first layer's products read them in place); forward, output δ weighted by :math:`s_n`,
+    δ-backprop and the gradient in matrix form (BLAS for large layers); then
     :math:`g = (\sum_{n \in B} s_n \nabla E_n + \alpha W) / S_B` and the solver's update.
     """
     U = A.shape[0] // batch_size
@@ -63,17 +67,21 @@ def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, sol
     # vectorise (a row slice assignment goes through numba's general strided copy)
     Xf, Tf, Xbf, Tbf = X.ravel(), T.ravel(), Xb.ravel(), Tb.ravel()
     n_in, n_t = np.uint64(X.shape[1]), np.uint64(T.shape[1])
+    W0, _ = weights(w, layout, 0)
+    no_rows = order[0, :0]
     for e in range(n_epochs):
         data = 0.0
         penalty = 0.0
         for start in range(0, m, batch_size):
             nb = min(batch_size, m - start)
             S = w.dtype.type(0)
+            direct = use_indexed(nb, W0.shape[0], W0.shape[1], w.itemsize)
             for r in range(nb):
                 idx = order[e, start + r]
-                src, dst = np.uint64(idx) * n_in, np.uint64(r) * n_in
-                for j in range(n_in):
-                    Xbf[dst + j] = Xf[src + j]
+                if not direct:
+                    src, dst = np.uint64(idx) * n_in, np.uint64(r) * n_in
+                    for j in range(n_in):
+                        Xbf[dst + j] = Xf[src + j]
                 src, dst = np.uint64(idx) * n_t, np.uint64(r) * n_t
                 for j in range(n_t):
                     Tbf[dst + j] = Tf[src + j]
@@ -83,13 +91,19 @@ def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, sol
                 continue
             xb, tb, s_b = Xb[:nb], Tb[:nb], sb[:nb]
             a, z, d = A[: nb * U], Z[: nb * U], D[: nb * U]
-            forward(w, layout, hidden, output, xb, a, z)
+            rows = order[e, start : start + nb] if direct else no_rows
+            if direct:
+                indexed_matmul(X, rows, W0, units(a, layout, 0, nb))
+                forward_from(w, layout, hidden, output, X, nb, True, a, z)
+                xb = X
+            else:
+                forward_from(w, layout, hidden, output, xb, nb, False, a, z)
             E = output_delta(layout, output, loss, a, z, tb, s_b, d)
             backprop(w, layout, hidden, a, z, d)
             if solver == SGD or solver == MOMENTUM:  # the step in the gradient's products
-                sq = gradient_step(layout, solver, xb, z, d, w, state[0], hyper, one / S)
+                sq = gradient_step(layout, solver, xb, rows, z, d, w, state[0], hyper, one / S)
             else:  # g / S, the L2 term and the solver's rule in one pass over w
-                gradient(layout, xb, z, d, g)
+                batch_gradient(layout, xb, rows, z, d, g)
                 sq = batch_step(layout, solver, w, g, hyper, state, step, one / S)
             data += nb * E / S
             if alpha != 0:

@@ -34,15 +34,23 @@ def forward(w, layout, hidden, output, X, A, Z):
 
     .. math:: a_j = \sum_i w_{ji} z_i + w_{j0}, \quad z_j = h(a_j), \quad y_k = f(a_k)
     """
-    n = X.shape[0]
+    forward_from(w, layout, hidden, output, X, X.shape[0], False, A, Z)
+
+
+@kernel
+def forward_from(w, layout, hidden, output, X, n, first_done, A, Z):
+    """:func:`forward` of a batch of ``n`` rows; with ``first_done`` the first layer's block of
+    ``A`` already holds the product :math:`X W_0` (``indexed.indexed_matmul`` of the batch's rows,
+    read where they are) and ``X`` is not read."""
     L = layout.shape[0]
     one, zero = w.dtype.type(1), w.dtype.type(0)
-    z_prev = X
+    z_prev = X[:n]
     for layer in range(L):
         W, b = weights(w, layout, layer)
         a = units(A, layout, layer, n)
         z = units(Z, layout, layer, n)
-        gemm(z_prev, W, a, one, zero, False, False)
+        if layer > 0 or not first_done:
+            gemm(z_prev, W, a, one, zero, False, False)
         code = output if layer == L - 1 else hidden
         n_out = np.uint64(layout[layer, N_OUT])
         base = np.uint64(n * layout[layer, U_OFF])
