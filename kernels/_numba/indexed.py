@@ -44,7 +44,7 @@ MAX_W_BYTES = 1024 * 1024
 #: the forward product's blocks: about this many bytes of X's rows
 FORWARD_X_BYTES = 256 * 1024
 #: the gradient product's blocks: at most this many bytes of X's rows ...
-GRADIENT_X_BYTES = 192 * 1024
+GRADIENT_X_BYTES = 384 * 1024
 #: ... and of a panel of Δ (two vectors of each of the block's rows)
 GRADIENT_D_BYTES = 16 * 1024
 
