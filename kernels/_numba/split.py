@@ -6,7 +6,9 @@ Thread j of J takes its share of the rows of every batch B, computes
 barrier (``mixing.barrier``); then each thread sums its slice of the parameters,
 :math:`g = g_0 + g_1 + \dots + g_{J-1}` in thread order, and applies ``batch_epoch``'s update
 to that slice (every rule is elementwise); a second barrier, and the next batch. The algorithm
-is ``batch_epoch``'s; only the order in which the batch's gradient is summed differs.
+is ``batch_epoch``'s; only the order in which the batch's gradient is summed differs. As there,
+a thread's rows of X are read in place by the first layer's products where
+``indexed.use_indexed`` accepts its share of the batch, else gathered.
 """
 
 import numpy as np
@@ -14,8 +16,9 @@ import numpy as np
 from deltaprop.contract import ADAM, ALPHA, B_OFF, BETA_1, BETA_2, EPSILON, ETA, LINE, MU, N_OUT, U_OFF, W_OFF
 
 from ._jit import helper, kernel
-from .backprop import backprop, gradient, output_delta
-from .forward import forward
+from .backprop import backprop, batch_gradient, output_delta
+from .forward import forward_from, units, weights
+from .indexed import indexed_matmul, use_indexed
 from .mixing import barrier
 from .rows import sum_squares
 from .update import adam_rate, step_range
@@ -60,6 +63,8 @@ def split_epochs(j, w, layout, hidden, output, loss, X, T, s, order, batch_size,
     losses[j] = 0.0
     gj = G[j, :P]
     n_epochs, n = order.shape
+    W0, _ = weights(w, layout, 0)
+    no_rows = order[0, :0]
     for e in range(n_epochs):
         for start in range(0, n, batch_size):
             nb = min(batch_size, n - start)
@@ -72,17 +77,25 @@ def split_epochs(j, w, layout, hidden, output, loss, X, T, s, order, batch_size,
             k = last - first
             E = 0.0
             if k > 0:
+                direct = use_indexed(k, W0.shape[0], W0.shape[1], w.itemsize)
                 for r in range(k):
                     idx = order[e, first + r]
-                    Xb[j, r, :] = X[idx]
+                    if not direct:
+                        Xb[j, r, :] = X[idx]
                     Tb[j, r, :] = T[idx]
                     sb[j, r] = s[idx]
                 xb, tb, s_b = Xb[j, :k], Tb[j, :k], sb[j, :k]
                 a, z, d = A[j, : k * U], Z[j, : k * U], D[j, : k * U]
-                forward(w, layout, hidden, output, xb, a, z)
+                rows = order[e, first:last] if direct else no_rows
+                if direct:
+                    indexed_matmul(X, rows, W0, units(a, layout, 0, k))
+                    forward_from(w, layout, hidden, output, X, k, True, a, z)
+                    xb = X
+                else:
+                    forward_from(w, layout, hidden, output, xb, k, False, a, z)
                 E = output_delta(layout, output, loss, a, z, tb, s_b, d)
                 backprop(w, layout, hidden, a, z, d)
-                gradient(layout, xb, z, d, gj)
+                batch_gradient(layout, xb, rows, z, d, gj)
             else:
                 gj[:] = zero
             if not barrier(sync, J):
