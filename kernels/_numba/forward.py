@@ -1,8 +1,10 @@
 r"""Forward propagation (Bishop 5.48, 5.49) over a batch, mirroring ``_numpy/forward.py``.
 
 A batch goes through BLAS in matrix form, :math:`A = Z_{prev} W + b` (``blas.gemm`` inside the
-kernel), at every batch size; row loops serve the per-sample epochs (``rows.forward_rows``),
-where no batch exists.
+kernel), at every batch size, except the first layer of a mini-batch epoch's batch where
+``indexed.use_indexed`` accepts it: there the epoch computes :math:`X_B W` from the rows where
+they are (``indexed.indexed_matmul``) and :func:`forward_from` does the rest. Row loops serve the
+per-sample epochs (``rows.forward_rows``), where no batch exists.
 """
 
 import numpy as np
