@@ -510,13 +510,13 @@ def test_plain_gradient_descent_reads_no_optimizer_state(backend, batch_size, n_
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("hidden", ["tanh", "relu"])
-@pytest.mark.parametrize("call", ["sgd_epoch", "batch_epoch", "fit-1", "fit-32", "fit-2-threads"])
+@pytest.mark.parametrize("call", ["sgd_epoch", "batch_epoch", "fit-1", "fit-32", "fit-200", "fit-2-threads"])
 def test_a_nan_or_infinity_in_a_visited_row_of_X_is_a_clear_error(backend, bad, hidden, call, rng):
     """The training methods check X's values only when an epoch fails; a NaN or ±inf in any row
     the epochs visit (here one value of one row, large weights so that tanh and relu saturate
     or die on it) is still a ValueError naming X, with the weights, loss curve and random state
-    as they were."""
-    X, T = rng.rand(120, 5), np.eye(3)[rng.randint(0, 3, 120)]
+    as they were. Batches of 200 read the rows in place in numba's first layer (``indexed``)."""
+    X, T = rng.rand(250, 5), np.eye(3)[rng.randint(0, 3, 250)]
     X[37, 2] = bad
     net = MLP([5, 6, 3], hidden=hidden, output="softmax", loss="cross_entropy", backend=backend, random_state=0)
     net.w *= 50
