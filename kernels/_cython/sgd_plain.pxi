@@ -84,12 +84,15 @@ cdef void sgd_plain(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
     cdef Py_ssize_t Din = col(layout, 0, N_IN), u0 = col(layout, 0, U_OFF)
     cdef Py_ssize_t K = col(layout, L - 1, N_OUT), uK = col(layout, L - 1, U_OFF)
     cdef const floating* x
+    cdef bint far = Din * sizeof(floating) >= 1024  # long rows (short ones: the prefetch costs more)
     p = next_sample(order, s, 0, n_steps)
     if p < n_steps:  # the first forward sum of layer 0; later ones are fused with the update
         forward_rows(w + col(layout, 0, W_OFF), w + col(layout, 0, B_OFF), Din,
                      col(layout, 0, N_OUT), X + order[p] * Din, a + u0)
     while p < n_steps:
         x = X + order[p] * Din
+        if far and p + 2 < n_steps:  # the row after the next one: in L2 when the sweep reads it
+            deltaprop_prefetch_rows(X, order + p + 2, 1, Din * sizeof(floating))
         upper_forward(w, layout, L, hidden, output, z, a)
         losses[2 * (p // m)] += sample_delta(output, loss, a + uK, z + uK, T + order[p] * K,
                                              delta + uK, K)
