@@ -380,7 +380,7 @@ def test_batch_epochs_read_the_first_layers_rows_in_place_where_expected():
     if indexed.VECTOR_BYTES == 0:
         pytest.skip("no AVX2/FMA or AVX-512: every batch is gathered")
     assert indexed.VECTOR_BYTES == (64 if _cpu_has("avx512f") else 32)
-    use = indexed.use_indexed.py_func
+    use = getattr(indexed.use_indexed, "py_func", indexed.use_indexed)
     assert use(200, 64, 40, 8) and use(250, 70, 100, 8) and use(7, 400, 150, 4) and use(32, 784, 128, 4)
     assert use(7, 800, 300, 4) and not use(7, 800, 300, 8)  # 0.96 MB, 1.9 MB
     assert not use(32, 64, 40, 8) and not use(127, 383, 40, 4) and not use(513, 784, 128, 4)

@@ -136,6 +136,33 @@ update_rows4_fwd_norm = _make_update_rows4(fwd=True, norm=True)
 #: the update, with :math:`pv_j \mathrel{+}= \sum_k c_k w_{kj}` of the old rows first
 update_rows4_norm = _make_update_rows4(fwd=False, norm=True)
 
+@intrinsic
+def prefetch(typingctx, x, offset, nbytes):
+    """Ask the caches (into L2) for the ``nbytes`` bytes of the 1-D array ``x`` from element
+    ``offset`` on: one ``llvm.prefetch`` per 64-byte line, and the last byte's. No effect on
+    the results; an address outside ``x`` is not an error (a prefetch never faults)."""
+    if not (isinstance(x, types.Array) and x.ndim == 1):
+        return None
+    sig = types.void(x, offset, nbytes)
+
+    def codegen(context, builder, signature, args):
+        i8p = ir.IntType(8).as_pointer()
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                            "llvm.prefetch.p0")
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        base = builder.bitcast(builder.gep(data, [context.cast(builder, args[1], signature.args[1], types.uint64)]),
+                               i8p)
+        n = context.cast(builder, args[2], signature.args[2], types.uint64)
+        with cgutils.for_range_slice(builder, i64(0), n, i64(64)) as (o, _):
+            builder.call(fn, [builder.gep(base, [o]), i32(0), i32(2), i32(1)])
+        with builder.if_then(builder.icmp_unsigned(">", n, i64(0))):
+            builder.call(fn, [builder.gep(base, [builder.sub(n, i64(1))]), i32(0), i32(2), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 if config.DISABLE_JIT:
     def update_rows4_fwd(*args):  # noqa: F811
         _update_rows4_python(*args, True, True, False)
@@ -149,4 +176,8 @@ if config.DISABLE_JIT:
     def update_rows4_norm(*args):  # noqa: F811
         _update_rows4_python(*args, True, False, True)
 
-__all__ = ["update_rows4", "update_rows4_fwd", "update_rows4_norm", "update_rows4_fwd_norm", "VECTOR_BYTES"]
+    def prefetch(x, offset, nbytes):  # noqa: F811
+        """No effect (the twin of the intrinsic under NUMBA_DISABLE_JIT=1)."""
+
+__all__ = ["update_rows4", "update_rows4_fwd", "update_rows4_norm", "update_rows4_fwd_norm", "prefetch",
+           "VECTOR_BYTES"]
