@@ -126,6 +126,7 @@ cdef void sgd_decay(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
     cdef const floating* d0 = delta + u0
     cdef const floating* b0 = w + col(layout, 0, B_OFF)
     cdef const floating* x
+    cdef bint far = Din * sizeof(floating) >= 1024  # long rows (short ones: the prefetch costs more)
     cdef floating c = 1, c_new, r, S, eta_alpha = eta * alpha
     cdef floating lo = 1.0 / 1024, hi = 1024
     cdef double sq, sq0, kk, dd, dpv
@@ -141,6 +142,8 @@ cdef void sgd_decay(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
         e = p // m
         S = s[idx]
         x = X + idx * Din
+        if far and p + 2 < n_steps:  # the row after the next one: in L2 when the sweep reads it
+            deltaprop_prefetch_rows(X, order + p + 2, 1, Din * sizeof(floating))
         upper_forward(w, layout, L, hidden, output, z, a)
         losses[2 * e] += sample_delta(output, loss, a + uK, z + uK, T + idx * K, delta + uK, K)
         r = 1 - eta_alpha / S

@@ -22,9 +22,12 @@ cdef void sgd_general(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int h
     cdef floating* vv = state + P  # Adam's v
     cdef const floating* x
     cdef const floating* zp
+    cdef bint far = Din * sizeof(floating) >= 1024  # long rows (short ones: the prefetch costs more)
     cdef double sq, eta_t = 0
     for p in range(n_steps):
         idx = order[p]
+        if far and p + 1 < n_steps:  # the next row: in L2 when the next sample's forward sum reads it
+            deltaprop_prefetch_rows(X, order + p + 1, 1, Din * sizeof(floating))
         sn = s[idx]
         if sn == 0:
             continue

@@ -17,6 +17,7 @@ from deltaprop.contract import B_OFF, N_IN, N_OUT, U_OFF, W_OFF
 from ._jit import exact_helper, helper, kernel
 from .backprop import sample_delta
 from .rows import U64, backprop_update, first_rows, list_rows, next_sample, upper_forward
+from .vectors import prefetch
 
 
 @helper
@@ -110,9 +111,16 @@ def sgd_decay(w, layout, hidden, output, loss, X, T, s, order, eta, alpha, a, z,
     if e < n_epochs:
         xo = U64(order[e, p]) * Dx
         first_layer_scaled(w, layout, a, delta, x, xo, xo, eta, c, active, pv, False, True, skip_zeros)
+    m = order.shape[1]
+    row_bytes = U64(X.shape[1] * X.itemsize)
+    far = row_bytes >= 1024  # long rows (for short ones the prefetch costs more than it saves)
     while e < n_epochs:
         n = order[e, p]
         xo = U64(n) * Dx
+        if far:  # the row after the next one: in L2 when the sweep reads it
+            ef, pf = (e, p + 2) if p + 2 < m else (e + 1, p + 2 - m)
+            if ef < n_epochs and pf < m:
+                prefetch(x, U64(order[ef, pf]) * Dx, row_bytes)
         S = s[n]
         upper_forward(w, layout, hidden, output, z, a)
         losses[e, 0] += sample_delta(output, loss, a, z, tf, U64(n) * K, delta, uo, K)

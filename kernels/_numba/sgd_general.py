@@ -12,6 +12,7 @@ from .activations import derivative
 from .backprop import sample_delta
 from .rows import U64, forward_rows, upper_forward
 from .update import adam_rate, update_rows
+from .vectors import prefetch
 
 
 @helper
@@ -44,9 +45,16 @@ def sgd_general(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, 
     m, v = state[0], state[1]
     x, tf, Dx = X.ravel(), T.ravel(), U64(X.shape[1])  # flat views: no array is made per sample
     losses[:, :] = 0.0
-    for e in range(order.shape[0]):
-        for p in range(order.shape[1]):
+    n_epochs, n_steps = order.shape
+    row_bytes = U64(X.shape[1] * X.itemsize)
+    far = row_bytes >= 1024  # long rows (for short ones the prefetch costs more than it saves)
+    for e in range(n_epochs):
+        for p in range(n_steps):
             n = order[e, p]
+            if far:  # the next row: in L2 when the next sample's forward sum reads it
+                ef, pf = (e, p + 1) if p + 1 < n_steps else (e + 1, 0)
+                if ef < n_epochs:
+                    prefetch(x, U64(order[ef, pf]) * Dx, row_bytes)
             S = s[n]
             if S == 0:
                 continue
