@@ -16,12 +16,15 @@ AVX2 and FMA. A last panel of fewer columns takes a tile of one vector or two, i
 stores masked (``llvm.masked.load`` / ``store``) past ``N``; a last block of fewer than six rows
 a tile of as many rows.
 
-Both products read ``W`` and ``Δ`` in place and take the batch in blocks of rows, so that what
-a block's tiles pass over stays in the caches: the forward product blocks of about
+Both products take the batch in blocks of rows, so that what a block's tiles pass over stays in
+the caches. The forward product reads ``W`` in place, in blocks of about
 :data:`FORWARD_X_BYTES` of X's rows (in L2 while every panel of ``W``'s columns passes over
-them); the gradient blocks of at most :data:`GRADIENT_X_BYTES` of X's rows and of
-:data:`GRADIENT_D_BYTES` of a panel of ``Δ`` (in L1 while every tile of ``W``'s rows passes over
-it), each tile of ``C`` read and written once per block (β on the first, 1 after). Callers check
+them). The gradient takes blocks of at most :data:`GRADIENT_X_BYTES` of X's rows and
+:data:`GRADIENT_D_BYTES` of a panel of ``Δ``, which it copies into a buffer on the stack, its
+rows one after another, before every tile of ``W``'s rows passes over it: read in place, a panel's
+rows lie a whole row of ``Δ`` apart and fall into a quarter of the L1 cache's sets (the row
+length is a multiple of 512 bytes for 128 outputs), where they evict each other. Each tile of
+``C`` is read and written once per block (β on the first, 1 after). Callers check
 :func:`use_indexed` and gather the rows for BLAS otherwise.
 """
 
@@ -45,7 +48,7 @@ MAX_W_BYTES = 1024 * 1024
 FORWARD_X_BYTES = 256 * 1024
 #: the gradient product's blocks: at most this many bytes of X's rows ...
 GRADIENT_X_BYTES = 384 * 1024
-#: ... and of a panel of Δ (two vectors of each of the block's rows)
+#: ... and of a panel of Δ (two vectors of each of the block's rows: the packed buffer's size)
 GRADIENT_D_BYTES = 16 * 1024
 
 
@@ -298,6 +301,10 @@ def make_products(vector_bytes):
             alpha_v = c.splat(args[4])
             first_beta, one = c.splat(args[5]), c.splat(ir.Constant(c.fty, 1.0))
             first_keep = builder.fcmp_unordered("!=", args[5], ir.Constant(c.fty, 0.0))
+            slots = ir.ArrayType(c.fty, max(GRADIENT_D_BYTES // (2 * vector_bytes), 1) * 2 * c.V)
+            packed = cgutils.alloca_once(builder, slots)
+            packed.align = 64
+            packed = builder.bitcast(packed, c.fty.as_pointer())
 
             def block(b0, nb):
                 first = builder.icmp_unsigned("==", b0, i64(0))
@@ -306,14 +313,21 @@ def make_products(vector_bytes):
 
                 def panel(j0, nv, masks):
                     d0 = c.at(dp, j0)
+                    with cgutils.for_range(builder, nb) as loop:  # the block's rows of the panel, packed
+                        src = builder.gep(d0, [builder.mul(builder.add(b0, loop.index), ldd)])
+                        dst = builder.gep(packed, [builder.mul(loop.index, i64(2 * V))])
+                        for v in range(nv):
+                            c.store(c.load(builder.gep(src, [i64(v * V)]), masks[v]), builder.gep(dst, [i64(v * V)]),
+                                    None)
 
                     def tile(k0, mr):
                         accs = c.accumulators(mr, nv)
-                        with cgutils.for_range_slice(builder, b0, builder.add(b0, nb), i64(1)) as (r, _):
+                        with cgutils.for_range(builder, nb) as loop:
+                            r = builder.add(b0, loop.index)
                             n = builder.load(builder.gep(ip, [builder.mul(r, istep)]))
                             x = c.at(xp, builder.mul(n, ldx), k0)
-                            dr = builder.gep(d0, [builder.mul(r, ldd)])
-                            ys = [c.load(builder.gep(dr, [i64(v * V)]), masks[v]) for v in range(nv)]
+                            dr = builder.gep(packed, [builder.mul(loop.index, i64(2 * V))])
+                            ys = [c.load(builder.gep(dr, [i64(v * V)]), None) for v in range(nv)]
                             c.step(accs, [builder.load(builder.gep(x, [i64(q)])) for q in range(mr)], ys)
                         for q in range(mr):
                             out = c.at(cp, builder.mul(builder.add(k0, i64(q)), ldc), j0)
