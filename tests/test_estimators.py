@@ -729,6 +729,66 @@ def test_callback_sees_every_epoch_and_stopping_equals_a_shorter_fit(solver, bac
         assert len(stopped.loss_curve_) == 3
 
 
+GROUPED = {
+    # stops on the n_iter_no_change rule (loss rising with a large step), one epoch after a call
+    "adam-stops": (MLPClassifier, dict(solver="adam", batch_size=16, learning_rate_init=0.3,
+                                       n_iter_no_change=3, max_iter=200), False),
+    "sgd-adaptive": (MLPClassifier, dict(solver="sgd", batch_size=8, learning_rate="adaptive",
+                                         tol=10.0, n_iter_no_change=2, max_iter=200,
+                                         learning_rate_init=0.1), False),
+    "nesterov-max-iter": (MLPClassifier, dict(solver="sgd", batch_size=16, momentum=0.9,
+                                              max_iter=23, tol=0.0), False),
+    "poisson-weighted": (MLPRegressor, dict(solver="sgd", batch_size=8, loss="poisson",
+                                            learning_rate_init=0.01, max_iter=17), True),
+    "two-threads": (MLPClassifier, dict(solver="adam", batch_size=10, max_iter=19, n_jobs=2),
+                    False),
+}
+
+
+@pytest.mark.parametrize("case", list(GROUPED))
+def test_minibatch_epochs_run_several_to_a_call_as_one_at_a_time(case, backend, monkeypatch):
+    """Mini-batch fits run several epochs per compiled call where no rule between epochs can act
+    (``EpochRunner.most_epochs``, ``_epochs_at_once``). The fit is the one of an epoch per call,
+    bit for bit: weights, records, optimizer, the stopping epoch and the random state's draws."""
+    from deltaprop.estimators.solvers import EpochRunner
+
+    Estimator, params, weighted = GROUPED[case]
+    X, y = clf_data(n=80) if Estimator is MLPClassifier else reg_data(n=80)
+    if Estimator is MLPRegressor:
+        y = np.random.RandomState(0).poisson(np.exp(0.3 * X[:, 0])).astype(float)
+    sw = np.random.RandomState(1).uniform(0.5, 2.0, X.shape[0]) if weighted else None
+    run, calls = EpochRunner.run, []
+
+    def counted(self, opt, epochs=1):
+        calls.append(epochs)
+        return run(self, opt, epochs)
+
+    def fit():
+        est = Estimator(hidden_layer_sizes=(7,), random_state=3, backend=backend, **params)
+        return est.fit(X, y, sample_weight=sw)
+
+    monkeypatch.setattr(EpochRunner, "run", counted)
+    grouped = fit()
+    assert max(calls) > 1 and sum(calls) == grouped.n_iter_  # grouped, and no epoch past the stop
+    monkeypatch.setattr(EpochRunner, "most_epochs", lambda self, opt: 1)
+    calls.clear()
+    single = fit()
+    assert set(calls) == {1}
+    if case in ("adam-stops", "sgd-adaptive"):
+        assert grouped.n_iter_ < params["max_iter"]  # the rule stopped the fit
+    for a, b in zip(grouped.coefs_ + grouped.intercepts_, single.coefs_ + single.intercepts_,
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert grouped.loss_curve_ == single.loss_curve_
+    for name in ("n_iter_", "t_", "loss_", "best_loss_", "_no_improvement_count"):
+        assert getattr(grouped, name) == getattr(single, name), name
+    assert grouped._optimizer.eta == single._optimizer.eta
+    np.testing.assert_array_equal(grouped._optimizer.state, single._optimizer.state)
+    for a, b in zip(grouped._random_state.get_state(), single._random_state.get_state(),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_estimator_rebuilt_around_a_fitted_network_predicts_the_same(backend):
     """``from_network`` (how a model file becomes an estimator) shares the network's predictions."""
     X, y = load_iris(return_X_y=True)

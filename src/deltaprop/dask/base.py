@@ -209,7 +209,7 @@ class DaskMLP(DaskAttributes):
             else:
                 self._validate(cluster, spec, val, scale)
 
-        self._epoch_loop(opt, run_epoch, n_train, after_epoch)
+        self._epoch_loop(opt, lambda k: [run_epoch()], n_train, after_epoch)
 
     def _local_epoch(self, cluster: Cluster, spec: shards.NetSpec, opt: Optimizer, sizes: list[int],
                      batch: int, every: int, seed: int, epoch: int) -> tuple[float, float, float, bool]:

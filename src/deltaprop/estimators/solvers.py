@@ -152,12 +152,14 @@ class EpochRunner:
     """The epochs of a stochastic solver through the engine's epoch runner.
 
     Each epoch visits the samples in scikit-learn's order (``random_state.shuffle`` of the
-    previous epoch's order, when ``shuffle``) and returns scikit-learn's ``loss_`` of it. An
-    epoch is a transaction: if it raises (KeyboardInterrupt included), the weights and the
-    optimizer state are put back as they were when it started, so an interrupted fit keeps its
-    last whole epoch (their copies live in buffers the runner keeps from epoch to epoch). With
-    ``n_jobs`` > 1 the epochs run on threads (``parallel`` says how); the runner is a context
-    manager that keeps them for the whole fit.
+    previous epoch's order, when ``shuffle``) and returns scikit-learn's ``loss_`` of it. A
+    call of :meth:`run` trains one epoch or several consecutive ones (their orders drawn
+    first, as scikit-learn draws them epoch by epoch) and is a transaction: if it raises
+    (KeyboardInterrupt included), the weights and the optimizer state are put back as they were
+    when it started, so an interrupted fit keeps the epochs of its last whole call (their copies
+    live in buffers the runner keeps from call to call). With ``n_jobs`` > 1 the epochs run on
+    threads (``parallel`` says how); the runner is a context manager that keeps them for the
+    whole fit.
 
     Parameters
     ----------
@@ -188,10 +190,9 @@ class EpochRunner:
         self.batch_size, self.loss = batch_size, loss
         self.weighted, self.random_state = weighted, random_state
         self.epochs = net.epoch_runner(X, T, batch_size, n_jobs, parallel)
-        self.losses = np.zeros((1, 2), dtype=np.float64)
         self.order = np.arange(X.shape[0], dtype=np.intp)
         self.const = loss.epoch_const(s, self.order, batch_size)
-        self.saved: list[np.ndarray] = []  # w, the optimizer's state and t when an epoch starts
+        self.saved: list[np.ndarray] = []  # w, the optimizer's state and t when a call starts
 
     def __enter__(self) -> EpochRunner:
         self.epochs.__enter__()
@@ -200,20 +201,40 @@ class EpochRunner:
     def __exit__(self, *exc: object) -> Literal[False]:
         return self.epochs.__exit__(*exc)
 
-    def run(self, opt: Optimizer) -> float:
-        """One epoch with ``opt``; scikit-learn's ``loss_`` of it (data term + L2 penalty, per
-        sample, :func:`~deltaprop.estimators.objective.epoch_loss`)."""
+    def most_epochs(self, opt: Optimizer) -> int:
+        """The most epochs :meth:`run` takes at once: as many whole epochs as one compiled call
+        of the engine's runner holds (``samples_per_call``), at least one, so that a call stays
+        as short as the runner's and Ctrl-C loses little. Mini-batch epochs only: their weights
+        are the same, bit for bit, however the epochs are grouped into calls, while the on-line
+        kernel with an L2 penalty carries the weights' decay as one factor through a call, so
+        that where a call ends moves the last bits (and an on-line epoch is long beside the
+        Python work between calls)."""
         n = self.order.shape[0]
-        if self.random_state is not None:
-            # scikit-learn's draw: sklearn.utils.shuffle shuffles arange(n) into a permutation
-            # and indexes the order with it; shuffling the order in place makes the same draws
-            # and moves its elements by the same permutation
-            self.random_state.shuffle(self.order)
-            if self.weighted:
-                self.const = self.loss.epoch_const(self.s, self.order, self.batch_size)
+        if self.batch_size == 1:
+            return 1
+        return max(1, self.epochs.samples_per_call(opt.code) // max(n, 1))
+
+    def run(self, opt: Optimizer, epochs: int = 1) -> list[float]:
+        """``epochs`` consecutive epochs with ``opt`` (its step size η fixed for all of them);
+        scikit-learn's ``loss_`` of each (data term + L2 penalty, per sample,
+        :func:`~deltaprop.estimators.objective.epoch_loss`)."""
+        n = self.order.shape[0]
+        orders = np.empty((epochs, n), dtype=np.intp)
+        consts = []
+        for e in range(epochs):
+            if self.random_state is not None:
+                # scikit-learn's draw: sklearn.utils.shuffle shuffles arange(n) into a
+                # permutation and indexes the order with it; shuffling the order in place makes
+                # the same draws and moves its elements by the same permutation
+                self.random_state.shuffle(self.order)
+                if self.weighted:
+                    self.const = self.loss.epoch_const(self.s, self.order, self.batch_size)
+            orders[e] = self.order
+            consts.append(self.const)
+        losses = np.zeros((epochs, 2), dtype=np.float64)
         opt.prepare()
         with rollback(self.net.w, opt.state, opt.t, saved=self.saved):
-            self.epochs(self.X, self.T, self.s, self.order[None, :], opt.code, opt.hyper,
-                        opt.state, opt.t, self.losses)
-        data, penalty = self.losses[0]
-        return epoch_loss(data, self.loss.scale, penalty, self.const, n)
+            self.epochs(self.X, self.T, self.s, orders, opt.code, opt.hyper, opt.state, opt.t,
+                        losses)
+        return [epoch_loss(data, self.loss.scale, penalty, const, n)
+                for (data, penalty), const in zip(losses, consts, strict=True)]

@@ -52,33 +52,41 @@ class StochasticFit(EstimatorAttributes):
                              self._random_state if self.shuffle else None, self.n_jobs,
                              self.parallel)
         with epochs:
-            self._epoch_loop(opt, lambda: epochs.run(opt), X_tr.shape[0],
+            self._epoch_loop(opt, lambda k: epochs.run(opt, k), X_tr.shape[0],
                              lambda: self._update_no_improvement_count(self.early_stopping, val),
-                             incremental)
+                             incremental, epochs.most_epochs(opt))
 
-    def _epoch_loop(self, opt: Optimizer, run_epoch: Callable[[], float], n_samples: int,
-                    after_epoch: Callable[[], None], incremental: bool = False) -> None:
-        """scikit-learn's loop of stochastic epochs: ``run_epoch()`` trains one and returns its
-        ``loss_``; then the records, ``after_epoch()`` (validation or the training-loss rule), the
-        schedule and the stopping rules; Ctrl-C ends it with a TrainingInterrupted warning. With
-        early stopping the best validation epoch's weights are restored at the end."""
+    def _epoch_loop(self, opt: Optimizer, run_epochs: Callable[[int], list[float]],
+                    n_samples: int, after_epoch: Callable[[], None], incremental: bool = False,
+                    most: int = 1) -> None:
+        """scikit-learn's loop of stochastic epochs: ``run_epochs(k)`` trains k consecutive
+        epochs (at most ``most``; :meth:`_epochs_at_once`) and returns their ``loss_`` values;
+        then, epoch by epoch, the records, ``after_epoch()`` (validation or the training-loss
+        rule), the schedule and the stopping rules; Ctrl-C ends it with a TrainingInterrupted
+        warning. With early stopping the best validation epoch's weights are restored at the
+        end."""
         net = self._mlp
         bar = None if incremental else self._progress(self.max_iter)
         try:
             self.n_iter_ = 0
-            for _ in range(self.max_iter):
-                loss = run_epoch()
+            left, stop = self.max_iter, False
+            while left > 0 and not stop:
+                k = self._epochs_at_once(opt, most, left, incremental, bar)
+                losses = run_epochs(k)
+                left -= k
                 if not self.early_stopping and not np.isfinite(net.w).all():
                     raise ValueError(NON_FINITE_MESSAGE)
-                self._record_epoch(loss, n_samples, bar)
-                after_epoch()
-                opt.iteration_ends(self.t_)
-                if self._stop_after_epoch(opt) or incremental:
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the "
-                                  "optimization hasn't converged yet." % self.max_iter,
-                                  ConvergenceWarning, stacklevel=2)
+                for loss in losses:
+                    self._record_epoch(loss, n_samples, bar)
+                    after_epoch()
+                    opt.iteration_ends(self.t_)
+                    if self._stop_after_epoch(opt) or incremental:
+                        stop = True  # the last of the k epochs (_epochs_at_once)
+                        break
+                    if self.n_iter_ == self.max_iter:
+                        warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and "
+                                      "the optimization hasn't converged yet." % self.max_iter,
+                                      ConvergenceWarning, stacklevel=2)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.", TrainingInterrupted, stacklevel=2)
         finally:
@@ -90,6 +98,23 @@ class StochasticFit(EstimatorAttributes):
             # runs on to max_iter and returns to the best validation epoch (to the weights it
             # started from if no epoch scored)
             net.w[...] = self._best_w
+
+    def _epochs_at_once(self, opt: Optimizer, most: int, left: int, incremental: bool,
+                        bar: Any) -> int:
+        """How many epochs the next call trains, from 1 to ``most``: the loop's rules then act
+        on their losses epoch by epoch, as if each had been a call of its own. Only so many
+        that no rule could act before the last of them: the ``n_iter_no_change`` rule (stop,
+        or the adaptive schedule's smaller η) needs more than ``n_iter_no_change`` epochs
+        without improvement, and each epoch adds at most one. One epoch at a time where every
+        epoch's outcome shapes the next (``"invscaling"``'s η, early stopping's validation,
+        the callback), where the epoch is the unit of the output (``verbose``, the progress
+        bar) and in ``partial_fit``."""
+        if (most <= 1 or incremental or bar is not None or self.verbose
+                or self.callback is not None or self.early_stopping
+                or opt.lr_schedule == "invscaling"):
+            return 1
+        quiet = self.n_iter_no_change - self._no_improvement_count + 1
+        return max(1, min(most, left, quiet))
 
     def _start_records(self) -> None:
         # warm start after lbfgs, or with early_stopping switched: scikit-learn fails with an
