@@ -247,7 +247,7 @@ def test_epochs_on_blas_sized_layers_match_reference(name, batch_size, solver, a
     6 rows by two vectors, the last panel of one vector or two masked past the columns; both
     products in blocks of rows, several in a batch of 200 or 250 rows of 400 or 800 inputs), so
     400-150 and 800-300 (float) take it at every batch size, 64-40, 70-43 and 70-100 at 200
-    and 250."""
+    and 250, adding the bias and applying relu as the forward tiles are stored."""
     args = blas_sized_problem(sizes, batch_size, solver, alpha, dtype)
     got = run_epoch(get_backend(name), *args)
     want = run_epoch(REF, *args)

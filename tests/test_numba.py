@@ -332,18 +332,24 @@ def test_indexed_products_equal_numpy(vector_bytes, dtype):
     any CPU LLVM compiles for) against NumPy in float64: inputs leaving a last block of 1 to 5
     rows of W (K), outputs ending in a panel of part of one vector or of two (masked), whole
     panels, batches of 1 to 512 rows (several blocks of rows in both products), ``idx`` a
-    strided row of a 2-D order; beta 0 over a C of NaN (C not read) and beta 0.9."""
+    strided row of a 2-D order; beta 0 over a C of NaN (C not read) and beta 0.9. The relu
+    layer, ``A = X[idx] W + b`` and ``Z = relu(A)`` as the tiles are stored, is the product, then
+    the bias and the relu, bit for bit (NaN stays NaN, a <= 0 gives 0)."""
     import numba
 
     from deltaprop.kernels._numba.indexed import make_products
 
     if os.environ.get("NUMBA_DISABLE_JIT") == "1":
         pytest.skip("intrinsics need the JIT; the module's pure-Python twins are NumPy itself")
-    matmul, matmul_at = make_products(vector_bytes)
+    matmul, matmul_at, relu_layer = make_products(vector_bytes)
 
     @numba.njit
     def forward(X, order, W, A):
         matmul(X, order[1, 3 : 3 + A.shape[0]], W, A)
+
+    @numba.njit
+    def relu(X, order, W, b, A, Z):
+        relu_layer(X, order[1, 3 : 3 + A.shape[0]], W, b, A, Z)
 
     @numba.njit
     def gradient(X, order, D, C, alpha, beta):
@@ -362,6 +368,14 @@ def test_indexed_products_equal_numpy(vector_bytes, dtype):
         forward(X, order, W, A)
         want = Xi @ W
         np.testing.assert_allclose(A, want, rtol=tol, atol=tol * np.abs(want).max())
+        b = rng.randn(N).astype(dtype)
+        b[::7] = -A[0, ::7]  # a = 0 (or -0.0) in row 0 where the sum is exact
+        b[1::11] = np.nan
+        Ar, Z = np.full((m, N), np.nan, dtype), np.full((m, N), np.nan, dtype)
+        relu(X, order, W, b, Ar, Z)
+        np.testing.assert_array_equal(Ar, A + b)
+        np.testing.assert_array_equal(Z, np.where(A + b <= 0, dtype(0), A + b))
+        assert (Z >= 0).sum() + np.isnan(Z).sum() == Z.size
         D = rng.randn(m, N).astype(dtype)
         C0 = rng.randn(K, N).astype(dtype)
         for beta, C in ((0.9, C0.copy()), (0.0, np.full((K, N), np.nan, dtype))):

@@ -125,6 +125,36 @@ def exp_units(a, z, u, n, shift):
     return total
 
 
+@exact_helper
+def softmax_rows(a, z, base, n, K):
+    r"""Softmax of ``n`` rows of ``K`` units from ``base``: row by row
+    :math:`z_k = e^{a_k - \max a} / \sum_j e^{a_j - \max a}`, the same operations as
+    :func:`activate`'s softmax of each row, with the exponentials of all ``n K`` units in one
+    loop (a row of ten outputs is too short a loop for vectors). ``base``, ``n`` and ``K``
+    unsigned (np.uint64); compiled without reassociation, as :func:`exp_units`."""
+    zero = a.dtype.type(0)
+    lo = a.dtype.type(-87.0) if a.itemsize == 4 else a.dtype.type(-708.0)
+    for r in range(n):
+        u = base + r * K
+        amax = a[u]
+        for j in range(u, u + K):
+            if a[j] > amax:
+                amax = a[j]
+        for j in range(u, u + K):
+            z[j] = a[j] - amax
+    for j in range(base, base + n * K):
+        x = z[j]
+        p2k, q_plus, q_minus = exp_parts(a, lo if x < lo else x)
+        z[j] = zero if x < lo else p2k * (q_plus / q_minus)
+    for r in range(n):
+        u = base + r * K
+        total = zero
+        for j in range(u, u + K):
+            total += z[j]
+        for j in range(u, u + K):
+            z[j] = z[j] / total
+
+
 @helper
 def logistic(a, one):
     r"""Logistic sigmoid :math:`\sigma(a) = 1 / (1 + e^{-a})` without overflow.

@@ -9,10 +9,10 @@ per-sample epochs (``rows.forward_rows``), where no batch exists.
 
 import numpy as np
 
-from deltaprop.contract import B_OFF, N_IN, N_OUT, U_OFF, W_OFF
+from deltaprop.contract import B_OFF, N_IN, N_OUT, SOFTMAX, U_OFF, W_OFF
 
 from ._jit import kernel
-from .activations import activate
+from .activations import activate, softmax_rows
 from .blas import gemm
 
 
@@ -36,14 +36,15 @@ def forward(w, layout, hidden, output, X, A, Z):
 
     .. math:: a_j = \sum_i w_{ji} z_i + w_{j0}, \quad z_j = h(a_j), \quad y_k = f(a_k)
     """
-    forward_from(w, layout, hidden, output, X, X.shape[0], False, A, Z)
+    forward_from(w, layout, hidden, output, X, X.shape[0], 0, A, Z)
 
 
 @kernel
 def forward_from(w, layout, hidden, output, X, n, first_done, A, Z):
-    """:func:`forward` of a batch of ``n`` rows; with ``first_done`` the first layer's block of
-    ``A`` already holds the product :math:`X W_0` (``indexed.indexed_matmul`` of the batch's rows,
-    read where they are) and ``X`` is not read."""
+    """:func:`forward` of a batch of ``n`` rows. ``first_done`` 0: from ``X``; 1: the first
+    layer's block of ``A`` already holds the product :math:`X W_0` (``indexed.indexed_matmul``
+    of the batch's rows, read where they are); 2: the first layer's ``A`` and ``Z`` are done
+    (``indexed.indexed_relu_layer``). With 1 or 2, ``X`` is not read."""
     L = layout.shape[0]
     one, zero = w.dtype.type(1), w.dtype.type(0)
     z_prev = X[:n]
@@ -51,15 +52,25 @@ def forward_from(w, layout, hidden, output, X, n, first_done, A, Z):
         W, b = weights(w, layout, layer)
         a = units(A, layout, layer, n)
         z = units(Z, layout, layer, n)
-        if layer > 0 or not first_done:
+        if layer == 0 and first_done == 2:
+            z_prev = z
+            continue
+        if layer > 0 or first_done == 0:
             gemm(z_prev, W, a, one, zero, False, False)
         code = output if layer == L - 1 else hidden
         n_out = np.uint64(layout[layer, N_OUT])
         base = np.uint64(n * layout[layer, U_OFF])
         bo = np.uint64(layout[layer, B_OFF])
-        for r in range(n):  # the bias and h(a), row by row, while the row is in cache
-            u = base + np.uint64(r) * n_out
-            for j in range(n_out):
-                A[u + j] += w[bo + j]
-            activate(code, A, Z, u, n_out)
+        if code == SOFTMAX:  # the bias row by row, then the rows' softmax in three passes
+            for r in range(n):
+                u = base + np.uint64(r) * n_out
+                for j in range(n_out):
+                    A[u + j] += w[bo + j]
+            softmax_rows(A, Z, base, np.uint64(n), n_out)
+        else:
+            for r in range(n):  # the bias and h(a), row by row, while the row is in cache
+                u = base + np.uint64(r) * n_out
+                for j in range(n_out):
+                    A[u + j] += w[bo + j]
+                activate(code, A, Z, u, n_out)
         z_prev = z

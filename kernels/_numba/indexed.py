@@ -84,6 +84,13 @@ def _indexed_matmul_python(X, idx, W, A):
     A[...] = X[idx] @ W
 
 
+def _indexed_relu_layer_python(X, idx, W, b, A, Z):
+    """The pure-Python twin of :func:`indexed_relu_layer` (NUMBA_DISABLE_JIT=1)."""
+    A[...] = X[idx] @ W + b
+    Z[...] = A
+    Z[A <= 0] = 0
+
+
 def _indexed_matmul_at_python(X, idx, D, C, alpha, beta):
     """The pure-Python twin of :func:`indexed_matmul_at` (NUMBA_DISABLE_JIT=1)."""
     G = alpha * (X[idx].T @ D)
@@ -235,22 +242,26 @@ def _index_type(idx):
 def make_products(vector_bytes):
     """The two products' intrinsics with vectors of ``vector_bytes`` (32 or 64)."""
 
-    @intrinsic
-    def indexed_matmul(typingctx, X, idx, W, A):
-        if not (_matrix_types(X, W, A) and _index_type(idx)):
-            return None
-        dt = A.dtype
-        sig = types.void(X, idx, W, A)
+    def forward_codegen(relu):
+        r"""The codegen of :math:`A = X_{idx} W` (``relu`` False; arguments X, idx, W, A) or of
+        :math:`A = X_{idx} W + b`, :math:`Z = \max(0, A)` (``relu`` True; X, idx, W, b, A, Z),
+        the bias and the activation applied to each tile as it is stored."""
 
         def codegen(context, builder, signature, args):
-            c = _Code(context, builder, dt, vector_bytes)
+            c = _Code(context, builder, signature.args[0].dtype, vector_bytes)
             V, i64 = c.V, c.i64
             xp, _, K, ldx = c.matrix(signature.args[0], args[0])
             ip, m = c.vector(signature.args[1], args[1])
             istride = context.make_array(signature.args[1])(context, builder, args[1]).strides
             istep = builder.sdiv(cgutils.unpack_tuple(builder, istride, 1)[0], i64(8))
             wp, _, N, ldw = c.matrix(signature.args[2], args[2])
-            ap, _, _, lda = c.matrix(signature.args[3], args[3])
+            if relu:
+                bp, _ = c.vector(signature.args[3], args[3])
+                ap, _, _, lda = c.matrix(signature.args[4], args[4])
+                zp, _, _, ldz = c.matrix(signature.args[5], args[5])
+            else:
+                ap, _, _, lda = c.matrix(signature.args[3], args[3])
+            zero = ir.Constant(c.fty, 0.0)
 
             def row(i):
                 """X's row idx[i]."""
@@ -267,10 +278,21 @@ def make_products(vector_bytes):
                             wk = builder.gep(w0, [builder.mul(loop.index, ldw)])
                             ys = [c.load(builder.gep(wk, [i64(v * V)]), masks[v]) for v in range(nv)]
                             c.step(accs, [builder.load(builder.gep(r, [loop.index])) for r in rows], ys)
+                        if relu:
+                            bias = [c.load(c.at(bp, j0, i64(v * V)), masks[v]) for v in range(nv)]
+                            zeros = c.splat(zero)
                         for q in range(mr):
-                            out = c.at(ap, builder.mul(builder.add(i0, i64(q)), lda), j0)
+                            i = builder.add(i0, i64(q))
+                            out = c.at(ap, builder.mul(i, lda), j0)
                             for v in range(nv):
-                                c.store(builder.load(accs[q][v]), builder.gep(out, [i64(v * V)]), masks[v])
+                                acc = builder.load(accs[q][v])
+                                if not relu:
+                                    c.store(acc, builder.gep(out, [i64(v * V)]), masks[v])
+                                    continue
+                                a = builder.fadd(acc, bias[v])  # a = x W + b, then z = 0 if a <= 0 else a
+                                c.store(a, builder.gep(out, [i64(v * V)]), masks[v])
+                                z = builder.select(builder.fcmp_ordered("<=", a, zeros), zeros, a)
+                                c.store(z, c.at(zp, builder.mul(i, ldz), j0, i64(v * V)), masks[v])
 
                     c.tiles(b0, nb, tile)
 
@@ -280,7 +302,20 @@ def make_products(vector_bytes):
             c.blocks(m, c.block_size(FORWARD_X_BYTES, builder.mul(K, itemsize), MR), block)
             return context.get_dummy_value()
 
-        return sig, codegen
+        return codegen
+
+    @intrinsic
+    def indexed_matmul(typingctx, X, idx, W, A):
+        if not (_matrix_types(X, W, A) and _index_type(idx)):
+            return None
+        return types.void(X, idx, W, A), forward_codegen(False)
+
+    @intrinsic
+    def indexed_relu_layer(typingctx, X, idx, W, b, A, Z):
+        if not (_matrix_types(X, W, A, Z) and _index_type(idx) and isinstance(b, types.Array)
+                and b.ndim == 1 and b.dtype == A.dtype and b.layout in "CA"):
+            return None
+        return types.void(X, idx, W, b, A, Z), forward_codegen(True)
 
     @intrinsic
     def indexed_matmul_at(typingctx, X, idx, D, C, alpha, beta):
@@ -348,7 +383,7 @@ def make_products(vector_bytes):
 
         return sig, codegen
 
-    return indexed_matmul, indexed_matmul_at
+    return indexed_matmul, indexed_matmul_at, indexed_relu_layer
 
 
 _products = make_products(VECTOR_BYTES or 32)
@@ -360,10 +395,17 @@ indexed_matmul = _products[0]
 #: (m,) int64, ``D`` (m, N), ``C`` (K, N); C-contiguous. With β = 0, C's old values are not
 #: used (C may hold anything, NaN included), as with BLAS.
 indexed_matmul_at = _products[1]
+#: A hidden relu layer of the batch's rows: :math:`A = X_{\mathrm{idx}} W + b`,
+#: :math:`Z = \max(0, A)` (``0 if a <= 0 else a``: NaN stays NaN), for ``b`` (N,), ``A`` and
+#: ``Z`` (m, N); the same values, bit for bit, as :data:`indexed_matmul` then the bias and
+#: ``activations.activate``'s relu.
+indexed_relu_layer = _products[2]
 
 if config.DISABLE_JIT:
     indexed_matmul = _indexed_matmul_python  # noqa: F811
     indexed_matmul_at = _indexed_matmul_at_python  # noqa: F811
+    indexed_relu_layer = _indexed_relu_layer_python  # noqa: F811
 
-__all__ = ["indexed_matmul", "indexed_matmul_at", "make_products", "use_indexed", "VECTOR_BYTES", "MR", "MAX_ROWS",
-           "SHORT_ROWS", "MIN_INPUTS", "MAX_W_BYTES", "FORWARD_X_BYTES", "GRADIENT_X_BYTES", "GRADIENT_D_BYTES"]
+__all__ = ["indexed_matmul", "indexed_matmul_at", "indexed_relu_layer", "make_products", "use_indexed",
+           "VECTOR_BYTES", "MR", "MAX_ROWS", "SHORT_ROWS", "MIN_INPUTS", "MAX_W_BYTES", "FORWARD_X_BYTES",
+           "GRADIENT_X_BYTES", "GRADIENT_D_BYTES"]
