@@ -12,13 +12,21 @@
      read    the forward sum alone, a_j += y_i w_ij (W_0 read once, nothing written);
 
    each the best of 7 runs of 2000 passes, in microseconds, with the arithmetic rate and the
-   samples/s it would allow if nothing else cost anything; then the core's FMA peak (independent
-   fused multiply-adds on 8-float vectors, nothing loaded) and what a whole sample's arithmetic
-   (forward, δ-recursion and update of every layer: 409 kFLOP) costs at that peak. It measures
-   the machine, not deltaprop.
+   samples/s it would allow if nothing else cost anything; then the same two passes taken once
+   per window of K = 4 and 8 samples, per sample: the forward sums of the K samples from W_0 as
+   it was when the window began (each block of four rows read once for the K samples), and the
+   K samples' updates in one pass, w_ij -= sum_s c_si d_sj (W_0 read and written once per
+   window). That is what on-line gradient descent would cost if each sample's pre-activations
+   took the window's earlier updates as a correction, a = x W_stale - sum_s (c_s . x) d_s (the
+   same sums in exact arithmetic, another rounding), which this program does not compute: it
+   times the passes over W_0 only. Last, the core's FMA peak (independent fused multiply-adds on
+   8-float vectors, nothing loaded) and what a whole sample's arithmetic (forward, δ-recursion
+   and update of every layer: 409 kFLOP) costs at that peak. It measures the machine, not
+   deltaprop.
 
      gcc -O3 -mavx2 -mfma tools/per_sample_bound.c -o /tmp/per_sample_bound
      taskset -c 1 /tmp/per_sample_bound
+     gcc -O3 -march=native ...        # the same with the CPU's widest vectors (AVX-512 here)
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +67,42 @@ static void read4(long n, const float* restrict r0, const float* restrict r1, co
     for (long j = 0; j < n; j++)
         a[j] = (((a[j] + y0 * r0[j]) + y1 * r1[j]) + y2 * r2[j]) + y3 * r3[j];
 }
+
+/* The forward sums of K samples from one W_0, A (K x NO) = X (K x NI) W_0, each block of four
+   rows read once for the K samples; and the K samples' updates in one pass over W_0,
+   w_ij -= sum_s c_si d_sj. */
+#define WINDOW(K) \
+static void window_read##K(const float* restrict x, const float* restrict w, float* restrict A) { \
+    for (int i = 0; i < NI; i += 4) { \
+        const float* r0 = w + (long)i * NO; \
+        for (int s = 0; s < K; s++) { \
+            const float* xs = x + s * NI + i; \
+            float* restrict a = A + s * NO; \
+            for (int j = 0; j < NO; j++) \
+                a[j] = (((a[j] + xs[0] * r0[j]) + xs[1] * r0[NO + j]) + xs[2] * r0[2 * NO + j]) \
+                       + xs[3] * r0[3 * NO + j]; \
+        } \
+    } \
+} \
+static void window_update##K(const float* restrict c, const float* restrict D, float* restrict w) { \
+    for (int i = 0; i < NI; i += 4) { \
+        float* restrict r0 = w + (long)i * NO; \
+        float* restrict r1 = r0 + NO; \
+        float* restrict r2 = r1 + NO; \
+        float* restrict r3 = r2 + NO; \
+        for (int j = 0; j < NO; j++) { \
+            float w0 = r0[j], w1 = r1[j], w2 = r2[j], w3 = r3[j]; \
+            for (int s = 0; s < K; s++) { \
+                const float* cs = c + s * NI + i; \
+                float ds = D[s * NO + j]; \
+                w0 -= cs[0] * ds; w1 -= cs[1] * ds; w2 -= cs[2] * ds; w3 -= cs[3] * ds; \
+            } \
+            r0[j] = w0; r1[j] = w1; r2[j] = w2; r3[j] = w3; \
+        } \
+    } \
+}
+WINDOW(4)
+WINDOW(8)
 
 /* 12 independent chains of 8-float fused multiply-adds: the FMA units' throughput. */
 static float fma_peak(long n) {
@@ -112,9 +156,37 @@ int main(void) {
         printf("%s %6.2f us  %6.1f GFLOP/s  at most %8.0f samples/s\n", names[mode], best * 1e6,
                flop[mode] / best * 1e-9, 1.0 / best);
     }
+    float* xs = aligned_alloc(64, sizeof(float) * 8 * NI);
+    float* cs = aligned_alloc(64, sizeof(float) * 8 * NI);
+    float* A = aligned_alloc(64, sizeof(float) * 8 * NO);
+    float* D = aligned_alloc(64, sizeof(float) * 8 * NO);
+    for (long i = 0; i < 8L * NI; i++) { xs[i] = 0.5f + 1e-4f * (float)(i % 101); cs[i] = 1e-3f * xs[i]; }
+    for (long i = 0; i < 8L * NO; i++) { A[i] = 0; D[i] = 1e-6f * (float)(i % 89); }
+    for (int K = 4; K <= 8; K += 4) {
+        double br = 1e9, bu = 1e9;
+        int windows = 4000 / K;
+        for (int run = 0; run < 7; run++) {
+            double t0 = now();
+            for (int r = 0; r < windows; r++) {
+                if (K == 4) window_read4(xs, w, A); else window_read8(xs, w, A);
+                A[r % NO] *= 0.5f;
+            }
+            double t1 = now();
+            for (int r = 0; r < windows; r++) {
+                if (K == 4) window_update4(cs, D, w); else window_update8(cs, D, w);
+                D[r % NO] *= 0.999f;
+            }
+            double t2 = now();
+            double tr = (t1 - t0) / (windows * K), tu = (t2 - t1) / (windows * K);
+            if (tr < br) br = tr;
+            if (tu < bu) bu = tu;
+        }
+        printf("window of %d: read %5.2f us (%5.1f GFLOP/s) + update %5.2f us (%5.1f GFLOP/s) = %5.2f us a sample\n",
+               K, br * 1e6, 2.0 * NI * NO / br * 1e-9, bu * 1e6, 2.0 * NI * NO / bu * 1e-9, (br + bu) * 1e6);
+    }
     long n = 2000000;
     double best = 1e9;
-    float keep = 0;
+    float keep = A[5] + D[7];
     for (int run = 0; run < 7; run++) {
         double t0 = now();
         keep += fma_peak(n);
