@@ -730,7 +730,7 @@ def test_callback_sees_every_epoch_and_stopping_equals_a_shorter_fit(solver, bac
 
 
 GROUPED = {
-    # stops on the n_iter_no_change rule (loss rising with a large step), one epoch after a call
+    # a large step: the loss stops improving and the n_iter_no_change rule ends the fit
     "adam-stops": (MLPClassifier, dict(solver="adam", batch_size=16, learning_rate_init=0.3,
                                        n_iter_no_change=3, max_iter=200), False),
     "sgd-adaptive": (MLPClassifier, dict(solver="sgd", batch_size=8, learning_rate="adaptive",

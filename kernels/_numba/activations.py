@@ -103,23 +103,28 @@ def tanh_units(a, z, u, n):
         z[j] = x + ratio if is_small else np.copysign(one - ratio, x)
 
 
+@inline
+def exp_nonpos(a, x):
+    r""":math:`e^x` for :math:`x \le 0` in the dtype of ``a`` by :func:`exp_parts`: 0 below
+    :math:`-87` (float32) or :math:`-708` (float64), where :math:`2^k` would leave the normal
+    range. NaN stays NaN. Inlined: its callers compile it without reassociation."""
+    lo = a.dtype.type(-87.0) if a.itemsize == 4 else a.dtype.type(-708.0)
+    p2k, q_plus, q_minus = exp_parts(a, lo if x < lo else x)
+    return a.dtype.type(0) if x < lo else p2k * (q_plus / q_minus)
+
+
 @exact_helper
 def exp_units(a, z, u, n, shift):
     r"""``z[u:u+n] = exp(a[u:u+n] - shift)`` for :math:`a \le \mathrm{shift}` (softmax's shift by
     :math:`\max a`); returns the sum. A formula LLVM vectorises (``math.exp`` is a call).
 
-    Cephes' exp (:func:`exp_parts`), in the dtype of ``a``; 0 below :math:`-87` (float32) or
-    :math:`-708` (float64), where :math:`2^k` would leave the normal range. NaN stays NaN.
-    Compiled without reassociation: the reduction :math:`x - k c_1 - k c_2` must keep its order
-    (its point is that :math:`k c_1` is exact).
+    Cephes' exp (:func:`exp_nonpos`), in the dtype of ``a``. Compiled without reassociation:
+    the reduction :math:`x - k c_1 - k c_2` must keep its order (its point is that
+    :math:`k c_1` is exact).
     """
-    zero = a.dtype.type(0)
-    lo = a.dtype.type(-87.0) if a.itemsize == 4 else a.dtype.type(-708.0)
-    total = zero
+    total = a.dtype.type(0)
     for j in range(u, u + n):
-        x = a[j] - shift
-        p2k, q_plus, q_minus = exp_parts(a, lo if x < lo else x)
-        y = zero if x < lo else p2k * (q_plus / q_minus)
+        y = exp_nonpos(a, a[j] - shift)
         z[j] = y
         total += y
     return total
@@ -133,7 +138,6 @@ def softmax_rows(a, z, base, n, K):
     loop (a row of ten outputs is too short a loop for vectors). ``base``, ``n`` and ``K``
     unsigned (np.uint64); compiled without reassociation, as :func:`exp_units`."""
     zero = a.dtype.type(0)
-    lo = a.dtype.type(-87.0) if a.itemsize == 4 else a.dtype.type(-708.0)
     for r in range(n):
         u = base + r * K
         amax = a[u]
@@ -143,9 +147,7 @@ def softmax_rows(a, z, base, n, K):
         for j in range(u, u + K):
             z[j] = a[j] - amax
     for j in range(base, base + n * K):
-        x = z[j]
-        p2k, q_plus, q_minus = exp_parts(a, lo if x < lo else x)
-        z[j] = zero if x < lo else p2k * (q_plus / q_minus)
+        z[j] = exp_nonpos(a, z[j])
     for r in range(n):
         u = base + r * K
         total = zero

@@ -16,12 +16,12 @@ first layer and the batch, its two products read the batch's rows of X where the
 
 import numpy as np
 
-from deltaprop.contract import ALPHA, ETA, MOMENTUM, RELU, SGD, mostly_nonzero
+from deltaprop.contract import ALPHA, ETA, MOMENTUM, SGD, mostly_nonzero
 
 from ._jit import kernel
 from .backprop import backprop, batch_gradient, gradient_step, output_delta
-from .forward import forward_from, units, weights
-from .indexed import indexed_matmul, indexed_relu_layer, use_indexed
+from .forward import forward_from, forward_indexed, weights
+from .indexed import use_indexed
 from .sgd_decay import sgd_decay
 from .sgd_general import sgd_general
 from .sgd_plain import sgd_plain
@@ -67,7 +67,7 @@ def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, sol
     # vectorise (a row slice assignment goes through numba's general strided copy)
     Xf, Tf, Xbf, Tbf = X.ravel(), T.ravel(), Xb.ravel(), Tb.ravel()
     n_in, n_t = np.uint64(X.shape[1]), np.uint64(T.shape[1])
-    W0, b0 = weights(w, layout, 0)
+    W0, _ = weights(w, layout, 0)
     no_rows = order[0, :0]
     for e in range(n_epochs):
         data = 0.0
@@ -93,12 +93,7 @@ def batch_epoch(w, layout, hidden, output, loss, X, T, s, order, batch_size, sol
             a, z, d = A[: nb * U], Z[: nb * U], D[: nb * U]
             rows = order[e, start : start + nb] if direct else no_rows
             if direct:
-                if hidden == RELU and layout.shape[0] > 1:  # the bias and relu as the tiles are stored
-                    indexed_relu_layer(X, rows, W0, b0, units(a, layout, 0, nb), units(z, layout, 0, nb))
-                    forward_from(w, layout, hidden, output, X, nb, 2, a, z)
-                else:
-                    indexed_matmul(X, rows, W0, units(a, layout, 0, nb))
-                    forward_from(w, layout, hidden, output, X, nb, 1, a, z)
+                forward_indexed(w, layout, hidden, output, X, rows, a, z)
                 xb = X
             else:
                 forward_from(w, layout, hidden, output, xb, nb, 0, a, z)

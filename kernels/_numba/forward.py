@@ -2,18 +2,20 @@ r"""Forward propagation (Bishop 5.48, 5.49) over a batch, mirroring ``_numpy/for
 
 A batch goes through BLAS in matrix form, :math:`A = Z_{prev} W + b` (``blas.gemm`` inside the
 kernel), at every batch size, except the first layer of a mini-batch epoch's batch where
-``indexed.use_indexed`` accepts it: there the epoch computes :math:`X_B W` from the rows where
-they are (``indexed.indexed_matmul``) and :func:`forward_from` does the rest. Row loops serve the
-per-sample epochs (``rows.forward_rows``), where no batch exists.
+``indexed.use_indexed`` accepts it: there :func:`forward_indexed` computes :math:`X_B W` from
+the rows where they are (``indexed``; a relu layer's bias and activation as the tiles are stored)
+and :func:`forward_from` does the rest. Row loops serve the per-sample epochs
+(``rows.forward_rows``), where no batch exists.
 """
 
 import numpy as np
 
-from deltaprop.contract import B_OFF, N_IN, N_OUT, SOFTMAX, U_OFF, W_OFF
+from deltaprop.contract import B_OFF, N_IN, N_OUT, RELU, SOFTMAX, U_OFF, W_OFF
 
 from ._jit import kernel
 from .activations import activate, softmax_rows
 from .blas import gemm
+from .indexed import indexed_matmul, indexed_relu_layer
 
 
 @kernel
@@ -61,16 +63,27 @@ def forward_from(w, layout, hidden, output, X, n, first_done, A, Z):
         n_out = np.uint64(layout[layer, N_OUT])
         base = np.uint64(n * layout[layer, U_OFF])
         bo = np.uint64(layout[layer, B_OFF])
-        if code == SOFTMAX:  # the bias row by row, then the rows' softmax in three passes
-            for r in range(n):
-                u = base + np.uint64(r) * n_out
-                for j in range(n_out):
-                    A[u + j] += w[bo + j]
-            softmax_rows(A, Z, base, np.uint64(n), n_out)
-        else:
-            for r in range(n):  # the bias and h(a), row by row, while the row is in cache
-                u = base + np.uint64(r) * n_out
-                for j in range(n_out):
-                    A[u + j] += w[bo + j]
+        for r in range(n):  # the bias and h(a), row by row, while the row is in cache
+            u = base + np.uint64(r) * n_out
+            for j in range(n_out):
+                A[u + j] += w[bo + j]
+            if code != SOFTMAX:
                 activate(code, A, Z, u, n_out)
+        if code == SOFTMAX:  # the rows' softmax after their biases, in three passes
+            softmax_rows(A, Z, base, np.uint64(n), n_out)
         z_prev = z
+
+
+@kernel
+def forward_indexed(w, layout, hidden, output, X, idx, A, Z):
+    """:func:`forward` of the batch of rows ``X[idx]``, its first layer's product reading them
+    where they are (``indexed``); a relu first layer with a layer above it also takes its bias
+    and activation as the product's tiles are stored (``indexed.indexed_relu_layer``)."""
+    n = idx.shape[0]
+    W0, b0 = weights(w, layout, 0)
+    if hidden == RELU and layout.shape[0] > 1:
+        indexed_relu_layer(X, idx, W0, b0, units(A, layout, 0, n), units(Z, layout, 0, n))
+        forward_from(w, layout, hidden, output, X, n, 2, A, Z)
+    else:
+        indexed_matmul(X, idx, W0, units(A, layout, 0, n))
+        forward_from(w, layout, hidden, output, X, n, 1, A, Z)

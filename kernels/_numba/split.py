@@ -13,12 +13,12 @@ a thread's rows of X are read in place by the first layer's products where
 
 import numpy as np
 
-from deltaprop.contract import ADAM, ALPHA, B_OFF, BETA_1, BETA_2, EPSILON, ETA, LINE, MU, N_OUT, RELU, U_OFF, W_OFF
+from deltaprop.contract import ADAM, ALPHA, B_OFF, BETA_1, BETA_2, EPSILON, ETA, LINE, MU, N_OUT, U_OFF, W_OFF
 
 from ._jit import helper, kernel
 from .backprop import backprop, batch_gradient, output_delta
-from .forward import forward_from, units, weights
-from .indexed import indexed_matmul, indexed_relu_layer, use_indexed
+from .forward import forward_from, forward_indexed, weights
+from .indexed import use_indexed
 from .mixing import barrier
 from .rows import sum_squares
 from .update import adam_rate, step_range
@@ -63,7 +63,7 @@ def split_epochs(j, w, layout, hidden, output, loss, X, T, s, order, batch_size,
     losses[j] = 0.0
     gj = G[j, :P]
     n_epochs, n = order.shape
-    W0, b0 = weights(w, layout, 0)
+    W0, _ = weights(w, layout, 0)
     no_rows = order[0, :0]
     for e in range(n_epochs):
         for start in range(0, n, batch_size):
@@ -88,12 +88,7 @@ def split_epochs(j, w, layout, hidden, output, loss, X, T, s, order, batch_size,
                 a, z, d = A[j, : k * U], Z[j, : k * U], D[j, : k * U]
                 rows = order[e, first:last] if direct else no_rows
                 if direct:
-                    if hidden == RELU and layout.shape[0] > 1:  # the bias and relu as the tiles are stored
-                        indexed_relu_layer(X, rows, W0, b0, units(a, layout, 0, k), units(z, layout, 0, k))
-                        forward_from(w, layout, hidden, output, X, k, 2, a, z)
-                    else:
-                        indexed_matmul(X, rows, W0, units(a, layout, 0, k))
-                        forward_from(w, layout, hidden, output, X, k, 1, a, z)
+                    forward_indexed(w, layout, hidden, output, X, rows, a, z)
                     xb = X
                 else:
                     forward_from(w, layout, hidden, output, xb, k, 0, a, z)
