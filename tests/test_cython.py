@@ -437,7 +437,11 @@ def test_avx2_builds_of_forward_and_backprop_equal_the_baseline(dtype, hidden, m
 @contextlib.contextmanager
 def _skip_zeros(module, mode):
     """Run plain sgd in ``module`` with the test hook's ``mode``: 1 skips zero inputs' rows (the
-    default), 0 visits every row, -1 takes the general path instead of the fast ones."""
+    default), 0 visits every row, 2 takes windows of samples, -1 takes the general path instead
+    of the fast ones. A module without the hook (the NumPy reference) runs as it is."""
+    if not hasattr(module, "set_skip_zeros"):
+        yield
+        return
     previous = module.set_skip_zeros(mode)
     try:
         yield
@@ -487,6 +491,83 @@ def test_zero_input_skipping_gives_identical_weights(dtype, alpha):
         w_dense, loss_dense = _sgd(module, layout, w, X, T, s, order, 0.1, alpha, 0)
         np.testing.assert_array_equal(w_skip, w_dense)
         np.testing.assert_array_equal(loss_skip, loss_dense)
+
+
+def _all_epoch_modules():
+    """Every build of the epoch module that this CPU runs: portable, AVX2, AVX-512."""
+    from deltaprop.kernels import _cython
+
+    mods = _epoch_modules()
+    try:
+        from deltaprop.kernels._cython import epoch_avx512
+    except ImportError:
+        return mods
+    return mods + [epoch_avx512] if _cython._cpu_has_avx512() else mods
+
+
+def _dense_problem(dtype, sizes=(400, 43, 10), n=100, seed=3):
+    rng = np.random.RandomState(seed)
+    layout = make_layout(list(sizes))
+    w = (rng.randn(n_params(layout)) * 0.05).astype(dtype)
+    X = rng.rand(n, sizes[0]).astype(dtype)
+    T = np.eye(sizes[-1], dtype=dtype)[rng.randint(0, sizes[-1], n)]
+    return layout, w, X, T
+
+
+@pytestmark_cython
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_windows_of_samples_in_each_build(dtype):
+    """Plain per-sample sgd in windows of six samples (test hook mode 2) in each build: where the
+    build has the indexed products (AVX2, AVX-512) the weights and losses differ from the
+    sample-by-sample sweep's only by rounding, and equal the reference's; the portable build has
+    no windows and runs the sweep, bit for bit. Two epochs of 100 samples in one call, every
+    seventh sample weighted 0 (windows run across the epochs' boundary and skip those)."""
+    layout, w, X, T = _dense_problem(dtype)
+    rng = np.random.RandomState(4)
+    order = np.stack([rng.permutation(X.shape[0]) for _ in range(2)]).astype(np.intp)
+    s = np.ones(X.shape[0])
+    s[::7] = 0
+    ref_w, ref_losses = _sgd(get_backend("numpy"), layout, w, X, T, s, order, 0.05, 0.0)
+    tol = TOL[dtype]
+    for module in _all_epoch_modules():
+        w_win, loss_win = _sgd(module, layout, w, X, T, s, order, 0.05, 0.0, 2)
+        w_sweep, loss_sweep = _sgd(module, layout, w, X, T, s, order, 0.05, 0.0, 0)
+        if module.__name__.endswith(".epoch"):
+            np.testing.assert_array_equal(w_win, w_sweep)
+            np.testing.assert_array_equal(loss_win, loss_sweep)
+        else:
+            assert not np.array_equal(w_win, w_sweep), module.__name__
+        np.testing.assert_allclose(w_win, ref_w, rtol=0, atol=tol * np.abs(ref_w).max())
+        np.testing.assert_allclose(loss_win, ref_losses, rtol=tol)
+        assert np.abs(w_win - w).max() > 0.01
+
+
+@pytestmark_cython
+def test_dense_inputs_take_windows_where_the_indexed_products_run():
+    """The default mode sends plain sgd on dense inputs through windows of samples where
+    ``use_windows`` says so (384 inputs or more, weights that fit the L2 cache), the same bits as
+    test hook mode 2; with fewer inputs, with L2, or on sparse inputs it runs the sample-by-sample
+    sweep (the bits of mode 0)."""
+    from deltaprop.kernels._cython import _cpu_has_avx2_fma
+
+    module = _epoch_modules()[-1]
+    if not _cpu_has_avx2_fma():
+        pytest.skip("no AVX2 build on this CPU: no windows")
+    s = np.ones(100)
+    order = np.random.RandomState(5).permutation(100).astype(np.intp)[None, :]
+    for sizes, alpha, windows in (((400, 43, 10), 0.0, True), ((383, 43, 10), 0.0, False),
+                                  ((400, 43, 10), 0.01, False)):
+        layout, w, X, T = _dense_problem(np.float32, sizes)
+        default = _sgd(module, layout, w, X, T, s, order, 0.1, alpha, 1)
+        forced = _sgd(module, layout, w, X, T, s, order, 0.1, alpha, 2 if windows else 0)
+        for got, want in zip(default, forced, strict=True):
+            np.testing.assert_array_equal(got, want, err_msg=str((sizes, alpha)))
+    layout, w, X, T = _dense_problem(np.float32)
+    X[np.random.RandomState(6).rand(*X.shape) < 0.5] = 0
+    default = _sgd(module, layout, w, X, T, s, order, 0.1, 0.0, 1)
+    sweep = _sgd(module, layout, w, X, T, s, order, 0.1, 0.0, 0)
+    for got, want in zip(default, sweep, strict=True):
+        np.testing.assert_array_equal(got, want)
 
 
 @pytestmark_cython

@@ -335,6 +335,47 @@ def blas_sized_problem(sizes, batch_size, solver, alpha, dtype, hidden="relu"):
     return (layout, codes, w, X, T, order, batch_size, SOLVERS[solver], alpha)
 
 
+#: dense first layers of 384 inputs or more, which per-sample plain sgd takes in windows of six
+#: samples (both compiled backends, where this CPU has the indexed products' vectors): 43 outputs
+#: end in part of a vector in every vector width, 785 inputs in an odd row, a second hidden layer,
+#: and a net of one layer (softmax regression, its δ the output's)
+WINDOWED = [[400, 43, 10], [785, 100, 3], [400, 40, 20, 7], [390, 5]]
+
+
+def dense_problem(sizes, dtype, hidden="tanh", n=250, seed=5):
+    """:func:`run_epoch`'s arguments on dense inputs in [0, 1) (``hidden``, softmax,
+    cross-entropy)."""
+    rng = np.random.RandomState(seed)
+    layout = make_layout(sizes)
+    w = rng.randn(n_params(layout))
+    for fan_in, _n_out, w_off, b_off, _ in layout:
+        w[w_off:b_off] /= np.sqrt(fan_in)
+    X = rng.rand(n, sizes[0]).astype(dtype)
+    T = np.eye(sizes[-1], dtype=dtype)[rng.randint(0, sizes[-1], n)]
+    codes = (ACTIVATIONS[hidden], ACTIVATIONS["softmax"], LOSSES["cross_entropy"])
+    return layout, codes, w.astype(dtype), X, T
+
+
+@pytest.mark.parametrize("name", COMPILED)
+@pytest.mark.parametrize("sizes", WINDOWED)
+@pytest.mark.parametrize("hidden", ["tanh", "relu", "logistic"])
+def test_per_sample_sgd_on_dense_inputs_matches_reference(name, sizes, hidden, dtype):
+    """Plain per-sample sgd (no L2) on dense inputs, where the compiled backends take the first
+    layer a window of six samples at a time (each sample's pre-activations from the window's
+    first weights, corrected by the window's earlier updates; the window's updates in one pass):
+    three epochs of 250 samples in one call (41 full windows and one of 4 per epoch, windows
+    running across the epochs' boundaries), samples of weight 0 skipped, equal to the reference
+    in weights and per-epoch losses."""
+    layout, codes, w, X, T = dense_problem(sizes, dtype, hidden)
+    rng = np.random.RandomState(2)
+    order = np.stack([rng.permutation(X.shape[0]) for _ in range(3)]).astype(np.intp)
+    got = run_epoch(get_backend(name), layout, codes, w, X, T, order, 1, SOLVERS["sgd"], 0.0)
+    want = run_epoch(REF, layout, codes, w, X, T, order, 1, SOLVERS["sgd"], 0.0)
+    assert np.abs(got[0] - w).max() > 0.01  # the weights moved
+    for g_arr, w_arr in zip(got, want, strict=False):
+        assert_close(g_arr, w_arr, dtype, EPOCH_TOL)
+
+
 def test_dense_inputs_are_told_by_the_first_samples_of_the_call():
     """Per-sample plain sgd lists the non-zero inputs of each sample unless the call's first 16
     samples (in the order) are at least 90 % non-zero: then every row is visited (the same

@@ -22,7 +22,7 @@ import pytest
 from conftest import BACKENDS, TOL, sparse_problem
 
 from deltaprop.contract import ACTIVATIONS, LOSSES, SOLVERS
-from deltaprop.layout import n_units
+from deltaprop.layout import make_layout, n_params, n_units
 
 pytestmark = pytest.mark.skipif("numba" not in BACKENDS, reason="numba backend not available")
 
@@ -105,7 +105,8 @@ def test_per_sample_helpers_skip_reference_counting():
     reference counting every call pays atomic increments per array argument."""
     from numba.core.registry import CPUDispatcher
 
-    kernels = {"sgd_plain", "sgd_decay", "sgd_general"}  # the epoch kernels allocate their buffers
+    # the epoch kernels allocate their buffers
+    kernels = {"sgd_plain", "sgd_plain_windows", "sgd_decay", "sgd_general"}
     helpers = [f for m in ("rows", "sgd_plain", "sgd_decay", "sgd_general")
                for name, f in vars(numba_module(m)).items()
                if isinstance(f, CPUDispatcher) and name not in kernels]
@@ -341,7 +342,7 @@ def test_indexed_products_equal_numpy(vector_bytes, dtype):
 
     if os.environ.get("NUMBA_DISABLE_JIT") == "1":
         pytest.skip("intrinsics need the JIT; the module's pure-Python twins are NumPy itself")
-    matmul, matmul_at, relu_layer = make_products(vector_bytes)
+    matmul, matmul_at, relu_layer, _ = make_products(vector_bytes)
 
     @numba.njit
     def forward(X, order, W, A):
@@ -382,6 +383,90 @@ def test_indexed_products_equal_numpy(vector_bytes, dtype):
             gradient(X, order, D, C, dtype(-0.5), dtype(beta))
             want = -0.5 * (Xi.T @ D) + beta * C0
             np.testing.assert_allclose(C, want, rtol=tol, atol=tol * np.abs(want).max())
+
+
+@pytest.mark.parametrize("vector_bytes", [32, 64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_window_update_equals_numpy(vector_bytes, dtype):
+    """``indexed.window_update``, the updates of a window of k samples in one pass over W,
+    ``W -= sum_r outer(C[r], D[r])`` taken r = 0, 1, ... in turn, in both vector widths, against
+    NumPy in float64: k = 1 to 6, outputs ending in part of a vector, in one vector or two
+    (masked), whole panels; a sample whose coefficients are all zero changes no bit."""
+    import numba
+
+    from deltaprop.kernels._numba.indexed import make_products
+
+    if os.environ.get("NUMBA_DISABLE_JIT") == "1":
+        pytest.skip("intrinsics need the JIT; the module's pure-Python twin is NumPy itself")
+    window_update = make_products(vector_bytes)[3]
+
+    @numba.njit
+    def update(W, C, D):
+        window_update(W, C, D)
+
+    rng = np.random.RandomState(3)
+    tol = 4 * np.finfo(dtype).eps
+    for K, N in [(1, 3), (7, 8), (13, 43), (389, 100), (40, 128), (5, 16), (3, 200)]:
+        for k in range(1, 7):
+            W0 = rng.randn(K, N).astype(dtype)
+            C = rng.randn(k, K).astype(dtype)
+            D = rng.randn(k, N).astype(dtype)
+            W = W0.copy()
+            update(W, C, D)
+            want = W0.astype(np.float64) - C.T.astype(np.float64) @ D.astype(np.float64)
+            scale = np.abs(W0).max() + np.abs(C).max() * np.abs(D).max() * k
+            np.testing.assert_allclose(W, want, rtol=0, atol=tol * scale, err_msg=str((K, N, k)))
+            C[:] = 0
+            W = W0.copy()
+            update(W, C, D)
+            np.testing.assert_array_equal(W, W0)
+
+
+def test_dense_inputs_take_windows_where_the_indexed_products_run(dtype):
+    """``sgd_epoch`` sends plain sgd on dense inputs through ``sgd_plain_windows`` where
+    ``sgd_plain.use_windows`` says so (384 inputs or more, weights of at most 1 MB, a CPU with
+    the products' vectors), bit for bit, and sparse inputs, narrower layers and L2 elsewhere; the
+    windows equal the sample-by-sample sweep up to rounding."""
+    from deltaprop.kernels._numba import epoch, indexed
+    from deltaprop.kernels._numba.sgd_plain import sgd_plain_windows, use_windows
+
+    use = getattr(use_windows, "py_func", use_windows)
+    assert use(784, 128, 4) == (indexed.VECTOR_BYTES > 0) and not use(383, 128, 4)
+    assert not use(784, 400, 4)  # 1.25 MB
+    rng = np.random.RandomState(7)
+    dt = np.dtype(dtype)
+    for sizes, dense, windows in (((400, 43, 10), True, use(400, 43, dt.itemsize)),
+                                  ((383, 43, 10), True, False), ((400, 43, 10), False, False)):
+        layout = make_layout(list(sizes))
+        w = (rng.randn(n_params(layout)) * 0.05).astype(dtype)
+        X = rng.rand(60, sizes[0]).astype(dtype)
+        if not dense:
+            X[rng.rand(*X.shape) < 0.5] = 0
+        T = np.eye(sizes[-1], dtype=dtype)[rng.randint(0, sizes[-1], 60)]
+        s = np.ones(60, dtype=dtype)
+        order = rng.permutation(60).astype(np.intp)[None, :]
+        codes = (ACTIVATIONS["tanh"], ACTIVATIONS["softmax"], LOSSES["cross_entropy"])
+        U = n_units(layout)
+        runs = []
+        for how in ("epoch", "windows", "sweep"):
+            wk, losses = w.copy(), np.zeros((1, 2))
+            bufs = [np.zeros(U, dtype=dtype) for _ in range(3)]
+            if how == "epoch":
+                hyper = np.array([0.05, 0, 0.9, 0.9, 0.999, 1e-8], dtype=dtype)
+                epoch.sgd_epoch(wk, layout, *codes, X, T, s, order, SOLVERS["sgd"], hyper,
+                                np.zeros((2, w.size), dtype), np.zeros(1, np.int64), *bufs, losses)
+            elif how == "windows":
+                sgd_plain_windows(wk, layout, *codes, X, T, s, order, dt.type(0.05), *bufs, losses)
+            else:
+                from deltaprop.kernels._numba.sgd_plain import sgd_plain
+                sgd_plain(wk, layout, *codes, X, T, s, order, dt.type(0.05), *bufs, losses, not dense)
+            runs.append((wk, losses))
+        (w_epoch, l_epoch), (w_win, l_win), (w_sweep, l_sweep) = runs
+        expected = runs[1] if windows else runs[2]
+        np.testing.assert_array_equal(w_epoch, expected[0], err_msg=str(sizes))
+        np.testing.assert_array_equal(l_epoch, expected[1], err_msg=str(sizes))
+        np.testing.assert_allclose(w_win, w_sweep, rtol=0, atol=TOL[dtype] * np.abs(w_sweep).max())
+        assert np.abs(w_win - w).max() > 1e-3
 
 
 def test_batch_epochs_read_the_first_layers_rows_in_place_where_expected():

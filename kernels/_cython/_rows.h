@@ -10,6 +10,7 @@
 #define DELTAPROP_ROWS_H
 
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
 
 #include "_restrict.h"
@@ -86,6 +87,46 @@ static inline T NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT x, const T* DELTA
 DELTAPROP_DOT(float, deltaprop_dotf)
 DELTAPROP_DOT(double, deltaprop_dot)
 
+/* out[r] = x . y_r for r < k, 1 <= k <= 5: x read once for the k sums (a row of the Gram
+   matrix of a window of samples), each sum in its own vector accumulator. */
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define DELTAPROP_DOTS_BODY(T, VT, V, LOAD, FMADD, ZERO, HSUM, NAME) \
+static inline __attribute__((always_inline)) void NAME##_k(Py_ssize_t n, \
+        const T* DELTAPROP_RESTRICT x, const T* const* ys, T* out, const int k) { \
+    VT s0 = ZERO(), s1 = ZERO(), s2 = ZERO(), s3 = ZERO(), s4 = ZERO(); \
+    const T* y0 = ys[0]; \
+    const T* y1 = k > 1 ? ys[1] : y0; \
+    const T* y2 = k > 2 ? ys[2] : y0; \
+    const T* y3 = k > 3 ? ys[3] : y0; \
+    const T* y4 = k > 4 ? ys[4] : y0; \
+    Py_ssize_t j = 0; \
+    for (; j + V <= n; j += V) { \
+        VT xj = LOAD(x + j); \
+        s0 = FMADD(xj, LOAD(y0 + j), s0); \
+        if (k > 1) s1 = FMADD(xj, LOAD(y1 + j), s1); \
+        if (k > 2) s2 = FMADD(xj, LOAD(y2 + j), s2); \
+        if (k > 3) s3 = FMADD(xj, LOAD(y3 + j), s3); \
+        if (k > 4) s4 = FMADD(xj, LOAD(y4 + j), s4); \
+    } \
+    VT acc[5] = {s0, s1, s2, s3, s4}; \
+    for (int r = 0; r < k; r++) { \
+        T t = HSUM(acc[r]); \
+        for (Py_ssize_t i = j; i < n; i++) t += x[i] * ys[r][i]; \
+        out[r] = t; \
+    } \
+} \
+static inline void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT x, const T* const* ys, int k, \
+                        T* out) { \
+    switch (k) { \
+    case 1: NAME##_k(n, x, ys, out, 1); break; \
+    case 2: NAME##_k(n, x, ys, out, 2); break; \
+    case 3: NAME##_k(n, x, ys, out, 3); break; \
+    case 4: NAME##_k(n, x, ys, out, 4); break; \
+    default: NAME##_k(n, x, ys, out, 5); break; \
+    } \
+}
+#endif
 /* x . x in double, over four quarters of x at once: four vector accumulators, so a long sum
    (a layer's weights, the L2 penalty) runs at the adder's throughput instead of waiting on
    one accumulator's latency at every step. */
@@ -213,6 +254,107 @@ DELTAPROP_DOT4_AVX2_NAMES(double, deltaprop_dot4_avx2, deltaprop_dot_update4, de
 #else
 DELTAPROP_DOT_DECAY4(float, deltaprop_dot_decay4f)
 DELTAPROP_DOT_DECAY4(double, deltaprop_dot_decay4)
+#endif
+
+#if defined(__AVX2__) && defined(__FMA__)
+DELTAPROP_DOTS_BODY(float, __m256, 8, _mm256_loadu_ps, _mm256_fmadd_ps, _mm256_setzero_ps,
+                   deltaprop_hsumf, deltaprop_dotsf)
+DELTAPROP_DOTS_BODY(double, __m256d, 4, _mm256_loadu_pd, _mm256_fmadd_pd, _mm256_setzero_pd,
+                    deltaprop_hsum, deltaprop_dots)
+#else
+#define DELTAPROP_DOTS(T, NAME) \
+static inline void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT x, const T* const* ys, int k, \
+                        T* out) { \
+    for (int r = 0; r < k; r++) { \
+        const T* DELTAPROP_RESTRICT y = ys[r]; \
+        T s = 0; \
+        _Pragma("omp simd reduction(+:s)") \
+        for (Py_ssize_t j = 0; j < n; j++) s += x[j] * y[j]; \
+        out[r] = s; \
+    } \
+}
+DELTAPROP_DOTS(float, deltaprop_dotsf)
+DELTAPROP_DOTS(double, deltaprop_dots)
+#endif
+
+/* The updates of a window of k samples (1 <= k <= 6) in one pass over W (n_in, n_out):
+   w_ij -= sum_r (eta x_r[i]) d_rj, taken r = 0, 1, ... in turn from the old w_ij (so each
+   element ends as k sample-by-sample updates would leave it); xs[r] is sample r's row of
+   inputs, D (k, n_out) its deltas, c scratch for k n_in values (the eta x_r[i]). Two vectors of
+   columns at a time: their k deltas stay in registers while the pass goes down the rows. */
+#if defined(__AVX2__) && defined(__FMA__)
+#define DELTAPROP_WINDOW_UPDATE(T, VT, V, LOAD, STORE, SET1, BCAST, FNMADD, NAME) \
+static inline __attribute__((always_inline)) void NAME##_k(Py_ssize_t n_in, Py_ssize_t n_out, \
+        T* DELTAPROP_RESTRICT W, const T* DELTAPROP_RESTRICT c, const T* DELTAPROP_RESTRICT D, \
+        const int k) { \
+    Py_ssize_t j = 0; \
+    for (; j + 2 * V <= n_out; j += 2 * V) { \
+        VT d0[6], d1[6]; \
+        for (int r = 0; r < k; r++) { \
+            d0[r] = LOAD(D + r * n_out + j); d1[r] = LOAD(D + r * n_out + j + V); \
+        } \
+        T* DELTAPROP_RESTRICT w = W + j; \
+        for (Py_ssize_t i = 0; i < n_in; i++, w += n_out) { \
+            VT w0 = LOAD(w), w1 = LOAD(w + V); \
+            for (int r = 0; r < k; r++) { \
+                VT b = BCAST(c + r * n_in + i); \
+                w0 = FNMADD(b, d0[r], w0); w1 = FNMADD(b, d1[r], w1); \
+            } \
+            STORE(w, w0); STORE(w + V, w1); \
+        } \
+    } \
+    for (; j + V <= n_out; j += V) { \
+        VT d0[6]; \
+        for (int r = 0; r < k; r++) d0[r] = LOAD(D + r * n_out + j); \
+        T* DELTAPROP_RESTRICT w = W + j; \
+        for (Py_ssize_t i = 0; i < n_in; i++, w += n_out) { \
+            VT w0 = LOAD(w); \
+            for (int r = 0; r < k; r++) w0 = FNMADD(BCAST(c + r * n_in + i), d0[r], w0); \
+            STORE(w, w0); \
+        } \
+    } \
+    for (; j < n_out; j++) \
+        for (Py_ssize_t i = 0; i < n_in; i++) { \
+            T w0 = W[i * n_out + j]; \
+            for (int r = 0; r < k; r++) w0 = fma(-c[r * n_in + i], D[r * n_out + j], w0); \
+            W[i * n_out + j] = w0; \
+        } \
+} \
+static inline void NAME(Py_ssize_t n_in, Py_ssize_t n_out, T* DELTAPROP_RESTRICT W, \
+        const T* const* xs, const T* DELTAPROP_RESTRICT D, T eta, int k, \
+        T* DELTAPROP_RESTRICT c) { \
+    for (int r = 0; r < k; r++) \
+        for (Py_ssize_t i = 0; i < n_in; i++) c[r * n_in + i] = eta * xs[r][i]; \
+    switch (k) { \
+    case 1: NAME##_k(n_in, n_out, W, c, D, 1); break; \
+    case 2: NAME##_k(n_in, n_out, W, c, D, 2); break; \
+    case 3: NAME##_k(n_in, n_out, W, c, D, 3); break; \
+    case 4: NAME##_k(n_in, n_out, W, c, D, 4); break; \
+    case 5: NAME##_k(n_in, n_out, W, c, D, 5); break; \
+    default: NAME##_k(n_in, n_out, W, c, D, 6); break; \
+    } \
+}
+DELTAPROP_WINDOW_UPDATE(float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps,
+                        _mm256_broadcast_ss, _mm256_fnmadd_ps, deltaprop_window_updatef)
+DELTAPROP_WINDOW_UPDATE(double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd,
+                        _mm256_broadcast_sd, _mm256_fnmadd_pd, deltaprop_window_update)
+#else
+#define DELTAPROP_WINDOW_UPDATE(T, NAME) \
+static inline void NAME(Py_ssize_t n_in, Py_ssize_t n_out, T* DELTAPROP_RESTRICT W, \
+        const T* const* xs, const T* DELTAPROP_RESTRICT D, T eta, int k, \
+        T* DELTAPROP_RESTRICT c) { \
+    (void)c; \
+    for (Py_ssize_t i = 0; i < n_in; i++) { \
+        T* DELTAPROP_RESTRICT r0 = W + i * n_out; \
+        for (int r = 0; r < k; r++) { \
+            T cr = eta * xs[r][i]; \
+            const T* DELTAPROP_RESTRICT d = D + r * n_out; \
+            for (Py_ssize_t j = 0; j < n_out; j++) r0[j] -= cr * d[j]; \
+        } \
+    } \
+}
+DELTAPROP_WINDOW_UPDATE(float, deltaprop_window_updatef)
+DELTAPROP_WINDOW_UPDATE(double, deltaprop_window_update)
 #endif
 
 /* One row with L2 decay: out[0] = r . d, out[1] = r . r (old row), then r = rd r - c d. */

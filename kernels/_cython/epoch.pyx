@@ -31,7 +31,9 @@ their rows (the update is then exactly zero), and the first layer's update for s
 fused with the forward sum of the next sample n' (row i is updated, then immediately used for
 :math:`a' \mathrel{+}= x'_i W_{i,:}`): one pass over the largest matrix per sample instead of
 two, with the same results. Rows go four at a time, and the first layer visits only the rows
-listed as non-zero in x or x' (listed without branches).
+listed as non-zero in x or x' (listed without branches). On dense inputs the SIMD builds go
+further (``sgd_plain_windows``): one pass over the first layer for the forward sums of a window
+of six samples, one for their updates.
 
 The mini-batch path with plain sgd or momentum needs no gradient buffer either: the gradient's
 gemm accumulates straight into W (``beta = 1 - ηα / S_B``, ``alpha = -η / S_B``) or into the
@@ -47,16 +49,17 @@ from libc.stdint cimport int64_t, uintptr_t
 from libc.string cimport memcpy, memset
 
 from ._blas cimport (DELTAPROP_INDEXED, DELTAPROP_PANEL_BYTES, deltaprop_prefetch,
-                    deltaprop_prefetch_rows, deltaprop_prefetch_some, init_gemm, use_indexed)
+                    deltaprop_prefetch_rows, deltaprop_prefetch_some, indexed_matmul, init_gemm,
+                    use_indexed)
 from ._core cimport (ADAM, ALPHA, B_OFF, BETA_1, BETA_2, EPSILON, ETA, LINE, MOMENTUM, MU, N_IN, N_OUT, SGD,
                      SPINS, U_OFF, W_OFF, axpy, axpy_axpy, col)
 from .activations cimport derivative
 from .backprop cimport (backprop_batch, gradient_batch, gradient_step, output_delta_batch,
                         sample_delta)
 from .forward cimport forward_batch
-from .rows cimport (backprop_rows, dot_decay1, dot_decay4, dot_update1, dot_update4,
+from .rows cimport (backprop_rows, dot_decay1, dot_decay4, dot_update1, dot_update4, dots,
                     forward_rows, next_sample, nonzero_rows, rows4, scale_norm, sum_squares,
-                    upper_forward)
+                    upper_forward, window_update)
 from .update cimport adam_rate, adam_rate_inline, batch_step, step_range, update, update_rows
 from deltaprop.contract import mostly_nonzero
 
@@ -70,12 +73,14 @@ cdef int skip_zeros = 1
 
 def set_skip_zeros(int mode):
     """Test hook: how :func:`sgd_epoch` runs plain sgd. 1 (the default): zero inputs skip their
-    rows of W_0 unless the inputs are dense (``contract.mostly_nonzero``); 0: every row is
-    visited (the same results, bit for bit); -1: the general path
-    (``sgd_general``) instead of the fast ones. Returns the previous mode."""
+    rows of W_0 unless the inputs are dense (``contract.mostly_nonzero``), and dense inputs
+    without L2 take windows of samples where :func:`use_windows` says so; 0: every row is
+    visited, sample by sample (the same results as skipping, bit for bit); 2: windows
+    (``sgd_plain_windows``) without L2 whenever the build has them, dense or not; -1: the
+    general path (``sgd_general``) instead of the fast ones. Returns the previous mode."""
     global skip_zeros
-    if mode not in (-1, 0, 1):
-        raise ValueError(f"skip_zeros mode must be -1, 0 or 1; got {mode}")
+    if mode not in (-1, 0, 1, 2):
+        raise ValueError(f"skip_zeros mode must be -1, 0, 1 or 2; got {mode}")
     previous = skip_zeros
     skip_zeros = mode
     return previous
@@ -106,16 +111,32 @@ def sgd_epoch(floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, int 
         losses[e, 1] = 0
     if n_epochs == 0 or m == 0:
         return
-    if mode > 0 and solver == SGD and mostly_nonzero(X, order):
+    cdef Py_ssize_t H = layout[0, N_OUT]
+    cdef bint windows = False
+    cdef unsigned char[::1] scratch
+    cdef floating* panel = NULL
+    if mode == 1 and solver == SGD and mostly_nonzero(X, order):
         mode = 0  # dense inputs: listing the non-zero rows costs more than it saves
+        windows = hyper[ALPHA] == 0 and use_windows(X.shape[1], H, sizeof(floating))
+    elif mode == 2:
+        mode = 0
+        windows = DELTAPROP_INDEXED and solver == SGD and hyper[ALPHA] == 0
+    if windows:
+        scratch = panel_scratch()
+        panel = <floating*>((<uintptr_t>&scratch[0] + 63) & ~(<uintptr_t>63))
     cdef Py_ssize_t* active = <Py_ssize_t*>PyMem_Malloc(X.shape[1] * sizeof(Py_ssize_t))
-    cdef floating* raw = <floating*>PyMem_Malloc(layout[0, N_OUT] * sizeof(floating) + 1)
+    cdef floating* raw = <floating*>PyMem_Malloc(
+        (WINDOW * (2 * H + X.shape[1]) if windows else H) * sizeof(floating) + 1)
     if active == NULL or raw == NULL:
         PyMem_Free(active)
         PyMem_Free(raw)
         raise MemoryError()
     with nogil:
-        if solver == SGD and mode >= 0 and hyper[ALPHA] == 0:
+        if windows:
+            sgd_plain_windows(&w[0], &layout[0, 0], layout.shape[0], hidden, output, loss,
+                              &X[0, 0], &T[0, 0], &s[0], &order[0, 0], n_epochs, m, hyper[ETA],
+                              &a[0], &z[0], &delta[0], &losses[0, 0], raw, panel)
+        elif solver == SGD and mode >= 0 and hyper[ALPHA] == 0:
             sgd_plain(&w[0], &layout[0, 0], layout.shape[0], hidden, output, loss, &X[0, 0],
                       &T[0, 0], &s[0], &order[0, 0], n_epochs, m, hyper[ETA], &a[0], &z[0],
                       &delta[0], &losses[0, 0], mode > 0, active)

@@ -46,6 +46,16 @@ cdef extern from "_rows.h":
     float deltaprop_dot_update1f(Py_ssize_t n, const float* d, float* r, float c) noexcept nogil
     double deltaprop_dot_update1(Py_ssize_t n, const double* d, double* r, double c) noexcept nogil
     float deltaprop_dotf(Py_ssize_t n, const float* x, const float* y) noexcept nogil
+    void deltaprop_dotsf(Py_ssize_t n, const float* x, const float* const* ys, int k,
+                         float* out) noexcept nogil
+    void deltaprop_dots(Py_ssize_t n, const double* x, const double* const* ys, int k,
+                        double* out) noexcept nogil
+    void deltaprop_window_updatef(Py_ssize_t n_in, Py_ssize_t n_out, float* W,
+                                  const float* const* xs, const float* D, float eta,
+                                  int k, float* c) noexcept nogil
+    void deltaprop_window_update(Py_ssize_t n_in, Py_ssize_t n_out, double* W,
+                                 const double* const* xs, const double* D, double eta,
+                                 int k, double* c) noexcept nogil
     double deltaprop_dot(Py_ssize_t n, const double* x, const double* y) noexcept nogil
     double deltaprop_sum_squaresf(Py_ssize_t n, const float* x) noexcept nogil
     double deltaprop_sum_squares(Py_ssize_t n, const double* x) noexcept nogil
@@ -142,6 +152,28 @@ cdef inline double scale_norm(Py_ssize_t n, floating* x, floating c) noexcept no
         return deltaprop_scale_normf(n, x, c)
     else:
         return deltaprop_scale_norm(n, x, c)
+
+
+cdef inline void window_update(Py_ssize_t n_in, Py_ssize_t n_out, floating* W,
+                               const floating* const* xs, const floating* D, floating eta,
+                               int k, floating* c) noexcept nogil:
+    """The updates of a window of k samples (1 ≤ k ≤ 6) in one pass over W (n_in, n_out):
+    :math:`w_{ij} \mathrel{-}= \sum_r \eta x_{ri} \delta_{rj}`, r = 0, 1, ... in turn from the
+    old :math:`w_{ij}`; ``xs[r]`` sample r's inputs, ``D`` (k, n_out) its δ, ``c`` scratch for
+    k n_in values."""
+    if floating is float:
+        deltaprop_window_updatef(n_in, n_out, W, xs, D, eta, k, c)
+    else:
+        deltaprop_window_update(n_in, n_out, W, xs, D, eta, k, c)
+
+
+cdef inline void dots(Py_ssize_t n, const floating* x, const floating* const* ys, int k,
+                      floating* out) noexcept nogil:
+    """out[r] = x · ys[r] for r < k (1 ≤ k ≤ 5), x read once for all k sums."""
+    if floating is float:
+        deltaprop_dotsf(n, x, ys, k, out)
+    else:
+        deltaprop_dots(n, x, ys, k, out)
 
 
 cdef inline floating dot(Py_ssize_t n, const floating* x, const floating* y) noexcept nogil:

@@ -1,7 +1,19 @@
 # Included by epoch.pyx (one extension module; the cimports are epoch.pyx's).
 #
 # Plain on-line sgd without L2 (numba: sgd_plain): zero inputs skip their rows of W_0,
-# and W_0's update for sample n is fused with the forward sum of sample n+1.
+# and W_0's update for sample n is fused with the forward sum of sample n+1; dense inputs
+# take the first layer a window of samples at a time (sgd_plain_windows).
+
+# the samples of one window of sgd_plain_windows: the rows of one register tile (_indexed.h)
+cdef enum:
+    WINDOW = 6
+
+
+cdef inline bint use_windows(Py_ssize_t n_in, Py_ssize_t n_out, Py_ssize_t itemsize) noexcept nogil:
+    """Whether plain sgd on dense inputs takes :func:`sgd_plain_windows`: where the indexed
+    products take a batch of :data:`WINDOW` rows (the AVX2 builds, a first layer of many inputs
+    whose weights fit the L2 cache: ``_blas.use_indexed``)."""
+    return use_indexed(WINDOW, n_in, n_out, itemsize)
 
 
 cdef inline void backprop_update_rows(floating* W, floating* b, Py_ssize_t n_in, Py_ssize_t n_out,
@@ -105,3 +117,71 @@ cdef void sgd_plain(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
         first_layer(w, layout, a + u0, delta + u0, x,
                     X + order[pn] * Din if pn < n_steps else NULL, eta, active, skip)
         p = pn
+
+
+cdef void sgd_plain_windows(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hidden,
+                            int output, int loss, const floating* X, const floating* T,
+                            const floating* s, const Py_ssize_t* order, Py_ssize_t n_epochs,
+                            Py_ssize_t m, floating eta, floating* a, floating* z, floating* delta,
+                            double* losses, floating* win, floating* panel) noexcept nogil:
+    r"""Plain on-line sgd without L2 on dense inputs, the first layer a window of
+    :data:`WINDOW` samples at a time (the AVX2 builds: the indexed products of ``_indexed.h``).
+
+    Within a window that begins at weights :math:`W_0, b_0`, sample n sees the weights that the
+    window's earlier samples m < n left, :math:`W_0 - \eta \sum_{m<n} x_m \delta_m^T` (and
+    :math:`b_0 - \eta \sum_{m<n} \delta_m`), so its pre-activations are exactly
+
+    .. math:: a_n = b_0 + x_n W_0 - \eta \sum_{m<n} (x_n \cdot x_m + 1)\, \delta_m :
+
+    the products :math:`b_0 + x_n W_0` of the whole window are one pass over ``W_0`` (a register
+    tile of the window's rows), and its updates one more,
+    :math:`W_0 \leftarrow W_0 - \eta \sum_n x_n \delta_n^T` (``window_update``: each weight
+    updated sample after sample, rounded as the sweep rounds it), where the sample-by-sample
+    sweep makes one pass per sample. The layers above are updated sample by sample as in
+    :func:`sgd_plain`. The same steps as :func:`sgd_plain` in exact arithmetic; the
+    pre-activations of layer 0 are summed in another order, so the rounding differs. ``win`` holds ``WINDOW (2 n_out + n_in)`` values
+    (the window's products and δ of layer 0, the update's scratch), ``panel`` the forward
+    product's scratch."""
+    cdef Py_ssize_t n_steps = n_epochs * m, p, l, up, u, k, r, nw
+    cdef Py_ssize_t Din = col(layout, 0, N_IN), H = col(layout, 0, N_OUT)
+    cdef Py_ssize_t u0 = col(layout, 0, U_OFF)
+    cdef Py_ssize_t K = col(layout, L - 1, N_OUT), uK = col(layout, L - 1, U_OFF)
+    cdef floating* W0 = w + col(layout, 0, W_OFF)
+    cdef floating* b0 = w + col(layout, 0, B_OFF)
+    cdef floating* A = win
+    cdef floating* D = win + WINDOW * H
+    cdef Py_ssize_t idx[WINDOW]
+    cdef Py_ssize_t at[WINDOW]
+    cdef const floating* rows[WINDOW]
+    cdef floating gram[WINDOW]
+    p = next_sample(order, s, 0, n_steps)
+    while p < n_steps:
+        nw = 0
+        while p < n_steps and nw < WINDOW:
+            idx[nw] = order[p]
+            at[nw] = p
+            nw += 1
+            p = next_sample(order, s, p + 1, n_steps)
+        indexed_matmul(nw, Din, H, X, idx, W0, b0, A, panel, False, NULL)
+        if p < n_steps:  # the next window's rows: in L2 when its products read them
+            deltaprop_prefetch_rows(X, order + p, WINDOW if p + WINDOW <= n_steps else n_steps - p,
+                                    Din * sizeof(floating))
+        for k in range(nw):
+            rows[k] = X + idx[k] * Din
+            memcpy(a + u0, A + k * H, H * sizeof(floating))
+            if k > 0:  # the window's earlier updates, seen through x_k
+                dots(Din, rows[k], rows, k, gram)
+                for r in range(k):
+                    axpy(H, -eta * (gram[r] + 1), D + r * H, a + u0)
+            upper_forward(w, layout, L, hidden, output, z, a)
+            losses[2 * (at[k] // m)] += sample_delta(output, loss, a + uK, z + uK, T + idx[k] * K,
+                                                     delta + uK, K)
+            for l in range(L - 1, 0, -1):
+                up, u = col(layout, l - 1, U_OFF), col(layout, l, U_OFF)
+                backprop_update_rows(w + col(layout, l, W_OFF), w + col(layout, l, B_OFF),
+                                     col(layout, l, N_IN), col(layout, l, N_OUT), hidden, a + up,
+                                     z + up, delta + up, delta + u, eta)
+            memcpy(D + k * H, delta + u0, H * sizeof(floating))
+        window_update(Din, H, W0, rows, D, eta, nw, D + WINDOW * H)
+        for k in range(nw):
+            axpy(H, -eta, D + k * H, b0)

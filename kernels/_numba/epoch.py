@@ -16,7 +16,7 @@ first layer and the batch, its two products read the batch's rows of X where the
 
 import numpy as np
 
-from deltaprop.contract import ALPHA, ETA, MOMENTUM, SGD, mostly_nonzero
+from deltaprop.contract import ALPHA, ETA, MOMENTUM, N_IN, N_OUT, SGD, mostly_nonzero
 
 from ._jit import kernel
 from .backprop import backprop, batch_gradient, gradient_step, output_delta
@@ -24,7 +24,7 @@ from .forward import forward_from, forward_indexed, weights
 from .indexed import use_indexed
 from .sgd_decay import sgd_decay
 from .sgd_general import sgd_general
-from .sgd_plain import sgd_plain
+from .sgd_plain import sgd_plain, sgd_plain_windows, use_windows
 from .update import batch_step
 
 
@@ -36,10 +36,14 @@ def sgd_epoch(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, st
     function only picks the compiled kernel, ``sgd_plain`` (solver sgd, α = 0), ``sgd_decay``
     (solver sgd, α > 0) or ``sgd_general``, so that each compiles on its own first use: a user
     of one never waits for the others' compilation. Zero inputs skip their rows unless the
-    inputs are dense (``contract.mostly_nonzero``).
+    inputs are dense (``contract.mostly_nonzero``); dense inputs without L2 take
+    ``sgd_plain.sgd_plain_windows`` where ``sgd_plain.use_windows`` says so.
     """
     skip = solver == SGD and not mostly_nonzero(X, order)
-    if solver == SGD and hyper[ALPHA] == 0:
+    if (solver == SGD and hyper[ALPHA] == 0 and not skip
+            and use_windows(layout[0, N_IN], layout[0, N_OUT], X.itemsize)):
+        sgd_plain_windows(w, layout, hidden, output, loss, X, T, s, order, hyper[ETA], a, z, delta, losses)
+    elif solver == SGD and hyper[ALPHA] == 0:
         sgd_plain(w, layout, hidden, output, loss, X, T, s, order, hyper[ETA], a, z, delta, losses, skip)
     elif solver == SGD:
         sgd_decay(w, layout, hidden, output, loss, X, T, s, order, hyper[ETA], hyper[ALPHA], a, z, delta,

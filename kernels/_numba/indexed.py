@@ -28,6 +28,7 @@ length is a multiple of 512 bytes for 128 outputs), where they evict each other.
 :func:`use_indexed` and gather the rows for BLAS otherwise.
 """
 
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils, config
@@ -89,6 +90,12 @@ def _indexed_relu_layer_python(X, idx, W, b, A, Z):
     A[...] = X[idx] @ W + b
     Z[...] = A
     Z[A <= 0] = 0
+
+
+def _window_update_python(W, C, D):
+    """The pure-Python twin of :func:`window_update` (NUMBA_DISABLE_JIT=1)."""
+    for r in range(D.shape[0]):
+        W -= np.outer(C[r], D[r])
 
 
 def _indexed_matmul_at_python(X, idx, D, C, alpha, beta):
@@ -383,7 +390,44 @@ def make_products(vector_bytes):
 
         return sig, codegen
 
-    return indexed_matmul, indexed_matmul_at, indexed_relu_layer
+    @intrinsic
+    def window_update(typingctx, W, C, D):
+        if not _matrix_types(W, C, D):
+            return None
+        dt = W.dtype
+        sig = types.void(W, C, D)
+
+        def codegen(context, builder, signature, args):
+            c = _Code(context, builder, dt, vector_bytes)
+            V, i64 = c.V, c.i64
+            wp, K, N, ldw = c.matrix(signature.args[0], args[0])
+            cp, k, _, ldc = c.matrix(signature.args[1], args[1])
+            dp, _, _, ldd = c.matrix(signature.args[2], args[2])
+
+            def update(kk):
+                def panel(j0, nv, masks):
+                    ds = [[c.load(c.at(dp, builder.mul(i64(r), ldd), j0, i64(v * V)), masks[v]) for v in range(nv)]
+                          for r in range(kk)]
+                    with cgutils.for_range(builder, K) as loop:
+                        row = c.at(wp, builder.mul(loop.index, ldw), j0)
+                        ws = [c.load(builder.gep(row, [i64(v * V)]), masks[v]) for v in range(nv)]
+                        for r in range(kk):
+                            coef = builder.load(c.at(cp, builder.mul(i64(r), ldc), loop.index))
+                            neg = c.splat(builder.fneg(coef))
+                            ws = [builder.call(c.fma, [neg, ds[r][v], ws[v]]) for v in range(nv)]
+                        for v in range(nv):
+                            c.store(ws[v], builder.gep(row, [i64(v * V)]), masks[v])
+
+                c.panels(N, panel)
+
+            for kk in range(1, MR + 1):
+                with builder.if_then(builder.icmp_unsigned("==", k, i64(kk))):
+                    update(kk)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return indexed_matmul, indexed_matmul_at, indexed_relu_layer, window_update
 
 
 _products = make_products(VECTOR_BYTES or 32)
@@ -400,12 +444,19 @@ indexed_matmul_at = _products[1]
 #: ``Z`` (m, N); the same values, bit for bit, as :data:`indexed_matmul` then the bias and
 #: ``activations.activate``'s relu.
 indexed_relu_layer = _products[2]
+#: The updates of a window of k ≤ :data:`MR` samples in one pass over ``W`` (K, N):
+#: :math:`w_{ij} \leftarrow w_{ij} - \sum_r c_{ri} d_{rj}`, taken r = 0, 1, ... in turn from the
+#: old :math:`w_{ij}` (one rounding each, as k sample-by-sample updates round), for ``C`` (k, K)
+#: (the samples' :math:`\eta x_r`) and ``D`` (k, N); C-contiguous. Two vectors of columns at a
+#: time: their k rows of ``D`` stay in registers while the pass goes down ``W``'s rows.
+window_update = _products[3]
 
 if config.DISABLE_JIT:
     indexed_matmul = _indexed_matmul_python  # noqa: F811
     indexed_matmul_at = _indexed_matmul_at_python  # noqa: F811
     indexed_relu_layer = _indexed_relu_layer_python  # noqa: F811
+    window_update = _window_update_python  # noqa: F811
 
-__all__ = ["indexed_matmul", "indexed_matmul_at", "indexed_relu_layer", "make_products", "use_indexed",
+__all__ = ["indexed_matmul", "indexed_matmul_at", "indexed_relu_layer", "window_update", "make_products", "use_indexed",
            "VECTOR_BYTES", "MR", "MAX_ROWS", "SHORT_ROWS", "MIN_INPUTS", "MAX_W_BYTES", "FORWARD_X_BYTES",
            "GRADIENT_X_BYTES", "GRADIENT_D_BYTES"]
