@@ -49,13 +49,16 @@ def load(tree: str, module: str) -> ModuleType:
 
 
 def epoch_args(sizes: list[int], dtype: np.dtype[Any], alpha: float, n: int, batch: int,
-               solver: str, hidden: str) -> tuple[Any, ...]:
+               solver: str, hidden: str, zeros: float = 0.0) -> tuple[Any, ...]:
     """The arguments of ``sgd_epoch`` (``batch`` 1) or ``batch_epoch``: softmax + cross-entropy,
-    one epoch of n random samples, ``w`` on a 64-byte boundary."""
+    one epoch of n random samples (the fraction ``zeros`` of the inputs 0), ``w`` on a 64-byte
+    boundary."""
     rng = np.random.RandomState(0)
     layout = make_layout(sizes)
     U, P = n_units(layout), n_params(layout)
     X = rng.rand(n, sizes[0]).astype(dtype)
+    if zeros:
+        X[rng.rand(*X.shape) < zeros] = 0
     T = np.eye(sizes[-1], dtype=dtype)[rng.randint(0, sizes[-1], n)]
     s = np.ones(n, dtype=dtype)
     order = rng.permutation(n).astype(np.intp)[None, :]
@@ -92,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--solver", default="sgd", choices=sorted(SOLVERS))
     p.add_argument("--hidden", default="tanh", choices=sorted(ACTIVATIONS))
     p.add_argument("--rows", type=int, default=0, help="samples per epoch (default 1000 for 784 inputs, else 5000)")
+    p.add_argument("--zeros", type=float, default=0.0,
+                   help="the fraction of the inputs set to 0 (0.8: image-like, zero skipping)")
     args = p.parse_args(argv)
     after = args.module_after or args.module
     builds = [load(args.before, args.module), load(args.after, after)]
@@ -107,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         for dtype in args.dtypes.split(","):
             for alpha in (float(a) for a in args.alphas.split(",")):
                 call = epoch_args(sizes, np.dtype(dtype), alpha, n, args.batch_size, args.solver,
-                                  args.hidden)
+                                  args.hidden, args.zeros)
                 # w, the optimizer state and the step count, put back before every call
                 first = 11 if args.batch_size == 1 else 12  # batch_epoch takes the batch size first
                 kept = [call[0], call[first], call[first + 1]]
