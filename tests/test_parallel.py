@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import BACKENDS
+from conftest import BACKENDS, TOL
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
@@ -338,6 +338,41 @@ def test_average_epochs_in_one_call_equal_the_python_rounds(backend, dtype, solv
         assert got.tobytes() == want.tobytes()
     assert results[0][3][:, 0].min() > 0 and not np.array_equal(results[0][0], MLP(
         [7, 5, 3], "tanh", "softmax", "cross_entropy", backend=backend, dtype=dtype, random_state=0).w)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_average_epochs_on_dense_wide_inputs_take_windows_of_samples(backend, dtype):
+    """Plain sgd on dense inputs of 400 columns, where each thread's shard takes the first layer
+    a window of six samples at a time: the compiled rounds give the Python rounds' weights and
+    losses bit for bit, and the reference's up to rounding."""
+    rng = np.random.RandomState(3)
+    X = rng.rand(61, 400).astype(dtype)
+    T = np.eye(3, dtype=dtype)[rng.randint(0, 3, 61)]
+    s = np.ones(61, dtype=dtype)
+    orders = np.stack([rng.permutation(61) for _ in range(2)]).astype(np.intp)
+    code, hyper = _solver_hyper(dtype, "sgd", 0.0)
+    results = []
+    for name, compiled in ((backend, True), (backend, False), ("numpy", True)):
+        net = MLP([400, 13, 3], "tanh", "softmax", "cross_entropy", backend=name, dtype=dtype,
+                  random_state=0)
+        state, t, losses = np.zeros((2, net.w.shape[0]), dtype=dtype), np.zeros(1, np.int64), np.zeros((2, 2))
+        runner = MixingEpochs(net, 400, 3, 1, 2)
+        runner.samples_per_call = lambda solver: 10**9
+        with runner:
+            if compiled:
+                runner(X, T, s, orders, code, hyper, state, t, losses)
+            else:
+                bounds = shard_bounds(61, 2)
+                for e in range(2):
+                    runner._epoch(runner._threads, X, T, s, orders[e : e + 1], bounds, 61, code,
+                                  hyper, state, t, losses[e])
+        results.append((net.w, losses))
+    (w_c, l_c), (w_p, l_p), (w_ref, l_ref) = results
+    assert w_c.tobytes() == w_p.tobytes() and l_c.tobytes() == l_p.tobytes()
+    tol = TOL[dtype]
+    np.testing.assert_allclose(w_c, w_ref, rtol=0, atol=tol * np.abs(w_ref).max())
+    np.testing.assert_allclose(l_c, l_ref, rtol=tol)
 
 
 @pytest.mark.parametrize("backend", COMPILED)

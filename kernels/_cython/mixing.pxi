@@ -54,8 +54,9 @@ cdef void average_run(Py_ssize_t j, int mode, floating* w, floating* W, Py_ssize
                       floating* state, floating* S, Py_ssize_t ldS, Py_ssize_t P, int64_t* step,
                       int64_t* steps, Py_ssize_t ldt, floating* a, floating* z, floating* delta,
                       Py_ssize_t ldU, double* losses, int64_t* sync, Py_ssize_t ldsync,
-                      Py_ssize_t* active, floating* raw) noexcept nogil:
-    """The body of :func:`average_epochs` (numba's ``_average_run``)."""
+                      Py_ssize_t* active, floating* raw, floating* panel) noexcept nogil:
+    """The body of :func:`average_epochs` (numba's ``_average_run``); with ``panel`` (not
+    NULL), plain sgd takes windows of samples (:func:`sgd_plain_windows`, ``raw`` its buffer)."""
     cdef Py_ssize_t e, k, r, lo = P * j // J, hi = P * (j + 1) // J
     cdef Py_ssize_t first = bounds[2 * j], mine = bounds[2 * j + 1] - bounds[2 * j]
     cdef floating* wj = W + j * ldW
@@ -72,7 +73,11 @@ cdef void average_run(Py_ssize_t j, int mode, floating* w, floating* W, Py_ssize
         out = losses + 2 * (j * n_epochs + e)
         out[0] = 0
         out[1] = 0
-        if mine > 0 and fast and hyper[ALPHA] == 0:
+        if mine > 0 and panel != NULL:
+            sgd_plain_windows(wj, layout, L, hidden, output, loss, X, T, s, order + e * m + first,
+                              1, mine, hyper[ETA], a + j * ldU, z + j * ldU, delta + j * ldU, out,
+                              raw, panel)
+        elif mine > 0 and fast and hyper[ALPHA] == 0:
             sgd_plain(wj, layout, L, hidden, output, loss, X, T, s, order + e * m + first, 1, mine,
                       hyper[ETA], a + j * ldU, z + j * ldU, delta + j * ldU, out, mode > 0, active)
         elif mine > 0 and fast:
@@ -109,19 +114,31 @@ def average_epochs(Py_ssize_t j, floating[::1] w, floating[:, ::1] W,
                    int64_t[:, ::1] sync):
     r"""Thread j's part of parameter-mixing epochs over the rows of ``order`` (n_epochs, m); the
     J threads call it at once, each with its own j (see ``deltaprop.contract``). Plain sgd runs
-    :func:`sgd_plain` or :func:`sgd_decay` on each copy, the other solvers :func:`sgd_general`,
-    as :func:`sgd_epoch` does."""
+    :func:`sgd_plain`, :func:`sgd_plain_windows` or :func:`sgd_decay` on each copy, the other
+    solvers :func:`sgd_general`, as :func:`sgd_epoch` does (the inputs told dense or not by the
+    thread's first shard)."""
     cdef Py_ssize_t n_epochs = order.shape[0], m = order.shape[1], P = w.shape[0]
     cdef int mode = skip_zeros
     check_average(j, w, W, layout, X, T, s, order, bounds, solver, hyper, state, S, step, steps, a,
                   z, delta, losses, sync)
     if n_epochs == 0:
         return
-    cdef Py_ssize_t first = bounds[j, 0], last = bounds[j, 1]
-    if mode > 0 and solver == SGD and mostly_nonzero(X, order[:1, first:last]):
+    cdef Py_ssize_t first = bounds[j, 0], last = bounds[j, 1], H = layout[0, N_OUT]
+    cdef bint windows = False
+    cdef unsigned char[::1] scratch
+    cdef floating* panel = NULL
+    if mode == 1 and solver == SGD and mostly_nonzero(X, order[:1, first:last]):
         mode = 0  # dense inputs: listing the non-zero rows costs more than it saves
+        windows = hyper[ALPHA] == 0 and use_windows(X.shape[1], H, sizeof(floating))
+    elif mode == 2:
+        mode = 0
+        windows = DELTAPROP_INDEXED and solver == SGD and hyper[ALPHA] == 0
+    if windows:  # this thread's own buffer (panel_scratch is per thread)
+        scratch = panel_scratch()
+        panel = <floating*>((<uintptr_t>&scratch[0] + 63) & ~(<uintptr_t>63))
     cdef Py_ssize_t* active = <Py_ssize_t*>PyMem_Malloc(X.shape[1] * sizeof(Py_ssize_t))
-    cdef floating* raw = <floating*>PyMem_Malloc(layout[0, N_OUT] * sizeof(floating) + 1)
+    cdef floating* raw = <floating*>PyMem_Malloc(
+        (WINDOW * (2 * H + X.shape[1]) if windows else H) * sizeof(floating) + 1)
     if active == NULL or raw == NULL:
         PyMem_Free(active)
         PyMem_Free(raw)
@@ -132,6 +149,6 @@ def average_epochs(Py_ssize_t j, floating[::1] w, floating[:, ::1] W,
                     &bounds[0, 0], bounds.shape[0], solver, &hyper[0], &state[0, 0], &S[0, 0],
                     S.shape[1], P, &step[0], &steps[0, 0], steps.shape[1], &a[0, 0], &z[0, 0],
                     &delta[0, 0], a.shape[1], &losses[0, 0, 0], &sync[0, 0], sync.shape[1], active,
-                    raw)
+                    raw, panel)
     PyMem_Free(active)
     PyMem_Free(raw)
