@@ -124,15 +124,11 @@ def average_epochs(Py_ssize_t j, floating[::1] w, floating[:, ::1] W,
     if n_epochs == 0:
         return
     cdef Py_ssize_t first = bounds[j, 0], last = bounds[j, 1], H = layout[0, N_OUT]
-    cdef bint windows = False
+    cdef bint windows
     cdef unsigned char[::1] scratch
     cdef floating* panel = NULL
-    if mode == 1 and solver == SGD and mostly_nonzero(X, order[:1, first:last]):
-        mode = 0  # dense inputs: listing the non-zero rows costs more than it saves
-        windows = hyper[ALPHA] == 0 and use_windows(X.shape[1], H, sizeof(floating))
-    elif mode == 2:
-        mode = 0
-        windows = DELTAPROP_INDEXED and solver == SGD and hyper[ALPHA] == 0
+    mode, windows = plain_path(mode, solver, hyper[ALPHA], X, order[:1, first:last], H,
+                               sizeof(floating))
     if windows:  # this thread's own buffer (panel_scratch is per thread)
         scratch = panel_scratch()
         panel = <floating*>((<uintptr_t>&scratch[0] + 63) & ~(<uintptr_t>63))

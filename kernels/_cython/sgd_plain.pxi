@@ -16,6 +16,19 @@ cdef inline bint use_windows(Py_ssize_t n_in, Py_ssize_t n_out, Py_ssize_t items
     return use_indexed(WINDOW, n_in, n_out, itemsize)
 
 
+cdef (int, bint) plain_path(int mode, int solver, double alpha, object X, object order,
+                            Py_ssize_t n_out, Py_ssize_t itemsize):
+    """The per-sample path of a call, ``(mode, windows)``, from the test hook's ``mode`` (see
+    :func:`set_skip_zeros`): dense inputs (``contract.mostly_nonzero`` on ``order``'s first
+    samples) visit every row (mode 0), and plain sgd without L2 takes windows of samples where
+    :func:`use_windows` says so."""
+    if mode == 1 and solver == SGD and mostly_nonzero(X, order):
+        return 0, alpha == 0 and use_windows(X.shape[1], n_out, itemsize)
+    if mode == 2:
+        return 0, DELTAPROP_INDEXED and solver == SGD and alpha == 0
+    return mode, False
+
+
 cdef inline void backprop_update_rows(floating* W, floating* b, Py_ssize_t n_in, Py_ssize_t n_out,
                                       int hidden, const floating* a, const floating* z,
                                       floating* delta_in, const floating* delta,
