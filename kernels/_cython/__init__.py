@@ -56,11 +56,20 @@ backprop             gradient_step                  ``backprop.pxd``: batch sgd 
                                                     without a gradient buffer
 blas                 gemm                           ``_blas.pxd`` (``_gemm.h``): the same
                                                     library, found by ``kernels/blas.py``
-(none)               (none)                         ``_blas.pxd``'s ``indexed_matmul``,
-                                                    ``indexed_matmul_at`` (``_indexed.h``, AVX2
-                                                    build only): the first layer's products of
-                                                    a mini-batch read through the visiting
-                                                    order, no gather (numba gathers, then BLAS)
+indexed              indexed_matmul,                ``_blas.pxd``'s ``indexed_matmul`` (its
+                     indexed_relu_layer,            ``relu`` flag is ``indexed_relu_layer``),
+                     indexed_matmul_at,             ``indexed_matmul_at`` (``_indexed.h``, SIMD
+                     use_indexed                    builds only), ``use_indexed``: the first
+                                                    layer's products of a mini-batch read
+                                                    through the visiting order, no gather
+indexed              window_update                  ``rows.pxd`` (``_rows.h``); it takes the
+                                                    inputs' rows and η, numba the products
+                                                    :math:`\eta x_r`
+sgd_plain            use_windows,                   ``sgd_plain.pxi``; the corrections are
+                     window_corrections,            written inline with ``rows.pxd``'s
+                     sgd_plain_windows              ``dots``; ``plain_path`` picks the kernel
+                                                    (numba: ``epoch.sgd_epoch`` and
+                                                    ``mixing.average_epochs``)
 update               update, adam_rate              ``update.pyx``
 update               update_rows                    ``update.pxd``, row by row through
                                                     ``update_row``; takes the unweighted δ and
