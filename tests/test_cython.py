@@ -516,22 +516,29 @@ def _dense_problem(dtype, sizes=(400, 43, 10), n=100, seed=3):
 
 @pytestmark_cython
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_windows_of_samples_in_each_build(dtype):
-    """Plain per-sample sgd in windows of six samples (test hook mode 2) in each build: where the
-    build has the indexed products (AVX2, AVX-512) the weights and losses differ from the
-    sample-by-sample sweep's only by rounding, and equal the reference's; the portable build has
-    no windows and runs the sweep, bit for bit. Two epochs of 100 samples in one call, every
-    seventh sample weighted 0 (windows run across the epochs' boundary and skip those)."""
+@pytest.mark.parametrize("alpha", [0.0, 0.05])
+def test_windows_of_samples_in_each_build(dtype, alpha):
+    """Plain per-sample sgd in windows of six samples (test hook mode 2), without and with L2,
+    in each build: where the build has the indexed products (AVX2, AVX-512) the weights, losses
+    and penalties differ from the sample-by-sample sweep's only by rounding, and equal the
+    reference's; the portable build has no windows and runs the sweep, bit for bit. Two epochs
+    of 100 samples in one call, every fifth sample weighted 0 (windows run across the epochs'
+    boundary and skip those); with L2, samples weighted eta alpha (decay r = 0), 0.6 eta alpha
+    (r < 0) and 0.01 (r = 0.75) among them."""
     layout, w, X, T = _dense_problem(dtype)
     rng = np.random.RandomState(4)
     order = np.stack([rng.permutation(X.shape[0]) for _ in range(2)]).astype(np.intp)
     s = np.ones(X.shape[0])
-    s[::7] = 0
-    ref_w, ref_losses = _sgd(get_backend("numpy"), layout, w, X, T, s, order, 0.05, 0.0)
+    s[::7] = 0.05 * alpha
+    s[3::11] = 0.6 * 0.05 * alpha
+    s[1::17] = 0.01
+    s[::5] = 0
+    ref_w, ref_losses = _sgd(get_backend("numpy"), layout, w, X, T, s, order, 0.05, alpha)
+    assert (ref_losses[:, 1] > 0).all() == (alpha > 0)
     tol = TOL[dtype]
     for module in _all_epoch_modules():
-        w_win, loss_win = _sgd(module, layout, w, X, T, s, order, 0.05, 0.0, 2)
-        w_sweep, loss_sweep = _sgd(module, layout, w, X, T, s, order, 0.05, 0.0, 0)
+        w_win, loss_win = _sgd(module, layout, w, X, T, s, order, 0.05, alpha, 2)
+        w_sweep, loss_sweep = _sgd(module, layout, w, X, T, s, order, 0.05, alpha, 0)
         if module.__name__.endswith(".epoch"):
             np.testing.assert_array_equal(w_win, w_sweep)
             np.testing.assert_array_equal(loss_win, loss_sweep)
@@ -544,10 +551,10 @@ def test_windows_of_samples_in_each_build(dtype):
 
 @pytestmark_cython
 def test_dense_inputs_take_windows_where_the_indexed_products_run():
-    """The default mode sends plain sgd on dense inputs through windows of samples where
-    ``use_windows`` says so (384 inputs or more, weights that fit the L2 cache), the same bits as
-    test hook mode 2; with fewer inputs, with L2, or on sparse inputs it runs the sample-by-sample
-    sweep (the bits of mode 0)."""
+    """The default mode sends plain sgd on dense inputs, without and with L2, through windows of
+    samples where ``use_windows`` says so (384 inputs or more, weights that fit the L2 cache),
+    the same bits as test hook mode 2; with fewer inputs, another solver, or on sparse inputs it
+    runs the sample-by-sample sweep (the bits of mode 0)."""
     from deltaprop.kernels._cython import _cpu_has_avx2_fma
 
     module = _epoch_modules()[-1]
@@ -556,7 +563,7 @@ def test_dense_inputs_take_windows_where_the_indexed_products_run():
     s = np.ones(100)
     order = np.random.RandomState(5).permutation(100).astype(np.intp)[None, :]
     for sizes, alpha, windows in (((400, 43, 10), 0.0, True), ((383, 43, 10), 0.0, False),
-                                  ((400, 43, 10), 0.01, False)):
+                                  ((400, 43, 10), 0.01, True), ((383, 43, 10), 0.01, False)):
         layout, w, X, T = _dense_problem(np.float32, sizes)
         default = _sgd(module, layout, w, X, T, s, order, 0.1, alpha, 1)
         forced = _sgd(module, layout, w, X, T, s, order, 0.1, alpha, 2 if windows else 0)

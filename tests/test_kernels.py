@@ -359,18 +359,22 @@ def dense_problem(sizes, dtype, hidden="tanh", n=250, seed=5):
 @pytest.mark.parametrize("name", COMPILED)
 @pytest.mark.parametrize("sizes", WINDOWED)
 @pytest.mark.parametrize("hidden", ["tanh", "relu", "logistic"])
-def test_per_sample_sgd_on_dense_inputs_matches_reference(name, sizes, hidden, dtype):
-    """Plain per-sample sgd (no L2) on dense inputs, where the compiled backends take the first
-    layer a window of six samples at a time (each sample's pre-activations from the window's
-    first weights, corrected by the window's earlier updates; the window's updates in one pass):
+@pytest.mark.parametrize("alpha", [0.0, 0.01])
+def test_per_sample_sgd_on_dense_inputs_matches_reference(name, sizes, hidden, alpha, dtype):
+    """Plain per-sample sgd, without and with L2, on dense inputs, where the compiled backends
+    take the first layer a window of six samples at a time (each sample's pre-activations from
+    the window's first weights, corrected by the window's earlier steps and decays; the
+    window's updates in one pass; the penalty's norm of the first layer from the window's sums):
     three epochs of 250 samples in one call (41 full windows and one of 4 per epoch, windows
-    running across the epochs' boundaries), samples of weight 0 skipped, equal to the reference
-    in weights and per-epoch losses."""
+    running across the epochs' boundaries), samples of weight 0 skipped and weights from near 0
+    to 2 (decays from 0.75 to 1), equal to the reference in weights and per-epoch losses and
+    penalties."""
     layout, codes, w, X, T = dense_problem(sizes, dtype, hidden)
     rng = np.random.RandomState(2)
     order = np.stack([rng.permutation(X.shape[0]) for _ in range(3)]).astype(np.intp)
-    got = run_epoch(get_backend(name), layout, codes, w, X, T, order, 1, SOLVERS["sgd"], 0.0)
-    want = run_epoch(REF, layout, codes, w, X, T, order, 1, SOLVERS["sgd"], 0.0)
+    got = run_epoch(get_backend(name), layout, codes, w, X, T, order, 1, SOLVERS["sgd"], alpha)
+    want = run_epoch(REF, layout, codes, w, X, T, order, 1, SOLVERS["sgd"], alpha)
+    assert ((want[3][:, 1] > 0) == (alpha > 0)).all()
     assert np.abs(got[0] - w).max() > 0.01  # the weights moved
     for g_arr, w_arr in zip(got, want, strict=False):
         assert_close(g_arr, w_arr, dtype, EPOCH_TOL)

@@ -106,7 +106,7 @@ def test_per_sample_helpers_skip_reference_counting():
     from numba.core.registry import CPUDispatcher
 
     # the epoch kernels allocate their buffers
-    kernels = {"sgd_plain", "sgd_plain_windows", "sgd_decay", "sgd_general"}
+    kernels = {"sgd_plain", "sgd_plain_windows", "sgd_decay", "sgd_decay_windows", "sgd_general"}
     helpers = [f for m in ("rows", "sgd_plain", "sgd_decay", "sgd_general")
                for name, f in vars(numba_module(m)).items()
                if isinstance(f, CPUDispatcher) and name not in kernels]
@@ -389,9 +389,10 @@ def test_indexed_products_equal_numpy(vector_bytes, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_window_update_equals_numpy(vector_bytes, dtype):
     """``indexed.window_update``, the updates of a window of k samples in one pass over W,
-    ``W -= sum_r outer(C[r], D[r])`` taken r = 0, 1, ... in turn, in both vector widths, against
-    NumPy in float64: k = 1 to 6, outputs ending in part of a vector, in one vector or two
-    (masked), whole panels; a sample whose coefficients are all zero changes no bit."""
+    ``W = q W - sum_r outer(C[r], D[r])`` taken r = 0, 1, ... in turn, in both vector widths,
+    against NumPy in float64: k = 1 to 6, q = 1 (no scaling), 0.75 and -0.5, outputs ending in
+    part of a vector, in one vector or two (masked), whole panels; with q = 1, a sample whose
+    coefficients are all zero changes no bit."""
     import numba
 
     from deltaprop.kernels._numba.indexed import make_products
@@ -401,8 +402,8 @@ def test_window_update_equals_numpy(vector_bytes, dtype):
     window_update = make_products(vector_bytes)[3]
 
     @numba.njit
-    def update(W, C, D):
-        window_update(W, C, D)
+    def update(W, C, D, q=1.0):
+        window_update(W, C, D, W.dtype.type(q))
 
     rng = np.random.RandomState(3)
     tol = 4 * np.finfo(dtype).eps
@@ -411,24 +412,27 @@ def test_window_update_equals_numpy(vector_bytes, dtype):
             W0 = rng.randn(K, N).astype(dtype)
             C = rng.randn(k, K).astype(dtype)
             D = rng.randn(k, N).astype(dtype)
-            W = W0.copy()
-            update(W, C, D)
-            want = W0.astype(np.float64) - C.T.astype(np.float64) @ D.astype(np.float64)
-            scale = np.abs(W0).max() + np.abs(C).max() * np.abs(D).max() * k
-            np.testing.assert_allclose(W, want, rtol=0, atol=tol * scale, err_msg=str((K, N, k)))
+            for q in (1.0, 0.75, -0.5):
+                W = W0.copy()
+                update(W, C, D, q)
+                want = q * W0.astype(np.float64) - C.T.astype(np.float64) @ D.astype(np.float64)
+                scale = np.abs(W0).max() + np.abs(C).max() * np.abs(D).max() * k
+                np.testing.assert_allclose(W, want, rtol=0, atol=tol * scale, err_msg=str((K, N, k, q)))
             C[:] = 0
             W = W0.copy()
             update(W, C, D)
             np.testing.assert_array_equal(W, W0)
 
 
-def test_dense_inputs_take_windows_where_the_indexed_products_run(dtype):
-    """``sgd_epoch`` sends plain sgd on dense inputs through ``sgd_plain_windows`` where
-    ``sgd_plain.use_windows`` says so (384 inputs or more, weights of at most 1 MB, a CPU with
-    the products' vectors), bit for bit, and sparse inputs, narrower layers and L2 elsewhere; the
-    windows equal the sample-by-sample sweep up to rounding."""
+@pytest.mark.parametrize("alpha", [0.0, 0.01])
+def test_dense_inputs_take_windows_where_the_indexed_products_run(dtype, alpha):
+    """``sgd_epoch`` sends plain sgd on dense inputs through ``sgd_plain_windows`` (with L2
+    ``sgd_decay_windows``) where ``sgd_plain.use_windows`` says so (384 inputs or more, weights
+    of at most 1 MB, a CPU with the products' vectors), bit for bit, and sparse inputs and
+    narrower layers to the sample-by-sample sweep; the windows equal the sweep up to rounding."""
     from deltaprop.kernels._numba import epoch, indexed
-    from deltaprop.kernels._numba.sgd_plain import sgd_plain_windows, use_windows
+    from deltaprop.kernels._numba.sgd_decay import sgd_decay, sgd_decay_windows
+    from deltaprop.kernels._numba.sgd_plain import sgd_plain, sgd_plain_windows, use_windows
 
     use = getattr(use_windows, "py_func", use_windows)
     assert use(784, 128, 4) == (indexed.VECTOR_BYTES > 0) and not use(383, 128, 4)
@@ -446,26 +450,31 @@ def test_dense_inputs_take_windows_where_the_indexed_products_run(dtype):
         s = np.ones(60, dtype=dtype)
         order = rng.permutation(60).astype(np.intp)[None, :]
         codes = (ACTIVATIONS["tanh"], ACTIVATIONS["softmax"], LOSSES["cross_entropy"])
+        eta, a = dt.type(0.05), dt.type(alpha)
         U = n_units(layout)
         runs = []
         for how in ("epoch", "windows", "sweep"):
             wk, losses = w.copy(), np.zeros((1, 2))
             bufs = [np.zeros(U, dtype=dtype) for _ in range(3)]
             if how == "epoch":
-                hyper = np.array([0.05, 0, 0.9, 0.9, 0.999, 1e-8], dtype=dtype)
+                hyper = np.array([0.05, alpha, 0.9, 0.9, 0.999, 1e-8], dtype=dtype)
                 epoch.sgd_epoch(wk, layout, *codes, X, T, s, order, SOLVERS["sgd"], hyper,
                                 np.zeros((2, w.size), dtype), np.zeros(1, np.int64), *bufs, losses)
+            elif how == "windows" and alpha:
+                sgd_decay_windows(wk, layout, *codes, X, T, s, order, eta, a, *bufs, losses)
             elif how == "windows":
-                sgd_plain_windows(wk, layout, *codes, X, T, s, order, dt.type(0.05), *bufs, losses)
+                sgd_plain_windows(wk, layout, *codes, X, T, s, order, eta, *bufs, losses)
+            elif alpha:
+                sgd_decay(wk, layout, *codes, X, T, s, order, eta, a, *bufs, losses, not dense)
             else:
-                from deltaprop.kernels._numba.sgd_plain import sgd_plain
-                sgd_plain(wk, layout, *codes, X, T, s, order, dt.type(0.05), *bufs, losses, not dense)
+                sgd_plain(wk, layout, *codes, X, T, s, order, eta, *bufs, losses, not dense)
             runs.append((wk, losses))
         (w_epoch, l_epoch), (w_win, l_win), (w_sweep, l_sweep) = runs
         expected = runs[1] if windows else runs[2]
         np.testing.assert_array_equal(w_epoch, expected[0], err_msg=str(sizes))
         np.testing.assert_array_equal(l_epoch, expected[1], err_msg=str(sizes))
         np.testing.assert_allclose(w_win, w_sweep, rtol=0, atol=TOL[dtype] * np.abs(w_sweep).max())
+        np.testing.assert_allclose(l_win, l_sweep, rtol=TOL[dtype])
         assert np.abs(w_win - w).max() > 1e-3
 
 

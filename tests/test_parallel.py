@@ -342,16 +342,17 @@ def test_average_epochs_in_one_call_equal_the_python_rounds(backend, dtype, solv
 
 @pytest.mark.parametrize("backend", COMPILED)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_average_epochs_on_dense_wide_inputs_take_windows_of_samples(backend, dtype):
-    """Plain sgd on dense inputs of 400 columns, where each thread's shard takes the first layer
-    a window of six samples at a time: the compiled rounds give the Python rounds' weights and
-    losses bit for bit, and the reference's up to rounding."""
+@pytest.mark.parametrize("alpha", [0.0, 1e-3])
+def test_average_epochs_on_dense_wide_inputs_take_windows_of_samples(backend, dtype, alpha):
+    """Plain sgd, without and with L2, on dense inputs of 400 columns, where each thread's shard
+    takes the first layer a window of six samples at a time: the compiled rounds give the Python
+    rounds' weights and losses bit for bit, and the reference's up to rounding."""
     rng = np.random.RandomState(3)
     X = rng.rand(61, 400).astype(dtype)
     T = np.eye(3, dtype=dtype)[rng.randint(0, 3, 61)]
     s = np.ones(61, dtype=dtype)
     orders = np.stack([rng.permutation(61) for _ in range(2)]).astype(np.intp)
-    code, hyper = _solver_hyper(dtype, "sgd", 0.0)
+    code, hyper = _solver_hyper(dtype, "sgd", alpha)
     results = []
     for name, compiled in ((backend, True), (backend, False), ("numpy", True)):
         net = MLP([400, 13, 3], "tanh", "softmax", "cross_entropy", backend=name, dtype=dtype,

@@ -39,7 +39,7 @@ static void (*volatile forward)(Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*
                                 const float*, const float*, float*, float*, int,
                                 deltaprop_prefetch*) = deltaprop_indexed_xwf;
 static void (*volatile update)(Py_ssize_t, Py_ssize_t, float*, const float* const*, const float*,
-                               float, int, float*) = deltaprop_window_updatef;
+                               const float*, float, int, float*) = deltaprop_window_updatef;
 static void (*volatile gradient)(Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*, const Py_ssize_t*,
                                  const float*, float*, float, float, float*, float*, float,
                                  int) = deltaprop_indexed_xtdf;
@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
     float* panel = aligned_alloc(64, DELTAPROP_PANEL_BYTES);
     Py_ssize_t idx[WINDOWS * WIN];
     const float* xs[WIN];
+    const float etas[WIN] = {0.01f, 0.01f, 0.01f, 0.01f, 0.01f, 0.01f};
     srand(1);
     for (long i = 0; i < (long)ROWS * NI; i++) X[i] = (float)rand() / RAND_MAX;
     for (long i = 0; i < (long)NI * no; i++) W[i] = 0.01f * ((float)rand() / RAND_MAX - 0.5f);
@@ -71,7 +72,7 @@ int main(int argc, char** argv) {
                     forward(WIN, NI, no, X, rows, W, b, A, panel, 0, NULL);
                 } else if (pass == 1) {
                     for (int r = 0; r < WIN; r++) xs[r] = X + rows[r] * NI;
-                    update(NI, no, W, xs, D, 0.01f, WIN, c);
+                    update(NI, no, W, xs, D, etas, 1.0f, WIN, c);
                 } else {
                     gradient(WIN, NI, no, X, rows, D, W, -0.01f, 1.0f, panel, b, 1.0f, 0);
                 }

@@ -84,7 +84,8 @@ sgd_plain            backprop_update_rows,          ``sgd_plain.pxi``; ``first_l
                      first_layer, sgd_plain         ``x2 = NULL`` is numba's ``fwd=False``
 sgd_decay            backprop_decay_rows,           ``sgd_decay.pxi``; ``first_layer_scaled``
                      first_layer_scaled,            keeps the forward sum ρ in ``raw`` where
-                     scale_first_layer, sgd_decay   numba accumulates ``pv``
+                     scale_first_layer, sgd_decay,  numba accumulates ``pv``; the Gram rows
+                     gram_row, sgd_decay_windows    are ``rows.pxd``'s ``dots``
 sgd_general          sgd_general                    ``sgd_general.pxi``
 epoch                sgd_epoch, batch_epoch         ``epoch.pyx``; the body of ``batch_epoch`` is
                                                     ``batch_run``

@@ -87,19 +87,20 @@ static inline T NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT x, const T* DELTA
 DELTAPROP_DOT(float, deltaprop_dotf)
 DELTAPROP_DOT(double, deltaprop_dot)
 
-/* out[r] = x . y_r for r < k, 1 <= k <= 5: x read once for the k sums (a row of the Gram
+/* out[r] = x . y_r for r < k, 1 <= k <= 6: x read once for the k sums (a row of the Gram
    matrix of a window of samples), each sum in its own vector accumulator. */
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define DELTAPROP_DOTS_BODY(T, VT, V, LOAD, FMADD, ZERO, HSUM, NAME) \
 static inline __attribute__((always_inline)) void NAME##_k(Py_ssize_t n, \
         const T* DELTAPROP_RESTRICT x, const T* const* ys, T* out, const int k) { \
-    VT s0 = ZERO(), s1 = ZERO(), s2 = ZERO(), s3 = ZERO(), s4 = ZERO(); \
+    VT s0 = ZERO(), s1 = ZERO(), s2 = ZERO(), s3 = ZERO(), s4 = ZERO(), s5 = ZERO(); \
     const T* y0 = ys[0]; \
     const T* y1 = k > 1 ? ys[1] : y0; \
     const T* y2 = k > 2 ? ys[2] : y0; \
     const T* y3 = k > 3 ? ys[3] : y0; \
     const T* y4 = k > 4 ? ys[4] : y0; \
+    const T* y5 = k > 5 ? ys[5] : y0; \
     Py_ssize_t j = 0; \
     for (; j + V <= n; j += V) { \
         VT xj = LOAD(x + j); \
@@ -108,8 +109,9 @@ static inline __attribute__((always_inline)) void NAME##_k(Py_ssize_t n, \
         if (k > 2) s2 = FMADD(xj, LOAD(y2 + j), s2); \
         if (k > 3) s3 = FMADD(xj, LOAD(y3 + j), s3); \
         if (k > 4) s4 = FMADD(xj, LOAD(y4 + j), s4); \
+        if (k > 5) s5 = FMADD(xj, LOAD(y5 + j), s5); \
     } \
-    VT acc[5] = {s0, s1, s2, s3, s4}; \
+    VT acc[6] = {s0, s1, s2, s3, s4, s5}; \
     for (int r = 0; r < k; r++) { \
         T t = HSUM(acc[r]); \
         for (Py_ssize_t i = j; i < n; i++) t += x[i] * ys[r][i]; \
@@ -123,7 +125,8 @@ static inline void NAME(Py_ssize_t n, const T* DELTAPROP_RESTRICT x, const T* co
     case 2: NAME##_k(n, x, ys, out, 2); break; \
     case 3: NAME##_k(n, x, ys, out, 3); break; \
     case 4: NAME##_k(n, x, ys, out, 4); break; \
-    default: NAME##_k(n, x, ys, out, 5); break; \
+    case 5: NAME##_k(n, x, ys, out, 5); break; \
+    default: NAME##_k(n, x, ys, out, 6); break; \
     } \
 }
 #endif
@@ -278,16 +281,18 @@ DELTAPROP_DOTS(double, deltaprop_dots)
 #endif
 
 /* The updates of a window of k samples (1 <= k <= 6) in one pass over W (n_in, n_out):
-   w_ij -= sum_r (eta x_r[i]) d_rj, taken r = 0, 1, ... in turn from the old w_ij (so each
+   w_ij <- q w_ij - sum_r (eta_r x_r[i]) d_rj, the old w_ij scaled by q (1 leaves it exact),
+   then r = 0, 1, ... in turn with one rounding each (with q = 1 and every eta_r the same, each
    element ends as k sample-by-sample updates would leave it); xs[r] is sample r's row of
-   inputs, D (k, n_out) its deltas, c scratch for k n_in values (the eta x_r[i]). Two vectors of
-   columns at a time: their k deltas stay in registers while the pass goes down the rows. */
+   inputs, D (k, n_out) its deltas, c scratch for k n_in values (the eta_r x_r[i]). Two vectors
+   of columns at a time: their k deltas stay in registers while the pass goes down the rows. */
 #if defined(__AVX2__) && defined(__FMA__)
-#define DELTAPROP_WINDOW_UPDATE(T, VT, V, LOAD, STORE, SET1, BCAST, FNMADD, NAME) \
+#define DELTAPROP_WINDOW_UPDATE(T, VT, V, LOAD, STORE, SET1, BCAST, FNMADD, MUL, NAME) \
 static inline __attribute__((always_inline)) void NAME##_k(Py_ssize_t n_in, Py_ssize_t n_out, \
         T* DELTAPROP_RESTRICT W, const T* DELTAPROP_RESTRICT c, const T* DELTAPROP_RESTRICT D, \
-        const int k) { \
+        T q, const int k, const int scaled) { \
     Py_ssize_t j = 0; \
+    VT qv = SET1(q); \
     for (; j + 2 * V <= n_out; j += 2 * V) { \
         VT d0[6], d1[6]; \
         for (int r = 0; r < k; r++) { \
@@ -296,6 +301,7 @@ static inline __attribute__((always_inline)) void NAME##_k(Py_ssize_t n_in, Py_s
         T* DELTAPROP_RESTRICT w = W + j; \
         for (Py_ssize_t i = 0; i < n_in; i++, w += n_out) { \
             VT w0 = LOAD(w), w1 = LOAD(w + V); \
+            if (scaled) { w0 = MUL(qv, w0); w1 = MUL(qv, w1); } \
             for (int r = 0; r < k; r++) { \
                 VT b = BCAST(c + r * n_in + i); \
                 w0 = FNMADD(b, d0[r], w0); w1 = FNMADD(b, d1[r], w1); \
@@ -309,6 +315,7 @@ static inline __attribute__((always_inline)) void NAME##_k(Py_ssize_t n_in, Py_s
         T* DELTAPROP_RESTRICT w = W + j; \
         for (Py_ssize_t i = 0; i < n_in; i++, w += n_out) { \
             VT w0 = LOAD(w); \
+            if (scaled) w0 = MUL(qv, w0); \
             for (int r = 0; r < k; r++) w0 = FNMADD(BCAST(c + r * n_in + i), d0[r], w0); \
             STORE(w, w0); \
         } \
@@ -316,38 +323,49 @@ static inline __attribute__((always_inline)) void NAME##_k(Py_ssize_t n_in, Py_s
     for (; j < n_out; j++) \
         for (Py_ssize_t i = 0; i < n_in; i++) { \
             T w0 = W[i * n_out + j]; \
+            if (scaled) w0 = q * w0; \
             for (int r = 0; r < k; r++) w0 = fma(-c[r * n_in + i], D[r * n_out + j], w0); \
             W[i * n_out + j] = w0; \
         } \
 } \
+static inline __attribute__((always_inline)) void NAME##_s(Py_ssize_t n_in, Py_ssize_t n_out, \
+        T* DELTAPROP_RESTRICT W, const T* DELTAPROP_RESTRICT c, const T* DELTAPROP_RESTRICT D, \
+        T q, int k, const int scaled) { \
+    switch (k) { \
+    case 1: NAME##_k(n_in, n_out, W, c, D, q, 1, scaled); break; \
+    case 2: NAME##_k(n_in, n_out, W, c, D, q, 2, scaled); break; \
+    case 3: NAME##_k(n_in, n_out, W, c, D, q, 3, scaled); break; \
+    case 4: NAME##_k(n_in, n_out, W, c, D, q, 4, scaled); break; \
+    case 5: NAME##_k(n_in, n_out, W, c, D, q, 5, scaled); break; \
+    default: NAME##_k(n_in, n_out, W, c, D, q, 6, scaled); break; \
+    } \
+} \
 static inline void NAME(Py_ssize_t n_in, Py_ssize_t n_out, T* DELTAPROP_RESTRICT W, \
-        const T* const* xs, const T* DELTAPROP_RESTRICT D, T eta, int k, \
+        const T* const* xs, const T* DELTAPROP_RESTRICT D, const T* etas, T q, int k, \
         T* DELTAPROP_RESTRICT c) { \
     for (int r = 0; r < k; r++) \
-        for (Py_ssize_t i = 0; i < n_in; i++) c[r * n_in + i] = eta * xs[r][i]; \
-    switch (k) { \
-    case 1: NAME##_k(n_in, n_out, W, c, D, 1); break; \
-    case 2: NAME##_k(n_in, n_out, W, c, D, 2); break; \
-    case 3: NAME##_k(n_in, n_out, W, c, D, 3); break; \
-    case 4: NAME##_k(n_in, n_out, W, c, D, 4); break; \
-    case 5: NAME##_k(n_in, n_out, W, c, D, 5); break; \
-    default: NAME##_k(n_in, n_out, W, c, D, 6); break; \
-    } \
+        for (Py_ssize_t i = 0; i < n_in; i++) c[r * n_in + i] = etas[r] * xs[r][i]; \
+    if (q == (T)1) NAME##_s(n_in, n_out, W, c, D, q, k, 0); \
+    else NAME##_s(n_in, n_out, W, c, D, q, k, 1); \
 }
 DELTAPROP_WINDOW_UPDATE(float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps,
-                        _mm256_broadcast_ss, _mm256_fnmadd_ps, deltaprop_window_updatef)
+                        _mm256_broadcast_ss, _mm256_fnmadd_ps, _mm256_mul_ps,
+                        deltaprop_window_updatef)
 DELTAPROP_WINDOW_UPDATE(double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd,
-                        _mm256_broadcast_sd, _mm256_fnmadd_pd, deltaprop_window_update)
+                        _mm256_broadcast_sd, _mm256_fnmadd_pd, _mm256_mul_pd,
+                        deltaprop_window_update)
 #else
 #define DELTAPROP_WINDOW_UPDATE(T, NAME) \
 static inline void NAME(Py_ssize_t n_in, Py_ssize_t n_out, T* DELTAPROP_RESTRICT W, \
-        const T* const* xs, const T* DELTAPROP_RESTRICT D, T eta, int k, \
+        const T* const* xs, const T* DELTAPROP_RESTRICT D, const T* etas, T q, int k, \
         T* DELTAPROP_RESTRICT c) { \
     (void)c; \
     for (Py_ssize_t i = 0; i < n_in; i++) { \
         T* DELTAPROP_RESTRICT r0 = W + i * n_out; \
+        if (q != (T)1) \
+            for (Py_ssize_t j = 0; j < n_out; j++) r0[j] = q * r0[j]; \
         for (int r = 0; r < k; r++) { \
-            T cr = eta * xs[r][i]; \
+            T cr = etas[r] * xs[r][i]; \
             const T* DELTAPROP_RESTRICT d = D + r * n_out; \
             for (Py_ssize_t j = 0; j < n_out; j++) r0[j] -= cr * d[j]; \
         } \

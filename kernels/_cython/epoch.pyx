@@ -74,10 +74,11 @@ cdef int skip_zeros = 1
 def set_skip_zeros(int mode):
     """Test hook: how :func:`sgd_epoch` runs plain sgd. 1 (the default): zero inputs skip their
     rows of W_0 unless the inputs are dense (``contract.mostly_nonzero``), and dense inputs
-    without L2 take windows of samples where :func:`use_windows` says so; 0: every row is
+    take windows of samples where :func:`use_windows` says so; 0: every row is
     visited, sample by sample (the same results as skipping, bit for bit); 2: windows
-    (``sgd_plain_windows``) without L2 whenever the build has them, dense or not; -1: the
-    general path (``sgd_general``) instead of the fast ones. Returns the previous mode."""
+    (``sgd_plain_windows``, ``sgd_decay_windows``) whenever the build has them, dense or not;
+    -1: the general path (``sgd_general``) instead of the fast ones. Returns the previous
+    mode."""
     global skip_zeros
     if mode not in (-1, 0, 1, 2):
         raise ValueError(f"skip_zeros mode must be -1, 0, 1 or 2; got {mode}")
@@ -121,16 +122,20 @@ def sgd_epoch(floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, int 
         panel = <floating*>((<uintptr_t>&scratch[0] + 63) & ~(<uintptr_t>63))
     cdef Py_ssize_t* active = <Py_ssize_t*>PyMem_Malloc(X.shape[1] * sizeof(Py_ssize_t))
     cdef floating* raw = <floating*>PyMem_Malloc(
-        (WINDOW * (2 * H + X.shape[1]) if windows else H) * sizeof(floating) + 1)
+        (window_buffer(X.shape[1], H) if windows else H) * sizeof(floating) + 1)
     if active == NULL or raw == NULL:
         PyMem_Free(active)
         PyMem_Free(raw)
         raise MemoryError()
     with nogil:
-        if windows:
+        if windows and hyper[ALPHA] == 0:
             sgd_plain_windows(&w[0], &layout[0, 0], layout.shape[0], hidden, output, loss,
                               &X[0, 0], &T[0, 0], &s[0], &order[0, 0], n_epochs, m, hyper[ETA],
                               &a[0], &z[0], &delta[0], &losses[0, 0], raw, panel)
+        elif windows:
+            sgd_decay_windows(&w[0], &layout[0, 0], layout.shape[0], hidden, output, loss,
+                              &X[0, 0], &T[0, 0], &s[0], &order[0, 0], n_epochs, m, hyper[ETA],
+                              hyper[ALPHA], &a[0], &z[0], &delta[0], &losses[0, 0], raw, panel)
         elif solver == SGD and mode >= 0 and hyper[ALPHA] == 0:
             sgd_plain(&w[0], &layout[0, 0], layout.shape[0], hidden, output, loss, &X[0, 0],
                       &T[0, 0], &s[0], &order[0, 0], n_epochs, m, hyper[ETA], &a[0], &z[0],

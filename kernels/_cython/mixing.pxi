@@ -73,10 +73,14 @@ cdef void average_run(Py_ssize_t j, int mode, floating* w, floating* W, Py_ssize
         out = losses + 2 * (j * n_epochs + e)
         out[0] = 0
         out[1] = 0
-        if mine > 0 and panel != NULL:
+        if mine > 0 and panel != NULL and hyper[ALPHA] == 0:
             sgd_plain_windows(wj, layout, L, hidden, output, loss, X, T, s, order + e * m + first,
                               1, mine, hyper[ETA], a + j * ldU, z + j * ldU, delta + j * ldU, out,
                               raw, panel)
+        elif mine > 0 and panel != NULL:
+            sgd_decay_windows(wj, layout, L, hidden, output, loss, X, T, s, order + e * m + first,
+                              1, mine, hyper[ETA], hyper[ALPHA], a + j * ldU, z + j * ldU,
+                              delta + j * ldU, out, raw, panel)
         elif mine > 0 and fast and hyper[ALPHA] == 0:
             sgd_plain(wj, layout, L, hidden, output, loss, X, T, s, order + e * m + first, 1, mine,
                       hyper[ETA], a + j * ldU, z + j * ldU, delta + j * ldU, out, mode > 0, active)
@@ -134,7 +138,7 @@ def average_epochs(Py_ssize_t j, floating[::1] w, floating[:, ::1] W,
         panel = <floating*>((<uintptr_t>&scratch[0] + 63) & ~(<uintptr_t>63))
     cdef Py_ssize_t* active = <Py_ssize_t*>PyMem_Malloc(X.shape[1] * sizeof(Py_ssize_t))
     cdef floating* raw = <floating*>PyMem_Malloc(
-        (WINDOW * (2 * H + X.shape[1]) if windows else H) * sizeof(floating) + 1)
+        (window_buffer(X.shape[1], H) if windows else H) * sizeof(floating) + 1)
     if active == NULL or raw == NULL:
         PyMem_Free(active)
         PyMem_Free(raw)

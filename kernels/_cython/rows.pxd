@@ -51,11 +51,11 @@ cdef extern from "_rows.h":
     void deltaprop_dots(Py_ssize_t n, const double* x, const double* const* ys, int k,
                         double* out) noexcept nogil
     void deltaprop_window_updatef(Py_ssize_t n_in, Py_ssize_t n_out, float* W,
-                                  const float* const* xs, const float* D, float eta,
-                                  int k, float* c) noexcept nogil
+                                  const float* const* xs, const float* D, const float* etas,
+                                  float q, int k, float* c) noexcept nogil
     void deltaprop_window_update(Py_ssize_t n_in, Py_ssize_t n_out, double* W,
-                                 const double* const* xs, const double* D, double eta,
-                                 int k, double* c) noexcept nogil
+                                 const double* const* xs, const double* D, const double* etas,
+                                 double q, int k, double* c) noexcept nogil
     double deltaprop_dot(Py_ssize_t n, const double* x, const double* y) noexcept nogil
     double deltaprop_sum_squaresf(Py_ssize_t n, const float* x) noexcept nogil
     double deltaprop_sum_squares(Py_ssize_t n, const double* x) noexcept nogil
@@ -155,21 +155,22 @@ cdef inline double scale_norm(Py_ssize_t n, floating* x, floating c) noexcept no
 
 
 cdef inline void window_update(Py_ssize_t n_in, Py_ssize_t n_out, floating* W,
-                               const floating* const* xs, const floating* D, floating eta,
-                               int k, floating* c) noexcept nogil:
+                               const floating* const* xs, const floating* D,
+                               const floating* etas, floating q, int k,
+                               floating* c) noexcept nogil:
     """The updates of a window of k samples (1 ≤ k ≤ 6) in one pass over W (n_in, n_out):
-    :math:`w_{ij} \mathrel{-}= \sum_r \eta x_{ri} \delta_{rj}`, r = 0, 1, ... in turn from the
-    old :math:`w_{ij}`; ``xs[r]`` sample r's inputs, ``D`` (k, n_out) its δ, ``c`` scratch for
-    k n_in values."""
+    :math:`w_{ij} \leftarrow q\, w_{ij} - \sum_r \eta_r x_{ri} \delta_{rj}`, r = 0, 1, ... in
+    turn after the scaling (q = 1 leaves the old weights exact); ``xs[r]`` sample r's inputs,
+    ``D`` (k, n_out) its δ, ``etas`` its step sizes, ``c`` scratch for k n_in values."""
     if floating is float:
-        deltaprop_window_updatef(n_in, n_out, W, xs, D, eta, k, c)
+        deltaprop_window_updatef(n_in, n_out, W, xs, D, etas, q, k, c)
     else:
-        deltaprop_window_update(n_in, n_out, W, xs, D, eta, k, c)
+        deltaprop_window_update(n_in, n_out, W, xs, D, etas, q, k, c)
 
 
 cdef inline void dots(Py_ssize_t n, const floating* x, const floating* const* ys, int k,
                       floating* out) noexcept nogil:
-    """out[r] = x · ys[r] for r < k (1 ≤ k ≤ 5), x read once for all k sums."""
+    """out[r] = x · ys[r] for r < k (1 ≤ k ≤ 6), x read once for all k sums."""
     if floating is float:
         deltaprop_dotsf(n, x, ys, k, out)
     else:

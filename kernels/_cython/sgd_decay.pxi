@@ -2,7 +2,8 @@
 #
 # Plain on-line sgd with L2 (numba: sgd_decay), as fast as sgd_plain: W_0 = c V_0 is kept as a
 # scalar times the stored matrix, so zero inputs still skip their rows and W_0's update stays
-# fused with the next sample's forward sum.
+# fused with the next sample's forward sum; dense inputs take the first layer a window of samples
+# at a time (sgd_decay_windows).
 
 
 cdef inline double backprop_decay_rows(floating* W, floating* b, Py_ssize_t n_in,
@@ -175,3 +176,122 @@ cdef void sgd_decay(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hid
             sq0 = scale_first_layer(w, layout, <floating>1)
         p = pn
     scale_first_layer(w, layout, c)
+
+
+cdef inline double window_norm(double P, double sq0, double eta, const floating* q,
+                               const double* DA, const double* G, const double* DD,
+                               Py_ssize_t k) noexcept nogil:
+    r""":math:`\lVert W_k \rVert^2` for :math:`W_k = P W_0 - \eta \sum_{m<k} q_m x_m \delta_m^T`:
+    :math:`P^2 \lVert W_0 \rVert^2 - 2 \eta P \sum_m q_m\, \delta_m \cdot (x_m W_0)
+    + \eta^2 \sum_{m, m'} q_m q_{m'} (x_m \cdot x_{m'}) (\delta_m \cdot \delta_{m'})`, from
+    ``sq0`` (:math:`\lVert W_0 \rVert^2`), ``DA`` (:math:`\delta_m \cdot x_m W_0`), ``G`` and
+    ``DD`` (the Gram matrices of the x and the δ, WINDOW × WINDOW, row-major)."""
+    cdef double cross = 0, quad = 0
+    cdef Py_ssize_t r, r2
+    for r in range(k):
+        cross += q[r] * DA[r]
+        for r2 in range(k):
+            quad += q[r] * q[r2] * G[r * WINDOW + r2] * DD[r * WINDOW + r2]
+    return P * P * sq0 - 2 * eta * P * cross + eta * eta * quad
+
+
+cdef void sgd_decay_windows(floating* w, const Py_ssize_t* layout, Py_ssize_t L, int hidden,
+                            int output, int loss, const floating* X, const floating* T,
+                            const floating* s, const Py_ssize_t* order, Py_ssize_t n_epochs,
+                            Py_ssize_t m, floating eta, floating alpha, floating* a, floating* z,
+                            floating* delta, double* losses, floating* win,
+                            floating* panel) noexcept nogil:
+    r"""On-line sgd with L2 on dense inputs, the first layer a window of :data:`WINDOW` samples
+    at a time (:func:`sgd_plain_windows` with the decay).
+
+    Sample k of a window decays the weights by :math:`r_k = 1 - \eta\alpha/s_k` before its
+    step, so the first layer it sees is
+    :math:`W_k = P_k W_0 - \eta \sum_{m<k} Q_{mk}\, x_m \delta_m^T` with
+    :math:`P_k = \prod_{l<k} r_l` and :math:`Q_{mk} = \prod_{m<l<k} r_l` (:math:`W_0` as the
+    window began), and its pre-activations are
+    :math:`a_k = b_k + P_k\, x_k W_0 - \eta \sum_{m<k} Q_{mk} (x_k \cdot x_m)\, \delta_m` (the bias
+    :math:`b_k` is not decayed and is updated sample by sample). The penalty's
+    :math:`\lVert W_k \rVert^2` follows without a pass:
+    :math:`P_k^2 \lVert W_0 \rVert^2 - 2 \eta P_k \sum_m Q_{mk}\, \delta_m \cdot (x_m W_0)
+    + \eta^2 \sum_{m, m'} Q_{mk} Q_{m'k} (x_m \cdot x_{m'}) (\delta_m \cdot \delta_{m'})`,
+    and :math:`\lVert W_0 \rVert^2` is summed exactly at the first window of each epoch. The
+    window's updates are one pass, :math:`W \leftarrow P_K W_0 - \eta \sum_m Q_{mK}\, x_m
+    \delta_m^T` (``window_update``). The layers above decay and step sample by sample
+    (:func:`backprop_decay_rows`). ``win`` as in :func:`sgd_plain_windows`, and ``n_out`` more
+    values (the forward product's zero bias)."""
+    cdef Py_ssize_t n_steps = n_epochs * m, p, l, up, u, k, r, r2, nw, e, e_first = 0
+    cdef Py_ssize_t Din = col(layout, 0, N_IN), H = col(layout, 0, N_OUT)
+    cdef Py_ssize_t u0 = col(layout, 0, U_OFF)
+    cdef Py_ssize_t K = col(layout, L - 1, N_OUT), uK = col(layout, L - 1, U_OFF)
+    cdef floating* W0 = w + col(layout, 0, W_OFF)
+    cdef floating* b0 = w + col(layout, 0, B_OFF)
+    cdef floating* a0 = a + u0
+    cdef floating* A = win
+    cdef floating* D = win + WINDOW * H
+    cdef floating* c = D + WINDOW * H
+    cdef floating* zero = c + WINDOW * Din
+    cdef Py_ssize_t idx[WINDOW]
+    cdef Py_ssize_t at[WINDOW]
+    cdef const floating* rows[WINDOW]
+    cdef const floating* drows[WINDOW]
+    cdef const floating* arow[1]
+    cdef floating dot_row[WINDOW]
+    cdef floating q[WINDOW]
+    cdef floating etas[WINDOW]
+    cdef double G[WINDOW * WINDOW]
+    cdef double DD[WINDOW * WINDOW]
+    cdef double DA[WINDOW]
+    cdef floating P, rk, S, eta_alpha = eta * alpha
+    cdef double sq0, sq
+    memset(zero, 0, H * sizeof(floating))
+    sq0 = sum_squares(W0, Din * H)
+    p = next_sample(order, s, 0, n_steps)
+    while p < n_steps:
+        nw = next_window(order, s, &p, n_steps, idx, at)
+        if at[0] // m != e_first:  # the first window of an epoch: the exact norm, no drift
+            e_first = at[0] // m
+            sq0 = sum_squares(W0, Din * H)
+        indexed_matmul(nw, Din, H, X, idx, W0, zero, A, panel, False, NULL)
+        prefetch_window(X, order, p, n_steps, Din)
+        P = 1
+        for k in range(nw):
+            rows[k] = X + idx[k] * Din
+            drows[k] = D + k * H
+            dots(Din, rows[k], rows, k + 1, dot_row)  # x_k . x_r, r <= k
+            for r in range(k + 1):
+                G[k * WINDOW + r] = dot_row[r]
+                G[r * WINDOW + k] = dot_row[r]
+            for r2 in range(H):
+                a0[r2] = b0[r2] + P * A[k * H + r2]
+            for r in range(k):  # the window's earlier steps, seen through x_k
+                axpy(H, -eta * q[r] * dot_row[r], D + r * H, a0)
+            upper_forward(w, layout, L, hidden, output, z, a)
+            e = at[k] // m
+            S = s[idx[k]]
+            losses[2 * e] += sample_delta(output, loss, a + uK, z + uK, T + idx[k] * K,
+                                          delta + uK, K)
+            rk = 1 - eta_alpha / S
+            sq = window_norm(P, sq0, eta, q, DA, G, DD, k)
+            for l in range(L - 1, 0, -1):
+                up, u = col(layout, l - 1, U_OFF), col(layout, l, U_OFF)
+                sq += backprop_decay_rows(w + col(layout, l, W_OFF), w + col(layout, l, B_OFF),
+                                          col(layout, l, N_IN), col(layout, l, N_OUT), hidden,
+                                          a + up, z + up, delta + up, delta + u, eta, rk)
+            losses[2 * e + 1] += 0.5 * alpha * sq / S
+            memcpy(D + k * H, delta + u0, H * sizeof(floating))
+            axpy(H, -eta, D + k * H, b0)
+            dots(H, D + k * H, drows, k + 1, dot_row)  # delta_k . delta_r, r <= k
+            for r in range(k + 1):
+                DD[k * WINDOW + r] = dot_row[r]
+                DD[r * WINDOW + k] = dot_row[r]
+            arow[0] = A + k * H
+            dots(H, D + k * H, arow, 1, dot_row)
+            DA[k] = dot_row[0]
+            for r in range(k):
+                q[r] *= rk
+            q[k] = 1
+            P *= rk
+        for r in range(nw):
+            etas[r] = eta * q[r]
+        sq0 = window_norm(P, sq0, eta, q, DA, G, DD, nw)
+        window_update(Din, H, W0, rows, D, etas, P, nw, c)

@@ -20,13 +20,45 @@ cdef (int, bint) plain_path(int mode, int solver, double alpha, object X, object
                             Py_ssize_t n_out, Py_ssize_t itemsize):
     """The per-sample path of a call, ``(mode, windows)``, from the test hook's ``mode`` (see
     :func:`set_skip_zeros`): dense inputs (``contract.mostly_nonzero`` on ``order``'s first
-    samples) visit every row (mode 0), and plain sgd without L2 takes windows of samples where
-    :func:`use_windows` says so."""
+    samples) visit every row (mode 0), and plain sgd takes windows of samples
+    (:func:`sgd_plain_windows`, with L2 :func:`sgd_decay_windows`) where :func:`use_windows`
+    says so."""
     if mode == 1 and solver == SGD and mostly_nonzero(X, order):
-        return 0, alpha == 0 and use_windows(X.shape[1], n_out, itemsize)
+        return 0, use_windows(X.shape[1], n_out, itemsize)
     if mode == 2:
-        return 0, DELTAPROP_INDEXED and solver == SGD and alpha == 0
+        return 0, DELTAPROP_INDEXED and solver == SGD
     return mode, False
+
+
+cdef inline Py_ssize_t next_window(const Py_ssize_t* order, const floating* s, Py_ssize_t* p,
+                                   Py_ssize_t n_steps, Py_ssize_t* idx,
+                                   Py_ssize_t* at) noexcept nogil:
+    """The next window of samples from position ``p[0]`` of ``order`` (``next_sample``'s: weight
+    0 skipped): their rows of X into ``idx``, their positions into ``at``, at most
+    :data:`WINDOW`; ``p[0]`` moves past them. Returns how many there are."""
+    cdef Py_ssize_t nw = 0
+    while p[0] < n_steps and nw < WINDOW:
+        idx[nw] = order[p[0]]
+        at[nw] = p[0]
+        nw += 1
+        p[0] = next_sample(order, s, p[0] + 1, n_steps)
+    return nw
+
+
+cdef inline void prefetch_window(const floating* X, const Py_ssize_t* order, Py_ssize_t p,
+                                 Py_ssize_t n_steps, Py_ssize_t n_in) noexcept nogil:
+    """Ask the caches (into L2) for the rows of X of the :data:`WINDOW` positions of ``order``
+    from ``p`` on: the next window's, read by its products after this window's samples."""
+    if p < n_steps:
+        deltaprop_prefetch_rows(X, order + p, WINDOW if p + WINDOW <= n_steps else n_steps - p,
+                                n_in * sizeof(floating))
+
+
+cdef inline Py_ssize_t window_buffer(Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil:
+    """The values of the ``win`` buffer of :func:`sgd_plain_windows` and
+    :func:`sgd_decay_windows`: the window's products and δ of layer 0, the update's scratch,
+    a zero bias."""
+    return WINDOW * (2 * n_out + n_in) + n_out
 
 
 cdef inline void backprop_update_rows(floating* W, floating* b, Py_ssize_t n_in, Py_ssize_t n_out,
@@ -167,18 +199,14 @@ cdef void sgd_plain_windows(floating* w, const Py_ssize_t* layout, Py_ssize_t L,
     cdef Py_ssize_t at[WINDOW]
     cdef const floating* rows[WINDOW]
     cdef floating gram[WINDOW]
+    cdef floating etas[WINDOW]
+    for k in range(WINDOW):
+        etas[k] = eta
     p = next_sample(order, s, 0, n_steps)
     while p < n_steps:
-        nw = 0
-        while p < n_steps and nw < WINDOW:
-            idx[nw] = order[p]
-            at[nw] = p
-            nw += 1
-            p = next_sample(order, s, p + 1, n_steps)
+        nw = next_window(order, s, &p, n_steps, idx, at)
         indexed_matmul(nw, Din, H, X, idx, W0, b0, A, panel, False, NULL)
-        if p < n_steps:  # the next window's rows: in L2 when its products read them
-            deltaprop_prefetch_rows(X, order + p, WINDOW if p + WINDOW <= n_steps else n_steps - p,
-                                    Din * sizeof(floating))
+        prefetch_window(X, order, p, n_steps, Din)
         for k in range(nw):
             rows[k] = X + idx[k] * Din
             memcpy(a + u0, A + k * H, H * sizeof(floating))
@@ -195,6 +223,6 @@ cdef void sgd_plain_windows(floating* w, const Py_ssize_t* layout, Py_ssize_t L,
                                      col(layout, l, N_IN), col(layout, l, N_OUT), hidden, a + up,
                                      z + up, delta + up, delta + u, eta)
             memcpy(D + k * H, delta + u0, H * sizeof(floating))
-        window_update(Din, H, W0, rows, D, eta, nw, D + WINDOW * H)
+        window_update(Din, H, W0, rows, D, etas, 1, nw, D + WINDOW * H)
         for k in range(nw):
             axpy(H, -eta, D + k * H, b0)

@@ -22,7 +22,7 @@ from ._jit import kernel
 from .backprop import backprop, batch_gradient, gradient_step, output_delta
 from .forward import forward_from, forward_indexed, weights
 from .indexed import use_indexed
-from .sgd_decay import sgd_decay
+from .sgd_decay import sgd_decay, sgd_decay_windows
 from .sgd_general import sgd_general
 from .sgd_plain import sgd_plain, sgd_plain_windows, use_windows
 from .update import batch_step
@@ -36,13 +36,17 @@ def sgd_epoch(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, st
     function only picks the compiled kernel, ``sgd_plain`` (solver sgd, α = 0), ``sgd_decay``
     (solver sgd, α > 0) or ``sgd_general``, so that each compiles on its own first use: a user
     of one never waits for the others' compilation. Zero inputs skip their rows unless the
-    inputs are dense (``contract.mostly_nonzero``); dense inputs without L2 take
-    ``sgd_plain.sgd_plain_windows`` where ``sgd_plain.use_windows`` says so.
+    inputs are dense (``contract.mostly_nonzero``); dense inputs take windows of samples
+    (``sgd_plain.sgd_plain_windows``, with L2 ``sgd_decay.sgd_decay_windows``) where
+    ``sgd_plain.use_windows`` says so.
     """
     skip = solver == SGD and not mostly_nonzero(X, order)
-    if (solver == SGD and hyper[ALPHA] == 0 and not skip
-            and use_windows(layout[0, N_IN], layout[0, N_OUT], X.itemsize)):
+    windows = solver == SGD and not skip and use_windows(layout[0, N_IN], layout[0, N_OUT], X.itemsize)
+    if windows and hyper[ALPHA] == 0:
         sgd_plain_windows(w, layout, hidden, output, loss, X, T, s, order, hyper[ETA], a, z, delta, losses)
+    elif windows:
+        sgd_decay_windows(w, layout, hidden, output, loss, X, T, s, order, hyper[ETA], hyper[ALPHA], a, z, delta,
+                          losses)
     elif solver == SGD and hyper[ALPHA] == 0:
         sgd_plain(w, layout, hidden, output, loss, X, T, s, order, hyper[ETA], a, z, delta, losses, skip)
     elif solver == SGD:

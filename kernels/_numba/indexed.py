@@ -92,8 +92,10 @@ def _indexed_relu_layer_python(X, idx, W, b, A, Z):
     Z[A <= 0] = 0
 
 
-def _window_update_python(W, C, D):
+def _window_update_python(W, C, D, q):
     """The pure-Python twin of :func:`window_update` (NUMBA_DISABLE_JIT=1)."""
+    if q != 1:
+        W *= q
     for r in range(D.shape[0]):
         W -= np.outer(C[r], D[r])
 
@@ -391,11 +393,11 @@ def make_products(vector_bytes):
         return sig, codegen
 
     @intrinsic
-    def window_update(typingctx, W, C, D):
+    def window_update(typingctx, W, C, D, q):
         if not _matrix_types(W, C, D):
             return None
         dt = W.dtype
-        sig = types.void(W, C, D)
+        sig = types.void(W, C, D, dt)
 
         def codegen(context, builder, signature, args):
             c = _Code(context, builder, dt, vector_bytes)
@@ -403,14 +405,17 @@ def make_products(vector_bytes):
             wp, K, N, ldw = c.matrix(signature.args[0], args[0])
             cp, k, _, ldc = c.matrix(signature.args[1], args[1])
             dp, _, _, ldd = c.matrix(signature.args[2], args[2])
+            qv = c.splat(args[3])
 
-            def update(kk):
+            def update(kk, scaled):
                 def panel(j0, nv, masks):
                     ds = [[c.load(c.at(dp, builder.mul(i64(r), ldd), j0, i64(v * V)), masks[v]) for v in range(nv)]
                           for r in range(kk)]
                     with cgutils.for_range(builder, K) as loop:
                         row = c.at(wp, builder.mul(loop.index, ldw), j0)
                         ws = [c.load(builder.gep(row, [i64(v * V)]), masks[v]) for v in range(nv)]
+                        if scaled:
+                            ws = [builder.fmul(qv, x) for x in ws]
                         for r in range(kk):
                             coef = builder.load(c.at(cp, builder.mul(i64(r), ldc), loop.index))
                             neg = c.splat(builder.fneg(coef))
@@ -420,9 +425,14 @@ def make_products(vector_bytes):
 
                 c.panels(N, panel)
 
+            one = builder.fcmp_ordered("==", args[3], ir.Constant(c.fty, 1.0))
             for kk in range(1, MR + 1):
                 with builder.if_then(builder.icmp_unsigned("==", k, i64(kk))):
-                    update(kk)
+                    with builder.if_else(one) as (plain, scaled):
+                        with plain:
+                            update(kk, False)
+                        with scaled:
+                            update(kk, True)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -445,10 +455,11 @@ indexed_matmul_at = _products[1]
 #: ``activations.activate``'s relu.
 indexed_relu_layer = _products[2]
 #: The updates of a window of k ≤ :data:`MR` samples in one pass over ``W`` (K, N):
-#: :math:`w_{ij} \leftarrow w_{ij} - \sum_r c_{ri} d_{rj}`, taken r = 0, 1, ... in turn from the
-#: old :math:`w_{ij}` (one rounding each, as k sample-by-sample updates round), for ``C`` (k, K)
-#: (the samples' :math:`\eta x_r`) and ``D`` (k, N); C-contiguous. Two vectors of columns at a
-#: time: their k rows of ``D`` stay in registers while the pass goes down ``W``'s rows.
+#: :math:`w_{ij} \leftarrow q\, w_{ij} - \sum_r c_{ri} d_{rj}`, taken r = 0, 1, ... in turn
+#: after the scaling (one rounding each; q = 1 leaves the old weights exact, and then each
+#: weight ends as k sample-by-sample updates round it), for ``C`` (k, K) (the samples'
+#: :math:`\eta_r x_r`), ``D`` (k, N) and the scalar ``q``; C-contiguous. Two vectors of columns
+#: at a time: their k rows of ``D`` stay in registers while the pass goes down ``W``'s rows.
 window_update = _products[3]
 
 if config.DISABLE_JIT:

@@ -127,6 +127,37 @@ def use_windows(n_in, n_out, itemsize):
 
 
 @helper
+def next_window(order, s, e, p, idx, at):
+    """The next window of samples from position ``(e, p)`` of ``order`` (``next_sample``'s: weight
+    0 skipped): their rows of X into ``idx`` and their epochs into ``at``, at most
+    :data:`WINDOW`; returns the position after them and how many there are."""
+    n_epochs = order.shape[0]
+    nw = 0
+    while e < n_epochs and nw < WINDOW:
+        idx[nw] = order[e, p]
+        at[nw] = e
+        nw += 1
+        e, p = next_sample(order, s, e, p + 1)
+    return e, p, nw
+
+
+@helper
+def prefetch_window(X, order, e, p):
+    """Ask the caches (into L2) for the rows of X of the :data:`WINDOW` positions of ``order``
+    from ``(e, p)`` on: the next window's, read by its products after this window's samples."""
+    n_epochs, m = order.shape
+    xf = X.ravel()
+    row_bytes = U64(X.shape[1] * X.itemsize)
+    for _ in range(WINDOW):
+        if e >= n_epochs:
+            break
+        prefetch(xf, U64(order[e, p]) * U64(X.shape[1]), row_bytes)
+        p += 1
+        if p == m:
+            e, p = e + 1, 0
+
+
+@helper
 def window_corrections(x, X, idx, k, D, a, u0, n_out, eta):
     r"""Add the updates of the window's samples 0..k-1 to sample k's pre-activations at ``a[u0:]``:
     :math:`a \mathrel{-}= \eta \sum_{r<k} (x_k \cdot x_r + 1)\, \delta_r` (``x`` is X's row of sample
@@ -171,27 +202,13 @@ def sgd_plain_windows(w, layout, hidden, output, loss, X, T, s, order, eta, a, z
     idx = np.empty(WINDOW, dtype=np.intp)
     at = np.empty(WINDOW, dtype=np.intp)
     tf = T.ravel()
-    row_bytes = U64(X.shape[1] * X.itemsize)
-    xf = X.ravel()
     losses[:, :] = 0.0
     e, p = next_sample(order, s, 0, 0)
     while e < n_epochs:
-        nw = 0
-        while e < n_epochs and nw < WINDOW:
-            idx[nw] = order[e, p]
-            at[nw] = e
-            nw += 1
-            e, p = next_sample(order, s, e, p + 1)
+        e, p, nw = next_window(order, s, e, p, idx, at)
         rows = idx[:nw]
         indexed_matmul(X, rows, W0, A[:nw])
-        ef, pf = e, p  # the next window's rows: in L2 when its products read them
-        for _ in range(WINDOW):
-            if ef >= n_epochs:
-                break
-            prefetch(xf, U64(order[ef, pf]) * U64(n_in), row_bytes)
-            pf += 1
-            if pf == order.shape[1]:
-                ef, pf = ef + 1, 0
+        prefetch_window(X, order, e, p)
         for k in range(nw):
             n = idx[k]
             for j in range(n_out):
@@ -209,7 +226,7 @@ def sgd_plain_windows(w, layout, hidden, output, loss, X, T, s, order, eta, a, z
             x = X[idx[k]]
             for i in range(n_in):
                 C[k, i] = eta * x[i]
-        window_update(W0, C[:nw], D[:nw])
+        window_update(W0, C[:nw], D[:nw], w.dtype.type(1))
         for k in range(nw):
             for j in range(n_out):
                 w[bo + j] -= eta * D[k, j]
