@@ -336,10 +336,12 @@ def blas_sized_problem(sizes, batch_size, solver, alpha, dtype, hidden="relu"):
 
 
 #: dense first layers of 384 inputs or more, which per-sample plain sgd takes in windows of six
-#: samples (both compiled backends, where this CPU has the indexed products' vectors): 43 outputs
-#: end in part of a vector in every vector width, 785 inputs in an odd row, a second hidden layer,
-#: and a net of one layer (softmax regression, its δ the output's)
-WINDOWED = [[400, 43, 10], [785, 100, 3], [400, 40, 20, 7], [390, 5]]
+#: samples (both compiled backends, where this CPU has the indexed products' vectors), with a
+#: hidden activation: 43 outputs end in part of a vector in every vector width (every
+#: activation), 785 inputs in an odd row, a second hidden layer, and a net of one layer
+#: (softmax regression, its δ the output's)
+WINDOWED = [([400, 43, 10], "tanh"), ([400, 43, 10], "relu"), ([400, 43, 10], "logistic"),
+            ([785, 100, 3], "tanh"), ([400, 40, 20, 7], "relu"), ([390, 5], "tanh")]
 
 
 def dense_problem(sizes, dtype, hidden="tanh", n=250, seed=5):
@@ -357,8 +359,7 @@ def dense_problem(sizes, dtype, hidden="tanh", n=250, seed=5):
 
 
 @pytest.mark.parametrize("name", COMPILED)
-@pytest.mark.parametrize("sizes", WINDOWED)
-@pytest.mark.parametrize("hidden", ["tanh", "relu", "logistic"])
+@pytest.mark.parametrize(("sizes", "hidden"), WINDOWED)
 @pytest.mark.parametrize("alpha", [0.0, 0.01])
 def test_per_sample_sgd_on_dense_inputs_matches_reference(name, sizes, hidden, alpha, dtype):
     """Plain per-sample sgd, without and with L2, on dense inputs, where the compiled backends
