@@ -106,8 +106,8 @@ def test_per_sample_helpers_skip_reference_counting():
     from numba.core.registry import CPUDispatcher
 
     # the epoch kernels allocate their buffers
-    kernels = {"sgd_plain", "sgd_plain_windows", "sgd_decay", "sgd_decay_windows", "sgd_general"}
-    helpers = [f for m in ("rows", "sgd_plain", "sgd_decay", "sgd_general")
+    kernels = {"sgd_plain", "sgd_decay", "sgd_general", "sgd_windows"}
+    helpers = [f for m in ("rows", "sgd_plain", "sgd_decay", "sgd_general", "sgd_windows")
                for name, f in vars(numba_module(m)).items()
                if isinstance(f, CPUDispatcher) and name not in kernels]
     helpers += [numba_module("activations").activate, numba_module("activations").derivative,
@@ -426,13 +426,14 @@ def test_window_update_equals_numpy(vector_bytes, dtype):
 
 @pytest.mark.parametrize("alpha", [0.0, 0.01])
 def test_dense_inputs_take_windows_where_the_indexed_products_run(dtype, alpha):
-    """``sgd_epoch`` sends plain sgd on dense inputs through ``sgd_plain_windows`` (with L2
-    ``sgd_decay_windows``) where ``sgd_plain.use_windows`` says so (384 inputs or more, weights
-    of at most 1 MB, a CPU with the products' vectors), bit for bit, and sparse inputs and
-    narrower layers to the sample-by-sample sweep; the windows equal the sweep up to rounding."""
+    """``sgd_epoch`` sends plain sgd on dense inputs, without and with L2, through
+    ``sgd_windows`` where ``sgd_windows.use_windows`` says so (384 inputs or more, weights of at
+    most 1 MB, a CPU with the products' vectors), bit for bit, and sparse inputs and narrower
+    layers to the sample-by-sample sweep; the windows equal the sweep up to rounding."""
     from deltaprop.kernels._numba import epoch, indexed
-    from deltaprop.kernels._numba.sgd_decay import sgd_decay, sgd_decay_windows
-    from deltaprop.kernels._numba.sgd_plain import sgd_plain, sgd_plain_windows, use_windows
+    from deltaprop.kernels._numba.sgd_decay import sgd_decay
+    from deltaprop.kernels._numba.sgd_plain import sgd_plain
+    from deltaprop.kernels._numba.sgd_windows import sgd_windows, use_windows
 
     use = getattr(use_windows, "py_func", use_windows)
     assert use(784, 128, 4) == (indexed.VECTOR_BYTES > 0) and not use(383, 128, 4)
@@ -460,10 +461,8 @@ def test_dense_inputs_take_windows_where_the_indexed_products_run(dtype, alpha):
                 hyper = np.array([0.05, alpha, 0.9, 0.9, 0.999, 1e-8], dtype=dtype)
                 epoch.sgd_epoch(wk, layout, *codes, X, T, s, order, SOLVERS["sgd"], hyper,
                                 np.zeros((2, w.size), dtype), np.zeros(1, np.int64), *bufs, losses)
-            elif how == "windows" and alpha:
-                sgd_decay_windows(wk, layout, *codes, X, T, s, order, eta, a, *bufs, losses)
             elif how == "windows":
-                sgd_plain_windows(wk, layout, *codes, X, T, s, order, eta, *bufs, losses)
+                sgd_windows(wk, layout, *codes, X, T, s, order, eta, a, *bufs, losses)
             elif alpha:
                 sgd_decay(wk, layout, *codes, X, T, s, order, eta, a, *bufs, losses, not dense)
             else:

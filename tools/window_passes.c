@@ -1,7 +1,7 @@
 /* The two passes over W_0 of a window of per-sample SGD, as the Cython kernels take them.
 
    Plain per-sample sgd on dense inputs takes the first layer a window of six samples at a time
-   (sgd_plain_windows in kernels/_cython/sgd_plain.pxi): the window's forward sums are one
+   (sgd_windows in kernels/_cython/sgd_windows.pxi): the window's forward sums are one
    register-tile product, A = b + X[idx] W_0 (deltaprop_indexed_xw of _indexed.h, six rows),
    and its updates one pass, W_0 -= sum_r (eta x_r) d_r^T (deltaprop_window_update of _rows.h).
    This program times the two functions themselves on 784 x N float32 (N = 128 unless given),

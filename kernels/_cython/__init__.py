@@ -19,12 +19,13 @@ numba                       Cython
 ``backprop.py``             ``backprop.pyx``; ``sample_delta`` inline in ``backprop.pxd``
 ``update.py``               ``update.pyx``; ``update_rows`` inline in ``update.pxd``
 ``epoch.py``                ``epoch.pyx`` (``sgd_epoch``, ``batch_epoch``), which includes
-                            the four ``.pxi`` below (textually: one extension module, built
+                            the ``.pxi`` below (textually: one extension module, built
                             three times, as ``epoch``, ``epoch_avx2`` and
                             ``epoch_avx512``)
 ``sgd_plain.py``            ``sgd_plain.pxi``
 ``sgd_decay.py``            ``sgd_decay.pxi``
 ``mixing.py``               ``mixing.pxi`` (included by ``epoch.pyx``; atomics in ``_sync.h``)
+``sgd_windows.py``          ``sgd_windows.pxi``
 ``sgd_general.py``          ``sgd_general.pxi`` (its ``backprop_rows`` is in ``rows.pxd``:
                             the batch kernels' small-layer loop uses it too)
 ``rows.py``                 ``rows.pxd`` (cdef inline; the C row loops in ``_rows.h``)
@@ -65,10 +66,10 @@ indexed              indexed_matmul,                ``_blas.pxd``'s ``indexed_ma
 indexed              window_update                  ``rows.pxd`` (``_rows.h``); it takes the
                                                     inputs' rows and η, numba the products
                                                     :math:`\eta x_r`
-sgd_plain            use_windows,                   ``sgd_plain.pxi``; the corrections are
-                     window_corrections,            written inline with ``rows.pxd``'s
-                     sgd_plain_windows              ``dots``; ``plain_path`` picks the kernel
-                                                    (numba: ``epoch.sgd_epoch`` and
+sgd_windows          use_windows, next_window,      ``sgd_windows.pxi`` (the Gram rows are
+                     prefetch_window, dots,         ``rows.pxd``'s ``dots``; the prefetch is
+                     window_norm, sgd_windows       written inline); ``plain_path`` picks the
+                                                    kernel (numba: ``epoch.sgd_epoch`` and
                                                     ``mixing.average_epochs``)
 update               update, adam_rate              ``update.pyx``
 update               update_rows                    ``update.pxd``, row by row through
@@ -84,8 +85,7 @@ sgd_plain            backprop_update_rows,          ``sgd_plain.pxi``; ``first_l
                      first_layer, sgd_plain         ``x2 = NULL`` is numba's ``fwd=False``
 sgd_decay            backprop_decay_rows,           ``sgd_decay.pxi``; ``first_layer_scaled``
                      first_layer_scaled,            keeps the forward sum ρ in ``raw`` where
-                     scale_first_layer, sgd_decay,  numba accumulates ``pv``; the Gram rows
-                     gram_row, sgd_decay_windows    are ``rows.pxd``'s ``dots``
+                     scale_first_layer, sgd_decay   numba accumulates ``pv``
 sgd_general          sgd_general                    ``sgd_general.pxi``
 epoch                sgd_epoch, batch_epoch         ``epoch.pyx``; the body of ``batch_epoch`` is
                                                     ``batch_run``

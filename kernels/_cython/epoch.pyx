@@ -10,7 +10,9 @@ helper is inlined; no call crosses a module):
 ``sgd_decay.pxi``
     plain sgd with L2 (scikit-learn's default ``alpha=1e-4``);
 ``sgd_general.pxi``
-    momentum, Nesterov and Adam, with or without L2.
+    momentum, Nesterov and Adam, with or without L2;
+``sgd_windows.pxi``
+    plain sgd, with or without L2, on dense inputs: a window of samples at a time.
 
 The pieces the families share are in ``rows.pxd``. :func:`sgd_epoch` is one compiled call
 for all epochs of ``order``: per sample, forward → δ → the update of every weight, fused, with
@@ -32,8 +34,8 @@ fused with the forward sum of the next sample n' (row i is updated, then immedia
 :math:`a' \mathrel{+}= x'_i W_{i,:}`): one pass over the largest matrix per sample instead of
 two, with the same results. Rows go four at a time, and the first layer visits only the rows
 listed as non-zero in x or x' (listed without branches). On dense inputs the SIMD builds go
-further (``sgd_plain_windows``): one pass over the first layer for the forward sums of a window
-of six samples, one for their updates.
+further (``sgd_windows.pxi``, with or without L2): one pass over the first layer for the
+forward sums of a window of six samples, one for their updates.
 
 The mini-batch path with plain sgd or momentum needs no gradient buffer either: the gradient's
 gemm accumulates straight into W (``beta = 1 - ηα / S_B``, ``alpha = -η / S_B``) or into the
@@ -76,7 +78,7 @@ def set_skip_zeros(int mode):
     rows of W_0 unless the inputs are dense (``contract.mostly_nonzero``), and dense inputs
     take windows of samples where :func:`use_windows` says so; 0: every row is
     visited, sample by sample (the same results as skipping, bit for bit); 2: windows
-    (``sgd_plain_windows``, ``sgd_decay_windows``) whenever the build has them, dense or not;
+    (``sgd_windows``) whenever the build has them, dense or not;
     -1: the general path (``sgd_general``) instead of the fast ones. Returns the previous
     mode."""
     global skip_zeros
@@ -90,6 +92,7 @@ def set_skip_zeros(int mode):
 include "sgd_plain.pxi"
 include "sgd_decay.pxi"
 include "sgd_general.pxi"
+include "sgd_windows.pxi"
 include "mixing.pxi"
 include "split.pxi"
 
@@ -116,7 +119,7 @@ def sgd_epoch(floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, int 
     cdef bint windows
     cdef unsigned char[::1] scratch
     cdef floating* panel = NULL
-    mode, windows = plain_path(mode, solver, hyper[ALPHA], X, order, H, sizeof(floating))
+    mode, windows = plain_path(mode, solver, X, order, H, sizeof(floating))
     if windows:
         scratch = panel_scratch()
         panel = <floating*>((<uintptr_t>&scratch[0] + 63) & ~(<uintptr_t>63))
@@ -128,14 +131,10 @@ def sgd_epoch(floating[::1] w, const Py_ssize_t[:, ::1] layout, int hidden, int 
         PyMem_Free(raw)
         raise MemoryError()
     with nogil:
-        if windows and hyper[ALPHA] == 0:
-            sgd_plain_windows(&w[0], &layout[0, 0], layout.shape[0], hidden, output, loss,
-                              &X[0, 0], &T[0, 0], &s[0], &order[0, 0], n_epochs, m, hyper[ETA],
-                              &a[0], &z[0], &delta[0], &losses[0, 0], raw, panel)
-        elif windows:
-            sgd_decay_windows(&w[0], &layout[0, 0], layout.shape[0], hidden, output, loss,
-                              &X[0, 0], &T[0, 0], &s[0], &order[0, 0], n_epochs, m, hyper[ETA],
-                              hyper[ALPHA], &a[0], &z[0], &delta[0], &losses[0, 0], raw, panel)
+        if windows:
+            sgd_windows(&w[0], &layout[0, 0], layout.shape[0], hidden, output, loss, &X[0, 0],
+                        &T[0, 0], &s[0], &order[0, 0], n_epochs, m, hyper[ETA], hyper[ALPHA],
+                        &a[0], &z[0], &delta[0], &losses[0, 0], raw, panel)
         elif solver == SGD and mode >= 0 and hyper[ALPHA] == 0:
             sgd_plain(&w[0], &layout[0, 0], layout.shape[0], hidden, output, loss, &X[0, 0],
                       &T[0, 0], &s[0], &order[0, 0], n_epochs, m, hyper[ETA], &a[0], &z[0],

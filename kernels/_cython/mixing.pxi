@@ -56,7 +56,7 @@ cdef void average_run(Py_ssize_t j, int mode, floating* w, floating* W, Py_ssize
                       Py_ssize_t ldU, double* losses, int64_t* sync, Py_ssize_t ldsync,
                       Py_ssize_t* active, floating* raw, floating* panel) noexcept nogil:
     """The body of :func:`average_epochs` (numba's ``_average_run``); with ``panel`` (not
-    NULL), plain sgd takes windows of samples (:func:`sgd_plain_windows`, ``raw`` its buffer)."""
+    NULL), plain sgd takes windows of samples (:func:`sgd_windows`, ``raw`` its buffer)."""
     cdef Py_ssize_t e, k, r, lo = P * j // J, hi = P * (j + 1) // J
     cdef Py_ssize_t first = bounds[2 * j], mine = bounds[2 * j + 1] - bounds[2 * j]
     cdef floating* wj = W + j * ldW
@@ -73,14 +73,10 @@ cdef void average_run(Py_ssize_t j, int mode, floating* w, floating* W, Py_ssize
         out = losses + 2 * (j * n_epochs + e)
         out[0] = 0
         out[1] = 0
-        if mine > 0 and panel != NULL and hyper[ALPHA] == 0:
-            sgd_plain_windows(wj, layout, L, hidden, output, loss, X, T, s, order + e * m + first,
-                              1, mine, hyper[ETA], a + j * ldU, z + j * ldU, delta + j * ldU, out,
-                              raw, panel)
-        elif mine > 0 and panel != NULL:
-            sgd_decay_windows(wj, layout, L, hidden, output, loss, X, T, s, order + e * m + first,
-                              1, mine, hyper[ETA], hyper[ALPHA], a + j * ldU, z + j * ldU,
-                              delta + j * ldU, out, raw, panel)
+        if mine > 0 and panel != NULL:
+            sgd_windows(wj, layout, L, hidden, output, loss, X, T, s, order + e * m + first, 1,
+                        mine, hyper[ETA], hyper[ALPHA], a + j * ldU, z + j * ldU,
+                        delta + j * ldU, out, raw, panel)
         elif mine > 0 and fast and hyper[ALPHA] == 0:
             sgd_plain(wj, layout, L, hidden, output, loss, X, T, s, order + e * m + first, 1, mine,
                       hyper[ETA], a + j * ldU, z + j * ldU, delta + j * ldU, out, mode > 0, active)
@@ -118,7 +114,7 @@ def average_epochs(Py_ssize_t j, floating[::1] w, floating[:, ::1] W,
                    int64_t[:, ::1] sync):
     r"""Thread j's part of parameter-mixing epochs over the rows of ``order`` (n_epochs, m); the
     J threads call it at once, each with its own j (see ``deltaprop.contract``). Plain sgd runs
-    :func:`sgd_plain`, :func:`sgd_plain_windows` or :func:`sgd_decay` on each copy, the other
+    :func:`sgd_plain`, :func:`sgd_decay` or :func:`sgd_windows` on each copy, the other
     solvers :func:`sgd_general`, as :func:`sgd_epoch` does (the inputs told dense or not by the
     thread's first shard)."""
     cdef Py_ssize_t n_epochs = order.shape[0], m = order.shape[1], P = w.shape[0]
@@ -131,8 +127,7 @@ def average_epochs(Py_ssize_t j, floating[::1] w, floating[:, ::1] W,
     cdef bint windows
     cdef unsigned char[::1] scratch
     cdef floating* panel = NULL
-    mode, windows = plain_path(mode, solver, hyper[ALPHA], X, order[:1, first:last], H,
-                               sizeof(floating))
+    mode, windows = plain_path(mode, solver, X, order[:1, first:last], H, sizeof(floating))
     if windows:  # this thread's own buffer (panel_scratch is per thread)
         scratch = panel_scratch()
         panel = <floating*>((<uintptr_t>&scratch[0] + 63) & ~(<uintptr_t>63))

@@ -3,7 +3,8 @@
 Each module of ``_numpy`` has its namesake here (activations, forward, backprop, update,
 epoch); the per-sample epochs are split by solver family into ``sgd_plain`` (sgd, α = 0),
 ``sgd_decay`` (sgd with L2) and ``sgd_general`` (momentum, Nesterov, Adam), with their shared
-per-sample pieces in ``rows``; ``blas`` runs the batch products (``gemm`` with α and β, through
+per-sample pieces in ``rows``, and ``sgd_windows`` (sgd on dense inputs, a window of samples at
+a time); ``blas`` runs the batch products (``gemm`` with α and β, through
 the library ``deltaprop.kernels.blas`` finds). ``_jit`` holds the numba options. Kernels compile lazily, once per
 dtype, on first use, and are cached on disk (``cache=True``), so importing this package is quick.
 """
@@ -61,6 +62,7 @@ from . import mixing as _mixing  # noqa: E402
 from . import sgd_decay as _sgd_decay  # noqa: E402
 from . import sgd_general as _sgd_general  # noqa: E402
 from . import sgd_plain as _sgd_plain  # noqa: E402
+from . import sgd_windows as _sgd_windows  # noqa: E402
 from . import split as _split  # noqa: E402
 from .backprop import backprop, gradient, loss_gradient, output_delta  # noqa: E402
 from .epoch import batch_epoch, sgd_epoch  # noqa: E402
@@ -72,8 +74,8 @@ __all__ = ["forward", "output_delta", "backprop", "gradient", "loss_gradient", "
            "average_epochs", "split_epochs", "codes"]
 
 #: every module whose functions read a code
-MODULES = (activations, _forward, _backprop, update, rows, _sgd_plain, _sgd_decay, _sgd_general, _epoch,
-           _mixing, _split)
+MODULES = (activations, _forward, _backprop, update, rows, _sgd_plain, _sgd_decay, _sgd_general, _sgd_windows,
+           _epoch, _mixing, _split)
 
 
 def codes():

@@ -22,9 +22,10 @@ from ._jit import kernel
 from .backprop import backprop, batch_gradient, gradient_step, output_delta
 from .forward import forward_from, forward_indexed, weights
 from .indexed import use_indexed
-from .sgd_decay import sgd_decay, sgd_decay_windows
+from .sgd_decay import sgd_decay
 from .sgd_general import sgd_general
-from .sgd_plain import sgd_plain, sgd_plain_windows, use_windows
+from .sgd_plain import sgd_plain
+from .sgd_windows import sgd_windows, use_windows
 from .update import batch_step
 
 
@@ -37,16 +38,12 @@ def sgd_epoch(w, layout, hidden, output, loss, X, T, s, order, solver, hyper, st
     (solver sgd, α > 0) or ``sgd_general``, so that each compiles on its own first use: a user
     of one never waits for the others' compilation. Zero inputs skip their rows unless the
     inputs are dense (``contract.mostly_nonzero``); dense inputs take windows of samples
-    (``sgd_plain.sgd_plain_windows``, with L2 ``sgd_decay.sgd_decay_windows``) where
-    ``sgd_plain.use_windows`` says so.
+    (``sgd_windows.sgd_windows``, with or without L2) where ``sgd_windows.use_windows`` says so.
     """
     skip = solver == SGD and not mostly_nonzero(X, order)
     windows = solver == SGD and not skip and use_windows(layout[0, N_IN], layout[0, N_OUT], X.itemsize)
-    if windows and hyper[ALPHA] == 0:
-        sgd_plain_windows(w, layout, hidden, output, loss, X, T, s, order, hyper[ETA], a, z, delta, losses)
-    elif windows:
-        sgd_decay_windows(w, layout, hidden, output, loss, X, T, s, order, hyper[ETA], hyper[ALPHA], a, z, delta,
-                          losses)
+    if windows:
+        sgd_windows(w, layout, hidden, output, loss, X, T, s, order, hyper[ETA], hyper[ALPHA], a, z, delta, losses)
     elif solver == SGD and hyper[ALPHA] == 0:
         sgd_plain(w, layout, hidden, output, loss, X, T, s, order, hyper[ETA], a, z, delta, losses, skip)
     elif solver == SGD:

@@ -15,9 +15,10 @@ from numba.extending import intrinsic
 from deltaprop.contract import ALPHA, ETA, N_IN, N_OUT, SGD, SPINS, U_OFF, mostly_nonzero
 
 from ._jit import kernel, strict_kernel
-from .sgd_decay import sgd_decay, sgd_decay_windows
+from .sgd_decay import sgd_decay
 from .sgd_general import sgd_general
-from .sgd_plain import sgd_plain, sgd_plain_windows, use_windows
+from .sgd_plain import sgd_plain
+from .sgd_windows import sgd_windows, use_windows
 
 
 @intrinsic
@@ -102,12 +103,12 @@ def average_epochs(j, w, W, layout, hidden, output, loss, X, T, s, order, bounds
     r"""Thread j's part of parameter-mixing epochs (see ``deltaprop.contract``). This thin Python
     function picks the per-sample kernel, as ``sgd_epoch`` does, and whether zero inputs are
     skipped (``contract.mostly_nonzero`` on the thread's first shard); dense inputs take windows
-    of samples where ``sgd_plain.use_windows`` says so."""
+    of samples where ``sgd_windows.use_windows`` says so."""
     first, last = bounds[j]
     kind = (0 if hyper[ALPHA] == 0 else 1) if solver == SGD else 2
     skip = solver == SGD and not mostly_nonzero(X, order[:1, first:last])
     if kind < 2 and not skip and use_windows(layout[0, N_IN], layout[0, N_OUT], X.itemsize):
-        kind += 3  # windows of samples: 3 without L2, 4 with
+        kind = 3  # windows of samples
     _average_run(j, kind, skip, w, W, layout, hidden, output, loss, X, T, s, order, bounds, solver,
                  hyper, state, S, step, steps, a, z, delta, losses, sync)
 
@@ -136,10 +137,7 @@ def _average_run(j, kind, skip, w, W, layout, hidden, output, loss, X, T, s, ord
         if kind == 0:
             sgd_plain(wj, layout, hidden, output, loss, X, T, s, mine, hyper[ETA], aj, zj, dj, out, skip)
         elif kind == 3:
-            sgd_plain_windows(wj, layout, hidden, output, loss, X, T, s, mine, hyper[ETA], aj, zj, dj, out)
-        elif kind == 4:
-            sgd_decay_windows(wj, layout, hidden, output, loss, X, T, s, mine, hyper[ETA], hyper[ALPHA], aj, zj,
-                              dj, out)
+            sgd_windows(wj, layout, hidden, output, loss, X, T, s, mine, hyper[ETA], hyper[ALPHA], aj, zj, dj, out)
         elif kind == 1:
             sgd_decay(wj, layout, hidden, output, loss, X, T, s, mine, hyper[ETA], hyper[ALPHA], aj, zj,
                       dj, out, skip)

@@ -17,8 +17,8 @@ exact (:func:`first_layer`):
   streamed once per sample instead of twice.
 
 Dense inputs go further where the indexed products of ``indexed`` run
-(:func:`sgd_plain_windows`): the first layer's forward sums and updates of a window of samples,
-each in one pass over ``W_0``.
+(``sgd_windows.sgd_windows``): the first layer's forward sums and updates of a window of
+samples, each in one pass over ``W_0``.
 """
 
 import numpy as np
@@ -27,7 +27,6 @@ from deltaprop.contract import B_OFF, N_IN, N_OUT, U_OFF, W_OFF
 
 from ._jit import exact_helper, helper, kernel
 from .backprop import sample_delta
-from .indexed import indexed_matmul, use_indexed, window_update
 from .rows import U64, backprop_update, first_rows, list_rows, next_sample, upper_forward
 from .vectors import prefetch
 
@@ -114,119 +113,3 @@ def sgd_plain(w, layout, hidden, output, loss, X, T, s, order, eta, a, z, delta,
             first_layer(w, layout, a, delta, x, xo, xo, eta, active, True, False, skip_zeros)
         e, p = e2, p2
 
-
-#: the samples of one window of :func:`sgd_plain_windows` (the rows of one register tile of ``indexed``)
-WINDOW = 6
-
-
-@helper
-def use_windows(n_in, n_out, itemsize):
-    """Whether plain sgd on dense inputs takes :func:`sgd_plain_windows`: where the indexed
-    products take a batch of :data:`WINDOW` rows (``indexed.use_indexed``)."""
-    return use_indexed(WINDOW, n_in, n_out, itemsize)
-
-
-@helper
-def next_window(order, s, e, p, idx, at):
-    """The next window of samples from position ``(e, p)`` of ``order`` (``next_sample``'s: weight
-    0 skipped): their rows of X into ``idx`` and their epochs into ``at``, at most
-    :data:`WINDOW`; returns the position after them and how many there are."""
-    n_epochs = order.shape[0]
-    nw = 0
-    while e < n_epochs and nw < WINDOW:
-        idx[nw] = order[e, p]
-        at[nw] = e
-        nw += 1
-        e, p = next_sample(order, s, e, p + 1)
-    return e, p, nw
-
-
-@helper
-def prefetch_window(X, order, e, p):
-    """Ask the caches (into L2) for the rows of X of the :data:`WINDOW` positions of ``order``
-    from ``(e, p)`` on: the next window's, read by its products after this window's samples."""
-    n_epochs, m = order.shape
-    xf = X.ravel()
-    row_bytes = U64(X.shape[1] * X.itemsize)
-    for _ in range(WINDOW):
-        if e >= n_epochs:
-            break
-        prefetch(xf, U64(order[e, p]) * U64(X.shape[1]), row_bytes)
-        p += 1
-        if p == m:
-            e, p = e + 1, 0
-
-
-@helper
-def window_corrections(x, X, idx, k, D, a, u0, n_out, eta):
-    r"""Add the updates of the window's samples 0..k-1 to sample k's pre-activations at ``a[u0:]``:
-    :math:`a \mathrel{-}= \eta \sum_{r<k} (x_k \cdot x_r + 1)\, \delta_r` (``x`` is X's row of sample
-    k; ``D`` holds the window's δ of layer 0)."""
-    for r in range(k):
-        xr = X[idx[r]]
-        g = 0.0 * x[0]
-        for i in range(x.shape[0]):
-            g += x[i] * xr[i]
-        c = -eta * (g + 1)
-        for j in range(n_out):
-            a[u0 + j] += c * D[r, j]
-
-
-@kernel
-def sgd_plain_windows(w, layout, hidden, output, loss, X, T, s, order, eta, a, z, delta, losses):
-    r"""Plain on-line sgd without L2 on dense inputs, the first layer a window of :data:`WINDOW`
-    samples at a time.
-
-    Within a window that begins at weights :math:`W_0, b_0`, sample n sees the weights that the
-    window's earlier samples m < n left, :math:`W_0 - \eta \sum_{m<n} x_m \delta_m^T` (and
-    :math:`b_0 - \eta \sum_{m<n} \delta_m`), so its pre-activations are exactly
-
-    .. math:: a_n = b_0 + x_n W_0 - \eta \sum_{m<n} (x_n \cdot x_m + 1)\, \delta_m :
-
-    the products :math:`x_n W_0` of the whole window are one pass over ``W_0`` (``indexed``'s
-    register tiles), and its updates one more, :math:`W_0 \leftarrow W_0 - \eta \sum_n x_n
-    \delta_n^T` (``indexed.window_update``, each weight updated sample after sample as
-    :func:`sgd_plain` would), where :func:`sgd_plain` makes one pass per sample. The layers above are updated
-    sample by sample as there. The same steps as :func:`sgd_plain` in exact arithmetic; the sums
-    are grouped otherwise, so the rounding differs.
-    """
-    L = layout.shape[0]
-    n_epochs = order.shape[0]
-    n_in, n_out = layout[0, N_IN], layout[0, N_OUT]
-    wo, bo, u0 = U64(layout[0, W_OFF]), U64(layout[0, B_OFF]), U64(layout[0, U_OFF])
-    uo, K = U64(layout[L - 1, U_OFF]), U64(layout[L - 1, N_OUT])
-    W0 = w[wo:wo + U64(n_in * n_out)].reshape((n_in, n_out))
-    A = np.empty((WINDOW, n_out), dtype=w.dtype)
-    D = np.empty((WINDOW, n_out), dtype=w.dtype)
-    C = np.empty((WINDOW, n_in), dtype=w.dtype)
-    idx = np.empty(WINDOW, dtype=np.intp)
-    at = np.empty(WINDOW, dtype=np.intp)
-    tf = T.ravel()
-    losses[:, :] = 0.0
-    e, p = next_sample(order, s, 0, 0)
-    while e < n_epochs:
-        e, p, nw = next_window(order, s, e, p, idx, at)
-        rows = idx[:nw]
-        indexed_matmul(X, rows, W0, A[:nw])
-        prefetch_window(X, order, e, p)
-        for k in range(nw):
-            n = idx[k]
-            for j in range(n_out):
-                a[u0 + j] = A[k, j] + w[bo + j]
-            window_corrections(X[n], X, idx, k, D, a, u0, n_out, eta)
-            upper_forward(w, layout, hidden, output, z, a)
-            losses[at[k], 0] += sample_delta(output, loss, a, z, tf, U64(n) * K, delta, uo, K)
-            for layer in range(L - 1, 0, -1):
-                backprop_update_rows(w, U64(layout[layer, W_OFF]), U64(layout[layer, B_OFF]),
-                                     U64(layout[layer, N_IN]), U64(layout[layer, N_OUT]), hidden, a, z, delta,
-                                     U64(layout[layer - 1, U_OFF]), U64(layout[layer, U_OFF]), eta)
-            for j in range(n_out):
-                D[k, j] = delta[u0 + j]
-        for k in range(nw):
-            x = X[idx[k]]
-            for i in range(n_in):
-                C[k, i] = eta * x[i]
-        window_update(W0, C[:nw], D[:nw], w.dtype.type(1))
-        for k in range(nw):
-            for j in range(n_out):
-                w[bo + j] -= eta * D[k, j]
